@@ -1,0 +1,1 @@
+"""worldsim-ttt: TTT layers (TTT-Linear, TTT-MLP), gated bidirectional block, Triton scan kernels."""

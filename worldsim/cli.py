@@ -1,0 +1,54 @@
+"""`worldsim` command line: play | serve | replay | world | bench | train | eval.
+
+Each subsystem owns its commands in a `commands` module with `register(subparsers)`;
+this file only assembles them, so adding a command never touches the others.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subsystems that contribute commands. A module that does not exist yet is skipped;
+# any other import error is a bug and is raised.
+COMMAND_MODULES = [
+    "worldsim.runtime.commands",   # play, serve, replay
+    "worldsim.worlds.commands",    # world render | export
+    "worldsim.bench.commands",     # bench runtime | model | world
+    "worldsim.train.commands",     # train vae | base | adapt | distill | adversarial
+    "worldsim.eval.commands",      # eval
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="worldsim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except WorldsimUserError as err:
+        print(f"worldsim: error: {err}", file=sys.stderr)
+        return 2
+
+
+class WorldsimUserError(Exception):
+    """An error caused by the user's input (bad file, bad option): printed without a traceback."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Renderer registry: built-ins and plugins through the entry-point group `worldsim.renderers`.
+
+Entry points are loaded lazily ("module:attr"), so listing renderers imports no model code.
+Tests register a factory directly with `register_renderer` (no package install needed).
+"""
+from __future__ import annotations
+
+from importlib import import_module, metadata
+from typing import Any, Callable
+
+from .renderer import Renderer
+
+GROUP = "worldsim.renderers"
+_local: dict[str, Callable[..., Renderer] | str] = {}
+
+
+def register_renderer(name: str, factory: Callable[..., Renderer] | str) -> None:
+    """Register a renderer factory (a callable or a "module:attr" string) under `name`."""
+    _local[name] = factory
+
+
+def unregister_renderer(name: str) -> None:
+    _local.pop(name, None)
+
+
+def _entry_points() -> dict[str, str]:
+    return {ep.name: ep.value for ep in metadata.entry_points(group=GROUP)}
+
+
+def available_renderers() -> list[str]:
+    return sorted(set(_entry_points()) | set(_local))
+
+
+def _load(ref: str) -> Callable[..., Renderer]:
+    module, _, attr = ref.partition(":")
+    obj: Any = import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def create_renderer(name: str, **options: Any) -> Renderer:
+    """Build the renderer `name` with `options` (e.g. width, height, checkpoint, device)."""
+    factory = _local.get(name) or _entry_points().get(name)
+    if factory is None:
+        raise KeyError(f"unknown renderer {name!r}; available: {', '.join(available_renderers()) or 'none'}")
+    if isinstance(factory, str):
+        factory = _load(factory)
+    return factory(**options)
