@@ -59,4 +59,11 @@ class Renderer(Protocol):
 class RendererError(RuntimeError):
     """Raised by a renderer for a bad request of one session (bad packet, bad first frame).
 
-    The worker turns it into an ERROR `bad_request` for that session only."""
+    The worker turns it into an ERROR `bad_request` for that session only. In a batched `step`,
+    set `index` to the position of the offending session so the others still get their frames.
+    A renderer validates every session's input before it mutates any state, so a failed
+    step leaves all sessions as they were."""
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.index = index

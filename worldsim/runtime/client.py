@@ -1,0 +1,306 @@
+"""The client side of the worker protocol: one DEALER socket, request/response matching by id.
+
+    client = Client.spawn("testpattern")            # or Client.connect("tcp://host:5555")
+    session = client.open("testpattern", seed=1)
+    client.submit_step(session, tick, packets)       # pipelined: several steps may be in flight
+    for result in client.poll(timeout=0.01): ...     # StepResult with uint8 frames [F, H, W, 3]
+
+A dead worker is detected within about a second (process sentinel for a local worker,
+heartbeat PING for a remote one). A locally spawned worker is restarted and every session
+reopened; the call then raises `WorkerRestarted` so the caller can flush its pipeline.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import zmq
+
+from . import protocol as P
+from .process import WorkerProcess
+from .renderer import RendererSpec
+
+POLL_SLICE_S = 0.05        # the longest we block before checking that the worker lives
+
+
+class WorkerDied(RuntimeError):
+    """The worker process is gone (or stopped answering)."""
+
+
+class WorkerRestarted(WorkerDied):
+    """The local worker died and was restarted; sessions were reopened, steps in flight were lost."""
+
+
+class RequestError(RuntimeError):
+    """The worker answered a request with ERROR."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"[{code}] {message}")
+        self.code = code
+
+
+@dataclass
+class Session:
+    """A client-side handle; `id` changes if the worker is restarted and the session reopened."""
+    id: int
+    renderer: str
+    spec: RendererSpec
+    seed: int = 0
+    prompt: str = ""
+    controls: tuple = ()
+    first_frame: np.ndarray | None = None
+    steps_sent: int = 0
+
+
+@dataclass
+class StepResult:
+    rid: int
+    session: Session
+    tick: int
+    frames: np.ndarray | None          # uint8 [F, H, W, 3], read-only view of the received buffer
+    sent_at: float
+    received_at: float
+    step: int = -1
+    timings: dict = field(default_factory=dict)
+    error: RequestError | None = None
+
+    @property
+    def round_trip_ms(self) -> float:
+        return (self.received_at - self.sent_at) * 1e3
+
+
+class Client:
+    def __init__(self, address: str, process: WorkerProcess | None = None, timeout: float = 30.0,
+                 restart: bool = True, liveness_s: float = 1.0):
+        self.address = address
+        self.process = process
+        self.timeout = timeout
+        self.restart = restart and process is not None
+        self.liveness_s = liveness_s
+        self._ctx = zmq.Context.instance()
+        self._rids = itertools.count(1)
+        self._sock: zmq.Socket | None = None
+        self._inflight: dict[int, tuple] = {}        # rid -> (session, tick, sent_at) for STEPs
+        self._replies: dict[int, P.Message] = {}     # rid -> reply of a blocking request
+        self._done: list[StepResult] = []
+        self.sessions: list[Session] = []
+        self.welcome: dict = {}
+        self.restarts = 0
+        self._connect()
+        self.welcome = self.hello()
+
+    # ---- construction ---------------------------------------------------------------------
+    @classmethod
+    def spawn(cls, renderer: str = "testpattern", options: dict | None = None, ready_timeout: float = 120.0,
+              restart: bool = True, **kwargs) -> "Client":
+        """Start a private worker process serving `renderer` and connect to it."""
+        process = WorkerProcess([renderer], options, ready_timeout).start()
+        try:
+            return cls(process.address, process=process, restart=restart, **kwargs)
+        except BaseException:
+            process.stop()
+            raise
+
+    @classmethod
+    def connect(cls, address: str, **kwargs) -> "Client":
+        return cls(address, **kwargs)
+
+    def _connect(self) -> None:
+        if self._sock is not None:
+            self._sock.close(0)
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_BYTES)
+        self._sock.connect(self.address)
+        self._last_heard = time.monotonic()
+        self._heartbeat_at = 0.0
+        self._waiting = False
+
+    # ---- requests -------------------------------------------------------------------------
+    def hello(self) -> dict:
+        return self._request(P.MsgType.HELLO, {"version": P.PROTOCOL_VERSION, "client": "worldsim"}).header
+
+    def open(self, renderer: str, seed: int = 0, prompt: str = "", first_frame: np.ndarray | None = None,
+             controls: Sequence[str] = ()) -> Session:
+        header, payload = _open_header(renderer, seed, prompt, first_frame, controls)
+        reply = self._request(P.MsgType.OPEN, header, payload)
+        session = Session(reply.header["session"], renderer, RendererSpec.from_dict(reply.header["spec"]),
+                          seed, prompt, tuple(controls), first_frame)
+        self.sessions.append(session)
+        return session
+
+    def close(self, session: Session) -> None:
+        if session in self.sessions:
+            self.sessions.remove(session)
+            self._request(P.MsgType.CLOSE, {"session": session.id})
+
+    def ping(self) -> dict:
+        return self._request(P.MsgType.PING, {}).header
+
+    def submit_step(self, session: Session, tick: int, packets: list[dict]) -> int:
+        """Send one STEP without waiting; its result comes out of `poll`."""
+        rid = next(self._rids)
+        self._sent()
+        self._sock.send_multipart(P.encode(P.MsgType.STEP, {"rid": rid, "session": session.id, "tick": tick,
+                                                              "packets": packets}), copy=False)
+        self._inflight[rid] = (session, tick, time.perf_counter())
+        session.steps_sent += 1
+        return rid
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def poll(self, timeout: float = 0.0) -> list[StepResult]:
+        """Completed steps (frames or errors), waiting up to `timeout` seconds for the first one."""
+        deadline = time.monotonic() + timeout
+        while not self._done:
+            msg = self._recv(max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                break
+            self._dispatch(msg)
+        done, self._done = self._done, []
+        return done
+
+    def step(self, session: Session, tick: int, packets: list[dict], timeout: float | None = None) -> StepResult:
+        """Blocking step (no pipelining): submit and wait for its result."""
+        rid = self.submit_step(session, tick, packets)
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            for i, result in enumerate(self._done):
+                if result.rid == rid:
+                    return self._done.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no FRAMES for step of tick {tick} within {timeout or self.timeout} s")
+            msg = self._recv(left)
+            if msg is not None:
+                self._dispatch(msg)
+
+    def shutdown(self) -> None:
+        for session in list(self.sessions):
+            try:
+                self.close(session)
+            except (WorkerDied, RequestError, TimeoutError):
+                pass
+        self.sessions.clear()
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+        if self.process is not None:
+            self.process.stop()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    # ---- internals ------------------------------------------------------------------------
+    def _request(self, mtype: P.MsgType, header: dict, payload: list | None = None) -> P.Message:
+        rid = next(self._rids)
+        self._sent()
+        self._sock.send_multipart(P.encode(mtype, {"rid": rid, **header}, payload), copy=False)
+        deadline = time.monotonic() + self.timeout
+        self._waiting = True
+        try:
+            while rid not in self._replies:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"worker at {self.address} did not answer {mtype.name} within {self.timeout} s")
+                msg = self._recv(left)
+                if msg is not None:
+                    self._dispatch(msg)
+        finally:
+            self._waiting = False
+        reply = self._replies.pop(rid)
+        if reply.type is P.MsgType.ERROR:
+            raise RequestError(reply.header["code"], reply.header["message"])
+        return reply
+
+    def _dispatch(self, msg: P.Message) -> None:
+        rid = msg.header["rid"]
+        entry = self._inflight.pop(rid, None)
+        if entry is None:
+            self._replies[rid] = msg
+            return
+        session, tick, sent_at = entry
+        now = time.perf_counter()
+        if msg.type is P.MsgType.FRAMES:
+            frames = P.array_from_payload(msg.header["frames"], msg.payload[0], rid)
+            result = StepResult(rid, session, tick, frames, sent_at, now, msg.header["step"], msg.header.get("timings", {}))
+        else:
+            err = RequestError(msg.header.get("code", "internal"), msg.header.get("message", str(msg.header)))
+            result = StepResult(rid, session, tick, None, sent_at, now, error=err)
+        self._done.append(result)
+
+    def _recv(self, timeout: float) -> P.Message | None:
+        """One message, or None after `timeout`; checks worker liveness every POLL_SLICE_S."""
+        deadline = time.monotonic() + timeout
+        while True:
+            slice_ms = int(min(POLL_SLICE_S, max(0.0, deadline - time.monotonic())) * 1000)
+            if self._sock.poll(slice_ms, zmq.POLLIN):
+                frames = self._sock.recv_multipart(copy=False)
+                self._last_heard = time.monotonic()
+                try:
+                    msg = P.decode(frames)
+                except P.ProtocolError as err:
+                    raise RuntimeError(f"worker at {self.address} sent a malformed message: {err}") from None
+                if not (msg.type is P.MsgType.PONG and msg.header["rid"] < 0):   # heartbeat answers only prove life
+                    return msg
+            self._check_alive()
+            if time.monotonic() >= deadline:
+                return None
+
+    def _check_alive(self) -> None:
+        if self.process is not None:
+            if not self.process.alive():
+                self._worker_died(f"worker process {self.process.pid} exited with code {self.process.proc.returncode}")
+            return
+        now = time.monotonic()
+        silent = now - self._last_heard
+        if silent > self.liveness_s:
+            self._worker_died(f"worker at {self.address} silent for {silent:.1f} s")
+        if silent > self.liveness_s / 3 and now - self._heartbeat_at > self.liveness_s / 3:
+            self._heartbeat_at = now   # the worker's IO thread answers PING even while it renders
+            self._sock.send_multipart(P.encode(P.MsgType.PING, {"rid": -next(self._rids)}))
+
+    def _sent(self) -> None:
+        """Called before a send: silence before a request is idleness, not death."""
+        if not self._inflight and not self._waiting:
+            self._last_heard = time.monotonic()
+
+    def _worker_died(self, reason: str) -> None:
+        lost = len(self._inflight)
+        self._inflight.clear()
+        self._done.clear()
+        if not self.restart:
+            tail = self.process.log_tail() if self.process else ""
+            raise WorkerDied(f"{reason}; {lost} steps lost" + (f"\nworker log:\n{tail}" if tail else ""))
+        self.process.stop()
+        self.process = WorkerProcess(self.process.renderers, self.process.options, self.process.ready_timeout).start()
+        self.address = self.process.address
+        self._connect()
+        self.restarts += 1
+        self.welcome = self.hello()
+        for session in self.sessions:                # reopen with the same parameters
+            header, payload = _open_header(session.renderer, session.seed, session.prompt, session.first_frame,
+                                           session.controls)
+            session.id = self._request(P.MsgType.OPEN, header, payload).header["session"]
+            session.steps_sent = 0
+        raise WorkerRestarted(f"{reason}; worker restarted (pid {self.process.pid}), "
+                              f"{len(self.sessions)} sessions reopened, {lost} steps lost")
+
+
+def _open_header(renderer: str, seed: int, prompt: str, first_frame: np.ndarray | None,
+                 controls: Sequence[str]) -> tuple[dict, list]:
+    header: dict[str, Any] = {"renderer": renderer, "seed": int(seed), "prompt": prompt, "controls": list(controls)}
+    payload = []
+    if first_frame is not None:
+        first_frame = np.ascontiguousarray(first_frame)
+        header["first_frame"] = P.describe(first_frame)
+        payload.append(first_frame)
+    return header, payload

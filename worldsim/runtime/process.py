@@ -1,0 +1,113 @@
+"""Spawning a local worker process: READY handshake, log capture, shutdown terminate -> join -> kill."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import weakref
+from typing import Any, Mapping
+
+
+class WorkerStartError(RuntimeError):
+    """The worker process failed to start or did not report READY in time."""
+
+
+def local_address() -> str:
+    """A fresh loopback address: an ipc socket in the temp dir (tcp 127.0.0.1 where ipc is unavailable)."""
+    if sys.platform.startswith("win"):
+        return "tcp://127.0.0.1:0"
+    return f"ipc://{tempfile.gettempdir()}/worldsim-{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
+
+
+class WorkerProcess:
+    """A `worldsim` worker in its own process, bound to a private local address."""
+
+    def __init__(self, renderers: list[str], options: Mapping[str, Any] | None = None,
+                 ready_timeout: float = 120.0, address: str | None = None):
+        self.renderers = list(renderers)
+        self.options = dict(options or {})
+        self.ready_timeout = ready_timeout
+        self.address = address or local_address()
+        self.proc: subprocess.Popen | None = None
+        self.log_path: str | None = None
+
+    def start(self) -> "WorkerProcess":
+        read_fd, write_fd = os.pipe()
+        log = tempfile.NamedTemporaryFile(prefix="worldsim-worker-", suffix=".log", delete=False)
+        self.log_path = log.name
+        cmd = [sys.executable, "-m", "worldsim.runtime.serve_main", "--bind", self.address,
+               "--renderers", ",".join(self.renderers), "--options", json.dumps(self.options),
+               "--ready-fd", str(write_fd), "--parent-pid", str(os.getpid())]
+        try:
+            self.proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            os.close(write_fd)
+            log.close()
+        self._finalizer = weakref.finalize(self, _shutdown, self.proc, self.address)
+        try:
+            self._wait_ready(read_fd)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            os.close(read_fd)
+        return self
+
+    def _wait_ready(self, fd: int) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerStartError(
+                    f"worker did not report READY within {self.ready_timeout:.0f} s (loading renderers "
+                    f"{self.renderers}); raise the timeout for large checkpoints. Worker log: {self.log_path}\n"
+                    + self.log_tail())
+            readable, _, _ = select.select([fd], [], [], min(left, 0.1))
+            if readable:
+                data = os.read(fd, 64)
+                if data.startswith(b"READY"):
+                    return
+            if self.proc.poll() is not None:
+                raise WorkerStartError(f"worker exited with code {self.proc.returncode} before READY. "
+                                       f"Worker log ({self.log_path}):\n" + self.log_tail())
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def stop(self, timeout: float = 3.0) -> None:
+        if self.proc is not None:
+            _shutdown(self.proc, self.address, timeout)
+            self._finalizer.detach()
+
+
+def _shutdown(proc: subprocess.Popen, address: str, timeout: float = 3.0) -> None:
+    """terminate -> wait with a deadline -> kill; remove the ipc socket file."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if address.startswith("ipc://"):
+        try:
+            os.unlink(address[len("ipc://"):])
+        except OSError:
+            pass

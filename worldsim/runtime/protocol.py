@@ -1,0 +1,188 @@
+"""Wire protocol between client (DEALER) and worker (ROUTER).
+
+A message is multipart: ``[type (1 byte)] [header (msgpack map)] [payload frames...]``.
+Frames and images travel as raw payload frames described in the header (shape, dtype, encoding);
+headers are validated against a schema per type. Never pickle, never eval.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+PROTOCOL_VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024          # a header larger than this is refused
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024  # one payload frame (e.g. 4 frames of 1280x720 RGB = 11 MB)
+MAX_PAYLOAD_FRAMES = 4
+MAX_MESSAGE_BYTES = MAX_HEADER_BYTES + MAX_PAYLOAD_FRAMES * MAX_PAYLOAD_BYTES  # ZMQ_MAXMSGSIZE
+MAX_PACKETS_PER_STEP = 64
+DTYPES = ("uint8", "float16", "float32")
+
+
+class MsgType(enum.IntEnum):
+    HELLO = 1
+    WELCOME = 2
+    OPEN = 3
+    OPENED = 4
+    STEP = 5
+    FRAMES = 6
+    CLOSE = 7
+    CLOSED = 8
+    PING = 9
+    PONG = 10
+    ERROR = 11
+
+
+class ErrorCode(str, enum.Enum):
+    BAD_REQUEST = "bad_request"
+    VERSION = "version"
+    UNKNOWN_SESSION = "unknown_session"
+    OVERLOADED = "overloaded"
+    INTERNAL = "internal"
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the protocol; carries the ERROR code and the request id if known."""
+
+    def __init__(self, code: ErrorCode, message: str, rid: int = -1, session: int = -1):
+        super().__init__(message)
+        self.code, self.rid, self.session = code, rid, session
+
+
+@dataclass
+class Message:
+    type: MsgType
+    header: dict
+    payload: list = field(default_factory=list)   # bytes-like frames (zmq.Frame / memoryview / bytes)
+
+
+# ---- schemas ---------------------------------------------------------------------------------
+# field -> (python types, required, limit); limit is the max length for str/list, (lo, hi) for ints.
+_I64 = (-(2 ** 62), 2 ** 62)
+_U32 = (0, 2 ** 32 - 1)
+_ARRAY = {"shape": (list, True, 5), "dtype": (str, True, 16), "encoding": (str, True, 16)}
+SCHEMAS: dict[MsgType, dict[str, tuple]] = {
+    MsgType.HELLO: {"rid": (int, True, _I64), "version": (int, True, _U32), "client": (str, False, 128)},
+    MsgType.WELCOME: {"rid": (int, True, _I64), "version": (int, True, _U32), "renderers": (list, True, 256),
+                      "specs": (dict, True, 256), "worker": (str, False, 256)},
+    MsgType.OPEN: {"rid": (int, True, _I64), "renderer": (str, True, 64), "seed": (int, False, _I64),
+                   "prompt": (str, False, 4096), "controls": (list, False, 16), "first_frame": (dict, False, 3)},
+    MsgType.OPENED: {"rid": (int, True, _I64), "session": (int, True, _U32), "spec": (dict, True, 64)},
+    MsgType.STEP: {"rid": (int, True, _I64), "session": (int, True, _U32), "tick": (int, True, _I64),
+                   "packets": (list, True, MAX_PACKETS_PER_STEP)},
+    MsgType.FRAMES: {"rid": (int, True, _I64), "session": (int, True, _U32), "tick": (int, True, _I64),
+                     "step": (int, True, _I64), "frames": (dict, True, 3), "timings": (dict, False, 16)},
+    MsgType.CLOSE: {"rid": (int, True, _I64), "session": (int, True, _U32)},
+    MsgType.CLOSED: {"rid": (int, True, _I64), "session": (int, True, _U32)},
+    MsgType.PING: {"rid": (int, True, _I64)},
+    MsgType.PONG: {"rid": (int, True, _I64), "sessions": (int, True, _U32), "pending": (int, True, _U32),
+                   "load": (float, False, None)},
+    MsgType.ERROR: {"rid": (int, True, _I64), "code": (str, True, 32), "message": (str, True, 4096),
+                    "session": (int, False, _I64)},
+}
+_PAYLOAD_FRAMES = {MsgType.OPEN: (0, 1), MsgType.FRAMES: (1, 1)}   # (min, max); others take none
+
+
+def _check_field(name: str, value: Any, types, limit, rid: int) -> None:
+    if types is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if not isinstance(value, types) or isinstance(value, bool):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {name!r} must be {types.__name__}, got {type(value).__name__}", rid)
+    if limit is None:
+        return
+    if isinstance(limit, tuple):
+        if not limit[0] <= value <= limit[1]:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {name!r}={value} out of range {limit}", rid)
+    elif len(value) > limit:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {name!r} too long ({len(value)} > {limit})", rid)
+
+
+def validate_header(mtype: MsgType, header: Any) -> dict:
+    if not isinstance(header, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{mtype.name} header must be a map, got {type(header).__name__}")
+    rid = header.get("rid", -1)
+    rid = rid if isinstance(rid, int) and not isinstance(rid, bool) else -1
+    schema = SCHEMAS[mtype]
+    for name in header:
+        if name not in schema:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{mtype.name}: unknown field {name!r}", rid)
+    for name, (types, required, limit) in schema.items():
+        if name not in header:
+            if required:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{mtype.name}: missing field {name!r}", rid)
+            continue
+        _check_field(name, header[name], types, limit, rid)
+    return header
+
+
+def validate_array_desc(desc: Any, rid: int = -1) -> tuple[tuple[int, ...], np.dtype]:
+    """Check an array description {shape, dtype, encoding} and return (shape, dtype)."""
+    if not isinstance(desc, dict) or set(desc) != set(_ARRAY):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "array description needs exactly shape, dtype, encoding", rid)
+    for name, (types, required, limit) in _ARRAY.items():
+        _check_field(name, desc[name], types, limit, rid)
+    if desc["encoding"] != "raw":
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"unsupported encoding {desc['encoding']!r} (supported: raw)", rid)
+    if desc["dtype"] not in DTYPES:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"unsupported dtype {desc['dtype']!r} (supported: {DTYPES})", rid)
+    shape = desc["shape"]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 65536 for n in shape):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"bad shape {shape!r}", rid)
+    dtype = np.dtype(desc["dtype"])
+    if int(np.prod(shape)) * dtype.itemsize > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"array of shape {shape} exceeds {MAX_PAYLOAD_BYTES} bytes", rid)
+    return tuple(shape), dtype
+
+
+# ---- encode / decode --------------------------------------------------------------------------
+def describe(array: np.ndarray) -> dict:
+    return {"shape": list(array.shape), "dtype": array.dtype.name, "encoding": "raw"}
+
+
+def encode(mtype: MsgType, header: dict, payload: list | None = None) -> list:
+    """Message -> multipart frames. Payload arrays are passed through without copying."""
+    return [bytes((mtype,)), msgpack.packb(header, use_bin_type=True), *(payload or [])]
+
+
+def decode(frames: list) -> Message:
+    """Multipart frames -> validated Message. Raises ProtocolError with a clear reason."""
+    if len(frames) < 2:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"a message needs at least 2 frames (type, header), got {len(frames)}")
+    tbytes = bytes(frames[0])
+    if len(tbytes) != 1 or tbytes[0] not in MsgType._value2member_map_:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown message type {tbytes[:8]!r}")
+    mtype = MsgType(tbytes[0])
+    raw = frames[1].buffer if hasattr(frames[1], "buffer") else frames[1]
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"header of {len(raw)} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except Exception as err:  # msgpack raises several types for garbage
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"header is not valid msgpack: {err}") from None
+    header = validate_header(mtype, header)
+    payload = list(frames[2:])
+    lo, hi = _PAYLOAD_FRAMES.get(mtype, (0, 0))
+    if not lo <= len(payload) <= hi:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{mtype.name} takes {lo}..{hi} payload frames, got {len(payload)}",
+                            header.get("rid", -1))
+    return Message(mtype, header, payload)
+
+
+def array_from_payload(desc: dict, frame, rid: int = -1) -> np.ndarray:
+    """Payload frame + description -> read-only numpy view (zero-copy)."""
+    shape, dtype = validate_array_desc(desc, rid)
+    buf = frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(buf) != expected:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"payload has {len(buf)} bytes, shape {shape} {dtype} needs {expected}", rid)
+    return np.frombuffer(buf, dtype=dtype).reshape(shape)
+
+
+def error(rid: int, code: ErrorCode, message: str, session: int = -1) -> list:
+    header = {"rid": rid, "code": code.value, "message": message[:4000]}
+    if session >= 0:
+        header["session"] = session
+    return encode(MsgType.ERROR, header)

@@ -1,0 +1,25 @@
+"""`python -m worldsim.runtime.serve_main`: the entry point of a spawned worker process.
+
+Kept apart from the CLI so a worker imports only the runtime and its renderers (never pygame).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .worker import run_worker
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="worldsim-worker")
+    p.add_argument("--bind", required=True)
+    p.add_argument("--renderers", required=True, help="comma-separated renderer names")
+    p.add_argument("--options", default="{}", help="JSON object of renderer options")
+    p.add_argument("--ready-fd", type=int)
+    p.add_argument("--parent-pid", type=int)
+    a = p.parse_args(argv)
+    run_worker(a.bind, a.renderers.split(","), json.loads(a.options), a.ready_fd, a.parent_pid)
+
+
+if __name__ == "__main__":
+    main()
