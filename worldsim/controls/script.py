@@ -1,0 +1,151 @@
+"""ScriptedInput: a TOML input script that plays like a person at the keyboard.
+
+    # walk.toml -- ticks are video frames at the renderer's fps (24 by default)
+    length = 96                          # optional; default: the end of the last segment/trigger
+
+    [[segment]]                          # actions held over the half-open tick range [start, end)
+    ticks = [0, 48]
+    hold = ["move_forward", "sprint"]
+    axes = { look_dx = 4.0 }             # axis values applied on every tick of the range
+
+    [[trigger]]
+    tick = 60                            # fires in the sample() of this tick
+    action = "screenshot"
+
+Overlapping segments add up: held buttons are united, axis values summed. `sample()` returns the
+actions of the current tick and advances one tick; `pop_triggers()` returns the triggers of the
+ticks sampled since its last call. Past `length` the script samples idle actions and `done` is True.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from . import tomlfile
+from .actions import STICK_AXES, action_family, idle_actions
+
+
+class ScriptError(ValueError):
+    """An input script is malformed or names an unknown action."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int
+    end: int                                             # exclusive
+    hold: tuple[str, ...] = ()
+    axes: dict[str, float] = field(default_factory=dict)
+
+
+class ScriptedInput:
+    def __init__(self, segments: list[Segment] = (), triggers: dict[int, list[str]] | None = None,
+                 length: int | None = None):
+        self.segments = list(segments)
+        self.triggers = {int(k): list(v) for k, v in (triggers or {}).items()}
+        ends = [s.end for s in self.segments] + [t + 1 for t in self.triggers]
+        self.length = int(length) if length is not None else max(ends, default=0)
+        self.tick = 0
+        self._pending: list[str] = []
+
+    # ---- loading / saving ---------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> "ScriptedInput":
+        return cls.loads(tomlfile.read_text(path, ScriptError, "input script"), source=str(path))
+
+    @classmethod
+    def loads(cls, text: str, source: str = "<string>") -> "ScriptedInput":
+        data = tomlfile.parse(text, source, ScriptError)
+        unknown = set(data) - {"length", "segment", "trigger"}
+        if unknown:
+            raise ScriptError(f"{source}: unknown top-level keys {sorted(unknown)}; known: length, segment, trigger")
+        segments = [_segment(s, f"{source}: segment #{i + 1}") for i, s in enumerate(data.get("segment", []))]
+        triggers: dict[int, list[str]] = {}
+        for i, t in enumerate(data.get("trigger", [])):
+            where = f"{source}: trigger #{i + 1}"
+            tick, action = t.get("tick"), t.get("action")
+            if not isinstance(tick, int) or tick < 0:
+                raise ScriptError(f"{where}: 'tick' must be an integer >= 0, got {tick!r}")
+            _check(action, "trigger", where)
+            triggers.setdefault(tick, []).append(action)
+        length = data.get("length")
+        if length is not None and (not isinstance(length, int) or length < 0):
+            raise ScriptError(f"{source}: 'length' must be an integer >= 0, got {length!r}")
+        return cls(segments, triggers, length)
+
+    def to_dict(self) -> dict:
+        return {
+            "length": self.length,
+            "segment": [{"ticks": [s.start, s.end], "hold": list(s.hold), "axes": dict(s.axes)}
+                        for s in self.segments],
+            "trigger": [{"tick": t, "action": a} for t in sorted(self.triggers) for a in self.triggers[t]],
+        }
+
+    def dumps(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.dumps())
+
+    # ---- the InputMapper interface ------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.tick >= self.length
+
+    def sample(self) -> dict[str, float]:
+        out = idle_actions()
+        t = self.tick
+        for s in self.segments:
+            if s.start <= t < s.end:
+                for b in s.hold:
+                    out[b] = 1.0
+                for a, v in s.axes.items():
+                    out[a] += v
+        for a in STICK_AXES:
+            out[a] = min(1.0, max(-1.0, out[a]))
+        self._pending.extend(self.triggers.get(t, ()))
+        self.tick += 1
+        return out
+
+    def pop_triggers(self) -> list[str]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    def reset(self) -> None:
+        self.tick = 0
+        self._pending = []
+
+
+def _check(name: object, family: str, where: str) -> None:
+    if not isinstance(name, str):
+        raise ScriptError(f"{where}: expected an action name (a string), got {name!r}")
+    try:
+        got = action_family(name)
+    except ValueError as e:
+        raise ScriptError(f"{where}: {e}") from None
+    if got != family:
+        raise ScriptError(f"{where}: {name!r} is a {got}, expected a {family} here")
+
+
+def _segment(d: dict, where: str) -> Segment:
+    unknown = set(d) - {"ticks", "hold", "axes"}
+    if unknown:
+        raise ScriptError(f"{where}: unknown keys {sorted(unknown)}; known: ticks, hold, axes")
+    ticks = d.get("ticks")
+    if (not isinstance(ticks, list) or len(ticks) != 2 or not all(isinstance(t, int) for t in ticks)
+            or not 0 <= ticks[0] <= ticks[1]):
+        raise ScriptError(f"{where}: 'ticks' must be [start, end] integers with 0 <= start <= end, got {ticks!r}")
+    hold = d.get("hold", [])
+    if not isinstance(hold, list):
+        raise ScriptError(f"{where}: 'hold' must be a list of button names")
+    for b in hold:
+        _check(b, "button", where)
+    axes = d.get("axes", {})
+    if not isinstance(axes, dict):
+        raise ScriptError(f"{where}: 'axes' must be a table of axis = value")
+    for a, v in axes.items():
+        _check(a, "axis", where)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v or abs(v) == float("inf"):
+            raise ScriptError(f"{where}: axis {a} must be a finite number, got {v!r}")
+    return Segment(ticks[0], ticks[1], tuple(hold), {a: float(v) for a, v in axes.items()})
