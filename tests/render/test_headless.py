@@ -117,3 +117,14 @@ def test_read_pixels_before_present_is_black(display):
 ])
 def test_letterbox_rectangles(frame, target, expected):
     assert letterbox(frame, target) == expected
+
+
+def test_window_without_a_screen_is_refused_clearly(monkeypatch):
+    # SDL would otherwise fall back to an invisible offscreen window
+    from worldsim.render.display import Display, DisplayUnavailableError
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    with pytest.raises(DisplayUnavailableError, match="headless"):
+        Display(32, 32)

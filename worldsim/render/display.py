@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import os
+
 import moderngl
 import numpy as np
 import pygame
@@ -14,6 +16,7 @@ import pygame
 from worldsim.render.gl_pipeline import GLSurface
 
 _RESIZE_EVENTS = (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED)
+_INVISIBLE_DRIVERS = ("offscreen", "dummy")  # chosen explicitly through SDL_VIDEODRIVER they are allowed
 
 
 class DisplayUnavailableError(RuntimeError):
@@ -28,6 +31,13 @@ class Display(GLSurface):
         if width <= 0 or height <= 0:
             raise ValueError(f"display size must be positive, got {width}x{height}")
         pygame.display.init()
+        driver = pygame.display.get_driver()
+        if driver in _INVISIBLE_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
+            pygame.display.quit()  # SDL fell back to a driver nobody can see: say so instead
+            raise DisplayUnavailableError(
+                f"no screen to open a window on (SDL fell back to its {driver!r} video driver; is DISPLAY "
+                "set?). Use the headless display (`worldsim play --headless`) or run under `xvfb-run -a`."
+            )
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, 3)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, 3)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_PROFILE_MASK, pygame.GL_CONTEXT_PROFILE_CORE)
