@@ -84,6 +84,10 @@ class FrameLoop:
                 ticked = True
             self._submit_ready()
             self._receive(timeout=0.0 if ticked or not self.realtime else min(self.dt - acc, 0.002))
+            if ticked and not self._frames and self._sent:
+                # nothing to show this tick but a step is in flight: wait for it (up to half a tick)
+                # rather than stalling a whole tick; this takes a tick off input-to-photon latency
+                self._receive(timeout=self.dt / 2 if self.realtime else 1.0)
             if ticked:
                 self._present()
             elif not self.realtime and not self._can_tick():
@@ -160,8 +164,8 @@ class FrameLoop:
                 self.recorder.add_frames(result.frames)
             for image, (tick, sampled) in zip(result.frames, origin):
                 self._frames.append(_Frame(image, tick, sampled))
-        # latest-wins: never keep more than one step of frames waiting for the screen
-        keep = self.spec.frames_per_step
+        # latest-wins: never keep more than one step (+1 frame of jitter) waiting for the screen
+        keep = self.spec.frames_per_step + 1
         while len(self._frames) > keep:
             self._frames.popleft()
             self.stats.frames_dropped += 1
@@ -207,8 +211,5 @@ class FrameLoop:
             self._receive(timeout=0.05)
             while len(self._frames) > 1:
                 self._present()
-        if self._frames:
-            while len(self._frames) > 1:
-                self._frames.popleft()
-                self.stats.frames_dropped += 1
+        while self._frames:
             self._present()

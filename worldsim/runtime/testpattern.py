@@ -28,6 +28,8 @@ class _Session:
 class TestPatternRenderer:
     """Renderer protocol implementation; see worldsim.runtime.renderer."""
 
+    __test__ = False   # not a pytest test class despite the name
+
     def __init__(self, width: int = 736, height: int = 416, fps: float = 24.0, fovy_deg: float = 60.0):
         if width < 8 or height < 8 or width > 4096 or height > 4096:
             raise ValueError(f"testpattern size {width}x{height} out of range 8..4096")

@@ -25,6 +25,8 @@ from typing import Any, Mapping
 import numpy as np
 import zmq
 
+from worldsim.controls import ControlError, validate_packet
+
 from . import protocol as P
 from .renderer import Renderer, RendererError
 
@@ -37,6 +39,7 @@ class _Session:
     id: int
     owner: bytes                 # ZMQ identity of the client that opened it
     renderer_name: str
+    controls: list[str]          # control kinds every packet of this session carries
     state: Any
     steps: int = 0
     pending: collections.deque = field(default_factory=collections.deque)   # (rid, tick, packets, t_recv)
@@ -218,9 +221,14 @@ class Worker:
         controls = h.get("controls", [])
         if not all(isinstance(c, str) for c in controls):
             raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, "controls must be a list of control kind names", rid)
+        unknown = set(controls) - set(renderer.spec.control_kinds)
+        if unknown:
+            raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, f"renderer {h['renderer']!r} takes controls "
+                                  f"{sorted(renderer.spec.control_kinds)}, not {sorted(unknown)}", rid)
         state = renderer.open(h.get("seed", 0), h.get("prompt", ""), first_frame, controls)
         sid = next(self._ids)
-        self.sessions[sid] = _Session(sid, identity, h["renderer"], state)
+        kinds = list(controls) or sorted(renderer.spec.control_kinds)
+        self.sessions[sid] = _Session(sid, identity, h["renderer"], kinds, state)
         self._send(identity, P.encode(P.MsgType.OPENED, {"rid": rid, "session": sid, "spec": self._specs[h["renderer"]]}))
 
     def _close_state(self, session: _Session) -> None:
@@ -240,7 +248,8 @@ class Worker:
             ready = []
             for session in sessions:
                 rid, tick, packets, _ = session.pending[0]
-                problem = _check_packets(packets, self.renderers[name].spec.frames_for_step(session.steps))
+                problem = _check_packets(packets, self.renderers[name].spec.frames_for_step(session.steps),
+                                         session.controls)
                 if problem:
                     session.pending.popleft()
                     self._error(session.owner, rid, P.ErrorCode.BAD_REQUEST, problem, session.id)
@@ -288,12 +297,14 @@ class Worker:
             self._send(session.owner, P.encode(P.MsgType.FRAMES, header, [out]))
 
 
-def _check_packets(packets: list, expected: int) -> str | None:
+def _check_packets(packets: list, expected: int, kinds: list[str]) -> str | None:
     if len(packets) != expected:
         return f"this step takes {expected} control packets (one per video frame), got {len(packets)}"
     for i, packet in enumerate(packets):
-        if not isinstance(packet, dict):
-            return f"packet {i} must be a map of control kind -> values, got {type(packet).__name__}"
+        try:
+            validate_packet(packet, kinds)
+        except ControlError as err:
+            return f"packet {i}: {err}"
     return None
 
 

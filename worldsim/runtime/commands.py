@@ -1,0 +1,120 @@
+"""`worldsim play | serve | replay`."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+from urllib.parse import urlparse
+
+from worldsim.cli import WorldsimUserError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise WorldsimUserError(f"size must look like 736x416, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise WorldsimUserError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def _renderer_options(args) -> dict:
+    options = {}
+    if getattr(args, "size", None):
+        options["width"], options["height"] = _size(args.size)
+    if getattr(args, "checkpoint", None):
+        options["checkpoint"] = args.checkpoint
+    if getattr(args, "device", None):
+        options["device"] = args.device
+    return options
+
+
+def _renderer_args(p) -> None:
+    p.add_argument("--renderer", help="renderer name (default: the embedded model, else the reference world)")
+    p.add_argument("--size", metavar="WxH", help="frame size asked of the renderer (e.g. 736x416)")
+    p.add_argument("--checkpoint", metavar="PATH", help="model checkpoint (.safetensors) for the aapt renderer")
+    p.add_argument("--device", help="torch device of the renderer (cpu, cuda)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("play", help="play a world in a window")
+    _renderer_args(p)
+    p.add_argument("--connect", metavar="ADDR", help="use a running `worldsim serve` (tcp://host:port)")
+    p.add_argument("--in-process", action="store_true", help="run the renderer in this process (no worker)")
+    p.add_argument("--headless", action="store_true", help="no window: render offscreen (EGL)")
+    p.add_argument("--ticks", type=int, help="stop after N ticks (video frames)")
+    p.add_argument("--input-script", metavar="FILE", help="TOML input script instead of keyboard/gamepad")
+    p.add_argument("--bindings", metavar="FILE", help="TOML key bindings")
+    p.add_argument("--record", metavar="FILE.mp4", help="record video + control log (FILE.ctl.msgpack)")
+    p.add_argument("--screenshot", metavar="FILE.png", help="save the last screen (and the screenshot key's)")
+    p.add_argument("--stats", metavar="FILE.json", help="write fps / latency / drop statistics as JSON")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prompt", default="")
+    p.add_argument("--window", metavar="WxH", help="window size (default: the frame scaled up)")
+    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--fly", action="store_true", help="fly instead of walking")
+    p.add_argument("--fast", action="store_true", help="do not wait for the clock (with --ticks: as fast as possible)")
+    p.set_defaults(func=_play)
+
+    p = sub.add_parser("serve", help="serve renderers to remote players")
+    _renderer_args(p)
+    p.add_argument("--bind", default="tcp://127.0.0.1:5555", help="ZMQ address (loopback by default)")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("replay", help="replay a recorded control log and check the frames")
+    p.add_argument("log", help="FILE.ctl.msgpack written by `worldsim play --record`")
+    p.add_argument("--window", action="store_true", help="show the replay in a window (real time)")
+    p.add_argument("--record", metavar="FILE.mp4", help="write the replayed video")
+    p.add_argument("--in-process", action="store_true")
+    p.set_defaults(func=_replay)
+
+
+def _play(args) -> int:
+    from .play import PlayOptions, play
+    from worldsim.controls import ControlError, ScriptError
+    opts = PlayOptions(renderer=args.renderer, connect=args.connect, in_process=args.in_process,
+                       headless=args.headless, ticks=args.ticks, input_script=args.input_script,
+                       bindings=args.bindings, record=args.record, screenshot=args.screenshot, stats=args.stats,
+                       seed=args.seed, prompt=args.prompt, renderer_options=_renderer_options(args),
+                       window=_size(args.window) if args.window else None, fullscreen=args.fullscreen,
+                       fly=args.fly, realtime=not args.fast)
+    try:
+        summary = play(opts)
+    except (ControlError, ScriptError, FileNotFoundError, KeyError) as err:
+        raise WorldsimUserError(str(err)) from err
+    print(json.dumps({k: summary[k] for k in ("renderer", "display_fps", "latency_ms_p50", "latency_ms_p95",
+                                              "frames_shown", "frames_dropped")}), file=sys.stderr)
+    return 0
+
+
+def check_bind_address(address: str) -> None:
+    """Refuse to serve in the clear on anything but loopback (the protocol has no encryption)."""
+    if address.startswith(("ipc://", "inproc://")):
+        return
+    host = urlparse(address).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise WorldsimUserError(f"refusing to bind {address!r}: worldsim serves only loopback in the clear. "
+                                "Use an SSH tunnel to 127.0.0.1 for remote play.")
+
+
+def _serve(args) -> int:
+    from .play import default_renderer
+    from .worker import run_worker
+    check_bind_address(args.bind)
+    run_worker(args.bind, [args.renderer or default_renderer()], _renderer_options(args))
+    return 0
+
+
+def _replay(args) -> int:
+    from .play import replay
+    result = replay(args.log, headless=not args.window, realtime=args.window, in_process=args.in_process,
+                    record=args.record)
+    print(f"{result['identical']}/{result['frames_recorded']} frames identical "
+          f"({result['frames_replayed']} replayed)" + ("" if result["exact"] else
+                                                      f"; first difference at frame {result['first_difference']}"))
+    return 0 if result["exact"] else 1

@@ -1,0 +1,207 @@
+"""`worldsim play` and `worldsim replay`: assemble client, session, input, display, recorder and loop."""
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .client import Client, RequestError
+from .inprocess import LocalClient
+from .loop import FrameLoop
+from .registry import available_renderers
+
+EMBEDDED_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "default.safetensors"
+
+
+def default_renderer() -> str:
+    """The embedded AAPT model when it ships, else the reference world, else the test pattern."""
+    names = available_renderers()
+    if "aapt" in names and EMBEDDED_CHECKPOINT.exists():
+        return "aapt"
+    return "reference" if "reference" in names else "testpattern"
+
+
+@dataclass
+class PlayOptions:
+    renderer: str | None = None
+    connect: str | None = None
+    in_process: bool = False
+    headless: bool = False
+    ticks: int | None = None
+    input_script: str | None = None
+    bindings: str | None = None
+    record: str | None = None
+    screenshot: str | None = None
+    stats: str | None = None
+    seed: int = 0
+    prompt: str = ""
+    renderer_options: dict[str, Any] = field(default_factory=dict)
+    window: tuple[int, int] | None = None
+    fullscreen: bool = False
+    fly: bool = False
+    realtime: bool = True
+
+
+def make_client(renderer: str, options: dict, connect: str | None, in_process: bool):
+    if connect:
+        return Client.connect(connect)
+    if in_process:
+        return LocalClient(renderer, options)
+    return Client.spawn(renderer, options)
+
+
+def window_size(spec_w: int, spec_h: int, window: tuple[int, int] | None) -> tuple[int, int]:
+    """The window: as asked, else the frame scaled by an integer factor to at least 480 rows."""
+    if window:
+        return window
+    scale = max(1, math.ceil(480 / spec_h))
+    return spec_w * scale, spec_h * scale
+
+
+def play(opts: PlayOptions) -> dict:
+    from worldsim.controls import PacketBuilder, ScriptedInput
+
+    renderer = opts.renderer or default_renderer()
+    client = make_client(renderer, opts.renderer_options, opts.connect, opts.in_process)
+    display = recorder = None
+    try:
+        spec_dict = client.welcome["specs"].get(renderer)
+        if spec_dict is None:
+            raise RequestError("bad_request", f"worker does not serve {renderer!r}: {client.welcome['renderers']}")
+        kinds = sorted(spec_dict["control_kinds"])
+        session = client.open(renderer, opts.seed, opts.prompt, controls=kinds)
+        spec = session.spec
+        if opts.input_script:
+            source = ScriptedInput.load(opts.input_script)
+            ticks = opts.ticks if opts.ticks is not None else source.length
+        else:
+            from worldsim.controls import Bindings, InputMapper
+            source = InputMapper(Bindings.load(opts.bindings) if opts.bindings else None)
+            ticks = opts.ticks
+        rig_options = {"fps": spec.fps}
+        if "camera" in kinds:
+            rig_options["mode"] = "fly" if opts.fly else "walk"
+        packets = PacketBuilder(kinds, **rig_options)
+        display = _open_display(spec, opts)
+        if opts.record:
+            from worldsim.render.recorder import Recorder
+            recorder = Recorder(opts.record, spec.fps, {
+                "renderer": renderer, "seed": opts.seed, "prompt": opts.prompt, "controls": kinds,
+                "spec": spec.to_dict(), "renderer_options": opts.renderer_options, "worker": client.welcome.get("worker")})
+        loop = FrameLoop(client, session, source, packets, display=display, recorder=recorder,
+                         realtime=opts.realtime, on_trigger=lambda name: _on_trigger(name, display, opts))
+        stats = loop.run(ticks)
+        if opts.screenshot and display is not None:
+            display.screenshot(opts.screenshot)
+        summary = {**stats.summary(), "renderer": renderer, "worker": client.welcome.get("worker"),
+                   "size": [spec.width, spec.height]}
+        if opts.stats:
+            stats.write(opts.stats, renderer=renderer, worker=client.welcome.get("worker"), size=[spec.width, spec.height])
+        return summary
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if display is not None:
+            display.close()
+        client.shutdown()
+
+
+def _open_display(spec, opts: PlayOptions):
+    width, height = window_size(spec.width, spec.height, opts.window)
+    if opts.headless:
+        from worldsim.render.headless import HeadlessDisplay
+        return HeadlessDisplay(width, height)
+    from worldsim.render.display import Display
+    return Display(width, height, title=f"worldsim — {spec.name}", fullscreen=opts.fullscreen)
+
+
+def _on_trigger(name: str, display, opts: PlayOptions) -> None:
+    if display is None:
+        return
+    if name == "toggle_fullscreen":
+        display.toggle_fullscreen()
+    elif name == "screenshot":
+        path = opts.screenshot or time.strftime("worldsim-%Y%m%d-%H%M%S.png")
+        display.screenshot(path)
+        print(f"screenshot saved to {path}", file=sys.stderr)
+    elif name == "toggle_hud":
+        display.hud_visible = not display.hud_visible
+
+
+# ---- replay ---------------------------------------------------------------------------------
+class LoggedPackets:
+    """Plays back the control packets of a log, one per tick (the actions are ignored)."""
+
+    def __init__(self, ticks: list[dict]):
+        self.packets = [record["packet"] for record in ticks]
+        self.index = 0
+
+    def tick(self, actions: dict) -> dict:
+        packet = self.packets[self.index]
+        self.index += 1
+        return packet
+
+    def reset(self) -> None:
+        self.index = 0
+
+
+class _NoInput:
+    def sample(self) -> dict:
+        return {}
+
+    def pop_triggers(self) -> list[str]:
+        return []
+
+
+class FrameDigests:
+    """A recorder stand-in that keeps the sha256 of every produced frame (to compare with a log)."""
+
+    def __init__(self, writer=None):
+        self.digests: list[str] = []
+        self.writer = writer
+
+    def log_tick(self, record: dict) -> None:
+        if self.writer is not None:
+            self.writer.log_tick(record)
+
+    def add_frames(self, frames) -> None:
+        self.digests.extend(hashlib.sha256(f.tobytes()).hexdigest() for f in frames)
+        if self.writer is not None:
+            self.writer.add_frames(frames)
+
+
+def replay(log_path: str, headless: bool = True, realtime: bool = False, in_process: bool = False,
+           record: str | None = None) -> dict:
+    """Feed a control log back through the loop; compare every produced frame with the recording."""
+    from worldsim.render.recorder import ControlLog, Recorder
+    log = ControlLog.read(log_path)
+    meta = log.meta
+    renderer = meta["renderer"]
+    client = make_client(renderer, meta.get("renderer_options", {}), None, in_process)
+    display = writer = None
+    try:
+        session = client.open(renderer, meta.get("seed", 0), meta.get("prompt", ""), controls=meta.get("controls", ()))
+        if record:
+            writer = Recorder(record, session.spec.fps, meta)
+        digests = FrameDigests(writer)
+        if not headless or realtime:
+            display = _open_display(session.spec, PlayOptions(headless=headless))
+        loop = FrameLoop(client, session, _NoInput(), LoggedPackets(log.ticks), display=display, recorder=digests,
+                         realtime=realtime)
+        loop.run(len(log.ticks))
+        recorded = log.frame_hashes
+        same = sum(a == b for a, b in zip(digests.digests, recorded))
+        first_diff = next((i for i, (a, b) in enumerate(zip(digests.digests, recorded)) if a != b), None)
+        return {"frames_recorded": len(recorded), "frames_replayed": len(digests.digests), "identical": same,
+                "first_difference": first_diff,
+                "exact": same == len(recorded) == len(digests.digests)}
+    finally:
+        if writer is not None:
+            writer.close()
+        if display is not None:
+            display.close()
+        client.shutdown()
