@@ -1,0 +1,138 @@
+"""Pieces shared by the Triton scan kernels: LayerNorm and GELU math, and the autograd plumbing.
+
+Both kernels run one program per (batch, head) over all mini-batches, the inner weights held in
+registers in fp32. Forward saves the inner state every CKPT_EVERY mini-batches (only when a
+gradient is needed); backward walks the checkpoint groups in reverse, re-runs each group's
+updates into a small per-program scratch (CKPT_EVERY + 1 states, L2-resident), then goes back
+through the group's mini-batches with the state adjoint held in registers.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+LN_EPS: tl.constexpr = tl.constexpr(1e-8)
+GELU_C: tl.constexpr = tl.constexpr(0.7978845608028654)   # sqrt(2 / pi)
+GELU_A: tl.constexpr = tl.constexpr(0.044715)
+CKPT_EVERY = 16
+
+
+@triton.jit
+def ln_stats(z, D: tl.constexpr):
+    """Row LayerNorm statistics of z [M, D]: (xhat [M, D], rstd [M])."""
+    mu = tl.sum(z, axis=1) / D
+    zc = z - mu[:, None]
+    rstd = 1.0 / tl.sqrt(tl.sum(zc * zc, axis=1) / D + LN_EPS)
+    return zc * rstd[:, None], rstd
+
+
+@triton.jit
+def ln_backward(dy, xh, rstd, D: tl.constexpr):
+    """Gradient w.r.t. the LN input given dy w.r.t. xhat (the affine already applied to dy)."""
+    c1 = tl.sum(dy, axis=1) / D
+    c2 = tl.sum(dy * xh, axis=1) / D
+    return rstd[:, None] * (dy - c1[:, None] - xh * c2[:, None])
+
+
+@triton.jit
+def gelu_parts(x):
+    """gelu_tanh(x) and its first derivative, through s = sigmoid(2u) = (1 + tanh u) / 2."""
+    u1 = GELU_C * (1.0 + 3.0 * GELU_A * x * x)            # du/dx
+    s = tl.sigmoid(2.0 * GELU_C * (x + GELU_A * x * x * x))
+    return x * s, s + 2.0 * x * s * (1.0 - s) * u1
+
+
+@triton.jit
+def gelu_second(x):
+    """d^2 gelu_tanh / dx^2 = (1 - t^2) (u' - x t u'^2 + 3 a c x^2), t = tanh u."""
+    u1 = GELU_C * (1.0 + 3.0 * GELU_A * x * x)
+    s = tl.sigmoid(2.0 * GELU_C * (x + GELU_A * x * x * x))
+    t = 2.0 * s - 1.0
+    return 4.0 * s * (1.0 - s) * (u1 - x * t * u1 * u1 + 3.0 * GELU_A * GELU_C * x * x)
+
+
+@triton.jit
+def ln_l2_grad(z, tgt, gamma, beta, D: tl.constexpr):
+    """d/dz of 1/2 |LN(z) - tgt|^2 per row, and what its backward needs: (g, xh, rstd, gy, h, c2)."""
+    xh, rstd = ln_stats(z, D)
+    gy = gamma[None, :] * xh + beta[None, :] - tgt
+    h = gy * gamma[None, :]
+    c2 = tl.sum(h * xh, axis=1) / D
+    g = rstd[:, None] * (h - (tl.sum(h, axis=1) / D)[:, None] - xh * c2[:, None])
+    return g, xh, rstd, gy, h, c2
+
+
+@triton.jit
+def ln_l2_grad_backward(dg, g, xh, rstd, gy, h, c2, gamma, D: tl.constexpr):
+    """Back through `ln_l2_grad`: given dg, return (dz, dtarget, dgamma rows, dbeta rows)."""
+    dh = ln_backward(dg, xh, rstd, D)                  # g is rstd * P h with P symmetric
+    c3 = tl.sum(dg * xh, axis=1) / D
+    dxh = -rstd[:, None] * (c2[:, None] * dg + h * c3[:, None]) + dh * (gamma * gamma)[None, :]
+    dxh_tot = tl.sum(dg * g, axis=1) / rstd + tl.sum(dxh * xh, axis=1) / rstd   # d/d rstd, all paths
+    dzc = rstd[:, None] * dxh - (rstd * rstd * dxh_tot / D)[:, None] * xh
+    dz = dzc - (tl.sum(dzc, axis=1) / D)[:, None]
+    dgamma = dh * (gy + gamma[None, :] * xh)
+    return dz, -dh * gamma[None, :], dgamma, dh * gamma[None, :]
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    """fp32 inputs: 3xTF32 (about fp32 accuracy on tensor cores); bf16/fp16 inputs: TF32."""
+    return "tf32x3" if dtype == torch.float32 else "tf32"
+
+
+def check_kernel_inputs(q: torch.Tensor, mini_batch: int, d: int) -> None:
+    if q.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(f"backend='triton' takes fp32, bf16 or fp16 tokens, got {q.dtype}; use backend='torch'")
+    for name, n in (("head dim d", d), ("mini_batch", mini_batch)):
+        if n < 16 or n & (n - 1):
+            raise ValueError(f"backend='triton' needs {name} a power of two >= 16, got {n}")
+
+
+class ScanKernels:
+    """A fwd/bwd kernel pair over one flat fp32 state layout (the params concatenated, per head)."""
+
+    def __init__(self, fwd, bwd, num_warps: int):
+        self.fwd, self.bwd, self.num_warps = fwd, bwd, num_warps
+
+
+class TTTScan(torch.autograd.Function):
+    """z = scan(q, k, target, eta, ln_weight, ln_bias, *params) on the Triton kernels `kernels`."""
+
+    @staticmethod
+    def forward(ctx, kernels: ScanKernels, mini_batch: int, q, k, target, eta, ln_weight, ln_bias, *params):
+        B, H, L, D = q.shape
+        F = params[0].shape[-1]
+        q, k, target, eta = (x.contiguous() for x in (q, k, target, eta))
+        init = torch.cat([p.detach().float().reshape(H, -1) for p in params], dim=1).contiguous()  # [H, S]
+        lnw, lnb = ln_weight.detach().float().contiguous(), ln_bias.detach().float().contiguous()
+        n_ck = triton.cdiv(L // mini_batch, CKPT_EVERY)
+        save = any(ctx.needs_input_grad)
+        ckpt = q.new_empty((B * H, n_ck, init.shape[1]) if save else (1,), dtype=torch.float32)
+        z = torch.empty_like(q)
+        kernels.fwd[(B * H,)](q, k, target, eta, lnw, lnb, init, z, ckpt, L, H=H, D=D, F=F, BS=mini_batch,
+                              CK=CKPT_EVERY, SAVE=save, PREC=dot_precision(q.dtype), num_warps=kernels.num_warps)
+        ctx.save_for_backward(q, k, target, eta, lnw, lnb, ckpt)
+        ctx.kernels, ctx.mini_batch, ctx.F = kernels, mini_batch, F
+        ctx.param_meta = [(p.shape, p.dtype) for p in params]
+        ctx.ln_dtype = ln_weight.dtype
+        return z
+
+    @staticmethod
+    def backward(ctx, dz):
+        q, k, target, eta, lnw, lnb, ckpt = ctx.saved_tensors
+        B, H, L, D = q.shape
+        S = ckpt.shape[-1]
+        dq, dk, dt, deta = (torch.empty_like(x) for x in (q, k, target, eta))
+        scratch = q.new_empty((B * H, CKPT_EVERY + 1, S), dtype=torch.float32)
+        dstate = q.new_empty((B * H, S), dtype=torch.float32)
+        dln = q.new_empty((B * H, 2, D), dtype=torch.float32)
+        ctx.kernels.bwd[(B * H,)](q, k, target, eta, lnw, lnb, ckpt, scratch, dz.contiguous(), dq, dk, dt, deta,
+                                  dstate, dln, L, H=H, D=D, F=ctx.F, BS=ctx.mini_batch, CK=CKPT_EVERY,
+                                  PREC=dot_precision(q.dtype), num_warps=ctx.kernels.num_warps)
+        dstate = dstate.view(B, H, S).sum(0)
+        sizes = [torch.Size(shape[1:]).numel() for shape, _ in ctx.param_meta]
+        dparams = [g.reshape(shape).to(dtype) for g, (shape, dtype)
+                   in zip(dstate.split(sizes, dim=1), ctx.param_meta)]
+        dln = dln.view(B, H, 2, D).sum(0).to(ctx.ln_dtype)
+        return (None, None, dq, dk, dt, deta, dln[:, 0], dln[:, 1], *dparams)
