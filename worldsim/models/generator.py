@@ -1,0 +1,299 @@
+"""The AAPT generator: a block-causal video DiT that makes one latent frame per forward pass.
+
+    gen = Generator(cfg)                                   # GeneratorConfig
+    gen.setup_cache(batch=1, latent_hw=(16, 16), text_len=32)
+    gen.start(first_latent, text_tokens)                   # (B, C, h, w), (B, Lt, text_dim)
+    latent = gen.step(controls)                            # (B, K, h, w) -> (B, C, h, w), one-step x0
+    v = gen.forward_clip(inputs, t, text_tokens)           # whole clip, teacher forced (training)
+
+Tokens. Latent frame i >= 1 enters as the channel concat [noise (C) | recycled latent i-1 (C) |
+controls (K) | first-frame flag (1)], patchified 1 x p x p. Frame 0 is the clean first frame at
+t = 0 with zeros for the recycled and control channels and the flag set. Text tokens attend only
+to text, so their keys/values are computed once per session.
+
+Blocks. adaLN-Zero from the per-frame timestep embedding (text tokens use a learned vector
+instead, so their states do not depend on t), RMS QK-norm, 3D RoPE, single-stream weights, or
+separate text weights with `dual_stream` (MMDiT). Output: velocity v; one step x0 = eps - v(eps, t=1).
+
+Positions. Frame j sits at temporal position j. Frame 0 (a sink) is re-positioned for each query
+frame i to max(0, i - N), just before i's window of frames max(1, i-N+1)..i, so the distances a
+query sees never exceed N however long the play runs (StreamingLLM). Angles are reduced modulo
+2pi in float64 (rope.py), so absolute positions never lose precision either.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import GeneratorConfig
+from .attention import ClipLayout, attention
+from .kv_cache import KVCache, Slots, slot_index
+from .rope import Rope3D, apply_rope
+
+
+class TimestepEmbedding(nn.Module):
+    def __init__(self, dim: int, freq_dim: int = 256):
+        super().__init__()
+        self.freq_dim = freq_dim
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, t: Tensor) -> Tensor:                   # t (...) in [0, 1] -> (..., dim)
+        half = self.freq_dim // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+        args = 1000.0 * t.float()[..., None] * freqs
+        emb = torch.cat([args.cos(), args.sin()], dim=-1)
+        return self.mlp(emb.to(self.mlp[0].weight.dtype))
+
+
+class Stream(nn.Module):
+    """The weights one kind of token (video or text) uses inside a block."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        d = cfg.dim
+        self.heads = cfg.heads
+        self.modulation = nn.Linear(d, 6 * d)                 # adaLN-Zero: shift, scale, gate x2
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=cfg.norm_eps)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.q_norm = nn.RMSNorm(cfg.head_dim, eps=cfg.norm_eps)
+        self.k_norm = nn.RMSNorm(cfg.head_dim, eps=cfg.norm_eps)
+        self.proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=cfg.norm_eps)
+        self.mlp = nn.Sequential(nn.Linear(d, cfg.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.ffn_dim, d))
+
+    def modulate(self, c: Tensor) -> list[Tensor]:           # c (B, F, d) -> 6 x (B, F, 1, d)
+        return list(self.modulation(F.silu(c))[:, :, None].chunk(6, dim=-1))
+
+    def project(self, x: Tensor, mods: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, F, T, d) -> q, k, v (B, H, F*T, D), q and k RMS-normalised (not yet rotated)."""
+        shift, scale = mods[0], mods[1]
+        h = self.norm1(x) * (1 + scale) + shift
+        q, k, v = self.qkv(h.flatten(1, 2)).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        return self.q_norm(q), self.k_norm(k), v
+
+    def finish(self, x: Tensor, o: Tensor, mods: list[Tensor]) -> Tensor:
+        """Residual attention output o (B, H, F*T, D) and the MLP; x (B, F, T, d)."""
+        gate1, shift2, scale2, gate2 = mods[2:]
+        x = x + gate1 * self.proj(o.transpose(1, 2).flatten(2)).view_as(x)
+        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.video = Stream(cfg)
+        self.text = Stream(cfg) if cfg.dual_stream else None
+
+    @property
+    def text_stream(self) -> Stream:
+        return self.text if self.text is not None else self.video
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, p = cfg.dim, cfg.patch
+        self.patch_embed = nn.Linear(cfg.in_channels * p * p, d)
+        self.text_embed = nn.Linear(cfg.text_dim, d)
+        self.time_embed = TimestepEmbedding(d)
+        self.text_cond = nn.Parameter(torch.zeros(d))        # conditioning vector of text tokens
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.final_mod = nn.Linear(d, 2 * d)
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=cfg.norm_eps)
+        self.final_proj = nn.Linear(d, p * p * cfg.latent_channels)
+        self.rope = Rope3D(cfg.head_dim, cfg.rope_theta, cfg.rope_t_interval, cfg.rope_ref_hw)
+        self.backend = "sdpa"
+        self.caches: nn.ModuleList | None = None
+        self._host_frames: list[int] = []                     # host copy of frame_index (no syncs)
+
+    # ---- weights -------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_weights(self, zero_init: bool = True) -> None:
+        """Normal(0, 0.02) linears; adaLN modulations and the output layer zero when `zero_init`
+        (adaLN-Zero; pass False for a random model whose every path is live, as tests do)."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.RMSNorm):
+                nn.init.ones_(m.weight)
+        nn.init.normal_(self.text_cond, std=0.02)
+        if zero_init:
+            for blk in self.blocks:
+                for s in (blk.video, blk.text):
+                    if s is not None:
+                        nn.init.zeros_(s.modulation.weight)
+            for lin in (self.final_mod, self.final_proj):
+                nn.init.zeros_(lin.weight)
+
+    # ---- tokens --------------------------------------------------------------------------
+    def patchify(self, x: Tensor) -> Tensor:                 # (B, F, Cin, h, w) -> (B, F, T, Cin*p*p)
+        p = self.cfg.patch
+        b, f, c, h, w = x.shape
+        if h % p or w % p:
+            raise ValueError(f"latent size {h}x{w} is not divisible by the patch size {p}")
+        x = x.reshape(b, f, c, h // p, p, w // p, p).permute(0, 1, 3, 5, 2, 4, 6)
+        return x.reshape(b, f, (h // p) * (w // p), c * p * p)
+
+    def unpatchify(self, y: Tensor, h: int, w: int) -> Tensor:   # (B, F, T, C*p*p) -> (B, F, C, h, w)
+        p, c = self.cfg.patch, self.cfg.latent_channels
+        b, f = y.shape[:2]
+        y = y.reshape(b, f, h // p, w // p, c, p, p).permute(0, 1, 4, 2, 5, 3, 6)
+        return y.reshape(b, f, c, h, w)
+
+    def output(self, x: Tensor, c: Tensor, h: int, w: int) -> Tensor:
+        shift, scale = self.final_mod(F.silu(c))[:, :, None].chunk(2, dim=-1)
+        return self.unpatchify(self.final_proj(self.final_norm(x) * (1 + scale) + shift), h, w)
+
+    def frame_inputs(self, noise: Tensor, recycled: Tensor, controls: Tensor) -> Tensor:
+        """[noise | recycled | controls | flag 0] for frames i >= 1; shapes (..., C|K, h, w)."""
+        flag = torch.zeros_like(noise[..., :1, :, :])
+        return torch.cat([noise, recycled, controls.to(noise.dtype), flag], dim=-3)
+
+    def first_inputs(self, latent: Tensor) -> Tensor:
+        """[clean latent | zeros | zeros | flag 1] for frame 0; latent (..., C, h, w)."""
+        zeros = latent.new_zeros(*latent.shape[:-3], self.cfg.latent_channels + self.cfg.control_channels,
+                                 *latent.shape[-2:])
+        return torch.cat([latent, zeros, torch.ones_like(latent[..., :1, :, :])], dim=-3)
+
+    def clip_inputs(self, noisy: Tensor, clean: Tensor, controls: Tensor) -> Tensor:
+        """Teacher-forced inputs of a clip: frame 0 clean, frame i = [noisy_i, clean_{i-1}, ctrl_i].
+
+        noisy, clean (B, F, C, h, w); controls (B, F, K, h, w) -> (B, F, Cin, h, w)."""
+        rest = self.frame_inputs(noisy[:, 1:], clean[:, :-1], controls[:, 1:])
+        return torch.cat([self.first_inputs(clean[:, :1]), rest], dim=1)
+
+    def text_states(self, text: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Per-layer text keys/values (B, H, Lt, D); text tokens see only text. text (B, Lt, text_dim)."""
+        x = self.text_embed(text)[:, None]                    # (B, 1, Lt, d)
+        c = self.text_cond.expand(x.shape[0], 1, -1)
+        kvs = []
+        for i, blk in enumerate(self.blocks):
+            s = blk.text_stream
+            mods = s.modulate(c)
+            q, k, v = s.project(x, mods)
+            kvs.append((k, v))
+            if i + 1 < len(self.blocks):                      # the last text output is never used
+                x = s.finish(x, attention(q, k, v, None, self.backend), mods)
+        return kvs
+
+    # ---- whole clip (training) -------------------------------------------------------------
+    def forward_clip(self, inputs: Tensor, t: Tensor, text: Tensor) -> Tensor:
+        """Teacher-forced forward of a whole clip with the block-causal windowed mask.
+
+        inputs (B, F, Cin, h, w) from `clip_inputs`; t (B, F) noise level per frame (frame 0: 0);
+        text (B, Lt, text_dim). Returns the velocity (B, F, C, h, w)."""
+        b, f, _, h, w = inputs.shape
+        hp, wp = h // self.cfg.patch, w // self.cfg.patch
+        tokens = hp * wp
+        text_kv = self.text_states(text)
+        layout = ClipLayout(text.shape[1], tokens, f, self.cfg.window)
+        x = self.patch_embed(self.patchify(inputs))           # (B, F, T, d)
+        c = self.time_embed(t)                                # (B, F, d)
+        dev = x.device
+        rot = [r.flatten(0, 1) for r in self.rope(torch.arange(f, device=dev), hp, wp)]   # (F*T, D/2)
+        rot_sink = self.rope(torch.arange(layout.n_sinks, device=dev), hp, wp)          # (S, T, D/2)
+        for blk, (tk, tv) in zip(self.blocks, text_kv):
+            s = blk.video
+            mods = s.modulate(c)
+            q, k, v = s.project(x, mods)                      # (B, H, F*T, D)
+            sinks = apply_rope(k[:, :, None, :tokens], rot_sink).flatten(2, 3)    # (B, H, S*T, D)
+            keys = torch.cat([tk, sinks, apply_rope(k[:, :, tokens:], [r[tokens:] for r in rot])], dim=2)
+            vals = torch.cat([tv, v[:, :, :tokens].repeat(1, 1, layout.n_sinks, 1), v[:, :, tokens:]], dim=2)
+            x = s.finish(x, attention(apply_rope(q, rot), keys, vals, layout, self.backend), mods)
+        return self.output(x, c, h, w)
+
+    # ---- streaming (inference and student forcing) -------------------------------------------
+    def setup_cache(self, batch: int, latent_hw: tuple[int, int], text_len: int) -> None:
+        """Allocate the static KV caches (once) for `batch` sessions of latent size h x w."""
+        cfg, (h, w) = self.cfg, latent_hw
+        ref = self.patch_embed.weight
+        tokens = (h // cfg.patch) * (w // cfg.patch)
+        self.caches = nn.ModuleList(
+            KVCache(batch, cfg.heads, cfg.head_dim, text_len, tokens, cfg.window, ref.device, ref.dtype)
+            for _ in self.blocks)
+        self.register_buffer("frame_index", torch.zeros(batch, dtype=torch.long, device=ref.device),
+                             persistent=False)
+        self.register_buffer("prev_latent", torch.zeros(batch, cfg.latent_channels, h, w, device=ref.device,
+                                                        dtype=ref.dtype), persistent=False)
+        self.latent_hw = (h, w)
+        self._host_frames = [0] * batch
+
+    def _rows(self, slots: Slots) -> list[int]:
+        if self.caches is None:
+            raise RuntimeError("call setup_cache(batch, latent_hw, text_len) before start/step")
+        return list(range(len(self._host_frames))) if slots is None else list(slots)
+
+    @torch.no_grad()
+    def start(self, first_latent: Tensor, text: Tensor, slots: Slots = None) -> None:
+        """Begin sessions: fill the sinks with text and the first frame. first_latent (b, C, h, w)."""
+        rows_list = self._rows(slots)
+        rows = slot_index(slots, first_latent.device)
+        h, w = first_latent.shape[-2:]
+        if (h, w) != self.latent_hw:
+            raise ValueError(f"first latent is {h}x{w}, the cache was set up for {self.latent_hw}")
+        hp, wp = h // self.cfg.patch, w // self.cfg.patch
+        text_kv = self.text_states(text)
+        x = self.patch_embed(self.patchify(self.first_inputs(first_latent)[:, None]))   # (b, 1, T, d)
+        c = self.time_embed(first_latent.new_zeros(first_latent.shape[0], 1))
+        rot0 = self.rope(torch.zeros(1, device=x.device), hp, wp)                         # (1, T, D/2)
+        for blk, cache, (tk, tv) in zip(self.blocks, self.caches, text_kv):
+            s = blk.video
+            mods = s.modulate(c)
+            q, k, v = s.project(x, mods)
+            k_rot = apply_rope(k, rot0)
+            cache.write_sinks(rows, tk, tv, k, v)
+            cache.write_sink_keys(rows, k_rot)
+            o = attention(apply_rope(q, rot0), torch.cat([tk, k_rot], 2), torch.cat([tv, v], 2), None, self.backend)
+            x = s.finish(x, o, mods)
+        self.frame_index[rows] = 1
+        self.prev_latent[rows] = first_latent.to(self.prev_latent.dtype)
+        for r in rows_list:
+            self._host_frames[r] = 1
+
+    @torch.no_grad()
+    def step(self, controls: Tensor, noise: Tensor | None = None, slots: Slots = None) -> Tensor:
+        """One latent frame per session: x0 = eps - v(eps, t=1). controls (b, K, h, w) -> (b, C, h, w)."""
+        rows = slot_index(slots, controls.device)
+        prev = self.prev_latent[rows]
+        if noise is None:
+            noise = torch.randn_like(prev)
+        v = self.forward_step(self.frame_inputs(noise.to(prev.dtype), prev, controls), slots)
+        latent = noise.to(v.dtype) - v
+        self.prev_latent[rows] = latent
+        return latent
+
+    def forward_step(self, inputs: Tensor, slots: Slots = None, t: float = 1.0) -> Tensor:
+        """Velocity of the next frame of each session against its cache; writes the frame's k/v.
+
+        inputs (b, Cin, h, w) -> v (b, C, h, w). Static shapes, no host syncs."""
+        rows_list = self._rows(slots)
+        rows = slot_index(slots, inputs.device)
+        h, w = inputs.shape[-2:]
+        hp, wp = h // self.cfg.patch, w // self.cfg.patch
+        n = self.frame_index[rows]                            # (b,) index of the frame being made
+        window = self.cfg.window
+        rot = [r[:, None] for r in self.rope(n, hp, wp)]      # (b, 1, T, D/2)
+        rot_sink = [r[:, None] for r in self.rope((n - window).clamp(min=0), hp, wp)]
+        ring_slot = (n - 1) % window
+        # Once every row's ring is full no mask is needed (the host knows, no sync).
+        full = min(self._host_frames[r] for r in rows_list) >= window
+        valid = None if full else self.caches[0].valid(n)
+        x = self.patch_embed(self.patchify(inputs[:, None]))  # (b, 1, T, d)
+        c = self.time_embed(torch.full((inputs.shape[0], 1), t, device=inputs.device))
+        for blk, cache in zip(self.blocks, self.caches):
+            s = blk.video
+            mods = s.modulate(c)
+            q, k, v = s.project(x, mods)
+            cache.write_frame(rows, ring_slot, apply_rope(k, rot), v)
+            cache.write_sink_keys(rows, apply_rope(cache.first_keys[rows], rot_sink))
+            keys, vals = cache.read(rows)
+            x = s.finish(x, attention(apply_rope(q, rot), keys, vals, valid, self.backend), mods)
+        self.frame_index[rows] += 1
+        for r in rows_list:
+            self._host_frames[r] += 1
+        return self.output(x, c, h, w)[:, 0]
