@@ -72,10 +72,15 @@ def test_hud_toggle_changes_pixels_only_in_the_hud_area(display):
 def test_hud_is_rerendered_only_when_its_text_changes(display):
     frame = quadrants(50, 50)
     display.present(frame, hud={"tick": 1})
-    texture = display.pipeline.hud_texture
+    texture, first = display.pipeline.hud_texture, display.read_pixels()
+    first_width = texture.width
     assert display.hud.render({"tick": 1}) is None  # same text: nothing to draw
-    display.present(frame, hud={"tick": 1234567})
-    assert display.pipeline.hud_texture is not texture  # wider text: new texture size
+    display.present(frame, hud={"tick": 2})
+    assert display.pipeline.hud_texture is texture  # same size: written in place
+    assert not np.array_equal(display.read_pixels(), first)
+    display.present(frame, hud={"tick": 1, "renderer": "a much longer line of text"})
+    assert display.pipeline.hud_texture is not texture  # bigger overlay: new texture
+    assert display.hud_rect[2] > first_width
 
 
 def test_screenshot_writes_what_read_pixels_shows(display, tmp_path):

@@ -5,7 +5,7 @@ import av
 import numpy as np
 import pytest
 
-from worldsim.render.video import VideoWriter, pick_codec, read_video
+from worldsim.render.video import BackgroundVideoWriter, VideoWriter, pick_codec, read_video
 
 
 def moving_gradient(count: int, height: int, width: int) -> np.ndarray:
@@ -54,3 +54,20 @@ def test_wrong_frames_and_missing_files_are_reported(tmp_path):
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     with pytest.raises(ValueError, match="junk.mp4"):
         read_video(tmp_path / "junk.mp4")
+
+
+def test_background_writer_copies_frames_so_buffers_can_be_reused(tmp_path):
+    frames = moving_gradient(6, 32, 48)
+    buffer = np.empty((2, 32, 48, 3), dtype=np.uint8)  # the caller's reused buffer
+    with BackgroundVideoWriter(tmp_path / "clip.mp4", fps=24, width=48, height=32) as writer:
+        for start in range(0, 6, 2):
+            buffer[:] = frames[start:start + 2]
+            writer.write(buffer)
+        buffer[:] = 0
+        with pytest.raises(ValueError, match=r"uint8 \[F, 32, 48, 3\]"):
+            writer.write(np.zeros((32, 47, 3), dtype=np.uint8))  # reported in the caller's thread
+    with pytest.raises(ValueError, match="closed"):
+        writer.write(frames)
+    video = read_video(tmp_path / "clip.mp4")
+    assert video.shape == (6, 32, 48, 3)
+    assert np.abs(video.astype(np.int16) - frames).mean() < 3.0

@@ -10,6 +10,7 @@ import pygame
 
 TEXT_COLOR = (255, 255, 255)
 BACKGROUND_RGBA = (0, 0, 0, 160)
+WIDTH_STEP = 32  # the overlay's width is rounded up to a multiple of this
 
 
 def format_value(value) -> str:
@@ -43,6 +44,7 @@ class HudOverlay:
         texts = [self.font.render(line, True, TEXT_COLOR) for line in lines] or [self.font.render(" ", True, TEXT_COLOR)]
         line_height = self.font.get_linesize()
         width = max(text.get_width() for text in texts) + 2 * self.padding
+        width = -(-width // WIDTH_STEP) * WIDTH_STEP  # steady size while digits change: no new texture
         height = line_height * len(texts) + 2 * self.padding
         surface = pygame.Surface((width, height), pygame.SRCALPHA)
         surface.fill(BACKGROUND_RGBA)

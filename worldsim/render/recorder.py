@@ -19,7 +19,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-from worldsim.render.video import VideoWriter
+from worldsim.render.video import BackgroundVideoWriter
 
 LOG_FORMAT = "worldsim-ctl"
 LOG_VERSION = 1
@@ -52,7 +52,7 @@ class Recorder:
         self.fps = float(fps)
         self.ticks_logged = 0
         self.frames_logged = 0
-        self._writer: VideoWriter | None = None  # opened at the first frames, when their size is known
+        self._writer: BackgroundVideoWriter | None = None  # opened at the first frames, when their size is known
         self.video_path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.log_path, "wb")
         self._packer = msgpack.Packer()
@@ -71,14 +71,15 @@ class Recorder:
         self.ticks_logged += 1
 
     def add_frames(self, frames: np.ndarray) -> None:
-        """Encode frames, uint8 [F, H, W, 3] (or one [H, W, 3]), and log each one's sha256."""
+        """Queue frames, uint8 [F, H, W, 3] (or one [H, W, 3]), for the mp4 encoder thread and log
+        each one's sha256."""
         frames = np.asarray(frames)
         if frames.ndim == 3:
             frames = frames[None]
         if frames.ndim != 4:
             raise ValueError(f"frames must be uint8 [F, H, W, 3], got {frames.dtype} {list(frames.shape)}")
         if self._writer is None:
-            self._writer = VideoWriter(self.video_path, self.fps, frames.shape[2], frames.shape[1])
+            self._writer = BackgroundVideoWriter(self.video_path, self.fps, frames.shape[2], frames.shape[1])
         self._writer.write(frames)
         for frame in frames:
             self._append({"kind": "frame", "index": self.frames_logged, "sha256": frame_digest(frame)})

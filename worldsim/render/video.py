@@ -5,6 +5,8 @@ and the true size is stored in the container's `comment` tag so `read_video` cro
 """
 from __future__ import annotations
 
+import queue
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -46,16 +48,21 @@ class VideoWriter:
         else:
             self._stream.bit_rate = 8_000_000
 
-    def write(self, frames: np.ndarray) -> None:
-        """Append frames, uint8 [F, H, W, 3] (or a single [H, W, 3])."""
-        if self._container is None:
-            raise ValueError(f"{self.path}: writer is closed")
+    def check(self, frames: np.ndarray) -> np.ndarray:
+        """Frames as uint8 [F, H, W, 3] of this video's size, or a ValueError saying what is wrong."""
         frames = np.asarray(frames)
         if frames.ndim == 3:
             frames = frames[None]
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (self.height, self.width, 3):
             raise ValueError(f"{self.path}: frames must be uint8 [F, {self.height}, {self.width}, 3], "
                              f"got {frames.dtype} {list(frames.shape)}")
+        return frames
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append frames, uint8 [F, H, W, 3] (or a single [H, W, 3])."""
+        if self._container is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        frames = self.check(frames)
         pad = ((0, 0), (0, self.height % 2), (0, self.width % 2), (0, 0))
         if any(after for _, after in pad):
             frames = np.pad(frames, pad, mode="edge")
@@ -72,6 +79,56 @@ class VideoWriter:
         self._container.mux(self._stream.encode(None))
         self._container.close()
         self._container = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class BackgroundVideoWriter:
+    """A `VideoWriter` fed through a bounded queue by one encoder thread, so that encoding does not
+    stall the caller (PyAV releases the GIL while it converts and encodes). Frames are copied on
+    `write`, so the caller may reuse its buffers. An encoder error surfaces on the next call."""
+
+    def __init__(self, path: str | Path, fps: float, width: int, height: int, max_pending: int = 64):
+        self._writer = VideoWriter(path, fps, width, height)
+        self.path = self._writer.path
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max_pending)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encode, name=f"encode {self.path.name}", daemon=True)
+        self._thread.start()
+
+    def write(self, frames: np.ndarray) -> None:
+        """Queue frames, uint8 [F, H, W, 3] (or one [H, W, 3]); blocks only when max_pending are queued."""
+        self._raise_error()
+        if not self._thread.is_alive():
+            raise ValueError(f"{self.path}: writer is closed")
+        frames = np.array(frames, copy=True)
+        self._writer.check(frames)  # bad frames fail here, in the caller, not in the thread
+        self._queue.put(frames)
+
+    def close(self) -> None:
+        """Encode what is queued, finish the file, and re-raise an encoder error (safe to call twice)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._writer.close()
+        self._raise_error()
+
+    def _encode(self) -> None:
+        while (frames := self._queue.get()) is not None:
+            if self._error is None:  # after an error, drain the queue so write() never blocks
+                try:
+                    self._writer.write(frames)
+                except BaseException as error:  # handed to the caller's thread
+                    self._error = error
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RuntimeError(f"{self.path}: encoding failed: {error}") from error
 
     def __enter__(self):
         return self
