@@ -54,8 +54,11 @@ class VAEConfig:
     blocks: int = 1                                     # residual blocks per level
     light_channels: tuple[int, ...] = (16, 32, 64, 96)  # the lightweight decoder
     light_blocks: int = 1
-    # Levels whose resolution step also halves/doubles time (4x time = two of them).
-    temporal_levels: tuple[int, ...] = (1, 2)
+    # Resolution steps l -> l+1 (level 0 = full resolution) that also halve/double time:
+    # two of them make the 4x; the first frame always passes alone.
+    temporal_steps: tuple[int, ...] = (1, 2)
+    # Levels whose convolutions are 3x3x3 causal in time; the others are per frame (1x3x3).
+    causal_levels: tuple[int, ...] = (2, 3)
 
     def __post_init__(self):
         if len(self.channels) != 4 or len(self.light_channels) != 4:

@@ -1,0 +1,60 @@
+"""The causal VAE: shapes of the 4x/8x compression, causality, and streaming == whole-clip decoding."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from worldsim.config import model_preset
+from worldsim.models.vae import CausalVAE, StreamCache, StreamingDecoder
+
+
+def make_vae() -> CausalVAE:
+    torch.manual_seed(0)
+    vae = CausalVAE(model_preset("tiny").vae).eval()
+    vae.set_latent_stats(torch.rand(16) - 0.5, torch.rand(16) + 0.5)
+    return vae
+
+
+def test_encode_first_frame_alone_and_causal():
+    vae = make_vae()
+    video = torch.rand(1, 3, 9, 32, 24) * 2 - 1
+    with torch.no_grad():
+        z = vae.encode(video)
+        assert z.shape == (1, 16, 3, 4, 3)
+        changed = video.clone()
+        changed[:, :, 5:] = 0.0                                 # frames of latent 2 only
+        z2 = vae.encode(changed)
+    torch.testing.assert_close(z2[:, :, :2], z[:, :, :2])      # the past does not see the future
+    assert not torch.allclose(z2[:, :, 2], z[:, :, 2])
+    with pytest.raises(ValueError, match="1\\+4k frames"):
+        vae.encode(video[:, :, :8])
+
+
+@pytest.mark.parametrize("light", [False, True])
+def test_streaming_decode_equals_whole_clip_decode(light):
+    vae = make_vae()
+    z = torch.randn(2, 16, 5, 4, 4)
+    with torch.no_grad():
+        whole = vae.decode(z, light=light)
+    assert whole.shape == (2, 3, 17, 32, 32)
+    dec = StreamingDecoder(vae, light=light)
+    parts = [dec(z[:, :, i]) for i in range(z.shape[2])]
+    assert [p.shape[2] for p in parts] == [1, 4, 4, 4, 4]
+    torch.testing.assert_close(torch.cat(parts, dim=2), whole, rtol=1e-5, atol=1e-5)
+
+
+def test_streaming_caches_of_sessions_batch_and_split():
+    vae = make_vae()
+    z = torch.randn(2, 16, 3, 4, 4)
+    together = StreamingDecoder(vae)
+    expected = [together(z[:, :, i]) for i in range(3)]
+    a, b = StreamingDecoder(vae), StreamingDecoder(vae)
+    a(z[:1, :, 0]), b(z[1:, :, 0])
+    batch = StreamingDecoder(vae)
+    batch.cache = StreamCache.stack([a.cache, b.cache])
+    out = batch(z[:, :, 1])
+    torch.testing.assert_close(out, expected[1], rtol=1e-5, atol=1e-5)
+    a.cache, b.cache = batch.cache.unstack(2)
+    torch.testing.assert_close(b(z[1:, :, 2]), expected[2][1:], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="different phases"):
+        StreamCache.stack([a.cache, StreamCache()])

@@ -1,0 +1,228 @@
+"""Causal 3D VAE: 4x time, 8x space, 16 latent channels; the first frame is encoded alone.
+
+    vae = CausalVAE(cfg)                                   # VAEConfig
+    z = vae.encode(video)                                  # (B, 3, 1+4k, H, W) in [-1, 1] -> (B, 16, 1+k, H/8, W/8)
+    video = vae.decode(z)                                  # whole clip
+    dec = StreamingDecoder(vae)                            # one latent in -> 4 frames out (1 for latent 0)
+    frames = dec(z[:, :, i])                               # (B, 16, h, w) -> (B, 3, 4|1, H, W)
+
+Every convolution is causal in time: it pads only the past. In streaming, each one keeps the
+last frames it saw (`StreamCache`), so decoding latent by latent equals decoding the clip at once.
+Norms are per pixel (RMS over channels), never over time. Latents are normalised per channel
+with `latent_mean` / `latent_std` (measured on data, stored in the checkpoint config).
+`light=True` decoders use `light_channels` (fewer channels) for real-time play.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import VAEConfig
+
+
+class StreamCache:
+    """Per-module streaming state of one decoder for a batch: past frames and 'first chunk seen'."""
+
+    def __init__(self):
+        self.frames: dict[nn.Module, Tensor] = {}
+        self.started: set[nn.Module] = set()
+
+    @staticmethod
+    def stack(caches: list["StreamCache"]) -> "StreamCache":
+        """Batch several sessions' caches (all past their first latent, or all fresh)."""
+        out = StreamCache()
+        out.started = set.intersection(*(c.started for c in caches)) if caches else set()
+        if any(c.started != out.started or c.frames.keys() != caches[0].frames.keys() for c in caches):
+            raise ValueError("cannot batch decoder caches at different phases")
+        out.frames = {m: torch.cat([c.frames[m] for c in caches]) for m in caches[0].frames}
+        return out
+
+    def unstack(self, n: int) -> list["StreamCache"]:
+        outs = [StreamCache() for _ in range(n)]
+        for m, t in self.frames.items():
+            for o, part in zip(outs, t.chunk(n)):
+                o.frames[m] = part
+        for o in outs:
+            o.started = set(self.started)
+        return outs
+
+
+class ChannelRMSNorm(nn.Module):
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels, 1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:                  # (B, C, T, H, W), per pixel and frame
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + self.eps) * self.weight
+
+
+class CausalConv3d(nn.Module):
+    def __init__(self, cin: int, cout: int, kt: int = 3, k: int = 3, stride: int = 1):
+        super().__init__()
+        self.kt = kt
+        self.conv = nn.Conv3d(cin, cout, (kt, k, k), stride=(1, stride, stride), padding=(0, k // 2, k // 2))
+
+    def forward(self, x: Tensor, cache: StreamCache | None = None) -> Tensor:   # (B, C, T, H, W)
+        if self.kt > 1:
+            past = None if cache is None else cache.frames.get(self)
+            if past is None:
+                past = x.new_zeros(*x.shape[:2], self.kt - 1, *x.shape[3:])
+            x = torch.cat([past, x], dim=2)
+            if cache is not None:
+                cache.frames[self] = x[:, :, -(self.kt - 1):]
+        return self.conv(x)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, kt: int):
+        super().__init__()
+        self.norm1, self.conv1 = ChannelRMSNorm(cin), CausalConv3d(cin, cout, kt)
+        self.norm2, self.conv2 = ChannelRMSNorm(cout), CausalConv3d(cout, cout, kt)
+        self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: Tensor, cache: StreamCache | None = None) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)), cache)
+        return self.skip(x) + self.conv2(F.silu(self.norm2(h)), cache)
+
+
+class TimeDown(nn.Module):
+    """Halve time causally: frame 0 alone, then pairs (1, 2), (3, 4), ... merged by a 1x1 conv."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.merge = nn.Conv3d(2 * ch, ch, 1)
+
+    def forward(self, x: Tensor) -> Tensor:                   # (B, C, 1+2m, H, W) -> (B, C, 1+m, H, W)
+        b, c, t, h, w = x.shape
+        pairs = x[:, :, 1:].reshape(b, c, (t - 1) // 2, 2, h, w).transpose(2, 3).reshape(b, 2 * c, -1, h, w)
+        first = x[:, :, :1].repeat(1, 2, 1, 1, 1)
+        return self.merge(torch.cat([first, pairs], dim=2))
+
+
+class TimeUp(nn.Module):
+    """Double time causally: the clip's first frame passes alone, every later frame becomes two."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = CausalConv3d(ch, 2 * ch, kt=3, k=1)
+
+    def forward(self, x: Tensor, cache: StreamCache | None = None) -> Tensor:
+        first_chunk = cache is None or self not in cache.started
+        if cache is not None:
+            cache.started.add(self)
+        y = self.conv(x, cache)                               # (B, 2C, t, H, W)
+        b, c2, t, h, w = y.shape
+        y = y.reshape(b, 2, c2 // 2, t, h, w).permute(0, 2, 3, 1, 4, 5).reshape(b, c2 // 2, 2 * t, h, w)
+        return torch.cat([x[:, :, :1], y[:, :, 2:]], dim=2) if first_chunk else y
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        ch = cfg.channels
+        kt = [3 if lvl in cfg.causal_levels else 1 for lvl in range(4)]
+        self.conv_in = CausalConv3d(3, ch[0], kt[0])
+        self.levels = nn.ModuleList(
+            nn.ModuleList(ResBlock(ch[lvl], ch[lvl], kt[lvl]) for _ in range(cfg.blocks)) for lvl in range(4))
+        self.down = nn.ModuleList(CausalConv3d(ch[lvl], ch[lvl + 1], kt=1, stride=2) for lvl in range(3))
+        self.time_down = nn.ModuleList(TimeDown(ch[lvl + 1]) if lvl in cfg.temporal_steps else nn.Identity()
+                                       for lvl in range(3))
+        self.mid = ResBlock(ch[3], ch[3], kt[3])
+        self.norm_out = ChannelRMSNorm(ch[3])
+        self.conv_out = CausalConv3d(ch[3], 2 * cfg.latent_channels, kt[3])
+
+    def forward(self, x: Tensor) -> Tensor:                   # (B, 3, 1+4k, H, W) -> (B, 2*C, 1+k, h, w)
+        x = self.conv_in(x)
+        for lvl, blocks in enumerate(self.levels):
+            for block in blocks:
+                x = block(x)
+            if lvl < 3:
+                x = self.time_down[lvl](self.down[lvl](x))
+        return self.conv_out(F.silu(self.norm_out(self.mid(x))))
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VAEConfig, light: bool = False):
+        super().__init__()
+        ch = cfg.light_channels if light else cfg.channels
+        blocks = cfg.light_blocks if light else cfg.blocks
+        kt = [3 if lvl in cfg.causal_levels else 1 for lvl in range(4)]
+        self.conv_in = CausalConv3d(cfg.latent_channels, ch[3], kt[3])
+        self.mid = ResBlock(ch[3], ch[3], kt[3])
+        self.levels = nn.ModuleList(
+            nn.ModuleList(ResBlock(ch[lvl], ch[lvl], kt[lvl]) for _ in range(blocks)) for lvl in range(4))
+        self.time_up = nn.ModuleList(TimeUp(ch[lvl + 1]) if lvl in cfg.temporal_steps else nn.Identity()
+                                     for lvl in range(3))
+        self.up = nn.ModuleList(CausalConv3d(ch[lvl + 1], ch[lvl], kt=1) for lvl in range(3))
+        self.norm_out = ChannelRMSNorm(ch[0])
+        self.conv_out = CausalConv3d(ch[0], 3, kt[0])
+
+    def forward(self, z: Tensor, cache: StreamCache | None = None) -> Tensor:
+        """z (B, C, t, h, w) -> frames (B, 3, t', 8h, 8w); t' = 1 + 4(t-1) for a clip's first chunk."""
+        x = self.mid(self.conv_in(z, cache), cache)
+        for lvl in (3, 2, 1, 0):
+            for block in self.levels[lvl]:
+                x = block(x, cache)
+            if lvl > 0:
+                up = self.time_up[lvl - 1]
+                x = up(x, cache) if isinstance(up, TimeUp) else x
+                x = self.up[lvl - 1](F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"), cache)
+        return self.conv_out(F.silu(self.norm_out(x)), cache)
+
+
+class CausalVAE(nn.Module):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+        self.light_decoder = Decoder(cfg, light=True)
+        # Per-channel latent statistics; set from the checkpoint config (not in the weights file).
+        self.register_buffer("latent_mean", torch.zeros(cfg.latent_channels), persistent=False)
+        self.register_buffer("latent_std", torch.ones(cfg.latent_channels), persistent=False)
+
+    def set_latent_stats(self, mean, std) -> None:
+        self.latent_mean = torch.as_tensor(mean, dtype=torch.float32, device=self.encoder.conv_in.conv.weight.device)
+        self.latent_std = torch.as_tensor(std, dtype=torch.float32, device=self.latent_mean.device)
+
+    def _stat(self, s: Tensor, like: Tensor) -> Tensor:     # (C,) -> broadcast over (B, C, T, h, w)
+        return s.to(like.dtype).view(-1, *([1] * (like.dim() - 2)))
+
+    def normalize(self, z: Tensor) -> Tensor:
+        return (z - self._stat(self.latent_mean, z)) / self._stat(self.latent_std, z)
+
+    def denormalize(self, z: Tensor) -> Tensor:
+        return z * self._stat(self.latent_std, z) + self._stat(self.latent_mean, z)
+
+    def encode(self, video: Tensor, sample: bool = False) -> Tensor:
+        """video (B, 3, 1+4k, H, W) in [-1, 1], H and W multiples of 8 -> normalised latents."""
+        t, h, w = video.shape[2:]
+        if (t - 1) % 4 or h % 8 or w % 8:
+            raise ValueError(f"video of {t} frames {w}x{h}: need 1+4k frames and sizes divisible by 8")
+        mean, logvar = self.encoder(video).chunk(2, dim=1)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar.clamp(-30, 20)).exp() if sample else mean
+        return self.normalize(z)
+
+    def decode(self, z: Tensor, light: bool = False) -> Tensor:
+        """Normalised latents (B, C, 1+k, h, w) -> video (B, 3, 1+4k, 8h, 8w), a whole clip at once."""
+        return (self.light_decoder if light else self.decoder)(self.denormalize(z))
+
+
+class StreamingDecoder:
+    """Decode one latent frame at a time: 1 frame for a session's latent 0, then 4 per latent.
+
+    Holds the conv caches of one batch of sessions; `cache` can be swapped (see StreamCache.stack)."""
+
+    def __init__(self, vae: CausalVAE, light: bool = False):
+        self.vae, self.light = vae, light
+        self.cache = StreamCache()
+
+    def reset(self) -> None:
+        self.cache = StreamCache()
+
+    @torch.no_grad()
+    def __call__(self, latent: Tensor) -> Tensor:            # (B, C, h, w) -> (B, 3, 4|1, 8h, 8w)
+        decoder = self.vae.light_decoder if self.light else self.vae.decoder
+        return decoder(self.vae.denormalize(latent[:, :, None]), self.cache)
