@@ -1,0 +1,132 @@
+"""Benchmark: Triton scan against the PyTorch dual form, forward and backward, time and memory.
+
+    python -m worldsim_ttt.bench --json                 # B=1, H=48, d=64, b=64, L = 18k, 100k, 350k
+    python -m worldsim_ttt.bench --kind linear --lengths 18432
+
+Times are medians over repeats (CUDA events), after a warm-up that compiles the kernels.
+Backward is timed alone (autograd.grad over a retained graph). A reference run that does not fit
+in GPU memory is reported as "oom". Numbers go to docs/BENCHMARKS.md with command, device, date.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from .ops import ttt_linear, ttt_mlp
+
+DEFAULT_LENGTHS = (18432, 100352, 350208)   # 18k, 100k, 350k tokens, multiples of 64
+PARAM_NAMES = {"mlp": ("W1", "b1", "W2", "b2"), "linear": ("W", "b")}
+
+
+def random_inputs(kind: str, B: int, H: int, L: int, d: int, dtype=torch.float32, device="cpu",
+                  seed: int = 0, base_lr: float | None = None) -> dict[str, torch.Tensor]:
+    """Inputs shaped as TTTLayer makes them: L2-normalised q, k; target LN(v - k); eta = lr*sigmoid/d."""
+    g = torch.Generator(device).manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, device=device, dtype=torch.float32)
+    base_lr = base_lr if base_lr is not None else (0.1 if kind == "mlp" else 1.0)
+    q, k = F.normalize(r(B, H, L, d), dim=-1), F.normalize(r(B, H, L, d), dim=-1)
+    target = F.layer_norm(r(B, H, L, d) - k, (d,))
+    x = dict(q=q, k=k, target=target, eta=base_lr * torch.sigmoid(r(B, H, L)) / d,
+             ln_weight=1 + 0.1 * r(H, d), ln_bias=0.1 * r(H, d))
+    if kind == "mlp":
+        x.update(W1=0.02 * r(H, d, 4 * d), b1=0.02 * r(H, 4 * d), W2=0.02 * r(H, 4 * d, d), b2=0.02 * r(H, d))
+    else:
+        x.update(W=0.02 * r(H, d, d), b=0.02 * r(H, d))
+    tokens = ("q", "k", "target", "eta")
+    return {n: t.to(dtype) if n in tokens else t for n, t in x.items()}
+
+
+def op_args(kind: str, x: dict) -> list[torch.Tensor]:
+    return [x[n] for n in ("q", "k", "target", "eta", "ln_weight", "ln_bias", *PARAM_NAMES[kind])]
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up (compiles on the first call)
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, repeats=3) -> dict:
+    """Forward time, backward time and peak memory of one backend; 'oom' where it does not fit."""
+    op = ttt_mlp if kind == "mlp" else ttt_linear
+    x = random_inputs(kind, B, H, L, d, device="cuda")
+    args = op_args(kind, x)
+    row = dict(kind=kind, backend=backend, B=B, H=H, d=d, mini_batch=mini_batch, L=L)
+    if backend == "triton":
+        from .triton_linear import LINEAR_KERNELS
+        from .triton_mlp import MLP_KERNELS
+        row["num_warps"] = (MLP_KERNELS if kind == "mlp" else LINEAR_KERNELS).num_warps
+    try:
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        with torch.no_grad():
+            row["fwd_ms"] = _median_ms(lambda: op(*args, mini_batch=mini_batch, backend=backend), repeats)
+        row["fwd_peak_gib"] = (torch.cuda.max_memory_allocated() - base) / 2**30
+    except torch.cuda.OutOfMemoryError:
+        row["fwd_ms"] = "oom"
+    try:
+        for a in args:
+            a.requires_grad_()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        z = op(*args, mini_batch=mini_batch, backend=backend)
+        cot = torch.randn_like(z)
+        row["bwd_ms"] = _median_ms(lambda: torch.autograd.grad(z, args, cot, retain_graph=True), repeats)
+        row["train_peak_gib"] = (torch.cuda.max_memory_allocated() - base) / 2**30
+    except torch.cuda.OutOfMemoryError:
+        row["bwd_ms"] = "oom"
+    finally:
+        z = cot = None
+        torch.cuda.empty_cache()
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m worldsim_ttt.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--kind", choices=("mlp", "linear"), default="mlp")
+    p.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
+    p.add_argument("--heads", type=int, default=48)
+    p.add_argument("--mini-batch", type=int, default=None, help="default: 64 (mlp), 16 (linear)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--backends", nargs="+", default=["triton", "torch"], choices=("triton", "torch"))
+    p.add_argument("--num-warps", type=int, default=None, help="override the Triton kernels' warps per program")
+    p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("worldsim_ttt.bench: needs a CUDA GPU (the Triton backend runs only there)", file=sys.stderr)
+        return 2
+    mb = args.mini_batch or (64 if args.kind == "mlp" else 16)
+    if args.num_warps:
+        from .triton_linear import LINEAR_KERNELS
+        from .triton_mlp import MLP_KERNELS
+        MLP_KERNELS.num_warps = LINEAR_KERNELS.num_warps = args.num_warps
+    print(f"# device: {torch.cuda.get_device_name()}, torch {torch.__version__}", file=sys.stderr)
+    for L in args.lengths:
+        rows = {b: measure(args.kind, b, L, H=args.heads, mini_batch=mb, repeats=args.repeats) for b in args.backends}
+        if {"triton", "torch"} <= rows.keys():
+            for phase in ("fwd", "bwd"):
+                t, r = rows["triton"].get(f"{phase}_ms"), rows["torch"].get(f"{phase}_ms")
+                if isinstance(t, float) and isinstance(r, float):
+                    rows["triton"][f"{phase}_speedup"] = r / t
+        for row in rows.values():
+            print(json.dumps(row) if args.json else
+                  "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
