@@ -1,0 +1,118 @@
+"""Checkpoints: a folder with `model.safetensors` (weights) and `config.json` (everything else).
+
+    save_checkpoint(model, "ckpt/", controls={"camera": {"kind": "od", "fovy_deg": 60.0, "scales": [...]}})
+    model, meta = load_checkpoint("ckpt/", device="cuda", dtype=torch.bfloat16)
+
+config.json:
+    {"format": "worldsim-aapt", "version": 1,
+     "preset": "default", "resolution": [W, H], "window": N,     # for people; `model` is authoritative
+     "model": {...ModelConfig...},
+     "controls": {kind: encoder config (e.g. camera kind, fovy, scale constants)},
+     "latent_stats": {"mean": [16 floats], "std": [16 floats]}}
+
+Loading builds the model on the meta device and assigns the file's tensors (no double memory,
+no init work). Weights are read through safetensors only, never pickle. Every failure (missing
+file, corrupt JSON or weights, a config that does not match the weights) raises CheckpointError
+saying which file and what to do.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..cli import WorldsimUserError
+from ..config import ModelConfig
+from .model import AaptModel
+
+FORMAT, VERSION = "worldsim-aapt", 1
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+class CheckpointError(WorldsimUserError):
+    pass
+
+
+def save_checkpoint(model: AaptModel, path: str | Path, controls: dict[str, dict] | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = model.cfg
+    meta = {"format": FORMAT, "version": VERSION, "preset": cfg.name, "resolution": [cfg.width, cfg.height],
+            "window": cfg.generator.window, "model": cfg.to_dict(), "controls": controls or {},
+            "latent_stats": {"mean": model.vae.latent_mean.float().tolist(),
+                             "std": model.vae.latent_std.float().tolist()},
+            **(extra or {})}
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path / WEIGHTS), metadata={"format": FORMAT})
+    (path / CONFIG).write_text(json.dumps(meta, indent=1))
+    return path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's config.json, checked (no weights are read)."""
+    path = Path(path)
+    if path.is_file() and path.name in (WEIGHTS, CONFIG):
+        path = path.parent
+    cfg_file = path / CONFIG
+    if not path.is_dir() or not cfg_file.is_file() or not (path / WEIGHTS).is_file():
+        raise CheckpointError(f"no checkpoint at {path}: expected a folder with {CONFIG} and {WEIGHTS} "
+                              "(written by save_checkpoint or `worldsim train`)")
+    try:
+        meta = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{cfg_file} is not valid JSON ({err}); the checkpoint is corrupt") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg_file} is not a worldsim AAPT checkpoint config (format {FORMAT!r} expected)")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{cfg_file} has version {meta.get('version')!r}; this worldsim reads version {VERSION}")
+    stats = meta.get("latent_stats", {})
+    channels = meta.get("model", {}).get("vae", {}).get("latent_channels", 16)
+    for key in ("mean", "std"):
+        values = stats.get(key)
+        if (not isinstance(values, list) or len(values) != channels
+                or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)):
+            raise CheckpointError(f"{cfg_file}: latent_stats.{key} must be {channels} finite numbers")
+    if min(stats["std"]) <= 0:
+        raise CheckpointError(f"{cfg_file}: latent_stats.std must be positive")
+    return meta
+
+
+def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = None
+                    ) -> tuple[AaptModel, dict[str, Any]]:
+    """(model on `device`, config.json contents). dtype: cast the weights (default: as stored)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    meta = read_config(path)
+    path = Path(path) if Path(path).is_dir() else Path(path).parent
+    try:
+        cfg = ModelConfig.from_dict(meta["model"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path / CONFIG}: bad model config ({err})") from None
+    try:
+        state = load_file(str(path / WEIGHTS), device=str(device))
+    except (SafetensorError, OSError, RuntimeError) as err:
+        raise CheckpointError(f"{path / WEIGHTS} is not a readable safetensors file ({err}); "
+                              "the checkpoint is corrupt or truncated") from None
+    with torch.device("meta"):
+        model = AaptModel(cfg)
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = [f"{name}: {', '.join(items[:4])}{' ...' if len(items) > 4 else ''}"
+                 for name, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if items]
+        raise CheckpointError(f"{path / WEIGHTS} does not match the model in {CONFIG} "
+                              f"(preset {cfg.name!r}): " + "; ".join(parts))
+    if dtype is not None:
+        state = {k: v.to(dtype) for k, v in state.items()}
+    model.load_state_dict(state, assign=True, strict=True)
+    model.vae.set_latent_stats(meta["latent_stats"]["mean"], meta["latent_stats"]["std"])
+    return model.eval(), meta
