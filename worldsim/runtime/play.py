@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import sys
 import time
@@ -92,8 +93,9 @@ def play(opts: PlayOptions) -> dict:
             recorder = Recorder(opts.record, spec.fps, {
                 "renderer": renderer, "seed": opts.seed, "prompt": opts.prompt, "controls": kinds,
                 "spec": spec.to_dict(), "renderer_options": opts.renderer_options, "worker": client.welcome.get("worker")})
+        shots = itertools.count(1)
         loop = FrameLoop(client, session, source, packets, display=display, recorder=recorder,
-                         realtime=opts.realtime, on_trigger=lambda name: _on_trigger(name, display, opts))
+                         realtime=opts.realtime, on_trigger=lambda name: _on_trigger(name, display, opts, shots))
         stats = loop.run(ticks)
         if opts.screenshot and display is not None:
             display.screenshot(opts.screenshot)
@@ -119,13 +121,15 @@ def _open_display(spec, opts: PlayOptions):
     return Display(width, height, title=f"worldsim — {spec.name}", fullscreen=opts.fullscreen)
 
 
-def _on_trigger(name: str, display, opts: PlayOptions) -> None:
+def _on_trigger(name: str, display, opts: PlayOptions, shots) -> None:
     if display is None:
         return
     if name == "toggle_fullscreen":
         display.toggle_fullscreen()
     elif name == "screenshot":
-        path = opts.screenshot or time.strftime("worldsim-%Y%m%d-%H%M%S.png")
+        # numbered beside --screenshot FILE.png (which itself gets the last screen at exit)
+        stem = Path(opts.screenshot).with_suffix("") if opts.screenshot else Path(time.strftime("worldsim-%Y%m%d-%H%M%S"))
+        path = f"{stem}-{next(shots)}.png"
         display.screenshot(path)
         print(f"screenshot saved to {path}", file=sys.stderr)
     elif name == "toggle_hud":

@@ -95,6 +95,11 @@ class WorkerProcess:
         if self.proc is not None:
             _shutdown(self.proc, self.address, timeout)
             self._finalizer.detach()
+            if self.proc.returncode in (0, -15) and self.log_path:   # clean exit: the log is not needed
+                try:
+                    os.unlink(self.log_path)
+                except OSError:
+                    pass
 
 
 def _shutdown(proc: subprocess.Popen, address: str, timeout: float = 3.0) -> None:
