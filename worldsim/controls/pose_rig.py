@@ -146,6 +146,6 @@ class PoseRig:
         y = 0.5 + self.focal * cam[:, 1] / z
         vis = ((cam[:, 2] > 1e-3) & (x >= 0) & (x <= 1) & (y >= 0) & (y <= 1)).astype(np.float64)
         to_camera = self.cam_pos - kp3d[0]
-        if float(self._look @ to_camera) < 0:                                   # face turned away
+        if float(self._look @ to_camera) < -0.2 * float(np.linalg.norm(to_camera)):  # face turned away
             vis[:3] = 0.0
         return np.stack([x, y, vis], axis=1)

@@ -29,8 +29,20 @@ def unregister_control(name: str) -> None:
     _local.pop(name, None)
 
 
+_scanned: dict[str, str] | None = None   # entry points, scanned once (a scan costs milliseconds)
+
+
 def _entry_points() -> dict[str, str]:
-    return {ep.name: ep.value for ep in metadata.entry_points(group=GROUP)}
+    global _scanned
+    if _scanned is None:
+        _scanned = {ep.name: ep.value for ep in metadata.entry_points(group=GROUP)}
+    return _scanned
+
+
+def refresh_controls() -> None:
+    """Forget the scanned entry points (after installing a plugin into a running process)."""
+    global _scanned
+    _scanned = None
 
 
 def _builtin() -> dict[str, str]:
