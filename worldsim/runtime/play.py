@@ -1,7 +1,6 @@
 """`worldsim play` and `worldsim replay`: assemble client, session, input, display, recorder and loop."""
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import sys
@@ -165,6 +164,8 @@ class FrameDigests:
     """A recorder stand-in that keeps the sha256 of every produced frame (to compare with a log)."""
 
     def __init__(self, writer=None):
+        from worldsim.render.recorder import frame_digest
+        self._digest = frame_digest
         self.digests: list[str] = []
         self.writer = writer
 
@@ -173,7 +174,7 @@ class FrameDigests:
             self.writer.log_tick(record)
 
     def add_frames(self, frames) -> None:
-        self.digests.extend(hashlib.sha256(f.tobytes()).hexdigest() for f in frames)
+        self.digests.extend(self._digest(f) for f in frames)
         if self.writer is not None:
             self.writer.add_frames(frames)
 
