@@ -22,6 +22,7 @@ import zmq
 from . import protocol as P
 from .process import WorkerProcess
 from .renderer import RendererSpec
+from .shm import FrameSlots
 
 POLL_SLICE_S = 0.05        # the longest we block before checking that the worker lives
 
@@ -53,6 +54,7 @@ class Session:
     controls: tuple = ()
     first_frame: np.ndarray | None = None
     steps_sent: int = 0
+    slots: FrameSlots | None = None    # shared-memory frame slots (local worker only)
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Client:
         self.process = process
         self.timeout = timeout
         self.restart = restart and process is not None
+        self.shared_memory = process is not None   # frames through shared memory with our own worker
         self.liveness_s = liveness_s
         self._ctx = zmq.Context.instance()
         self._rids = itertools.count(1)
@@ -126,16 +129,35 @@ class Client:
     def open(self, renderer: str, seed: int = 0, prompt: str = "", first_frame: np.ndarray | None = None,
              controls: Sequence[str] = ()) -> Session:
         header, payload = _open_header(renderer, seed, prompt, first_frame, controls)
-        reply = self._request(P.MsgType.OPEN, header, payload)
+        slots = self._frame_slots(renderer)
+        if slots is not None:
+            header["shm"] = slots.describe()
+        try:
+            reply = self._request(P.MsgType.OPEN, header, payload)
+        except BaseException:
+            if slots is not None:
+                slots.close()
+            raise
         session = Session(reply.header["session"], renderer, RendererSpec.from_dict(reply.header["spec"]),
-                          seed, prompt, tuple(controls), first_frame)
+                          seed, prompt, tuple(controls), first_frame, slots=slots)
         self.sessions.append(session)
         return session
+
+    def _frame_slots(self, renderer: str) -> FrameSlots | None:
+        spec = self.welcome.get("specs", {}).get(renderer)
+        if not self.shared_memory or spec is None:
+            return None
+        frames = max(spec["frames_per_step"], spec["first_step_frames"])
+        return FrameSlots(frames * spec["height"] * spec["width"] * 3)
 
     def close(self, session: Session) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
-            self._request(P.MsgType.CLOSE, {"session": session.id})
+            try:
+                self._request(P.MsgType.CLOSE, {"session": session.id})
+            finally:
+                if session.slots is not None:
+                    session.slots.close()
 
     def ping(self) -> dict:
         return self._request(P.MsgType.PING, {}).header
@@ -144,9 +166,12 @@ class Client:
         """Send one STEP without waiting; its result comes out of `poll`."""
         rid = next(self._rids)
         self._sent()
-        self._sock.send_multipart(P.encode(P.MsgType.STEP, {"rid": rid, "session": session.id, "tick": tick,
-                                                              "packets": packets}), copy=False)
-        self._inflight[rid] = (session, tick, time.perf_counter())
+        header = {"rid": rid, "session": session.id, "tick": tick, "packets": packets}
+        slot = session.slots.take() if session.slots is not None else None
+        if slot is not None:
+            header["slot"] = slot
+        self._sock.send_multipart(P.encode(P.MsgType.STEP, header), copy=False)
+        self._inflight[rid] = (session, tick, time.perf_counter(), slot)
         session.steps_sent += 1
         return rid
 
@@ -185,7 +210,7 @@ class Client:
             try:
                 self.close(session)
             except (WorkerDied, RequestError, TimeoutError):
-                pass
+                pass                     # close() has released the session's shared memory anyway
         self.sessions.clear()
         if self._sock is not None:
             self._sock.close(0)
@@ -227,15 +252,29 @@ class Client:
         if entry is None:
             self._replies[rid] = msg
             return
-        session, tick, sent_at = entry
+        session, tick, sent_at, slot = entry
         now = time.perf_counter()
         if msg.type is P.MsgType.FRAMES:
-            frames = P.array_from_payload(msg.header["frames"], msg.payload[0], rid)
+            frames = self._frames_of(msg, session, rid)
             result = StepResult(rid, session, tick, frames, sent_at, now, msg.header["step"], msg.header.get("timings", {}))
         else:
             err = RequestError(msg.header.get("code", "internal"), msg.header.get("message", str(msg.header)))
             result = StepResult(rid, session, tick, None, sent_at, now, error=err)
+        if slot is not None and session.slots is not None:
+            session.slots.release(slot)
         self._done.append(result)
+
+    @staticmethod
+    def _frames_of(msg: P.Message, session: Session, rid: int) -> np.ndarray:
+        """The frames of a FRAMES reply: copied out of our shared-memory slot, or a view of the payload."""
+        if "slot" in msg.header:
+            if session.slots is None:
+                raise RuntimeError(f"worker answered step {rid} in a shared-memory slot this session does not have")
+            shape, dtype = P.validate_array_desc(msg.header["frames"], rid)
+            return session.slots.read(msg.header["slot"], shape, dtype)
+        if not msg.payload:
+            raise RuntimeError(f"worker answered step {rid} with neither a payload nor a slot")
+        return P.array_from_payload(msg.header["frames"], msg.payload[0], rid)
 
     def _recv(self, timeout: float) -> P.Message | None:
         """One message, or None after `timeout`; checks worker liveness every POLL_SLICE_S."""
@@ -276,6 +315,9 @@ class Client:
     def _worker_died(self, reason: str) -> None:
         lost = len(self._inflight)
         self._inflight.clear()
+        for session in self.sessions:
+            if session.slots is not None:
+                session.slots.reset()
         self._done.clear()
         if not self.restart:
             tail = self.process.log_tail() if self.process else ""
@@ -289,6 +331,8 @@ class Client:
         for session in self.sessions:                # reopen with the same parameters
             header, payload = _open_header(session.renderer, session.seed, session.prompt, session.first_frame,
                                            session.controls)
+            if session.slots is not None:
+                header["shm"] = session.slots.describe()
             session.id = self._request(P.MsgType.OPEN, header, payload).header["session"]
             session.steps_sent = 0
         raise WorkerRestarted(f"{reason}; worker restarted (pid {self.process.pid}), "

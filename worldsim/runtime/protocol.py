@@ -69,12 +69,14 @@ SCHEMAS: dict[MsgType, dict[str, tuple]] = {
     MsgType.WELCOME: {"rid": (int, True, _I64), "version": (int, True, _U32), "renderers": (list, True, 256),
                       "specs": (dict, True, 256), "worker": (str, False, 256)},
     MsgType.OPEN: {"rid": (int, True, _I64), "renderer": (str, True, 64), "seed": (int, False, _I64),
-                   "prompt": (str, False, 4096), "controls": (list, False, 16), "first_frame": (dict, False, 3)},
+                   "prompt": (str, False, 4096), "controls": (list, False, 16), "first_frame": (dict, False, 3),
+                   "shm": (dict, False, 3)},
     MsgType.OPENED: {"rid": (int, True, _I64), "session": (int, True, _U32), "spec": (dict, True, 64)},
     MsgType.STEP: {"rid": (int, True, _I64), "session": (int, True, _U32), "tick": (int, True, _I64),
-                   "packets": (list, True, MAX_PACKETS_PER_STEP)},
+                   "packets": (list, True, MAX_PACKETS_PER_STEP), "slot": (int, False, (0, 63))},
     MsgType.FRAMES: {"rid": (int, True, _I64), "session": (int, True, _U32), "tick": (int, True, _I64),
-                     "step": (int, True, _I64), "frames": (dict, True, 3), "timings": (dict, False, 16)},
+                     "step": (int, True, _I64), "frames": (dict, True, 3), "timings": (dict, False, 16),
+                     "slot": (int, False, (0, 63))},
     MsgType.CLOSE: {"rid": (int, True, _I64), "session": (int, True, _U32)},
     MsgType.CLOSED: {"rid": (int, True, _I64), "session": (int, True, _U32)},
     MsgType.PING: {"rid": (int, True, _I64)},
@@ -83,7 +85,8 @@ SCHEMAS: dict[MsgType, dict[str, tuple]] = {
     MsgType.ERROR: {"rid": (int, True, _I64), "code": (str, True, 32), "message": (str, True, 4096),
                     "session": (int, False, _I64)},
 }
-_PAYLOAD_FRAMES = {MsgType.OPEN: (0, 1), MsgType.FRAMES: (1, 1)}   # (min, max); others take none
+# (min, max) payload frames; FRAMES has none when its frames are in a shared-memory slot
+_PAYLOAD_FRAMES = {MsgType.OPEN: (0, 1), MsgType.FRAMES: (0, 1)}
 
 
 def _check_field(name: str, value: Any, types, limit, rid: int) -> None:

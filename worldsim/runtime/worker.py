@@ -29,6 +29,7 @@ from worldsim.controls import ControlError, validate_packet
 
 from . import protocol as P
 from .renderer import Renderer, RendererError
+from .shm import AttachedSlots
 
 MAX_SESSIONS = 64
 MAX_PENDING_STEPS = 8          # per session; more is a client that does not wait for frames
@@ -41,8 +42,9 @@ class _Session:
     renderer_name: str
     controls: list[str]          # control kinds every packet of this session carries
     state: Any
+    slots: AttachedSlots | None = None   # the client's shared-memory frame slots (local clients)
     steps: int = 0
-    pending: collections.deque = field(default_factory=collections.deque)   # (rid, tick, packets, t_recv)
+    pending: collections.deque = field(default_factory=collections.deque)   # (rid, tick, packets, t_recv, slot)
 
 
 class Worker:
@@ -183,7 +185,7 @@ class Worker:
                 if len(session.pending) >= MAX_PENDING_STEPS:
                     raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"session {session.id} has {MAX_PENDING_STEPS} "
                                           "steps pending; wait for FRAMES before sending more", rid, session.id)
-                session.pending.append((rid, h["tick"], h["packets"], t_recv))
+                session.pending.append((rid, h["tick"], h["packets"], t_recv, h.get("slot")))
             elif msg.type is P.MsgType.CLOSE:
                 session = self._owned(identity, h["session"], rid)
                 del self.sessions[session.id]
@@ -225,13 +227,26 @@ class Worker:
         if unknown:
             raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, f"renderer {h['renderer']!r} takes controls "
                                   f"{sorted(renderer.spec.control_kinds)}, not {sorted(unknown)}", rid)
-        state = renderer.open(h.get("seed", 0), h.get("prompt", ""), first_frame, controls)
+        slots = None
+        if "shm" in h:
+            try:
+                slots = AttachedSlots(h["shm"])
+            except (ValueError, OSError) as err:
+                raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, f"cannot attach shared memory: {err}", rid) from None
+        try:
+            state = renderer.open(h.get("seed", 0), h.get("prompt", ""), first_frame, controls)
+        except BaseException:
+            if slots is not None:
+                slots.close()
+            raise
         sid = next(self._ids)
         kinds = list(controls) or sorted(renderer.spec.control_kinds)
-        self.sessions[sid] = _Session(sid, identity, h["renderer"], kinds, state)
+        self.sessions[sid] = _Session(sid, identity, h["renderer"], kinds, state, slots)
         self._send(identity, P.encode(P.MsgType.OPENED, {"rid": rid, "session": sid, "spec": self._specs[h["renderer"]]}))
 
     def _close_state(self, session: _Session) -> None:
+        if session.slots is not None:
+            session.slots.close()
         try:
             self.renderers[session.renderer_name].close(session.state)
         except Exception:
@@ -247,7 +262,7 @@ class Worker:
         for name, sessions in groups.items():
             ready = []
             for session in sessions:
-                rid, tick, packets, _ = session.pending[0]
+                rid, tick, packets = session.pending[0][:3]
                 problem = _check_packets(packets, self.renderers[name].spec.frames_for_step(session.steps),
                                          session.controls)
                 if problem:
@@ -287,14 +302,18 @@ class Worker:
         render_ms = (time.perf_counter() - t0) * 1e3
         self.stats["batches"] += 1
         for session, out in zip(sessions, frames):
-            rid, tick, _, t_recv = session.pending.popleft()
+            rid, tick, _, t_recv, slot = session.pending.popleft()
             out = np.ascontiguousarray(out, dtype=np.uint8)
             header = {"rid": rid, "session": session.id, "tick": tick, "step": session.steps,
                       "frames": P.describe(out),
                       "timings": {"queue_ms": (t0 - t_recv) * 1e3, "render_ms": render_ms, "batch": len(sessions)}}
             session.steps += 1
             self.stats["steps"] += 1
-            self._send(session.owner, P.encode(P.MsgType.FRAMES, header, [out]))
+            if slot is not None and session.slots is not None and session.slots.write(slot, out):
+                header["slot"] = slot
+                self._send(session.owner, P.encode(P.MsgType.FRAMES, header))
+            else:
+                self._send(session.owner, P.encode(P.MsgType.FRAMES, header, [out]))
 
 
 def _check_packets(packets: list, expected: int, kinds: list[str]) -> str | None:
