@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import moderngl
 import numpy as np
@@ -23,6 +24,33 @@ class DisplayUnavailableError(RuntimeError):
     """No window with an OpenGL context could be opened."""
 
 
+def _init_video(attempts: int = 4, pause_s: float = 0.05) -> None:
+    """Start pygame's video subsystem on a real screen.
+
+    SDL silently falls back to an invisible driver when it cannot reach the screen; that is
+    refused here. Opening the X connection can fail transiently (seen under Xvfb: about 1 in 100
+    XOpenDisplay calls), so with DISPLAY set a failed start is retried a few times.
+    """
+    for _ in range(attempts):
+        try:
+            pygame.display.init()
+            driver = pygame.display.get_driver()
+        except pygame.error as error:  # SDL_VIDEODRIVER names a driver that cannot start
+            problem = f"SDL could not start video: {error}"
+        else:
+            if driver not in _INVISIBLE_DRIVERS or os.environ.get("SDL_VIDEODRIVER") == driver:
+                return
+            problem = f"SDL fell back to its invisible {driver!r} video driver"
+        pygame.display.quit()
+        if not os.environ.get("DISPLAY"):
+            break
+        time.sleep(pause_s)
+    raise DisplayUnavailableError(
+        f"no screen to open a window on ({problem}; DISPLAY={os.environ.get('DISPLAY')!r}). "
+        "Use the headless display (`worldsim play --headless`) or run under `xvfb-run -a`."
+    )
+
+
 class Display(GLSurface):
     """A resizable pygame window with an OpenGL 3.3 context; frames are shown letterboxed."""
 
@@ -30,14 +58,7 @@ class Display(GLSurface):
                  vsync: bool = False, filter: str = "linear", hud_font_size: int = 18):
         if width <= 0 or height <= 0:
             raise ValueError(f"display size must be positive, got {width}x{height}")
-        pygame.display.init()
-        driver = pygame.display.get_driver()
-        if driver in _INVISIBLE_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
-            pygame.display.quit()  # SDL fell back to a driver nobody can see: say so instead
-            raise DisplayUnavailableError(
-                f"no screen to open a window on (SDL fell back to its {driver!r} video driver; is DISPLAY "
-                "set?). Use the headless display (`worldsim play --headless`) or run under `xvfb-run -a`."
-            )
+        _init_video()
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, 3)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, 3)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_PROFILE_MASK, pygame.GL_CONTEXT_PROFILE_CORE)
