@@ -202,3 +202,18 @@ def test_worker_dies_with_its_parent(tmp_path):
         time.sleep(0.05)
     os.kill(worker_pid, signal.SIGKILL)
     pytest.fail("worker outlived its parent")
+
+
+def test_shared_memory_frames_equal_inline_frames():
+    spawned = Client.spawn("testpattern", OPTIONS)          # our own worker: frames come through shm slots
+    try:
+        remote = Client.connect(spawned.address)           # same worker as a plain client: inline payloads
+        a = spawned.open("testpattern", seed=4, controls=["camera"])
+        b = remote.open("testpattern", seed=4, controls=["camera"])
+        assert a.slots is not None and b.slots is None
+        for x, y in zip(stream(spawned, a, 6), stream(remote, b, 6)):
+            np.testing.assert_array_equal(x.frames, y.frames)
+        assert len(a.slots.free) == a.slots.slots          # every slot came back
+        remote.shutdown()
+    finally:
+        spawned.shutdown()
