@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "worldsim.bench.commands",     # bench runtime | model | world
     "worldsim.train.commands",     # train vae | base | adapt | distill | adversarial
     "worldsim.eval.commands",      # eval
+    "worldsim.controls.commands",  # controls list | check | bindings | script | measure-scales
 ]
 
 

@@ -100,12 +100,13 @@ def test_encodings_of_a_long_walk_stay_bounded(kind):
         peaks.append(float(enc.encode(parts).abs().max()))
     c2w = builder.rigs["camera"].c2w
     assert len(peaks) == 500 and np.linalg.norm(c2w[:3, 3]) > 100.0   # far from the start...
-    assert max(peaks) < 2.0 and max(peaks[-50:]) <= max(peaks[:50]) + 1e-4   # ...values do not grow
+    # a sprint moves 4 x 0.3125 m per latent frame; scaled by the default constants that stays < 7
+    assert max(peaks) < 7.0 and max(peaks[-50:]) <= max(peaks[:50]) + 1e-4   # ...values do not grow
 
 
 def test_encoder_stacks_four_frames_and_flags_the_first_latent_frame():
     c2ws = walk()
-    enc = CameraEncoder(4, 6, kind="od")
+    enc = CameraEncoder(4, 6, kind="od", scales=[1.0] * 6)
     first = enc.encode([{"c2w": c2ws[0].reshape(-1).tolist()}])
     assert first.shape == (25, 4, 6) and torch.all(first[:24] == 0) and torch.all(first[24] == 1)
     x = enc.encode([{"c2w": m.reshape(-1).tolist()} for m in c2ws[1:5]])

@@ -30,12 +30,13 @@ import tomli_w
 
 from . import tomlfile
 from .actions import ACTIONS, action_family
+from .schema import ControlError
 
 KEY_CODES: dict[str, int] = {n[2:].lower(): getattr(pygame, n) for n in dir(pygame) if n.startswith("K_")}
 HAT_DIRECTIONS = ("up", "down", "left", "right")
 
 
-class BindingsError(ValueError):
+class BindingsError(ControlError):
     """A bindings table names an unknown action, key or device input."""
 
 

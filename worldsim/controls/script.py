@@ -18,16 +18,17 @@ ticks sampled since its last call. Past `length` the script samples idle actions
 """
 from __future__ import annotations
 
+import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomli_w
-
 from . import tomlfile
 from .actions import STICK_AXES, action_family, idle_actions
+from .schema import ControlError
 
 
-class ScriptError(ValueError):
+class ScriptError(ControlError):
     """An input script is malformed or names an unknown action."""
 
 
@@ -74,16 +75,19 @@ class ScriptedInput:
             raise ScriptError(f"{source}: 'length' must be an integer >= 0, got {length!r}")
         return cls(segments, triggers, length)
 
-    def to_dict(self) -> dict:
-        return {
-            "length": self.length,
-            "segment": [{"ticks": [s.start, s.end], "hold": list(s.hold), "axes": dict(s.axes)}
-                        for s in self.segments],
-            "trigger": [{"tick": t, "action": a} for t in sorted(self.triggers) for a in self.triggers[t]],
-        }
-
     def dumps(self) -> str:
-        return tomli_w.dumps(self.to_dict())
+        """The script as TOML, in the layout of the module docstring (one line per field)."""
+        lines = [f"length = {self.length}"]
+        for s in self.segments:
+            lines += ["", "[[segment]]", f"ticks = [{s.start}, {s.end}]"]
+            if s.hold:
+                lines.append("hold = [" + ", ".join(json.dumps(b) for b in s.hold) + "]")
+            if s.axes:
+                lines.append("axes = { " + ", ".join(f"{a} = {float(v)!r}" for a, v in s.axes.items()) + " }")
+        for t in sorted(self.triggers):
+            for a in self.triggers[t]:
+                lines += ["", "[[trigger]]", f"tick = {t}", f"action = {json.dumps(a)}"]
+        return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.dumps())
@@ -149,3 +153,29 @@ def _segment(d: dict, where: str) -> Segment:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v or abs(v) == float("inf"):
             raise ScriptError(f"{where}: axis {a} must be a finite number, got {v!r}")
     return Segment(ticks[0], ticks[1], tuple(hold), {a: float(v) for a, v in axes.items()})
+
+
+_GAITS = ((), ("move_forward",), ("move_forward",), ("move_forward", "sprint"), ("move_backward",),
+          ("strafe_left",), ("strafe_right",), ("move_forward", "strafe_left"), ("move_forward", "strafe_right"))
+
+
+def wander_script(seed: int, ticks: int, fps: float = 24.0) -> ScriptedInput:
+    """A seeded random walk of a player: held gaits for 0.5-3 s (walk, sprint, strafe, stop),
+    bursts of mouse look and of looking up/down. Deterministic for a seed."""
+    rng = random.Random(seed)
+    segments: list[Segment] = []
+    t = 0
+    while t < ticks:                                      # movement: back-to-back gait segments
+        n = max(1, round(rng.uniform(0.5, 3.0) * fps))
+        segments.append(Segment(t, min(ticks, t + n), rng.choice(_GAITS)))
+        t += n
+    t = 0
+    while t < ticks:                                      # looking: pauses and bursts
+        t += round(rng.uniform(0.2, 2.0) * fps)
+        n = max(1, round(rng.uniform(0.3, 1.5) * fps))
+        axes = {"look_dx": round(rng.gauss(0.0, 8.0), 2), "look_dy": round(rng.gauss(0.0, 2.0), 2)}
+        hold = (rng.choice(("look_up", "look_down")),) if rng.random() < 0.2 else ()
+        if t < ticks:
+            segments.append(Segment(t, min(ticks, t + n), hold, axes))
+        t += n
+    return ScriptedInput(segments, {}, ticks)
