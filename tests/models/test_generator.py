@@ -106,3 +106,54 @@ def test_clip_mask_matches_its_definition_and_backends_agree_on_it():
     valid = torch.tensor([[True] * 5 + [False] * (layout.key_len - 5), [True] * layout.key_len])
     step_ref = torch.nn.functional.scaled_dot_product_attention(q[:, :, :2], k, v, attn_mask=valid[:, None, None])
     torch.testing.assert_close(attention(q[:, :, :2], k, v, valid, "flex"), step_ref, rtol=1e-5, atol=1e-5)
+
+
+def _step_state(gen: Generator) -> dict:
+    return {name: (b.data_ptr(), b.nbytes) for name, b in gen.named_buffers()}
+
+
+def test_step_memory_is_constant_over_500_steps():
+    gen = make_generator()
+    first, text, controls, _ = clip_data(gen, 1, 2)
+    gen.setup_cache(1, LATENT_HW, TEXT_LEN)
+    gen.start(first, text)
+    before = _step_state(gen)
+    cache_bytes = sum(nbytes for _, nbytes in before.values())
+    for _ in range(20):                                     # warm-up: past the window, allocator settled
+        gen.step(controls[:, 1])
+    for _ in range(480):
+        latent = gen.step(controls[:, 1])
+    assert torch.isfinite(latent).all()
+    assert _step_state(gen) == before                       # same buffers, same storage: nothing reallocated
+    assert sum(nbytes for _, nbytes in _step_state(gen).values()) == cache_bytes
+    assert len(gen._host_frames) == 1                       # host-side bookkeeping does not grow either
+    assert int(gen.frame_index[0]) == 501
+
+
+@pytest.mark.gpu
+def test_step_device_memory_is_constant_over_500_steps_on_gpu():
+    gen = make_generator().cuda()
+    first, text, controls, _ = (x.cuda() for x in clip_data(gen, 1, 2))
+    gen.setup_cache(1, LATENT_HW, TEXT_LEN)
+    gen.start(first, text)
+    for _ in range(20):
+        gen.step(controls[:, 1])
+    torch.cuda.synchronize()
+    allocated = torch.cuda.memory_allocated()
+    for _ in range(480):
+        gen.step(controls[:, 1])
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() == allocated
+
+
+@pytest.mark.gpu
+def test_kv_cache_rollout_equals_whole_clip_forward_on_gpu_in_bf16():
+    gen = make_generator().cuda().to(torch.bfloat16)
+    frames = 2 * gen.cfg.window + 2
+    first, text, controls, noise = (x.cuda().to(torch.bfloat16) for x in clip_data(gen, 2, frames))
+    gen.setup_cache(2, LATENT_HW, TEXT_LEN)
+    latents = rollout(gen, first, text, controls, noise)
+    for backend in ("sdpa", "flex"):
+        gen.backend = backend
+        expected = teacher_forced(gen, latents, text, controls, noise)
+        torch.testing.assert_close(latents[:, 1:].float(), expected.float(), rtol=0.05, atol=0.05)

@@ -1,0 +1,165 @@
+"""`aapt`: the neural renderer — generator + streaming VAE decoder behind the Renderer protocol.
+
+    r = create_renderer("aapt", checkpoint="ckpt/")              # or preset="default" (random init)
+    s = r.open(seed=1, prompt="a snowy forest", first_frame=rgb)  # rgb (H, W, 3) uint8 or None
+    r.step([s], [[packet]])             # step 0: the first frame alone, (1, H, W, 3)
+    r.step([s], [[p1, p2, p3, p4]])     # then one latent frame = 4 video frames per step
+
+Sessions share one model and one static KV cache of `max_sessions` rows; a step runs all
+pending sessions as one batch (one generator forward, one decoder forward). The control kinds,
+their encoder settings (camera encoding, scale constants) and the latent statistics come from the
+checkpoint's config; without a checkpoint a preset is randomly initialised (frames are noise
+until it is trained) and `controls` picks the kinds. Without a first frame a session starts
+from a seeded random latent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..config import model_preset, replace_generator
+from ..runtime.renderer import RendererError, RendererSpec
+from .checkpoint import load_checkpoint
+from .model import build_model
+from .vae import StreamCache, StreamingDecoder
+
+DEFAULT_CONTROLS = {"camera": {"kind": "od"}}
+
+
+@dataclass
+class AaptSession:
+    slot: int
+    noise: torch.Generator
+    encoders: Any                      # worldsim.controls.encoding.ControlEncoders of this session
+    first_latent: torch.Tensor         # (C, h, w), decoded by step 0
+    decoder_cache: StreamCache
+    steps: int = 0
+
+
+class AaptRenderer:
+    def __init__(self, checkpoint: str | None = None, preset: str = "default", width: int | None = None,
+                 height: int | None = None, device: str = "cpu", dtype: str | None = None,
+                 max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
+                 light_decoder: bool = True, seed: int = 0):
+        from ..controls.encoding import control_channels
+        from ..controls.registry import get_control
+
+        self.device = torch.device(device)
+        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
+        if checkpoint:
+            self.model, meta = load_checkpoint(checkpoint, self.device, torch_dtype)
+            self.controls = meta.get("controls", {})
+        else:
+            self.controls = dict(DEFAULT_CONTROLS) if controls is None else (
+                dict(controls) if isinstance(controls, dict) else {k: {} for k in controls})
+            cfg = model_preset(preset)
+            cfg = replace_generator(cfg, control_channels=control_channels(list(self.controls), self.controls))
+            self.model = build_model(cfg, self.device, torch_dtype, seed=seed)
+        cfg = self.model.cfg
+        gen = cfg.generator
+        width, height = width or cfg.width, height or cfg.height
+        multiple = 8 * gen.patch
+        if width % multiple or height % multiple or width < multiple or height < multiple:
+            raise ValueError(f"aapt renders sizes divisible by {multiple}; got {width}x{height}")
+        expected = control_channels(list(self.controls), self.controls)
+        if expected != gen.control_channels:
+            raise ValueError(f"the model takes {gen.control_channels} control channels but the controls "
+                             f"{list(self.controls)} make {expected}")
+        self.latent_hw = (height // 8, width // 8)
+        self.model.generator.setup_cache(max_sessions, self.latent_hw, cfg.text.length)
+        self.decoder = StreamingDecoder(self.model.vae, light=light_decoder)
+        self.free_slots = list(range(max_sessions))
+        self.spec = RendererSpec(
+            name="aapt", width=width, height=height, fps=cfg.fps, frames_per_step=4, first_step_frames=1,
+            control_kinds={kind: get_control(kind).schema for kind in self.controls},
+            info={"preset": cfg.name, "latent": [gen.latent_channels, *self.latent_hw], "window": gen.window,
+                  "checkpoint": str(checkpoint) if checkpoint else None, "device": str(self.device),
+                  "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
+                  "generator_params": sum(p.numel() for p in self.model.generator.parameters())})
+
+    # ---- sessions --------------------------------------------------------------------------
+    @torch.no_grad()
+    def open(self, seed: int, prompt: str = "", first_frame: np.ndarray | None = None,
+             controls: Sequence[str] = ()) -> AaptSession:
+        from ..controls.encoding import ControlEncoders
+
+        unknown = set(controls) - set(self.controls)
+        if unknown:
+            raise RendererError(f"this aapt model takes controls {sorted(self.controls)}, got {sorted(unknown)}")
+        if not self.free_slots:
+            raise RendererError(f"aapt renderer is full ({self.spec.info['max_sessions']} sessions); "
+                                "close one or raise max_sessions")
+        noise = torch.Generator().manual_seed(int(seed))
+        latent = self._first_latent(first_frame, noise)                   # (C, h, w)
+        slot = self.free_slots.pop(0)
+        text = self.model.text_encoder([prompt])
+        self.model.generator.start(latent[None], text, slots=[slot])
+        encoders = ControlEncoders(list(self.controls), *self.latent_hw, self.controls)
+        return AaptSession(slot, noise, encoders, latent, StreamCache())
+
+    def close(self, state: AaptSession) -> None:
+        if state.slot >= 0:
+            self.free_slots.append(state.slot)
+            state.slot = -1
+
+    def _first_latent(self, frame: np.ndarray | None, noise: torch.Generator) -> torch.Tensor:
+        dtype = self.model.generator.prev_latent.dtype
+        if frame is None:
+            z = torch.randn(self.model.cfg.vae.latent_channels, *self.latent_hw, generator=noise)
+            return z.to(self.device, dtype)
+        shape = (self.spec.height, self.spec.width, 3)
+        if not isinstance(frame, np.ndarray) or frame.shape != shape or frame.dtype != np.uint8:
+            got = (getattr(frame, "shape", None), getattr(frame, "dtype", type(frame).__name__))
+            raise RendererError(f"first_frame must be uint8 {shape}, got {got}")
+        video = torch.from_numpy(frame).to(self.device).permute(2, 0, 1)[None, :, None]   # (1, 3, 1, H, W)
+        video = video.to(dtype) / 127.5 - 1.0
+        return self.model.vae.encode(video)[0, :, 0]
+
+    # ---- steps -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, states: Sequence[AaptSession], packets: Sequence[Sequence[dict]]) -> list[np.ndarray]:
+        if len(states) != len(packets):
+            raise ValueError(f"{len(states)} sessions but {len(packets)} packet lists")
+        for index, (state, plist) in enumerate(zip(states, packets)):   # check all before touching any
+            if state.slot < 0:
+                raise RendererError("session is closed", index)
+            expected = self.spec.frames_for_step(state.steps)
+            if len(plist) != expected:
+                raise RendererError(f"step {state.steps} takes {expected} packets, got {len(plist)}", index)
+            for packet in plist:
+                missing = [k for k in self.controls if not isinstance(packet, dict) or k not in packet]
+                if missing:
+                    raise RendererError(f"packet lacks controls {missing} this model needs", index)
+        controls = []
+        for index, (state, plist) in enumerate(zip(states, packets)):
+            try:
+                controls.append(state.encoders.encode(plist))
+            except (ValueError, KeyError, TypeError) as err:                # ControlError is a ValueError
+                raise RendererError(f"bad control packet: {err}", index) from None
+        out: list[np.ndarray | None] = [None] * len(states)
+        first = [i for i, s in enumerate(states) if s.steps == 0]
+        later = [i for i, s in enumerate(states) if s.steps > 0]
+        if first:
+            latents = torch.stack([states[i].first_latent for i in first])
+            self._decode(first, states, latents, out)
+        if later:
+            gen = self.model.generator
+            ctrl = torch.stack([controls[i] for i in later]).to(self.device, gen.prev_latent.dtype)
+            noise = torch.stack([torch.randn(gen.prev_latent.shape[1:], generator=states[i].noise) for i in later])
+            latents = gen.step(ctrl, noise.to(self.device), slots=[states[i].slot for i in later])
+            self._decode(later, states, latents, out)
+        for state in states:
+            state.steps += 1
+        return out
+
+    def _decode(self, rows: list[int], states, latents: torch.Tensor, out: list) -> None:
+        self.decoder.cache = StreamCache.stack([states[i].decoder_cache for i in rows])
+        video = self.decoder(latents)                                       # (b, 3, F, H, W) in [-1, 1]
+        frames = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        frames = frames.permute(0, 2, 3, 4, 1).contiguous().cpu().numpy()  # (b, F, H, W, 3)
+        for i, cache, f in zip(rows, self.decoder.cache.unstack(len(rows)), frames):
+            states[i].decoder_cache = cache
+            out[i] = f
