@@ -133,3 +133,11 @@ def test_window_without_a_screen_is_refused_clearly(monkeypatch):
     monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
     with pytest.raises(DisplayUnavailableError, match="headless"):
         Display(32, 32)
+
+
+def test_missing_egl_library_names_the_packages(monkeypatch):
+    from worldsim.render.headless import HeadlessUnavailableError
+
+    monkeypatch.setenv("GLCONTEXT_LINUX_LIBEGL", "libEGL-not-installed.so.1")  # glcontext's override
+    with pytest.raises(HeadlessUnavailableError, match="apt-get install libegl1 libgl1 libegl-mesa0"):
+        HeadlessDisplay(8, 8)

@@ -1,7 +1,8 @@
 """An offscreen display: the window's drawing code on a moderngl EGL context (tests, CI, servers).
 
 Mesa's llvmpipe provides EGL without any display server. On Debian/Ubuntu the libraries come
-from the packages `libegl1` and `libegl-mesa0` (plus `libgl1-mesa-dri` for the software driver).
+from the packages `libegl1`, `libgl1` and `libegl-mesa0` (plus `libgl1-mesa-dri` for the
+software driver); the -dev packages are not needed.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pygame
 
 from worldsim.render.gl_pipeline import GLSurface
 
-EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
+EGL_PACKAGES = "libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri"
 
 
 class HeadlessUnavailableError(RuntimeError):
