@@ -14,7 +14,7 @@ import moderngl
 import numpy as np
 import pygame
 
-from worldsim.render.gl_pipeline import GLSurface
+from worldsim.render.surface import GLSurface
 
 _RESIZE_EVENTS = (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED)
 _INVISIBLE_DRIVERS = ("offscreen", "dummy")  # chosen explicitly through SDL_VIDEODRIVER they are allowed

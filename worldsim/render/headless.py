@@ -12,7 +12,7 @@ import moderngl
 import numpy as np
 import pygame
 
-from worldsim.render.gl_pipeline import GLSurface
+from worldsim.render.surface import GLSurface
 
 EGL_PACKAGES = "libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri"
 
