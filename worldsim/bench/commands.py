@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-BENCH_MODULES = ["worldsim.bench.runtime", "worldsim.bench.model", "worldsim.bench.world"]
+BENCH_MODULES = ["worldsim.bench.runtime", "worldsim.bench.model", "worldsim.bench.world",
+                 "worldsim.bench.controls"]
 
 
 def register(sub) -> None:

@@ -25,7 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pygame
+import os
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")   # before pygame's import banner
+import pygame  # noqa: E402
 import tomli_w
 
 from . import tomlfile

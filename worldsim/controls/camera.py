@@ -12,6 +12,7 @@ by a scale measured on trajectories (`measure_scales`), stored with the checkpoi
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -60,6 +61,21 @@ def compose_poses(c2w_0, rel) -> torch.Tensor:
 def camera_rays(K, height: int, width: int) -> torch.Tensor:
     """Unit ray directions in camera space (..., 3, height, width) through the pixel centres."""
     K = _as_tensor(K)
+    if K.dim() == 2 and K.device.type == "cpu":
+        (fx, _, cx), (_, fy, cy), _ = K.tolist()
+        return _rays(fx, fy, cx, cy, height, width).to(K.dtype)
+    return _rays_of(K, height, width)
+
+
+@functools.lru_cache(maxsize=16)
+def _rays(fx: float, fy: float, cx: float, cy: float, height: int, width: int) -> torch.Tensor:
+    """Rays of one K, cached: the encoders of a session ask for the same grid every latent frame.
+    Callers must not modify the result in place."""
+    K = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    return _rays_of(K, height, width)
+
+
+def _rays_of(K: torch.Tensor, height: int, width: int) -> torch.Tensor:
     v, u = torch.meshgrid(torch.arange(height, dtype=K.dtype, device=K.device) + 0.5,
                           torch.arange(width, dtype=K.dtype, device=K.device) + 0.5, indexing="ij")
     fx, fy = K[..., 0, 0, None, None], K[..., 1, 1, None, None]
@@ -67,6 +83,14 @@ def camera_rays(K, height: int, width: int) -> torch.Tensor:
     x, y = (u - cx) / fx, (v - cy) / fy
     d = torch.stack([x, y, torch.ones_like(x)], dim=-3)                  # (..., 3, h, w)
     return d / d.norm(dim=-3, keepdim=True)
+
+
+def _skew(t: torch.Tensor) -> torch.Tensor:
+    """(..., 3) -> (..., 3, 3) with skew(t) @ x = t × x."""
+    z = torch.zeros_like(t[..., 0])
+    return torch.stack([torch.stack([z, -t[..., 2], t[..., 1]], -1),
+                        torch.stack([t[..., 2], z, -t[..., 0]], -1),
+                        torch.stack([-t[..., 1], t[..., 0], z], -1)], -2)
 
 
 def ray_embedding(c2w_prev, c2w, K, height: int, width: int, kind: str = "od",
@@ -77,17 +101,22 @@ def ray_embedding(c2w_prev, c2w, K, height: int, width: int, kind: str = "od",
     intrinsics at (height, width). Unscaled (divide by `measure_scales` constants for a model)."""
     if kind not in KINDS:
         raise ValueError(f"ray embedding kind must be one of {KINDS}, got {kind!r}")
-    rel = relative_pose(c2w_prev, c2w)                                    # (..., 4, 4)
-    K = _as_tensor(K, device=rel.device)
-    d_cam = camera_rays(K, height, width)                                 # (..., 3, h, w)
+    rel = relative_pose(c2w_prev, c2w)                                    # (..., 4, 4) float64
+    d_cam = camera_rays(_as_tensor(K, device=rel.device), height, width)  # (..., 3, h, w) float64
     r, t = rel[..., :3, :3], rel[..., :3, 3]
-    # R · d_cam as a broadcast product and sum: at these sizes (3×3 by 3×h·w) it is several
-    # times faster on CPU than a broadcast matmul or bmm (thread start-up dominates those).
-    d = (r[..., :, :, None] * d_cam.flatten(-2)[..., None, :, :]).sum(-2)   # (..., 3, h*w)
-    d = d.unflatten(-1, (height, width))                                 # (..., 3, h, w)
-    o = t[..., :, None, None].expand_as(d)
-    first = torch.linalg.cross(o, d, dim=-3) if kind == "plucker" else o
-    return torch.cat([first, d], dim=-3).to(dtype)
+    # d = R·d_cam and, for plucker, o × d = (skew(t)·R)·d_cam: both are 3x3 maps of d_cam
+    maps = torch.cat([_skew(t) @ r, r], dim=-2) if kind == "plucker" else r            # (..., 6|3, 3)
+    if d_cam.dim() == 3:
+        # one K for the whole batch: a single (B·rows, 3) @ (3, h·w) product (broadcast matmuls are slow on CPU)
+        rays = (maps.to(dtype).reshape(-1, 3) @ d_cam.to(dtype).reshape(3, -1))
+        rays = rays.reshape(*maps.shape[:-1], height, width)
+    else:
+        rays = (maps[..., :, :, None] * d_cam.flatten(-2)[..., None, :, :]).sum(-2)
+        rays = rays.unflatten(-1, (height, width)).to(dtype)
+    if kind == "plucker":
+        return rays                                                       # [o × d, d]
+    o = t.to(dtype)[..., :, None, None].expand_as(rays)
+    return torch.cat([o, rays], dim=-3)                                   # [o, d]
 
 
 # ---- outliers --------------------------------------------------------------------------------
@@ -164,7 +193,7 @@ class CameraEncoder:
         self.height, self.width, self.kind, self.fpl = height, width, kind, frames_per_latent
         self.channels = 6 * frames_per_latent + 1
         self.K = intrinsics(width, height, fovy_deg)
-        self.inv_scales = 1.0 / torch.tensor(scales, dtype=torch.float64)[:, None, None]
+        self.inv_scales = (1.0 / torch.tensor(scales, dtype=torch.float64)).float()[:, None, None]   # (6, 1, 1)
         self.ref: torch.Tensor | None = None
 
     def reset(self) -> None:
@@ -180,7 +209,7 @@ class CameraEncoder:
         else:
             if len(parts) < self.fpl:                          # pad by holding the last pose
                 c2ws = torch.cat([c2ws, c2ws[-1:].expand(self.fpl - len(parts), 4, 4)])
-            emb = ray_embedding(self.ref, c2ws, self.K, self.height, self.width, self.kind, torch.float64)
-            out[:-1] = (emb * self.inv_scales).reshape(-1, self.height, self.width).float()   # (24, h, w)
+            emb = ray_embedding(self.ref, c2ws, self.K, self.height, self.width, self.kind)   # (4, 6, h, w)
+            out[:-1] = (emb * self.inv_scales).reshape(-1, self.height, self.width)             # (24, h, w)
         self.ref = c2ws[len(parts) - 1]
         return out

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Hashable
 
-import pygame
+import os
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")   # before pygame's import banner
+import pygame  # noqa: E402
 
 from .actions import STICK_AXES, action_family, idle_actions
 from .bindings import Bindings, split_sign
