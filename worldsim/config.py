@@ -14,13 +14,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    dim: int = 384                    # model width d
-    depth: int = 12                   # number of DiT blocks
-    heads: int = 6                    # head_dim = dim // heads
-    ffn_dim: int = 1536               # MLP hidden width
+    dim: int = 320                    # model width d
+    depth: int = 10                   # number of DiT blocks
+    heads: int = 5                    # head_dim = dim // heads
+    ffn_dim: int = 1280               # MLP hidden width
     patch: int = 2                    # tokens are 1 x patch x patch latent pixels
     latent_channels: int = 16         # C of the VAE latent
-    control_channels: int = 24        # K: camera "od" rays, 4 frames x 6 channels (set by the checkpoint)
+    control_channels: int = 25        # K: camera rays, 4 frames x 6 channels + flag (set by the checkpoint)
     window: int = 16                  # N: latent frames of the attention window
     text_dim: int = 256               # width of the text encoder's tokens
     dual_stream: bool = False         # MMDiT: separate weights for text tokens
@@ -52,8 +52,8 @@ class VAEConfig:
     latent_channels: int = 16
     channels: tuple[int, ...] = (32, 64, 128, 128)     # per resolution level, full res first
     blocks: int = 1                                     # residual blocks per level
-    light_channels: tuple[int, ...] = (16, 32, 64, 96)  # the lightweight decoder
-    light_blocks: int = 1
+    light_channels: tuple[int, ...] = (16, 32, 64)      # the lightweight decoder, levels 1..3
+    light_blocks: tuple[int, ...] = (0, 1, 0)           # its residual blocks per level 1..3
     # Resolution steps l -> l+1 (level 0 = full resolution) that also halve/double time:
     # two of them make the 4x; the first frame always passes alone.
     temporal_steps: tuple[int, ...] = (1, 2)
@@ -61,8 +61,9 @@ class VAEConfig:
     causal_levels: tuple[int, ...] = (2, 3)
 
     def __post_init__(self):
-        if len(self.channels) != 4 or len(self.light_channels) != 4:
-            raise ValueError("the VAE has 4 levels (8x spatial): give 4 channel counts")
+        if len(self.channels) != 4 or len(self.light_channels) != 3 or len(self.light_blocks) != 3:
+            raise ValueError("the VAE has 4 levels (8x spatial): give 4 channels, and 3 light_channels "
+                             "and light_blocks (the light decoder stops at level 1)")
 
 
 @dataclass(frozen=True)
@@ -103,17 +104,18 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # Unit tests on CPU in seconds: patch 1, a window of 3 so tests run past it quickly.
     "tiny": ModelConfig(
         name="tiny",
-        generator=GeneratorConfig(dim=48, depth=2, heads=4, ffn_dim=96, patch=1, control_channels=24,
+        generator=GeneratorConfig(dim=48, depth=2, heads=4, ffn_dim=96, patch=1,
                                   window=3, text_dim=32, rope_ref_hw=(4, 4)),
-        vae=VAEConfig(channels=(8, 8, 16, 16), light_channels=(4, 8, 8, 16)),
+        vae=VAEConfig(channels=(8, 8, 16, 16), light_channels=(8, 8, 16)),
         text=TextConfig(dim=32, depth=1, heads=2, length=8),
         width=32, height=32),
-    # The embedded model: real time at 128x128@24fps on a 2-core CPU (~25M generator parameters).
+    # The embedded model: real time at 128x128@24fps on a 2-core CPU (~19M generator parameters,
+    # ~2.5 GFLOP per latent frame with a full window).
     "default": ModelConfig(
         name="default",
-        generator=GeneratorConfig(dim=384, depth=12, heads=6, ffn_dim=1536, patch=2, window=16,
+        generator=GeneratorConfig(dim=320, depth=10, heads=5, ffn_dim=1280, patch=2, window=16,
                                   text_dim=256, rope_ref_hw=(8, 8)),
-        vae=VAEConfig(channels=(32, 64, 128, 128), light_channels=(16, 32, 64, 96)),
+        vae=VAEConfig(channels=(32, 64, 128, 128), light_channels=(16, 32, 64)),
         text=TextConfig(dim=256, depth=2, heads=4, length=32),
         width=128, height=128),
     # Wan-1.3B dimensions.
@@ -121,7 +123,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         name="1.3b",
         generator=GeneratorConfig(dim=1536, depth=30, heads=12, ffn_dim=8960, patch=2, window=30,
                                   text_dim=512, rope_ref_hw=(30, 52)),
-        vae=VAEConfig(channels=(96, 192, 384, 384), light_channels=(32, 64, 128, 256)),
+        vae=VAEConfig(channels=(96, 192, 384, 384), light_channels=(64, 128, 256)),
         text=TextConfig(dim=512, depth=4, heads=8, length=64),
         width=832, height=480),
     # AAPT-class: 36 MMDiT blocks, d 3072, 24 heads x 128 (video stream ~4B, text stream ~4B).
@@ -129,7 +131,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         name="8b",
         generator=GeneratorConfig(dim=3072, depth=36, heads=24, ffn_dim=12288, patch=2, window=30,
                                   text_dim=1024, dual_stream=True, rope_ref_hw=(26, 46)),
-        vae=VAEConfig(channels=(128, 256, 512, 512), light_channels=(32, 64, 128, 256)),
+        vae=VAEConfig(channels=(128, 256, 512, 512), light_channels=(64, 128, 256)),
         text=TextConfig(dim=1024, depth=6, heads=16, length=64),
         width=736, height=416),
 }

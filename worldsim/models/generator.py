@@ -11,8 +11,9 @@ controls (K) | first-frame flag (1)], patchified 1 x p x p. Frame 0 is the clean
 t = 0 with zeros for the recycled and control channels and the flag set. Text tokens attend only
 to text, so their keys/values are computed once per session.
 
-Blocks. adaLN-Zero from the per-frame timestep embedding (text tokens use a learned vector
-instead, so their states do not depend on t), RMS QK-norm, 3D RoPE, single-stream weights, or
+Blocks. adaLN-Zero from the per-frame timestep embedding, projected once and shared by all
+blocks plus a learned per-block offset (Wan's scheme: 6d^2 parameters in all, not per block);
+text tokens use a learned vector instead of t, so their states do not depend on t. RMS QK-norm, 3D RoPE, single-stream weights, or
 separate text weights with `dual_stream` (MMDiT). Output: velocity v; one step x0 = eps - v(eps, t=1).
 
 Positions. Frame j sits at temporal position j. Frame 0 (a sink) is re-positioned for each query
@@ -55,7 +56,7 @@ class Stream(nn.Module):
         super().__init__()
         d = cfg.dim
         self.heads = cfg.heads
-        self.modulation = nn.Linear(d, 6 * d)                 # adaLN-Zero: shift, scale, gate x2
+        self.modulation = nn.Parameter(torch.zeros(6, d))    # per-block offsets of the shared adaLN
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=cfg.norm_eps)
         self.qkv = nn.Linear(d, 3 * d)
         self.q_norm = nn.RMSNorm(cfg.head_dim, eps=cfg.norm_eps)
@@ -64,8 +65,8 @@ class Stream(nn.Module):
         self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=cfg.norm_eps)
         self.mlp = nn.Sequential(nn.Linear(d, cfg.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.ffn_dim, d))
 
-    def modulate(self, c: Tensor) -> list[Tensor]:           # c (B, F, d) -> 6 x (B, F, 1, d)
-        return list(self.modulation(F.silu(c))[:, :, None].chunk(6, dim=-1))
+    def modulate(self, m: Tensor) -> list[Tensor]:           # m (B, F, 6d) -> 6 x (B, F, 1, d)
+        return [x[:, :, None] for x in (m.unflatten(-1, (6, -1)) + self.modulation).unbind(-2)]
 
     def project(self, x: Tensor, mods: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, F, T, d) -> q, k, v (B, H, F*T, D), q and k RMS-normalised (not yet rotated)."""
@@ -100,6 +101,7 @@ class Generator(nn.Module):
         self.patch_embed = nn.Linear(cfg.in_channels * p * p, d)
         self.text_embed = nn.Linear(cfg.text_dim, d)
         self.time_embed = TimestepEmbedding(d)
+        self.time_mod = nn.Linear(d, 6 * d)                   # shared adaLN projection (shift, scale, gate x2)
         self.text_cond = nn.Parameter(torch.zeros(d))        # conditioning vector of text tokens
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.final_mod = nn.Linear(d, 2 * d)
@@ -122,12 +124,12 @@ class Generator(nn.Module):
             elif isinstance(m, nn.RMSNorm):
                 nn.init.ones_(m.weight)
         nn.init.normal_(self.text_cond, std=0.02)
+        for blk in self.blocks:
+            for s in (blk.video, blk.text):
+                if s is not None:
+                    nn.init.normal_(s.modulation, std=0.0 if zero_init else 0.5)
         if zero_init:
-            for blk in self.blocks:
-                for s in (blk.video, blk.text):
-                    if s is not None:
-                        nn.init.zeros_(s.modulation.weight)
-            for lin in (self.final_mod, self.final_proj):
+            for lin in (self.time_mod, self.final_mod, self.final_proj):
                 nn.init.zeros_(lin.weight)
 
     # ---- tokens --------------------------------------------------------------------------
@@ -170,11 +172,11 @@ class Generator(nn.Module):
     def text_states(self, text: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Per-layer text keys/values (B, H, Lt, D); text tokens see only text. text (B, Lt, text_dim)."""
         x = self.text_embed(text)[:, None]                    # (B, 1, Lt, d)
-        c = self.text_cond.expand(x.shape[0], 1, -1)
+        m = self.time_mod(F.silu(self.text_cond)).expand(x.shape[0], 1, -1)
         kvs = []
         for i, blk in enumerate(self.blocks):
             s = blk.text_stream
-            mods = s.modulate(c)
+            mods = s.modulate(m)
             q, k, v = s.project(x, mods)
             kvs.append((k, v))
             if i + 1 < len(self.blocks):                      # the last text output is never used
@@ -194,12 +196,13 @@ class Generator(nn.Module):
         layout = ClipLayout(text.shape[1], tokens, f, self.cfg.window)
         x = self.patch_embed(self.patchify(inputs))           # (B, F, T, d)
         c = self.time_embed(t)                                # (B, F, d)
+        m = self.time_mod(F.silu(c))                          # (B, F, 6d), shared by all blocks
         dev = x.device
         rot = [r.flatten(0, 1) for r in self.rope(torch.arange(f, device=dev), hp, wp)]   # (F*T, D/2)
         rot_sink = self.rope(torch.arange(layout.n_sinks, device=dev), hp, wp)          # (S, T, D/2)
         for blk, (tk, tv) in zip(self.blocks, text_kv):
             s = blk.video
-            mods = s.modulate(c)
+            mods = s.modulate(m)
             q, k, v = s.project(x, mods)                      # (B, H, F*T, D)
             sinks = apply_rope(k[:, :, None, :tokens], rot_sink).flatten(2, 3)    # (B, H, S*T, D)
             keys = torch.cat([tk, sinks, apply_rope(k[:, :, tokens:], [r[tokens:] for r in rot])], dim=2)
@@ -240,10 +243,11 @@ class Generator(nn.Module):
         text_kv = self.text_states(text)
         x = self.patch_embed(self.patchify(self.first_inputs(first_latent)[:, None]))   # (b, 1, T, d)
         c = self.time_embed(first_latent.new_zeros(first_latent.shape[0], 1))
+        m = self.time_mod(F.silu(c))
         rot0 = self.rope(torch.zeros(1, device=x.device), hp, wp)                         # (1, T, D/2)
         for blk, cache, (tk, tv) in zip(self.blocks, self.caches, text_kv):
             s = blk.video
-            mods = s.modulate(c)
+            mods = s.modulate(m)
             q, k, v = s.project(x, mods)
             k_rot = apply_rope(k, rot0)
             cache.write_sinks(rows, tk, tv, k, v)
@@ -285,9 +289,10 @@ class Generator(nn.Module):
         valid = None if full else self.caches[0].valid(n)
         x = self.patch_embed(self.patchify(inputs[:, None]))  # (b, 1, T, d)
         c = self.time_embed(torch.full((inputs.shape[0], 1), t, device=inputs.device))
+        m = self.time_mod(F.silu(c))
         for blk, cache in zip(self.blocks, self.caches):
             s = blk.video
-            mods = s.modulate(c)
+            mods = s.modulate(m)
             q, k, v = s.project(x, mods)
             cache.write_frame(rows, ring_slot, apply_rope(k, rot), v)
             cache.write_sink_keys(rows, apply_rope(cache.first_keys[rows], rot_sink))

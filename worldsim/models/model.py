@@ -18,7 +18,7 @@ from torch import nn
 from ..config import ModelConfig
 from .generator import Generator
 from .text import ByteTextEncoder
-from .vae import CausalVAE, ChannelRMSNorm
+from .vae import CausalVAE
 
 
 class AaptModel(nn.Module):
@@ -33,12 +33,7 @@ class AaptModel(nn.Module):
     def init_weights(self, zero_init: bool = True) -> None:
         self.generator.init_weights(zero_init)
         self.text_encoder.init_weights()
-        for m in self.vae.modules():
-            if isinstance(m, (nn.Conv3d, nn.Linear)):
-                m.reset_parameters()
-            elif isinstance(m, ChannelRMSNorm):
-                nn.init.ones_(m.weight)
-        self.vae.set_latent_stats(torch.zeros(self.cfg.vae.latent_channels), torch.ones(self.cfg.vae.latent_channels))
+        self.vae.init_weights()
 
 
 def build_module(factory: Callable[..., nn.Module], *args: Any, device="cpu", dtype=torch.float32,

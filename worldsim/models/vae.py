@@ -10,7 +10,7 @@ Every convolution is causal in time: it pads only the past. In streaming, each o
 last frames it saw (`StreamCache`), so decoding latent by latent equals decoding the clip at once.
 Norms are per pixel (RMS over channels), never over time. Latents are normalised per channel
 with `latent_mean` / `latent_std` (measured on data, stored in the checkpoint config).
-`light=True` decoders use `light_channels` (fewer channels) for real-time play.
+`light=True` decoders (fewer channels, nothing at full resolution) are for real-time play.
 """
 from __future__ import annotations
 
@@ -59,12 +59,18 @@ class ChannelRMSNorm(nn.Module):
 
 
 class CausalConv3d(nn.Module):
+    """k x k spatial, kt causal in time (pads only the past).
+
+    Runs as a 2D convolution over frames with the kt past frames stacked on channels: the same
+    sum as a 3D convolution, but on CPU it takes oneDNN's fast path (torch's CPU conv3d does not)."""
+
     def __init__(self, cin: int, cout: int, kt: int = 3, k: int = 3, stride: int = 1):
         super().__init__()
-        self.kt = kt
+        self.kt, self.stride, self.pad = kt, stride, k // 2
         self.conv = nn.Conv3d(cin, cout, (kt, k, k), stride=(1, stride, stride), padding=(0, k // 2, k // 2))
 
     def forward(self, x: Tensor, cache: StreamCache | None = None) -> Tensor:   # (B, C, T, H, W)
+        weight = self.conv.weight.flatten(1, 2)                # (Cout, Cin*kt, k, k), Cin major
         if self.kt > 1:
             past = None if cache is None else cache.frames.get(self)
             if past is None:
@@ -72,7 +78,15 @@ class CausalConv3d(nn.Module):
             x = torch.cat([past, x], dim=2)
             if cache is not None:
                 cache.frames[self] = x[:, :, -(self.kt - 1):]
-        return self.conv(x)
+            x = x.unfold(2, self.kt, 1).permute(0, 1, 5, 2, 3, 4).flatten(1, 2)   # (B, C*kt, T, H, W)
+        return per_frame(lambda f: F.conv2d(f, weight, self.conv.bias, self.stride, self.pad), x)
+
+
+def per_frame(fn, x: Tensor) -> Tensor:
+    """Apply a 2D op to every frame of x (B, C, T, H, W)."""
+    b, _, t = x.shape[:3]
+    y = fn(x.transpose(1, 2).flatten(0, 1))                   # (B*T, C', H', W')
+    return y.unflatten(0, (b, t)).transpose(1, 2)
 
 
 class ResBlock(nn.Module):
@@ -144,32 +158,43 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
+    """Latents -> frames. The light variant stops at half resolution and emits 2x2 pixels per
+    position (depth-to-space), so it never runs a convolution at full resolution; it is causal
+    in time only at the latent level (and through its temporal upsampling)."""
+
     def __init__(self, cfg: VAEConfig, light: bool = False):
         super().__init__()
-        ch = cfg.light_channels if light else cfg.channels
-        blocks = cfg.light_blocks if light else cfg.blocks
-        kt = [3 if lvl in cfg.causal_levels else 1 for lvl in range(4)]
+        ch = (0, *cfg.light_channels) if light else cfg.channels          # per level, 0 = full res
+        blocks = (0, *cfg.light_blocks) if light else (cfg.blocks,) * 4
+        self.out_level = out = 1 if light else 0
+        if out > 0 and 0 in cfg.temporal_steps:
+            raise ValueError("the light decoder needs temporal_steps above level 0")
+        causal = (3,) if light else cfg.causal_levels
+        kt = [3 if lvl in causal else 1 for lvl in range(4)]
         self.conv_in = CausalConv3d(cfg.latent_channels, ch[3], kt[3])
         self.mid = ResBlock(ch[3], ch[3], kt[3])
         self.levels = nn.ModuleList(
-            nn.ModuleList(ResBlock(ch[lvl], ch[lvl], kt[lvl]) for _ in range(blocks)) for lvl in range(4))
+            nn.ModuleList(ResBlock(ch[lvl], ch[lvl], kt[lvl]) for _ in range(blocks[lvl]))
+            for lvl in range(4))
         self.time_up = nn.ModuleList(TimeUp(ch[lvl + 1]) if lvl in cfg.temporal_steps else nn.Identity()
                                      for lvl in range(3))
-        self.up = nn.ModuleList(CausalConv3d(ch[lvl + 1], ch[lvl], kt=1) for lvl in range(3))
-        self.norm_out = ChannelRMSNorm(ch[0])
-        self.conv_out = CausalConv3d(ch[0], 3, kt[0])
+        self.up = nn.ModuleList(CausalConv3d(ch[lvl + 1], ch[lvl], kt=1) if lvl >= out else nn.Identity()
+                                for lvl in range(3))
+        self.norm_out = ChannelRMSNorm(ch[out])
+        self.conv_out = CausalConv3d(ch[out], 3 * 4 ** out, kt[out])
 
     def forward(self, z: Tensor, cache: StreamCache | None = None) -> Tensor:
         """z (B, C, t, h, w) -> frames (B, 3, t', 8h, 8w); t' = 1 + 4(t-1) for a clip's first chunk."""
         x = self.mid(self.conv_in(z, cache), cache)
-        for lvl in (3, 2, 1, 0):
+        for lvl in range(3, self.out_level - 1, -1):
             for block in self.levels[lvl]:
                 x = block(x, cache)
-            if lvl > 0:
+            if lvl > self.out_level:
                 up = self.time_up[lvl - 1]
                 x = up(x, cache) if isinstance(up, TimeUp) else x
                 x = self.up[lvl - 1](F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"), cache)
-        return self.conv_out(F.silu(self.norm_out(x)), cache)
+        x = self.conv_out(F.silu(self.norm_out(x)), cache)
+        return per_frame(lambda f: F.pixel_shuffle(f, 2 ** self.out_level), x) if self.out_level else x
 
 
 class CausalVAE(nn.Module):
@@ -182,6 +207,16 @@ class CausalVAE(nn.Module):
         # Per-channel latent statistics; set from the checkpoint config (not in the weights file).
         self.register_buffer("latent_mean", torch.zeros(cfg.latent_channels), persistent=False)
         self.register_buffer("latent_std", torch.ones(cfg.latent_channels), persistent=False)
+
+    @torch.no_grad()
+    def init_weights(self, zero_init: bool = True) -> None:
+        """PyTorch's default conv init, unit norms, identity latent statistics (zero_init: unused)."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+                m.reset_parameters()
+            elif isinstance(m, ChannelRMSNorm):
+                nn.init.ones_(m.weight)
+        self.set_latent_stats(torch.zeros(self.cfg.latent_channels), torch.ones(self.cfg.latent_channels))
 
     def set_latent_stats(self, mean, std) -> None:
         self.latent_mean = torch.as_tensor(mean, dtype=torch.float32, device=self.encoder.conv_in.conv.weight.device)

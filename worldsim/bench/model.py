@@ -1,0 +1,131 @@
+"""`worldsim bench model`: the generator's steady-state step (one latent frame = 4 video frames).
+
+    worldsim bench model --preset 8b --res 736x416 --window 30 --json            # one GPU, bf16
+    worldsim bench model --preset default --res 128x128 --decoder light          # CPU real-time check
+
+The model is randomly initialised directly on the device (meta -> empty -> init), its cache is
+filled past the window (the ring full, the steady state of unbounded play), then `--steps` steps
+are timed with the device synchronised. FLOPs per step follow DESIGN.md §11:
+2 * P_video * T + 4 * L * T * S * d (T tokens per frame, S keys attended, L layers, d width).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import torch
+
+from ..config import model_preset, replace_generator
+
+
+def register(sub) -> None:
+    p = sub.add_parser("model", help="generator step time, achieved TFLOP/s and video fps")
+    p.add_argument("--preset", default="default", help="tiny | default | 1.3b | 8b")
+    p.add_argument("--res", default=None, help="video WxH (default: the preset's)")
+    p.add_argument("--window", type=int, default=None, help="attention window N in latent frames")
+    p.add_argument("--batch", type=int, default=1, help="sessions stepped together")
+    p.add_argument("--steps", type=int, default=20, help="timed steps")
+    p.add_argument("--device", default=None, help="cuda | cpu (default: cuda if available)")
+    p.add_argument("--dtype", default=None, help="bfloat16 | float16 | float32 (default: bf16 on GPU)")
+    p.add_argument("--decoder", choices=["none", "light", "full"], default="none",
+                   help="also stream-decode each latent to 4 frames (included in the time)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def main(argv=None) -> int:
+    """`python -m worldsim.bench.model ...`: the same benchmark without the rest of the CLI
+    (for machines that lack the runtime's dependencies)."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m worldsim.bench.model")
+    register(parser.add_subparsers(dest="bench", required=True))
+    args = parser.parse_args(["model", *(argv if argv is not None else __import__("sys").argv[1:])])
+    return args.func(args)
+
+
+def step_flops(gen, tokens: int, keys: int) -> float:
+    """2 * P_video * T + 4 * L * T * S * d for one session's step."""
+    video_linears = [gen.patch_embed, gen.final_proj]
+    for blk in gen.blocks:
+        s = blk.video
+        video_linears += [s.qkv, s.proj, s.mlp[0], s.mlp[2]]
+    p_video = sum(m.weight.numel() for m in video_linears)
+    cfg = gen.cfg
+    return 2.0 * p_video * tokens + 4.0 * cfg.depth * tokens * keys * cfg.dim
+
+
+def run(args) -> int:
+    from ..cli import WorldsimUserError
+    from ..models.generator import Generator
+    from ..models.model import build_module
+    from ..models.vae import CausalVAE, StreamingDecoder
+
+    try:
+        cfg = model_preset(args.preset)
+    except KeyError as err:
+        raise WorldsimUserError(err.args[0]) from None
+    if args.window:
+        cfg = replace_generator(cfg, window=args.window)
+    width, height = (int(v) for v in args.res.lower().split("x")) if args.res else (cfg.width, cfg.height)
+    gcfg = cfg.generator
+    if width % (8 * gcfg.patch) or height % (8 * gcfg.patch):
+        raise WorldsimUserError(f"--res {width}x{height}: sizes must be divisible by {8 * gcfg.patch}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    t0 = time.perf_counter()
+    gen = build_module(Generator, gcfg, device=device, dtype=dtype, zero_init=False)
+    decoder = None
+    if args.decoder != "none":
+        vae = build_module(CausalVAE, cfg.vae, device=device, dtype=dtype)
+        decoder = StreamingDecoder(vae, light=args.decoder == "light")
+    h, w = height // 8, width // 8
+    b = args.batch
+    gen.setup_cache(b, (h, w), cfg.text.length)
+    with torch.no_grad():
+        gen.start(torch.randn(b, gcfg.latent_channels, h, w, device=device, dtype=dtype),
+                  torch.randn(b, cfg.text.length, gcfg.text_dim, device=device, dtype=dtype))
+        controls = torch.randn(b, gcfg.control_channels, h, w, device=device, dtype=dtype)
+        if decoder is not None:
+            decoder(gen.prev_latent)
+        sync()
+        build_s = time.perf_counter() - t0
+        times = []
+        for i in range(gcfg.window + 2 + args.steps):         # fill the ring, then time the steady state
+            sync()
+            start = time.perf_counter()
+            latent = gen.step(controls)
+            if decoder is not None:
+                decoder(latent)
+            sync()
+            if i >= gcfg.window + 2:
+                times.append(time.perf_counter() - start)
+    ms = 1000.0 * statistics.median(times)
+    tokens = (h // gcfg.patch) * (w // gcfg.patch)
+    keys = cfg.text.length + tokens * (1 + gcfg.window)
+    flops = b * step_flops(gen, tokens, keys)
+    result = {
+        "ms_per_step": round(ms, 3), "tflops": round(flops / (ms / 1000.0) / 1e12, 4),
+        "fps": round(4 * 1000.0 / ms, 2), "preset": cfg.name, "res": f"{width}x{height}", "window": gcfg.window,
+        "batch": b, "tokens_per_frame": tokens, "keys": keys, "tflop_per_step": round(flops / 1e12, 3),
+        "generator_params": sum(p.numel() for p in gen.parameters()), "decoder": args.decoder,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+        "dtype": str(dtype).removeprefix("torch."), "steps": len(times), "ms_min": round(1000 * min(times), 3),
+        "build_s": round(build_s, 2),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{cfg.name} {width}x{height} window {gcfg.window} batch {b} on {result['device']} ({result['dtype']}): "
+              f"{ms:.2f} ms/step, {result['fps']:.1f} video fps per session, {result['tflops']:.2f} TFLOP/s "
+              f"({result['tflop_per_step']} TFLOP/step, T={tokens}, S={keys})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
