@@ -1,0 +1,158 @@
+"""`reference`: the ray-marched reference world as a renderer backend of the runtime.
+
+    worldsim play --renderer reference
+
+Each session's seed picks a world (built once, cached). Packets carry {"camera": {"c2w": [16]}}
+from the client's CameraRig, which knows no terrain: by default (`camera_height="above_ground"`)
+the c2w's y is the eye height above the ground, and the renderer adds the ground height (terrain,
+or the water surface over water) at the camera's (x, z). `camera_height="absolute"` takes c2w as
+world coordinates (what the datasets store). Intrinsics come from `fovy_deg` (DESIGN §5.2).
+A step renders every frame of every session in one batched ray-march call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..runtime.renderer import RendererError, RendererSpec
+from .march import bilinear
+from .raymarch import EAGER, Scene, SceneStack, render, tile_size
+from .world import build_world
+
+HEIGHT_RULES = {
+    "above_ground": "c2w translation y is the eye height above the ground (terrain, or the water "
+                    "surface over water) at the camera's (x, z); the renderer adds the ground height",
+    "absolute": "c2w is in world coordinates",
+}
+
+
+@dataclass
+class ReferenceSession:
+    seed: int
+    prompt: str
+    steps: int = 0
+
+
+def intrinsics(width: int, height: int, fovy_deg: float) -> np.ndarray:
+    f = (height / 2.0) / np.tan(np.radians(fovy_deg) / 2.0)
+    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+class ReferenceRenderer:
+    """Renderer protocol implementation (worldsim.runtime.renderer) over the reference world."""
+
+    def __init__(self, width: int = 128, height: int = 128, fps: float = 24.0, device: str = "cpu",
+                 fovy_deg: float = 60.0, camera_height: str = "above_ground", compile: bool | None = None,
+                 threads: int | None = None):
+        try:
+            tile_size(height, width)
+        except ValueError as err:
+            raise ValueError(f"reference renderer: {err}") from None
+        if camera_height not in HEIGHT_RULES:
+            raise ValueError(f"camera_height must be one of {sorted(HEIGHT_RULES)}, got {camera_height!r}")
+        from ..controls.packets import PACKET_SCHEMAS
+        self.device = torch.device(device)
+        self.width, self.height, self.fovy_deg = int(width), int(height), float(fovy_deg)
+        self.camera_height = camera_height
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.compile = (self.device.type == "cuda") if compile is None else bool(compile)
+        self._kernels = None
+        self._scenes: dict[int, Scene] = {}
+        self._stacks: dict[tuple[int, ...], SceneStack] = {}
+        self.K = torch.tensor(intrinsics(width, height, fovy_deg), dtype=torch.float32)
+        self.spec = RendererSpec(
+            name="reference", width=self.width, height=self.height, fps=float(fps),
+            frames_per_step=4, first_step_frames=1,
+            control_kinds={"camera": PACKET_SCHEMAS["camera"]},
+            info={"fovy_deg": self.fovy_deg, "camera_height": camera_height,
+                  "camera_height_rule": HEIGHT_RULES[camera_height], "world_size_m": 1024.0,
+                  "world": "procedural terrain from the session seed; wraps around every 1024 m",
+                  "device": str(self.device), "compiled": self.compile})
+
+    @property
+    def kernels(self):
+        if self._kernels is None:
+            if self.compile:
+                from .compiled import compiled_kernels
+                self._kernels = compiled_kernels()
+            else:
+                self._kernels = EAGER
+        return self._kernels
+
+    def scene(self, seed: int) -> Scene:
+        if seed not in self._scenes:
+            self._scenes[seed] = Scene.from_world(build_world(seed), self.device)
+        return self._scenes[seed]
+
+    def open(self, seed: int, prompt: str = "", first_frame: np.ndarray | None = None,
+             controls: Sequence[str] = ()) -> ReferenceSession:
+        """A session in world `seed`. `first_frame` is ignored: the world draws its own start."""
+        unknown = set(controls) - set(self.spec.control_kinds)
+        if unknown:
+            raise RendererError(f"reference accepts controls {sorted(self.spec.control_kinds)}, got {sorted(unknown)}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise RendererError(f"reference: seed must be a non-negative integer, got {seed!r}")
+        self.scene(int(seed))
+        return ReferenceSession(int(seed), prompt)
+
+    def close(self, state: ReferenceSession) -> None:
+        state.steps = -1
+
+    def step(self, states: Sequence[ReferenceSession], packets: Sequence[Sequence[dict]]) -> list[np.ndarray]:
+        if len(states) != len(packets):
+            raise ValueError(f"{len(states)} sessions but {len(packets)} packet lists")
+        cameras, counts = [], []
+        for index, (state, session_packets) in enumerate(zip(states, packets)):   # validate all first
+            if state.steps < 0:
+                raise RendererError("reference: this session is closed", index)
+            expected = self.spec.frames_for_step(state.steps)
+            if len(session_packets) != expected:
+                raise RendererError(f"reference: step {state.steps} takes {expected} packets, "
+                                    f"got {len(session_packets)}", index)
+            cameras += [_c2w(packet, index) for packet in session_packets]
+            counts.append(expected)
+        seeds = sorted({s.seed for s in states})
+        world = torch.tensor([seeds.index(s.seed) for s, n in zip(states, counts) for _ in range(n)])
+        c2w = torch.from_numpy(np.stack(cameras)).float()                         # (F_total, 4, 4)
+        stack = self._stack(tuple(seeds))
+        if self.camera_height == "above_ground":
+            c2w = self.lift(stack, world, c2w)
+        K = self.K.expand(c2w.shape[0], 3, 3)
+        with torch.inference_mode():
+            frames = render(stack, c2w, K, self.height, self.width, world, self.kernels).cpu().numpy()
+        out, start = [], 0
+        for state, n in zip(states, counts):
+            out.append(frames[start:start + n])
+            start += n
+            state.steps += 1
+        return out
+
+    def lift(self, stack: SceneStack, world: torch.Tensor, c2w: torch.Tensor) -> torch.Tensor:
+        """Add the ground height at each camera's (x, z) to its y. (B, 4, 4) -> (B, 4, 4)."""
+        pos = c2w[:, :3, 3].to(stack.height.device)
+        base = world.to(stack.height.device) * stack.grid * stack.grid
+        ground = bilinear(stack.height, base, pos[:, 0], pos[:, 2], stack.grid, stack.grid / stack.size_m)
+        out = c2w.clone()
+        out[:, 1, 3] += ground.cpu()
+        return out
+
+    def _stack(self, seeds: tuple[int, ...]) -> SceneStack:
+        if seeds not in self._stacks:
+            if len(self._stacks) > 16:
+                self._stacks.clear()
+            self._stacks[seeds] = SceneStack([self.scene(s) for s in seeds])
+        return self._stacks[seeds]
+
+
+def _c2w(packet: dict, index: int) -> np.ndarray:
+    from ..controls.packets import validate_packet
+    from ..controls.schema import ControlError
+    try:
+        validate_packet(packet, ["camera"])
+    except ControlError as err:
+        raise RendererError(f"reference: bad packet: {err}", index) from None
+    return np.asarray(packet["camera"]["c2w"], dtype=np.float64).reshape(4, 4)
