@@ -81,93 +81,153 @@ def _mlp_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, L, H: tl.constexpr, D: tl.co
 
 
 @triton.jit
+def _chunk(P, c, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr):
+    """Pointers to hidden-chunk c of a state at P: W1[:, c] [D, FC], b1[c] [FC], W2[c, :] [FC, D]."""
+    col = c * FC + rc
+    return P + rd[:, None] * F + col[None, :], P + D * F + col, P + D * F + F + col[:, None] * D + rd[None, :]
+
+
+@triton.jit
+def _mlp_chunked(x, P, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr, PREC: tl.constexpr):
+    """MLP(x) [BS, D] for the state at P, one hidden chunk at a time (small on-chip tiles)."""
+    acc = tl.zeros([x.shape[0], D], tl.float32) + tl.load(P + 2 * D * F + F + rd)[None, :]
+    for c in tl.static_range(F // FC):
+        p1, pb, p2 = _chunk(P, c, rd, rc, D, F, FC)
+        x2c, gpc = gelu_parts(tl.dot(x, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :])
+        acc += tl.dot(x2c, tl.load(p2), input_precision=PREC)
+    return acc
+
+
+@triton.jit
 def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H: tl.constexpr,
              D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr):
+    """The states of a checkpoint group and the state adjoint live in per-program buffers (L2-resident);
+    every step works through them one hidden chunk (FC columns) at a time, so tiles stay small."""
+    FC: tl.constexpr = 64 if F > 64 else F
     pid = tl.program_id(0)
     h = pid % H
     S: tl.constexpr = 2 * D * F + F + D
-    rd, rf, rb = tl.arange(0, D), tl.arange(0, F), tl.arange(0, BS)
+    rd, rc, rb = tl.arange(0, D), tl.arange(0, FC), tl.arange(0, BS)
     gamma, beta = tl.load(LNW + h * D + rd), tl.load(LNB + h * D + rd)
     n = L // BS
     n_ck = tl.cdiv(n, CK)
     tok = pid.to(tl.int64) * L * D
     scr = SCR + pid.to(tl.int64) * (CK + 1) * S
-    # the adjoint of the state after the mini-batch being processed; starts at zero after the last one
-    dw1, db1 = tl.zeros([D, F], tl.float32), tl.zeros([F], tl.float32)
-    dw2, db2 = tl.zeros([F, D], tl.float32), tl.zeros([D], tl.float32)
+    adj = DSTATE + pid.to(tl.int64) * S      # adjoint of the state after the step being processed
+    for c in tl.static_range(F // FC):
+        p1, pb, p2 = _chunk(adj, c, rd, rc, D, F, FC)
+        tl.store(p1, tl.zeros([D, FC], tl.float32))
+        tl.store(pb, tl.zeros([FC], tl.float32))
+        tl.store(p2, tl.zeros([FC, D], tl.float32))
+    tl.store(adj + 2 * D * F + F + rd, tl.zeros([D], tl.float32))
     dgam, dbet = tl.zeros([D], tl.float32), tl.zeros([D], tl.float32)
     for gi in range(n_ck):
         grp = n_ck - 1 - gi
         m0 = grp * CK
         cnt = tl.minimum(CK, n - m0)
-        # 1. re-run the group's updates from its checkpoint, keeping every state in the scratch
-        w1, b1, w2, b2 = _load_state(CKPT + (pid.to(tl.int64) * n_ck + grp) * S, rd, rf, D, F)
+        ck = CKPT + (pid.to(tl.int64) * n_ck + grp) * S
+        for c in tl.static_range(F // FC):
+            s1, sb, s2 = _chunk(scr, c, rd, rc, D, F, FC)
+            c1, cb, c2 = _chunk(ck, c, rd, rc, D, F, FC)
+            tl.store(s1, tl.load(c1))
+            tl.store(sb, tl.load(cb))
+            tl.store(s2, tl.load(c2))
+        tl.store(scr + 2 * D * F + F + rd, tl.load(ck + 2 * D * F + F + rd))
+        tl.debug_barrier()
+        # 1. re-run the group's updates: scratch[i] -> scratch[i + 1]
         for i in range(cnt):
-            _store_state(scr + i * S, w1, b1, w2, b2, rd, rf, D, F)
+            so, sn = scr + i * S, scr + (i + 1) * S
             offs = tok + ((m0 + i) * BS + rb)[:, None] * D + rd[None, :]
             k = tl.load(K + offs).to(tl.float32)
             tgt = tl.load(T + offs).to(tl.float32)
             e = tl.load(ETA + pid.to(tl.int64) * L + (m0 + i) * BS + rb).to(tl.float32) / BS
-            z1, x2, gp, g2, xh, rstd, gy, hh, c2, gx2, g1 = _train(k, tgt, w1, b1, w2, b2, gamma, beta, D, PREC)
-            eg1, eg2 = g1 * e[:, None], g2 * e[:, None]
-            w1 = w1 - tl.dot(tl.trans(k), eg1, input_precision=PREC)
-            b1 = b1 - tl.sum(eg1, axis=0)
-            w2 = w2 - tl.dot(tl.trans(x2), eg2, input_precision=PREC)
-            b2 = b2 - tl.sum(eg2, axis=0)
-        _store_state(scr + cnt * S, w1, b1, w2, b2, rd, rf, D, F)
-        tl.debug_barrier()
+            g2, xh, rstd, gy, hh, c2 = ln_l2_grad(_mlp_chunked(k, so, rd, rc, D, F, FC, PREC), tgt, gamma, beta, D)
+            tl.store(sn + 2 * D * F + F + rd, tl.load(so + 2 * D * F + F + rd) - tl.sum(g2 * e[:, None], axis=0))
+            for c in tl.static_range(F // FC):
+                p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
+                n1, nb, n2 = _chunk(sn, c, rd, rc, D, F, FC)
+                w1c, b1c, w2c = tl.load(p1), tl.load(pb), tl.load(p2)
+                x2c, gpc = gelu_parts(tl.dot(k, w1c, input_precision=PREC) + b1c[None, :])
+                eg1c = tl.dot(g2, tl.trans(w2c), input_precision=PREC) * gpc * e[:, None]
+                tl.store(n1, w1c - tl.dot(tl.trans(k), eg1c, input_precision=PREC))
+                tl.store(nb, b1c - tl.sum(eg1c, axis=0))
+                tl.store(n2, w2c - tl.dot(tl.trans(x2c), g2 * e[:, None], input_precision=PREC))
+            tl.debug_barrier()
         # 2. back through the group's mini-batches, last first
         for j in range(cnt):
             i = cnt - 1 - j
+            so, sn = scr + i * S, scr + (i + 1) * S
             offs = tok + ((m0 + i) * BS + rb)[:, None] * D + rd[None, :]
             eoffs = pid.to(tl.int64) * L + (m0 + i) * BS + rb
             q = tl.load(Q + offs).to(tl.float32)
             do = tl.load(DZ + offs).to(tl.float32)
-            # query path z = q + LN(MLP_{W_m}(q))
-            w1, b1, w2, b2 = _load_state(scr + (i + 1) * S, rd, rf, D, F)
-            xq2, gpq, zq2 = _apply(q, w1, b1, w2, b2, PREC)
-            xhq, rstdq = ln_stats(zq2, D)
-            dgam += tl.sum(do * xhq, axis=0)
-            dbet += tl.sum(do, axis=0)
-            dzq2 = ln_backward(do * gamma[None, :], xhq, rstdq, D)
-            dw2 += tl.dot(tl.trans(xq2), dzq2, input_precision=PREC)
-            db2 += tl.sum(dzq2, axis=0)
-            dzq1 = tl.dot(dzq2, tl.trans(w2), input_precision=PREC) * gpq
-            dw1 += tl.dot(tl.trans(q), dzq1, input_precision=PREC)
-            db1 += tl.sum(dzq1, axis=0)
-            dq = do + tl.dot(dzq1, tl.trans(w1), input_precision=PREC)
-            # training path at W_{m-1}; dw*, db* now hold the full adjoint of W_m
-            w1, b1, w2, b2 = _load_state(scr + i * S, rd, rf, D, F)
             k = tl.load(K + offs).to(tl.float32)
             tgt = tl.load(T + offs).to(tl.float32)
             e = tl.load(ETA + eoffs).to(tl.float32) / BS
-            z1, x2, gp, g2, xh, rstd, gy, hh, c2, gx2, g1 = _train(k, tgt, w1, b1, w2, b2, gamma, beta, D, PREC)
-            da1 = -tl.dot(k, dw1, input_precision=PREC) - db1[None, :]              # d(eta*g1) [BS, F]
-            da2 = -tl.dot(x2, dw2, input_precision=PREC) - db2[None, :]             # d(eta*g2) [BS, D]
-            dk = -tl.dot(g1 * e[:, None], tl.trans(dw1), input_precision=PREC)
-            dx2 = -tl.dot(g2 * e[:, None], tl.trans(dw2), input_precision=PREC)
-            de = tl.sum(da1 * g1, axis=1) + tl.sum(da2 * g2, axis=1)
-            dg1 = da1 * e[:, None]
-            dgx2 = dg1 * gp
-            dz1 = dg1 * gx2 * gelu_second(z1)
-            dg2 = da2 * e[:, None] + tl.dot(dgx2, w2, input_precision=PREC)
-            dw2 += tl.dot(tl.trans(dgx2), g2, input_precision=PREC)
+            # query path z = q + LN(MLP_{W_m}(q))
+            xhq, rstdq = ln_stats(_mlp_chunked(q, sn, rd, rc, D, F, FC, PREC), D)
+            dgam += tl.sum(do * xhq, axis=0)
+            dbet += tl.sum(do, axis=0)
+            dzq2 = ln_backward(do * gamma[None, :], xhq, rstdq, D)
+            tl.store(adj + 2 * D * F + F + rd, tl.load(adj + 2 * D * F + F + rd) + tl.sum(dzq2, axis=0))
+            dq = do
+            for c in tl.static_range(F // FC):
+                p1, pb, p2 = _chunk(sn, c, rd, rc, D, F, FC)
+                a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
+                w1c, w2c = tl.load(p1), tl.load(p2)
+                xq2c, gpqc = gelu_parts(tl.dot(q, w1c, input_precision=PREC) + tl.load(pb)[None, :])
+                dzq1c = tl.dot(dzq2, tl.trans(w2c), input_precision=PREC) * gpqc
+                dq += tl.dot(dzq1c, tl.trans(w1c), input_precision=PREC)
+                tl.store(a1, tl.load(a1) + tl.dot(tl.trans(q), dzq1c, input_precision=PREC))
+                tl.store(ab, tl.load(ab) + tl.sum(dzq1c, axis=0))
+                tl.store(a2, tl.load(a2) + tl.dot(tl.trans(xq2c), dzq2, input_precision=PREC))
+            tl.debug_barrier()
+            # training path at W_{m-1}; adj now holds the full adjoint of W_m
+            g2, xh, rstd, gy, hh, c2 = ln_l2_grad(_mlp_chunked(k, so, rd, rc, D, F, FC, PREC), tgt, gamma, beta, D)
+            db2a = tl.load(adj + 2 * D * F + F + rd)
+            da2 = tl.zeros([BS, D], tl.float32) - db2a[None, :]          # d(eta * g2)
+            dg2 = tl.zeros([BS, D], tl.float32)
+            for c in tl.static_range(F // FC):   # pass A: everything dL/dg2 needs
+                p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
+                a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
+                x2c, gpc = gelu_parts(tl.dot(k, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :])
+                da2 -= tl.dot(x2c, tl.load(a2), input_precision=PREC)
+                da1c = -tl.dot(k, tl.load(a1), input_precision=PREC) - tl.load(ab)[None, :]
+                dg2 += tl.dot(da1c * e[:, None] * gpc, tl.load(p2), input_precision=PREC)
+            de = tl.sum(da2 * g2, axis=1)
+            dg2 += da2 * e[:, None]
             dz2, dtgt, dgam_rows, dbet_rows = ln_l2_grad_backward(dg2, g2, xh, rstd, gy, hh, c2, gamma, D)
             dgam += tl.sum(dgam_rows, axis=0)
             dbet += tl.sum(dbet_rows, axis=0)
-            dx2 += tl.dot(dz2, tl.trans(w2), input_precision=PREC)
-            dz1 += dx2 * gp
-            dk += tl.dot(dz1, tl.trans(w1), input_precision=PREC)
-            dw1 += tl.dot(tl.trans(k), dz1, input_precision=PREC)
-            db1 += tl.sum(dz1, axis=0)
-            dw2 += tl.dot(tl.trans(x2), dz2, input_precision=PREC)
-            db2 += tl.sum(dz2, axis=0)
+            dk = tl.zeros([BS, D], tl.float32)
+            for c in tl.static_range(F // FC):   # pass B: per-chunk gradients and the adjoint of W_{m-1}
+                p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
+                a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
+                w1c, w2c = tl.load(p1), tl.load(p2)
+                dw1c, db1c, dw2c = tl.load(a1), tl.load(ab), tl.load(a2)
+                z1c = tl.dot(k, w1c, input_precision=PREC) + tl.load(pb)[None, :]
+                x2c, gpc = gelu_parts(z1c)
+                gx2c = tl.dot(g2, tl.trans(w2c), input_precision=PREC)
+                g1c = gx2c * gpc
+                da1c = -tl.dot(k, dw1c, input_precision=PREC) - db1c[None, :]       # d(eta * g1) chunk
+                de += tl.sum(da1c * g1c, axis=1)
+                dg1c = da1c * e[:, None]
+                dgx2c = dg1c * gpc
+                dx2c = (tl.dot(dz2, tl.trans(w2c), input_precision=PREC)
+                        - tl.dot(g2 * e[:, None], tl.trans(dw2c), input_precision=PREC))
+                dz1c = dg1c * gx2c * gelu_second(z1c) + dx2c * gpc
+                dk += (tl.dot(dz1c, tl.trans(w1c), input_precision=PREC)
+                       - tl.dot(g1c * e[:, None], tl.trans(dw1c), input_precision=PREC))
+                tl.store(a1, dw1c + tl.dot(tl.trans(k), dz1c, input_precision=PREC))
+                tl.store(ab, db1c + tl.sum(dz1c, axis=0))
+                tl.store(a2, dw2c + tl.dot(tl.trans(dgx2c), g2, input_precision=PREC)
+                         + tl.dot(tl.trans(x2c), dz2, input_precision=PREC))
+            tl.store(adj + 2 * D * F + F + rd, db2a + tl.sum(dz2, axis=0))
+            tl.debug_barrier()
             tl.store(DQ + offs, dq.to(DQ.dtype.element_ty))
             tl.store(DK + offs, dk.to(DK.dtype.element_ty))
             tl.store(DT + offs, dtgt.to(DT.dtype.element_ty))
             tl.store(DETA + eoffs, (de / BS).to(DETA.dtype.element_ty))
-        tl.debug_barrier()   # the next group overwrites the scratch
-    _store_state(DSTATE + pid.to(tl.int64) * S, dw1, db1, dw2, db2, rd, rf, D, F)
     tl.store(DLN + pid * 2 * D + rd, dgam)
     tl.store(DLN + pid * 2 * D + D + rd, dbet)
 
