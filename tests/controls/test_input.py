@@ -1,10 +1,10 @@
 """InputMapper: real pygame events -> named actions; hot-plugging gamepads never leaves a stuck axis."""
 import os
 
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame  # noqa: E402
+import pytest  # noqa: E402
 
 from worldsim.controls import Bindings, InputMapper  # noqa: E402
 
@@ -99,3 +99,24 @@ def test_focus_loss_releases_held_keys():
     m.handle_event(E(pygame.WINDOWFOCUSLOST, window=None))
     m.sample()      # the tap of this tick
     assert m.sample()["move_forward"] == 0.0
+
+
+def test_toggle_mouse_grab_without_a_window_only_records_it():
+    m = InputMapper()
+    m.handle_event(key(True, pygame.K_g))
+    assert m.mouse_grabbed and m.pop_triggers() == ["toggle_mouse_grab"]
+
+
+@pytest.mark.display
+def test_toggle_mouse_grab_grabs_and_hides_the_cursor_in_a_window(monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+    pygame.display.init()
+    try:
+        pygame.display.set_mode((64, 48))
+        m = InputMapper()
+        m.handle_event(key(True, pygame.K_g))
+        assert pygame.event.get_grab() and not pygame.mouse.get_visible()
+        m.handle_event(key(True, pygame.K_g))
+        assert not pygame.event.get_grab() and pygame.mouse.get_visible()
+    finally:
+        pygame.display.quit()

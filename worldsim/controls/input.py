@@ -8,15 +8,15 @@
         ...
 
 Every held action remembers which device inputs hold it (two keys bound to one action both
-have to be released). A gamepad unplugged mid-play (JOYDEVICEREMOVED) releases everything it
+have to be released). The toggle_mouse_grab trigger also switches mouse-look grab
+(`set_mouse_grab`). A gamepad unplugged mid-play (JOYDEVICEREMOVED) releases everything it
 held, so no axis is left stuck; losing window focus releases everything too. A button pressed
 and released within one tick still reads 1.0 in that tick's sample, so short taps are not lost.
 """
 from __future__ import annotations
 
-from typing import Any, Hashable
-
 import os
+from typing import Any, Hashable
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")   # before pygame's import banner
 import pygame  # noqa: E402
@@ -39,6 +39,7 @@ class InputMapper:
         self._triggers: list[str] = []
         self.gamepads: dict[int, Any] = {}               # instance id -> pygame Joystick (kept open)
         self.mouse_look = True                           # False: mouse motion is ignored
+        self.mouse_grabbed = False
 
     # ---- events -------------------------------------------------------------------------------
     def handle_event(self, event: Any) -> None:
@@ -79,6 +80,8 @@ class InputMapper:
         if action_family(action) == "trigger":
             if down:
                 self._triggers.append(action)
+                if action == "toggle_mouse_grab":
+                    self.set_mouse_grab(not self.mouse_grabbed)
             return
         holders = self._held.setdefault(action, set())
         if down:
@@ -110,6 +113,16 @@ class InputMapper:
         except pygame.error:
             return                       # already gone again, or no joystick subsystem (headless tests)
         self.gamepads[pad.get_instance_id()] = pad
+
+    def set_mouse_grab(self, grab: bool) -> None:
+        """Mouse-look mode: the cursor is hidden and confined to the window, and relative motion
+        keeps coming at the screen edges (SDL's relative mode). Without a window it only records
+        the wish (`mouse_grabbed`)."""
+        self.mouse_grabbed = bool(grab)
+        self._deltas.clear()                             # drop the jump of the cursor
+        if pygame.display.get_init() and pygame.display.get_surface() is not None:
+            pygame.event.set_grab(self.mouse_grabbed)
+            pygame.mouse.set_visible(not self.mouse_grabbed)
 
     # ---- releasing ----------------------------------------------------------------------------
     def release_device(self, instance_id: int) -> None:
