@@ -109,8 +109,8 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         vae=VAEConfig(channels=(8, 8, 16, 16), light_channels=(8, 8, 16)),
         text=TextConfig(dim=32, depth=1, heads=2, length=8),
         width=32, height=32),
-    # The embedded model: real time at 128x128@24fps on a 2-core CPU (~19M generator parameters,
-    # ~2.5 GFLOP per latent frame with a full window).
+    # The embedded model: real time at 128x128@24fps on a 2-core CPU (~14M generator parameters,
+    # ~22M with VAE and text encoder; ~2.5 GFLOP per latent frame with a full window).
     "default": ModelConfig(
         name="default",
         generator=GeneratorConfig(dim=320, depth=10, heads=5, ffn_dim=1280, patch=2, window=16,

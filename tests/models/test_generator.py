@@ -41,7 +41,7 @@ def clip_data(gen: Generator, batch: int, frames: int):
 def teacher_forced(gen: Generator, latents, text, controls, noise):
     """The whole clip in one forward: noise slot eps_i at t=1, recycled slot = the rollout's latents."""
     inputs = gen.clip_inputs(noise, latents, controls)
-    t = torch.ones(latents.shape[:2])
+    t = torch.ones(latents.shape[:2], device=latents.device)
     t[:, 0] = 0.0
     with torch.no_grad():
         v = gen.forward_clip(inputs, t, text)

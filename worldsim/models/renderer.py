@@ -10,7 +10,7 @@ pending sessions as one batch (one generator forward, one decoder forward). The 
 their encoder settings (camera encoding, scale constants) and the latent statistics come from the
 checkpoint's config; without a checkpoint a preset is randomly initialised (frames are noise
 until it is trained) and `controls` picks the kinds. Without a first frame a session starts
-from a seeded random latent.
+from a seeded random latent. On CPU the renderer sets torch to one intra-op thread (`threads`).
 """
 from __future__ import annotations
 
@@ -43,11 +43,15 @@ class AaptRenderer:
     def __init__(self, checkpoint: str | None = None, preset: str = "default", width: int | None = None,
                  height: int | None = None, device: str = "cpu", dtype: str | None = None,
                  max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
-                 light_decoder: bool = True, seed: int = 0):
+                 light_decoder: bool = True, seed: int = 0, threads: int | None = None):
         from ..controls.encoding import control_channels
         from ..controls.registry import get_control
 
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            # One intra-op thread by default: the model's ops are small, and the display process
+            # needs the other core (two spinning OpenMP threads on a busy 2-core box run ~6x slower).
+            torch.set_num_threads(threads or 1)
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         if checkpoint:
             self.model, meta = load_checkpoint(checkpoint, self.device, torch_dtype)
