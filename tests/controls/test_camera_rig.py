@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from worldsim.controls import CameraRig, idle_actions
+from worldsim.controls import CameraRig, ControlError, idle_actions
 
 
 def act(**held):
@@ -76,3 +76,16 @@ def test_bad_options_are_clear_errors():
         CameraRig(mode="swim")
     with pytest.raises(ValueError, match="position must be 3 finite"):
         CameraRig(position=(0, float("nan"), 0))
+
+
+def test_non_finite_actions_or_ground_are_clear_errors_and_leave_the_rig_intact():
+    rig = CameraRig()
+    rig.step(act(move_forward=1))
+    before = rig.c2w
+    with pytest.raises(ControlError, match="CameraRig: non-finite action values look_dx=nan"):
+        rig.step(act(look_dx=float("nan")))
+    with pytest.raises(ControlError, match="left_stick_y=inf"):
+        rig.step(act(left_stick_y=float("inf")))
+    np.testing.assert_array_equal(rig.c2w, before)
+    with pytest.raises(ControlError, match="ground_height"):
+        CameraRig(ground_height=lambda x, z: x * np.nan)

@@ -78,3 +78,10 @@ def test_pose_encoder_stacks_four_frames_into_68_channels():
     torch.testing.assert_close(first[51:], first[:17])                  # one frame fills all slots
     with pytest.raises(ControlError, match="1..4 packets"):
         enc.encode(parts * 2)
+
+
+def test_non_finite_actions_are_a_clear_error():
+    rig = PoseRig()
+    with pytest.raises(ControlError, match="PoseRig: non-finite action values right_stick_x=nan"):
+        rig.step(IDLE | {"right_stick_x": float("nan")})
+    assert np.isfinite(rig.step(IDLE)).all()

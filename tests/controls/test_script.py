@@ -79,3 +79,29 @@ def test_replayed_script_drives_camera_and_pose_rigs_to_the_same_trajectories(tm
 def test_bad_scripts_are_clear_errors(text, message):
     with pytest.raises(ScriptError, match=message):
         ScriptedInput.loads(text)
+
+
+def test_a_recorded_play_session_replays_exactly(tmp_path):
+    import pygame
+    from worldsim.controls import InputMapper, ScriptRecorder
+    E = pygame.event.Event
+    events = {0: [E(pygame.KEYDOWN, key=pygame.K_w, mod=0, unicode="w", scancode=0)],
+              3: [E(pygame.MOUSEMOTION, pos=(0, 0), rel=(7, -3), buttons=(0, 0, 0))],
+              5: [E(pygame.JOYAXISMOTION, instance_id=0, joy=0, axis=0, value=0.61803)],
+              6: [E(pygame.KEYDOWN, key=pygame.K_F12, mod=0, unicode="", scancode=0)],
+              9: [E(pygame.KEYUP, key=pygame.K_w, mod=0, unicode="w", scancode=0),
+                  E(pygame.JOYAXISMOTION, instance_id=0, joy=0, axis=0, value=0.0)]}
+    mapper = InputMapper()
+    rec = ScriptRecorder(mapper)
+    live, live_triggers = [], []
+    for tick in range(12):
+        for e in events.get(tick, []):
+            mapper.handle_event(e)
+        live.append(rec.sample())
+        live_triggers.append(rec.pop_triggers())
+    rec.script().save(tmp_path / "session.toml")
+    replay = ScriptedInput.load(tmp_path / "session.toml")
+    assert replay.length == 12
+    again = [(replay.sample(), replay.pop_triggers()) for _ in range(12)]
+    assert [a for a, _ in again] == live and [t for _, t in again] == live_triggers
+    assert live_triggers[6] == ["screenshot"] and live[5]["left_stick_x"] > 0

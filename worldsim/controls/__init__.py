@@ -23,13 +23,13 @@ from .packets import PACKET_SCHEMAS, PacketBuilder, validate_packet
 from .pose_rig import COCO17, PoseRig
 from .registry import available_controls, get_control, register_control, unregister_control
 from .schema import ControlError
-from .script import ScriptError, ScriptedInput
+from .script import ScriptedInput, ScriptError, ScriptRecorder
 
 _LAZY = {"InputMapper": ".input", "Bindings": ".bindings", "BindingsError": ".bindings"}
 
 __all__ = ["ACTIONS", "AXES", "BUTTONS", "COCO17", "PACKET_SCHEMAS", "TRIGGERS", "Bindings", "BindingsError",
            "CameraRig", "Control", "ControlError", "InputMapper", "PacketBuilder", "PoseRig", "ScriptError",
-           "ScriptedInput", "available_controls", "check_control", "get_control", "idle_actions", "intrinsics",
+           "ScriptedInput", "ScriptRecorder", "available_controls", "check_control", "get_control", "idle_actions", "intrinsics",
            "register_control", "unregister_control", "validate_packet"]
 
 

@@ -11,6 +11,10 @@ Rigs read these names, never key codes. Three families:
 """
 from __future__ import annotations
 
+import math
+
+from .schema import ControlError
+
 BUTTONS = (
     "move_forward", "move_backward", "strafe_left", "strafe_right", "move_up", "move_down",
     "turn_left", "turn_right", "look_up", "look_down", "sprint", "wave", "jump", "crouch",
@@ -40,6 +44,13 @@ def action_family(name: str) -> str:
     if name in _TRIGGER_SET:
         return "trigger"
     raise ValueError(f"unknown action {name!r}; known actions: {', '.join(ACTIONS)}")
+
+
+def check_finite(actions: dict[str, float], who: str) -> None:
+    """Raise ControlError naming the actions whose values are NaN or infinite (a rig never integrates them)."""
+    bad = [k for k, v in actions.items() if not math.isfinite(v)]
+    if bad:
+        raise ControlError(f"{who}: non-finite action values {', '.join(f'{k}={actions[k]}' for k in bad)}")
 
 
 def held_buttons(actions: dict[str, float]) -> list[str]:

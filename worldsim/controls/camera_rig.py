@@ -19,6 +19,9 @@ from typing import Callable
 
 import numpy as np
 
+from .actions import check_finite
+from .schema import ControlError
+
 CV_FROM_LEVEL = np.diag([1.0, -1.0, -1.0])     # OpenCV axes of a level camera looking along -z
 
 
@@ -70,6 +73,8 @@ class CameraRig:
         if self.mode == "walk":
             ground = 0.0 if self.ground_height is None else float(
                 np.asarray(self.ground_height(self.position[[0]], self.position[[2]])).reshape(-1)[0])
+            if not math.isfinite(ground):
+                raise ControlError(f"CameraRig: ground_height({self.position[0]}, {self.position[2]}) = {ground}")
             self.position[1] = ground + self.eye_height
 
     @property
@@ -84,7 +89,8 @@ class CameraRig:
         return intrinsics(width, height, self.fovy_deg)
 
     def step(self, actions: dict[str, float]) -> np.ndarray:
-        """Integrate one tick of `actions`; return the new c2w (4, 4)."""
+        """Integrate one tick of `actions`; return the new c2w (4, 4). NaN/inf actions: ControlError."""
+        check_finite(actions, "CameraRig")
         a = actions.get
         dt = 1.0 / self.fps
         rate = self.turn_rate_deg * dt

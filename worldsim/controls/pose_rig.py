@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .actions import check_finite
 from .camera_rig import look_rotation
 
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -68,6 +69,8 @@ class PoseRig:
         self.keypoints = self._project(self.keypoints3d)
 
     def step(self, actions: dict[str, float]) -> np.ndarray:
+        """Integrate one tick of `actions`; return keypoints (17, 3). NaN/inf actions: ControlError."""
+        check_finite(actions, "PoseRig")
         a = actions.get
         dt = 1.0 / self.fps
         side = a("strafe_right", 0.0) - a("strafe_left", 0.0) + a("left_stick_x", 0.0)

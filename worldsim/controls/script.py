@@ -155,6 +155,41 @@ def _segment(d: dict, where: str) -> Segment:
     return Segment(ticks[0], ticks[1], tuple(hold), {a: float(v) for a, v in axes.items()})
 
 
+
+class ScriptRecorder:
+    """Wraps any input source (an InputMapper, a script) and records what it produces, so a play
+    session can be saved as an input script and replayed exactly: `recorder.script().save(path)`."""
+
+    def __init__(self, source):
+        self.source = source
+        self.samples: list[dict[str, float]] = []
+        self.triggers: dict[int, list[str]] = {}
+
+    def sample(self) -> dict[str, float]:
+        actions = self.source.sample()
+        self.samples.append(dict(actions))
+        return actions
+
+    def pop_triggers(self) -> list[str]:
+        triggers = self.source.pop_triggers()
+        if triggers:
+            self.triggers.setdefault(max(0, len(self.samples) - 1), []).extend(triggers)
+        return triggers
+
+    def script(self) -> ScriptedInput:
+        """Runs of identical samples become segments (idle runs are left out)."""
+        segments: list[Segment] = []
+        start, key = 0, None
+        for t, actions in enumerate(self.samples + [None]):
+            k = None if actions is None else (
+                tuple(b for b, v in actions.items() if v and action_family(b) == "button"),
+                tuple((a, v) for a, v in actions.items() if v and action_family(a) == "axis"))
+            if k != key:
+                if key is not None and (key[0] or key[1]):
+                    segments.append(Segment(start, t, key[0], dict(key[1])))
+                start, key = t, k
+        return ScriptedInput(segments, self.triggers, len(self.samples))
+
 _GAITS = ((), ("move_forward",), ("move_forward",), ("move_forward", "sprint"), ("move_backward",),
           ("strafe_left",), ("strafe_right",), ("move_forward", "strafe_left"), ("move_forward", "strafe_right"))
 
