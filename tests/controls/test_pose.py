@@ -85,3 +85,15 @@ def test_non_finite_actions_are_a_clear_error():
     with pytest.raises(ControlError, match="PoseRig: non-finite action values right_stick_x=nan"):
         rig.step(IDLE | {"right_stick_x": float("nan")})
     assert np.isfinite(rig.step(IDLE)).all()
+
+
+def test_keypoints_are_the_projection_of_keypoints3d_through_the_set_camera():
+    from worldsim.controls import intrinsics
+    rig = PoseRig(width=320, height=200)
+    for _ in range(10):
+        kp = rig.step(IDLE | {"left_stick_x": 0.5, "right_stick_y": 0.5})
+    w2c = np.linalg.inv(rig.camera_c2w)
+    cam = (w2c[:3, :3] @ rig.keypoints3d.T).T + w2c[:3, 3]
+    uv = (intrinsics(320, 200, rig.fovy_deg) @ cam.T).T
+    np.testing.assert_allclose(kp[:, 0], uv[:, 0] / uv[:, 2] / 320, atol=1e-12)
+    np.testing.assert_allclose(kp[:, 1], uv[:, 1] / uv[:, 2] / 200, atol=1e-12)

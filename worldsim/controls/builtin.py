@@ -35,9 +35,6 @@ class PosePackets(PoseRig):
 class ActionPackets:
     """Held buttons and mouse deltas of the frame: {"keys": [...], "mouse": [dx, dy]}."""
 
-    def __init__(self) -> None:
-        pass
-
     def tick(self, actions: dict[str, float]) -> dict:
         return {"keys": held_buttons(actions),
                 "mouse": [float(actions.get("look_dx", 0.0)), float(actions.get("look_dy", 0.0))]}

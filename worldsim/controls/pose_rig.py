@@ -52,8 +52,17 @@ class PoseRig:
         self.start, self.bounds = (float(start[0]), float(start[1])), bounds
         self.cam_rot = look_rotation(0.0, camera_pitch_deg)                 # (3, 3) c2w rotation
         self.cam_pos = np.array([0.0, camera_height, 0.0])
+        self.fovy_deg = float(fovy_deg)
         self.focal = 0.5 / math.tan(math.radians(fovy_deg) / 2.0)           # in units of image height
         self.reset()
+
+    @property
+    def camera_c2w(self) -> np.ndarray:
+        """(4, 4) OpenCV camera-to-world of the fixed set camera (with `fovy_deg`): a renderer that
+        draws the character from `keypoints3d` uses it to match the keypoints."""
+        m = np.eye(4)
+        m[:3, :3], m[:3, 3] = self.cam_rot, self.cam_pos
+        return m
 
     def reset(self) -> None:
         self.root = np.array([self.start[0], 0.0, self.start[1]])          # on the ground
