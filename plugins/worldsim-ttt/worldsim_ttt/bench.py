@@ -58,16 +58,31 @@ def _median_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, repeats=3) -> dict:
-    """Forward time, backward time and peak memory of one backend; 'oom' where it does not fit."""
+def backend_op(kind: str, backend: str, num_warps: int | None = None):
+    """The op to time: 'torch', 'triton', or 'triton-register-state' (the MLP forward variant that
+    keeps the whole inner state in registers instead of hidden-chunked tiles); `num_warps`
+    launches the Triton kernels with that many warps per program instead of their default."""
+    if backend.startswith("triton") and (num_warps or backend == "triton-register-state"):
+        from .triton_common import ScanKernels, TTTScan
+        from .triton_linear import LINEAR_KERNELS
+        from .triton_mlp import MLP_KERNELS, MLP_KERNELS_REGISTER_STATE
+        base = {"triton-register-state": MLP_KERNELS_REGISTER_STATE, "triton": MLP_KERNELS}[backend]
+        base = LINEAR_KERNELS if kind == "linear" else base
+        kernels = ScanKernels(base.fwd, base.bwd, num_warps or base.num_warps, base.fwd_scratch_states)
+        return lambda *a, mini_batch: TTTScan.apply(kernels, mini_batch, *a)
     op = ttt_mlp if kind == "mlp" else ttt_linear
+    return lambda *a, mini_batch: op(*a, mini_batch=mini_batch, backend=backend)
+
+
+def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, repeats=3,
+            num_warps: int | None = None) -> dict:
+    """Forward time, backward time and peak memory of one backend; 'oom' where it does not fit."""
+    op = backend_op(kind, backend, num_warps)
     x = random_inputs(kind, B, H, L, d, device="cuda")
     args = op_args(kind, x)
     row = dict(kind=kind, backend=backend, B=B, H=H, d=d, mini_batch=mini_batch, L=L)
-    if backend == "triton":
-        from .triton_linear import LINEAR_KERNELS
-        from .triton_mlp import MLP_KERNELS
-        row["num_warps"] = (MLP_KERNELS if kind == "mlp" else LINEAR_KERNELS).num_warps
+    if num_warps:
+        row["num_warps"] = num_warps
     try:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -94,6 +109,18 @@ def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, rep
     return row
 
 
+def compile_kernels(kind: str, backend: str, dtype: torch.dtype, num_warps: int | None = None) -> None:
+    """Run forward (with and without grad) and backward once on a tiny input: compiles and caches the
+    kernels for this dtype, so several processes can fill Triton's cache in parallel."""
+    op = backend_op(kind, backend, num_warps)
+    mb = 64 if kind == "mlp" else 16
+    args = [t.requires_grad_() for t in op_args(kind, random_inputs(kind, 1, 2, 2 * mb, 64, dtype, "cuda"))]
+    with torch.no_grad():
+        op(*args, mini_batch=mb)
+    torch.autograd.grad(op(*args, mini_batch=mb).float().sum(), args)
+    torch.cuda.synchronize()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m worldsim_ttt.bench", description=__doc__.splitlines()[0])
     p.add_argument("--kind", choices=("mlp", "linear"), default="mlp")
@@ -101,21 +128,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heads", type=int, default=48)
     p.add_argument("--mini-batch", type=int, default=None, help="default: 64 (mlp), 16 (linear)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--backends", nargs="+", default=["triton", "torch"], choices=("triton", "torch"))
-    p.add_argument("--num-warps", type=int, default=None, help="override the Triton kernels' warps per program")
+    p.add_argument("--backends", nargs="+", default=["triton", "torch"],
+                   choices=("triton", "torch", "triton-register-state"))
+    p.add_argument("--num-warps", type=int, default=None, help="launch the Triton kernels with this many warps")
+    p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,
+                   help="only compile the first backend's kernels for this token dtype, then exit")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("worldsim_ttt.bench: needs a CUDA GPU (the Triton backend runs only there)", file=sys.stderr)
         return 2
+    if args.compile_only:
+        compile_kernels(args.kind, args.backends[0], getattr(torch, args.compile_only), args.num_warps)
+        return 0
     mb = args.mini_batch or (64 if args.kind == "mlp" else 16)
-    if args.num_warps:
-        from .triton_linear import LINEAR_KERNELS
-        from .triton_mlp import MLP_KERNELS
-        MLP_KERNELS.num_warps = LINEAR_KERNELS.num_warps = args.num_warps
     print(f"# device: {torch.cuda.get_device_name()}, torch {torch.__version__}", file=sys.stderr)
     for L in args.lengths:
-        rows = {b: measure(args.kind, b, L, H=args.heads, mini_batch=mb, repeats=args.repeats) for b in args.backends}
+        rows = {b: measure(args.kind, b, L, H=args.heads, mini_batch=mb, repeats=args.repeats,
+                             num_warps=args.num_warps) for b in args.backends}
         if {"triton", "torch"} <= rows.keys():
             for phase in ("fwd", "bwd"):
                 t, r = rows["triton"].get(f"{phase}_ms"), rows["torch"].get(f"{phase}_ms")

@@ -92,8 +92,9 @@ def check_kernel_inputs(q: torch.Tensor, mini_batch: int, d: int) -> None:
 class ScanKernels:
     """A fwd/bwd kernel pair over one flat fp32 state layout (the params concatenated, per head)."""
 
-    def __init__(self, fwd, bwd, num_warps: int):
+    def __init__(self, fwd, bwd, num_warps: int, fwd_scratch_states: int = 0):
         self.fwd, self.bwd, self.num_warps = fwd, bwd, num_warps
+        self.fwd_scratch_states = fwd_scratch_states   # per-program state buffers the forward works in
 
 
 class TTTScan(torch.autograd.Function):
@@ -109,8 +110,9 @@ class TTTScan(torch.autograd.Function):
         n_ck = triton.cdiv(L // mini_batch, CKPT_EVERY)
         save = any(ctx.needs_input_grad)
         ckpt = q.new_empty((B * H, n_ck, init.shape[1]) if save else (1,), dtype=torch.float32)
+        scratch = q.new_empty((B * H, max(kernels.fwd_scratch_states, 1) * init.shape[1]), dtype=torch.float32)
         z = torch.empty_like(q)
-        kernels.fwd[(B * H,)](q, k, target, eta, lnw, lnb, init, z, ckpt, L, H=H, D=D, F=F, BS=mini_batch,
+        kernels.fwd[(B * H,)](q, k, target, eta, lnw, lnb, init, z, ckpt, scratch, L, H=H, D=D, F=F, BS=mini_batch,
                               CK=CKPT_EVERY, SAVE=save, PREC=dot_precision(q.dtype), num_warps=kernels.num_warps)
         ctx.save_for_backward(q, k, target, eta, lnw, lnb, ckpt)
         ctx.kernels, ctx.mini_batch, ctx.F = kernels, mini_batch, F

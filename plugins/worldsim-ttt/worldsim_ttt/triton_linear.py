@@ -23,7 +23,7 @@ def _store_state(P, w, b, rd, D: tl.constexpr):
 
 
 @triton.jit
-def _linear_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, L, H: tl.constexpr, D: tl.constexpr, F: tl.constexpr,
+def _linear_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.constexpr, F: tl.constexpr,
                 BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr):
     pid = tl.program_id(0)
     h = pid % H
@@ -53,7 +53,7 @@ def _linear_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, L, H: tl.constexpr, D: tl
 
 
 @triton.jit
-def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H: tl.constexpr,
+def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H,
                 D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr):
     pid = tl.program_id(0)
     h = pid % H

@@ -48,7 +48,7 @@ def _apply(q, w1, b1, w2, b2, PREC: tl.constexpr):
 
 
 @triton.jit
-def _mlp_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, L, H: tl.constexpr, D: tl.constexpr, F: tl.constexpr,
+def _mlp_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.constexpr, F: tl.constexpr,
              BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr):
     pid = tl.program_id(0)
     h = pid % H
@@ -91,7 +91,7 @@ def _chunk(P, c, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr):
 def _mlp_chunked(x, P, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr, PREC: tl.constexpr):
     """MLP(x) [BS, D] for the state at P, one hidden chunk at a time (small on-chip tiles)."""
     acc = tl.zeros([x.shape[0], D], tl.float32) + tl.load(P + 2 * D * F + F + rd)[None, :]
-    for c in tl.static_range(F // FC):
+    for c in range(F // FC):
         p1, pb, p2 = _chunk(P, c, rd, rc, D, F, FC)
         x2c, gpc = gelu_parts(tl.dot(x, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :])
         acc += tl.dot(x2c, tl.load(p2), input_precision=PREC)
@@ -99,7 +99,67 @@ def _mlp_chunked(x, P, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexp
 
 
 @triton.jit
-def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H: tl.constexpr,
+def _copy_state(DST, SRC, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr):
+    for c in range(F // FC):
+        d1, db, d2 = _chunk(DST, c, rd, rc, D, F, FC)
+        s1, sb, s2 = _chunk(SRC, c, rd, rc, D, F, FC)
+        tl.store(d1, tl.load(s1))
+        tl.store(db, tl.load(sb))
+        tl.store(d2, tl.load(s2))
+    tl.store(DST + 2 * D * F + F + rd, tl.load(SRC + 2 * D * F + F + rd))
+
+
+@triton.jit
+def _update_chunked(k, tgt, e, so, sn, gamma, beta, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr,
+                    PREC: tl.constexpr):
+    """One inner step, state so -> sn (two buffers), one hidden chunk at a time."""
+    g2, xh, rstd, gy, hh, c2 = ln_l2_grad(_mlp_chunked(k, so, rd, rc, D, F, FC, PREC), tgt, gamma, beta, D)
+    tl.store(sn + 2 * D * F + F + rd, tl.load(so + 2 * D * F + F + rd) - tl.sum(g2 * e[:, None], axis=0))
+    for c in range(F // FC):
+        p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
+        n1, nb, n2 = _chunk(sn, c, rd, rc, D, F, FC)
+        w1c, b1c, w2c = tl.load(p1), tl.load(pb), tl.load(p2)
+        x2c, gpc = gelu_parts(tl.dot(k, w1c, input_precision=PREC) + b1c[None, :])
+        eg1c = tl.dot(g2, tl.trans(w2c), input_precision=PREC) * gpc * e[:, None]
+        tl.store(n1, w1c - tl.dot(tl.trans(k), eg1c, input_precision=PREC))
+        tl.store(nb, b1c - tl.sum(eg1c, axis=0))
+        tl.store(n2, w2c - tl.dot(tl.trans(x2c), g2 * e[:, None], input_precision=PREC))
+    tl.debug_barrier()
+
+
+@triton.jit
+def _mlp_fwd_chunked(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.constexpr,
+                     F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr):
+    """Forward with the state in two per-program buffers (ping-pong, L2-resident), hidden-chunked tiles."""
+    FC: tl.constexpr = 64 if F > 64 else F
+    pid = tl.program_id(0)
+    h = pid % H
+    S: tl.constexpr = 2 * D * F + F + D
+    rd, rc, rb = tl.arange(0, D), tl.arange(0, FC), tl.arange(0, BS)
+    gamma, beta = tl.load(LNW + h * D + rd), tl.load(LNB + h * D + rd)
+    n = L // BS
+    n_ck = tl.cdiv(n, CK)
+    tok = pid.to(tl.int64) * L * D
+    scr = SCR + pid.to(tl.int64) * 2 * S
+    _copy_state(scr, INIT + h * S, rd, rc, D, F, FC)
+    tl.debug_barrier()
+    for m in range(n):
+        so, sn = scr + (m % 2) * S, scr + ((m + 1) % 2) * S
+        if SAVE:
+            if m % CK == 0:
+                _copy_state(CKPT + (pid.to(tl.int64) * n_ck + m // CK) * S, so, rd, rc, D, F, FC)
+        offs = tok + (m * BS + rb)[:, None] * D + rd[None, :]
+        k = tl.load(K + offs).to(tl.float32)
+        tgt = tl.load(T + offs).to(tl.float32)
+        e = tl.load(ETA + pid.to(tl.int64) * L + m * BS + rb).to(tl.float32) / BS
+        _update_chunked(k, tgt, e, so, sn, gamma, beta, rd, rc, D, F, FC, PREC)
+        q = tl.load(Q + offs).to(tl.float32)
+        xhq, rstdq = ln_stats(_mlp_chunked(q, sn, rd, rc, D, F, FC, PREC), D)
+        tl.store(Z + offs, (q + gamma[None, :] * xhq + beta[None, :]).to(Z.dtype.element_ty))
+
+
+@triton.jit
+def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H,
              D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr):
     """The states of a checkpoint group and the state adjoint live in per-program buffers (L2-resident);
     every step works through them one hidden chunk (FC columns) at a time, so tiles stay small."""
@@ -114,7 +174,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
     tok = pid.to(tl.int64) * L * D
     scr = SCR + pid.to(tl.int64) * (CK + 1) * S
     adj = DSTATE + pid.to(tl.int64) * S      # adjoint of the state after the step being processed
-    for c in tl.static_range(F // FC):
+    for c in range(F // FC):
         p1, pb, p2 = _chunk(adj, c, rd, rc, D, F, FC)
         tl.store(p1, tl.zeros([D, FC], tl.float32))
         tl.store(pb, tl.zeros([FC], tl.float32))
@@ -125,14 +185,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
         grp = n_ck - 1 - gi
         m0 = grp * CK
         cnt = tl.minimum(CK, n - m0)
-        ck = CKPT + (pid.to(tl.int64) * n_ck + grp) * S
-        for c in tl.static_range(F // FC):
-            s1, sb, s2 = _chunk(scr, c, rd, rc, D, F, FC)
-            c1, cb, c2 = _chunk(ck, c, rd, rc, D, F, FC)
-            tl.store(s1, tl.load(c1))
-            tl.store(sb, tl.load(cb))
-            tl.store(s2, tl.load(c2))
-        tl.store(scr + 2 * D * F + F + rd, tl.load(ck + 2 * D * F + F + rd))
+        _copy_state(scr, CKPT + (pid.to(tl.int64) * n_ck + grp) * S, rd, rc, D, F, FC)
         tl.debug_barrier()
         # 1. re-run the group's updates: scratch[i] -> scratch[i + 1]
         for i in range(cnt):
@@ -141,18 +194,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             k = tl.load(K + offs).to(tl.float32)
             tgt = tl.load(T + offs).to(tl.float32)
             e = tl.load(ETA + pid.to(tl.int64) * L + (m0 + i) * BS + rb).to(tl.float32) / BS
-            g2, xh, rstd, gy, hh, c2 = ln_l2_grad(_mlp_chunked(k, so, rd, rc, D, F, FC, PREC), tgt, gamma, beta, D)
-            tl.store(sn + 2 * D * F + F + rd, tl.load(so + 2 * D * F + F + rd) - tl.sum(g2 * e[:, None], axis=0))
-            for c in tl.static_range(F // FC):
-                p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
-                n1, nb, n2 = _chunk(sn, c, rd, rc, D, F, FC)
-                w1c, b1c, w2c = tl.load(p1), tl.load(pb), tl.load(p2)
-                x2c, gpc = gelu_parts(tl.dot(k, w1c, input_precision=PREC) + b1c[None, :])
-                eg1c = tl.dot(g2, tl.trans(w2c), input_precision=PREC) * gpc * e[:, None]
-                tl.store(n1, w1c - tl.dot(tl.trans(k), eg1c, input_precision=PREC))
-                tl.store(nb, b1c - tl.sum(eg1c, axis=0))
-                tl.store(n2, w2c - tl.dot(tl.trans(x2c), g2 * e[:, None], input_precision=PREC))
-            tl.debug_barrier()
+            _update_chunked(k, tgt, e, so, sn, gamma, beta, rd, rc, D, F, FC, PREC)
         # 2. back through the group's mini-batches, last first
         for j in range(cnt):
             i = cnt - 1 - j
@@ -171,7 +213,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             dzq2 = ln_backward(do * gamma[None, :], xhq, rstdq, D)
             tl.store(adj + 2 * D * F + F + rd, tl.load(adj + 2 * D * F + F + rd) + tl.sum(dzq2, axis=0))
             dq = do
-            for c in tl.static_range(F // FC):
+            for c in range(F // FC):
                 p1, pb, p2 = _chunk(sn, c, rd, rc, D, F, FC)
                 a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
                 w1c, w2c = tl.load(p1), tl.load(p2)
@@ -187,7 +229,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             db2a = tl.load(adj + 2 * D * F + F + rd)
             da2 = tl.zeros([BS, D], tl.float32) - db2a[None, :]          # d(eta * g2)
             dg2 = tl.zeros([BS, D], tl.float32)
-            for c in tl.static_range(F // FC):   # pass A: everything dL/dg2 needs
+            for c in range(F // FC):   # pass A: everything dL/dg2 needs
                 p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
                 a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
                 x2c, gpc = gelu_parts(tl.dot(k, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :])
@@ -200,7 +242,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             dgam += tl.sum(dgam_rows, axis=0)
             dbet += tl.sum(dbet_rows, axis=0)
             dk = tl.zeros([BS, D], tl.float32)
-            for c in tl.static_range(F // FC):   # pass B: per-chunk gradients and the adjoint of W_{m-1}
+            for c in range(F // FC):   # pass B: per-chunk gradients and the adjoint of W_{m-1}
                 p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
                 a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
                 w1c, w2c = tl.load(p1), tl.load(p2)
@@ -232,7 +274,8 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
     tl.store(DLN + pid * 2 * D + D + rd, dbet)
 
 
-MLP_KERNELS = ScanKernels(_mlp_fwd, _mlp_bwd, num_warps=8)
+MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, num_warps=4, fwd_scratch_states=2)
+MLP_KERNELS_REGISTER_STATE = ScanKernels(_mlp_fwd, _mlp_bwd, num_warps=8)   # state in registers (spills at d=64)
 
 
 def ttt_mlp_triton(q, k, target, eta, ln_weight, ln_bias, W1, b1, W2, b2, mini_batch):
