@@ -120,3 +120,15 @@ def test_toggle_mouse_grab_grabs_and_hides_the_cursor_in_a_window(monkeypatch):
         assert not pygame.event.get_grab() and pygame.mouse.get_visible()
     finally:
         pygame.display.quit()
+
+
+def test_a_hat_trigger_fires_once_per_press_of_its_direction():
+    m = InputMapper(Bindings.loads('[gamepad.hat]\nright = "screenshot"\nup = "look_up"'))
+    for value in [(1, 0), (1, 1), (1, 0), (0, 0), (1, 0)]:
+        m.handle_event(E(pygame.JOYHATMOTION, instance_id=0, joy=0, hat=0, value=value))
+    assert m.pop_triggers() == ["screenshot", "screenshot"]
+    m.handle_event(E(pygame.JOYHATMOTION, instance_id=0, joy=0, hat=0, value=(0, 1)))
+    m.sample()
+    assert m.sample()["look_up"] == 1.0
+    m.handle_event(E(pygame.JOYDEVICEREMOVED, instance_id=0))
+    assert m.sample()["look_up"] == 0.0

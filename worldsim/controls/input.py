@@ -37,6 +37,7 @@ class InputMapper:
         self._sticks: dict[Hashable, tuple[str, float]] = {}   # ("pad", id, axis) -> (axis action, value)
         self._deltas: dict[str, float] = {}              # mouse-driven axes, consumed by sample()
         self._triggers: list[str] = []
+        self._hats: dict[tuple[int, int], set[str]] = {}   # (pad, hat) -> directions pressed
         self.gamepads: dict[int, Any] = {}               # instance id -> pygame Joystick (kept open)
         self.mouse_look = True                           # False: mouse motion is ignored
         self.mouse_grabbed = False
@@ -102,9 +103,13 @@ class InputMapper:
 
     def _hat(self, instance_id: int, hat: int, value: tuple[int, int]) -> None:
         x, y = value
-        active = {"up": y > 0, "down": y < 0, "left": x < 0, "right": x > 0}
-        for direction, action in self.bindings.gamepad_hat.items():
-            self._press(action, ("pad", instance_id, "hat", hat, direction), active[direction])
+        active = {d for d, on in (("up", y > 0), ("down", y < 0), ("left", x < 0), ("right", x > 0)) if on}
+        before = self._hats.get((instance_id, hat), set())
+        self._hats[(instance_id, hat)] = active
+        for direction in active ^ before:                 # only changes press or release (triggers fire once)
+            action = self.bindings.gamepad_hat.get(direction)
+            if action is not None:
+                self._press(action, ("pad", instance_id, "hat", hat, direction), direction in active)
 
     def _plug(self, device_index: int) -> None:
         # Events of a pad arrive only while it is open; keep it open until it is unplugged.
@@ -132,10 +137,13 @@ class InputMapper:
                 holders.discard(src)
         for src in [s for s in self._sticks if s[1] == instance_id]:
             del self._sticks[src]
+        for key in [k for k in self._hats if k[0] == instance_id]:
+            del self._hats[key]
 
     def release_all(self) -> None:
         self._held.clear()
         self._sticks.clear()
+        self._hats.clear()
         self._deltas.clear()
 
     # ---- per tick -----------------------------------------------------------------------------
