@@ -134,9 +134,14 @@ class PoseRig:
         neck = hip_y * up + TORSO * (math.cos(lean) * up + math.sin(lean) * f)
         for side, i_sh, arm_swing in ((-1, 5, -swing), (1, 6, swing)):
             shoulder = neck + side * SHOULDER_HALF * r
-            raise_a = arm_swing * 0.8 + max(0.0, reach) * 2.6                  # about r: 0 hangs down
-            elbow = shoulder + UPPER_ARM * _rotate(-up, r, -raise_a)
-            wrist = elbow + FOREARM * _rotate(-up, r, -raise_a - 0.3 * self.stride)
+            # rotating -up about r turns the arm forward (r × -up = f): the walk swings it against
+            # the leg of its side; the reach lifts it forward and outward (rotating about -side·f
+            # turns it toward side·r), up to 150°
+            reach_axis = 0.8 * r - 0.6 * side * f
+            upper = _rotate(_rotate(-up, r, 0.8 * arm_swing), reach_axis, 2.6 * max(0.0, reach))
+            fore = _rotate(_rotate(-up, r, 0.8 * arm_swing + 0.3 * self.stride), reach_axis, 2.6 * max(0.0, reach))
+            elbow = shoulder + UPPER_ARM * upper
+            wrist = elbow + FOREARM * fore
             if side == 1 and wave_t > 0.0:                                     # right arm waves overhead
                 elbow = shoulder + UPPER_ARM * (0.45 * side * r + 0.89 * up)
                 sway = 0.6 * math.sin(2 * math.pi * 2.0 * wave_t)
