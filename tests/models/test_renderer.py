@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from worldsim.models.checkpoint import save_checkpoint
 from worldsim.models.renderer import AaptRenderer
@@ -19,7 +18,7 @@ def camera_packets(start: int, count: int) -> list[dict]:
     for f in range(start, start + count):
         yaw = 0.05 * f
         c, s = math.cos(yaw), math.sin(yaw)
-        rot = np.array([[c, 0, -s], [0, -1, 0], [-s, 0, -c]]) @ np.diag([1, 1, 1])
+        rot = np.array([[c, 0, -s], [0, -1, 0], [-s, 0, -c]])      # Ry(yaw) @ diag(1, -1, -1)
         c2w = np.eye(4)
         c2w[:3, :3] = rot
         c2w[:3, 3] = [0.0, 1.0, -0.1 * f]

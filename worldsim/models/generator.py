@@ -187,9 +187,12 @@ class Generator(nn.Module):
     def forward_clip(self, inputs: Tensor, t: Tensor, text: Tensor) -> Tensor:
         """Teacher-forced forward of a whole clip with the block-causal windowed mask.
 
-        inputs (B, F, Cin, h, w) from `clip_inputs`; t (B, F) noise level per frame (frame 0: 0);
-        text (B, Lt, text_dim). Returns the velocity (B, F, C, h, w)."""
+        inputs (B, F, Cin, h, w) from `clip_inputs`; t (B, F) noise level per frame, or (B,) one
+        level per clip (frame 0, the clean first frame, then gets 0); text (B, Lt, text_dim).
+        Returns the velocity (B, F, C, h, w)."""
         b, f, _, h, w = inputs.shape
+        if t.dim() == 1:
+            t = torch.cat([torch.zeros_like(t)[:, None], t[:, None].expand(b, f - 1)], dim=1)
         hp, wp = h // self.cfg.patch, w // self.cfg.patch
         tokens = hp * wp
         text_kv = self.text_states(text)
