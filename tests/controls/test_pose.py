@@ -20,10 +20,15 @@ def test_standing_character_is_upright_in_the_image_and_faces_the_camera():
 
 def test_left_stick_walks_with_a_leg_cycle_and_turns_the_body():
     rig = PoseRig(walk_speed=1.4)
-    ankle_gap = []
+    ankle_gap, swings = [], []
     for _ in range(48):
         rig.step(IDLE | {"left_stick_x": 1.0})
-        ankle_gap.append(rig.keypoints3d[I["left_ankle"], 1] - rig.keypoints3d[I["right_ankle"], 1])
+        k = rig.keypoints3d
+        ankle_gap.append(k[I["left_ankle"], 1] - k[I["right_ankle"], 1])
+        facing = np.array([np.sin(rig.heading), 0.0, np.cos(rig.heading)])
+        swings.append(((k[I["left_knee"]] - k[I["left_hip"]]) @ facing,
+                       (k[I["left_elbow"]] - k[I["left_shoulder"]]) @ facing))
+    assert all(leg * arm < 0 for leg, arm in swings[12:] if abs(leg) > 0.05)   # arms swing against the thighs
     assert rig.root[0] == pytest.approx(2.8)                            # 2 s at 1.4 m/s to the right
     assert rig.heading == pytest.approx(np.pi / 2)                      # turned to face +x
     assert max(ankle_gap) > 0.05 and min(ankle_gap) < -0.05             # feet take turns
