@@ -217,3 +217,42 @@ def test_shared_memory_frames_equal_inline_frames():
         remote.shutdown()
     finally:
         spawned.shutdown()
+
+
+def test_curve_server_accepts_only_allowed_clients(tmp_path):
+    import shutil as sh
+    import threading
+    from worldsim.runtime.security import make_keys
+    from worldsim.runtime.testpattern import TestPatternRenderer
+    from worldsim.runtime.worker import Worker
+    make_keys(tmp_path, "server")
+    make_keys(tmp_path, "alice")
+    make_keys(tmp_path, "mallory")
+    (tmp_path / "clients").mkdir()
+    sh.copy(tmp_path / "alice.key", tmp_path / "clients")
+    sock = zmq.Context.instance().socket(zmq.ROUTER)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    sock.close(0)
+    worker = Worker(f"tcp://127.0.0.1:{port}", {"testpattern": TestPatternRenderer(64, 48)}, curve_dir=str(tmp_path))
+    worker.start_io()
+    thread = threading.Thread(target=worker.serve, daemon=True)
+    thread.start()
+    try:
+        with Client.connect(worker.address, curve=(str(tmp_path), "alice")) as alice:
+            session = alice.open("testpattern", controls=["camera"])
+            assert stream(alice, session, 2)[1].frames.shape == (4, 48, 64, 3)
+        with pytest.raises(WorkerDied, match="allows this client's key"):
+            Client.connect(worker.address, curve=(str(tmp_path), "mallory"))
+    finally:
+        worker.stop()
+        thread.join(5)
+
+
+def test_serve_refuses_public_addresses_in_the_clear():
+    from worldsim.cli import WorldsimUserError
+    from worldsim.runtime.commands import check_bind_address
+    check_bind_address("tcp://127.0.0.1:5555")
+    check_bind_address("ipc:///tmp/x.sock")
+    with pytest.raises(WorldsimUserError, match="--curve"):
+        check_bind_address("tcp://0.0.0.0:5555")
+    check_bind_address("tcp://0.0.0.0:5555", curve="keys/")

@@ -76,8 +76,9 @@ class StepResult:
 
 class Client:
     def __init__(self, address: str, process: WorkerProcess | None = None, timeout: float = 30.0,
-                 restart: bool = True, liveness_s: float = 1.0):
+                 restart: bool = True, liveness_s: float = 1.0, curve: tuple[str, str] | None = None):
         self.address = address
+        self.curve = curve                         # (key dir, client name): CURVE to a remote worker
         self.process = process
         self.timeout = timeout
         self.restart = restart and process is not None
@@ -117,6 +118,10 @@ class Client:
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_BYTES)
+        self._sock.setsockopt(zmq.SNDTIMEO, int(self.liveness_s * 1000))   # no peer: a send must not hang
+        if self.curve is not None:
+            from .security import secure_client
+            secure_client(self._sock, *self.curve)
         self._sock.connect(self.address)
         self._last_heard = time.monotonic()
         self._heartbeat_at = 0.0
@@ -170,7 +175,7 @@ class Client:
         slot = session.slots.take() if session.slots is not None else None
         if slot is not None:
             header["slot"] = slot
-        self._sock.send_multipart(P.encode(P.MsgType.STEP, header), copy=False)
+        self._send(P.encode(P.MsgType.STEP, header))
         self._inflight[rid] = (session, tick, time.perf_counter(), slot)
         session.steps_sent += 1
         return rid
@@ -228,7 +233,7 @@ class Client:
     def _request(self, mtype: P.MsgType, header: dict, payload: list | None = None) -> P.Message:
         rid = next(self._rids)
         self._sent()
-        self._sock.send_multipart(P.encode(mtype, {"rid": rid, **header}, payload), copy=False)
+        self._send(P.encode(mtype, {"rid": rid, **header}, payload))
         deadline = time.monotonic() + self.timeout
         self._waiting = True
         try:
@@ -302,10 +307,21 @@ class Client:
         now = time.monotonic()
         silent = now - self._last_heard
         if silent > self.liveness_s:
-            self._worker_died(f"worker at {self.address} silent for {silent:.1f} s")
+            hint = " (with CURVE, also check that the server allows this client's key)" if self.curve else ""
+            self._worker_died(f"worker at {self.address} silent for {silent:.1f} s{hint}")
         if silent > self.liveness_s / 3 and now - self._heartbeat_at > self.liveness_s / 3:
             self._heartbeat_at = now   # the worker's IO thread answers PING even while it renders
-            self._sock.send_multipart(P.encode(P.MsgType.PING, {"rid": -next(self._rids)}))
+            try:
+                self._sock.send_multipart(P.encode(P.MsgType.PING, {"rid": -next(self._rids)}), zmq.NOBLOCK)
+            except zmq.Again:
+                pass                   # no connection at all: the silence decides
+
+
+    def _send(self, frames: list) -> None:
+        try:
+            self._sock.send_multipart(frames, copy=False)
+        except zmq.Again:
+            self._worker_died(f"cannot reach the worker at {self.address} (no connection within {self.liveness_s} s)")
 
     def _sent(self) -> None:
         """Called before a send: silence before a request is idleness, not death."""

@@ -41,6 +41,8 @@ def register(sub) -> None:
     p = sub.add_parser("play", help="play a world in a window")
     _renderer_args(p)
     p.add_argument("--connect", metavar="ADDR", help="use a running `worldsim serve` (tcp://host:port)")
+    p.add_argument("--curve", metavar="DIR", help="with --connect: CURVE keys (DIR/server.key, DIR/NAME.key_secret)")
+    p.add_argument("--curve-name", default="client", help="the client key pair's NAME in --curve DIR")
     p.add_argument("--in-process", action="store_true", help="run the renderer in this process (no worker)")
     p.add_argument("--headless", action="store_true", help="no window: render offscreen (EGL)")
     p.add_argument("--ticks", type=int, help="stop after N ticks (video frames)")
@@ -60,7 +62,14 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="serve renderers to remote players")
     _renderer_args(p)
     p.add_argument("--bind", default="tcp://127.0.0.1:5555", help="ZMQ address (loopback by default)")
+    p.add_argument("--curve", metavar="DIR", help="encrypt with CURVE and accept only keys in DIR/clients/ "
+                   "(required beyond loopback)")
     p.set_defaults(func=_serve)
+
+    p = sub.add_parser("keys", help="make a CURVE key pair for `serve --curve` / `play --curve`")
+    p.add_argument("name", help="server, or a client's name")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.set_defaults(func=_keys)
 
     p = sub.add_parser("replay", help="replay a recorded control log and check the frames")
     p.add_argument("log", help="FILE.ctl.msgpack written by `worldsim play --record`")
@@ -78,7 +87,8 @@ def _play(args) -> int:
                        bindings=args.bindings, record=args.record, screenshot=args.screenshot, stats=args.stats,
                        seed=args.seed, prompt=args.prompt, renderer_options=_renderer_options(args),
                        window=_size(args.window) if args.window else None, fullscreen=args.fullscreen,
-                       fly=args.fly, realtime=not args.fast)
+                       fly=args.fly, realtime=not args.fast,
+                       curve=(args.curve, args.curve_name) if args.curve else None)
     try:
         summary = play(opts)
     except (ControlError, ScriptError, FileNotFoundError, KeyError) as err:
@@ -88,9 +98,9 @@ def _play(args) -> int:
     return 0
 
 
-def check_bind_address(address: str) -> None:
-    """Refuse to serve in the clear on anything but loopback (the protocol has no encryption)."""
-    if address.startswith(("ipc://", "inproc://")):
+def check_bind_address(address: str, curve: str | None = None) -> None:
+    """Refuse to serve in the clear on anything but loopback: beyond it, CURVE is required."""
+    if curve or address.startswith(("ipc://", "inproc://")):
         return
     host = urlparse(address).hostname or ""
     try:
@@ -98,15 +108,22 @@ def check_bind_address(address: str) -> None:
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
-        raise WorldsimUserError(f"refusing to bind {address!r}: worldsim serves only loopback in the clear. "
-                                "Use an SSH tunnel to 127.0.0.1 for remote play.")
+        raise WorldsimUserError(f"refusing to bind {address!r} in the clear: beyond loopback, serve with "
+                                "`--curve DIR` (see `worldsim keys --help`) or tunnel to 127.0.0.1 over SSH.")
 
 
 def _serve(args) -> int:
     from .play import default_renderer
     from .worker import run_worker
-    check_bind_address(args.bind)
-    run_worker(args.bind, [args.renderer or default_renderer()], _renderer_options(args))
+    check_bind_address(args.bind, args.curve)
+    run_worker(args.bind, [args.renderer or default_renderer()], _renderer_options(args), curve_dir=args.curve)
+    return 0
+
+
+def _keys(args) -> int:
+    from .security import make_keys
+    public, secret = make_keys(args.out, args.name)
+    print(f"public key {public}\nsecret key {secret} (keep it private)")
     return 0
 
 

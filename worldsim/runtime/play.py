@@ -44,11 +44,12 @@ class PlayOptions:
     fullscreen: bool = False
     fly: bool = False
     realtime: bool = True
+    curve: tuple[str, str] | None = None      # (key dir, client name) for --connect
 
 
-def make_client(renderer: str, options: dict, connect: str | None, in_process: bool):
+def make_client(renderer: str, options: dict, connect: str | None, in_process: bool, curve=None):
     if connect:
-        return Client.connect(connect)
+        return Client.connect(connect, curve=curve)
     if in_process:
         return LocalClient(renderer, options)
     return Client.spawn(renderer, options)
@@ -66,7 +67,7 @@ def play(opts: PlayOptions) -> dict:
     from worldsim.controls import PacketBuilder, ScriptedInput
 
     renderer = opts.renderer or default_renderer()
-    client = make_client(renderer, opts.renderer_options, opts.connect, opts.in_process)
+    client = make_client(renderer, opts.renderer_options, opts.connect, opts.in_process, opts.curve)
     display = recorder = None
     try:
         spec_dict = client.welcome["specs"].get(renderer)

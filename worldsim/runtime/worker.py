@@ -50,8 +50,10 @@ class _Session:
 class Worker:
     """Owns the renderers and sessions. `serve()` runs until `stop()` (or SIGTERM)."""
 
-    def __init__(self, address: str, renderers: Mapping[str, Renderer], name: str = "worldsim-worker"):
+    def __init__(self, address: str, renderers: Mapping[str, Renderer], name: str = "worldsim-worker",
+                 curve_dir: str | None = None):
         self.address = address
+        self.curve_dir = curve_dir          # CURVE keys: encrypt and allow-list clients (worldsim.runtime.security)
         self.renderers = dict(renderers)
         self.name = name
         self.sessions: dict[int, _Session] = {}
@@ -80,10 +82,14 @@ class Worker:
         router.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_BYTES)
         outbox = self._ctx.socket(zmq.PULL)
         outbox.setsockopt(zmq.LINGER, 0)
+        auth = None
         try:
+            if self.curve_dir is not None:
+                from .security import secure_server
+                auth = secure_server(self._ctx, router, self.curve_dir)
             router.bind(self.address)
             outbox.bind(self._outbox_addr)
-        except zmq.ZMQError as err:
+        except (zmq.ZMQError, ValueError) as err:
             self._bind_error = err
             self._bound.set()
             return
@@ -111,6 +117,8 @@ class Worker:
         finally:
             router.close(0)
             outbox.close(0)
+            if auth is not None:
+                auth.stop()
 
     def _on_message(self, router: zmq.Socket, frames: list) -> None:
         identity, body = frames[0].bytes, frames[1:]
@@ -347,12 +355,12 @@ def _die_with_parent(parent_pid: int | None) -> None:
 
 
 def run_worker(address: str, renderer_names: list[str], options: Mapping[str, Any] | None = None,
-               ready_fd: int | None = None, parent_pid: int | None = None) -> None:
+               ready_fd: int | None = None, parent_pid: int | None = None, curve_dir: str | None = None) -> None:
     """Build the renderers, bind, report READY on `ready_fd`, serve until SIGTERM/SIGINT."""
     from .registry import create_renderer
     _die_with_parent(parent_pid)
     renderers = {name: create_renderer(name, **dict(options or {})) for name in renderer_names}
-    worker = Worker(address, renderers)
+    worker = Worker(address, renderers, curve_dir=curve_dir)
     worker.start_io()
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
