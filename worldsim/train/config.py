@@ -1,0 +1,165 @@
+"""Typed training configs, read from TOML with errors that name the file and the key.
+
+    cfg = load_config("configs/adapt.toml", stage="adapt")        # TrainConfig
+    cfg = config_from_dict({"model": {"preset": "tiny"}, ...}, stage="adapt")
+
+One TrainConfig per run: shared sections (model, data, optim, loop) and one section per stage,
+nested dataclasses as in torchtitan. The defaults are the documented values for the `default`
+preset on the reference world (128x128, latents 16x16, patch 2 -> 64 tokens per latent frame).
+Unknown keys and wrong types are errors, never silently ignored.
+"""
+from __future__ import annotations
+
+import tomllib
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from ..cli import WorldsimUserError
+
+STAGES = ("vae", "adapt", "distill", "adversarial")
+
+
+class ConfigError(WorldsimUserError):
+    pass
+
+
+@dataclass
+class ModelSection:
+    preset: str = "default"           # worldsim.config preset: tiny | default | 1.3b | 8b
+    init: str = ""                    # checkpoint folder to start from ("" = random init)
+    control_channels: int = 0         # K of the generator (0: unconditioned; camera rays: 25)
+    attention: str = "sdpa"           # sdpa | flex | flash
+
+
+@dataclass
+class DataSection:
+    path: str = ""                    # a clip bank (.safetensors, see worldsim/train/data.py)
+    batch_size: int = 8
+    seed: int = 0                     # order of the clips (exact resume replays it)
+    frames: int = 0                   # latent frames per training clip (0: as stored)
+
+
+@dataclass
+class OptimSection:
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    eps: float = 1e-8
+    grad_clip: float = 1.0            # max global grad norm (0: off)
+    warmup_steps: int = 200           # linear warm-up of the learning rate
+
+
+@dataclass
+class LoopSection:
+    steps: int = 20000
+    out_dir: str = "runs/train"       # checkpoints, JSONL log, TensorBoard events
+    log_every: int = 10
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2         # newest N step folders kept
+    seed: int = 0                     # seeds python/numpy/torch at the start of a fresh run
+    device: str = "auto"              # auto (cuda if present) | cpu | cuda
+    bf16: bool = True                 # bf16 autocast on CUDA (ignored on CPU)
+    activation_checkpointing: bool = False
+    tensorboard: bool = True          # if tensorboard is installed
+    progress: bool = True             # tqdm progress bar
+
+
+@dataclass
+class VAESection:
+    kl_weight: float = 1e-6           # small KL against N(0, I) (DESIGN §7)
+    l1_weight: float = 1.0
+    l2_weight: float = 1.0
+
+
+@dataclass
+class AdaptSection:
+    # t ~ shift(U(0,1), s). AAPT used s = 24 at 736x416 (~1200 tokens per latent frame); the
+    # shift grows like sqrt(tokens): 24 * sqrt(64 / 1196) ~ 5.5 for the default preset's 64 tokens.
+    shift: float = 5.5
+    text_dropout: float = 0.1         # prompts replaced by "" (keeps CFG possible for the base)
+
+
+@dataclass
+class DistillSection:
+    teacher: str = ""                 # stage-1 checkpoint (frozen, no CFG); "" = model.init
+    grid: int = 32                    # t_k = shift(k / grid, s)
+    shift: float = 5.5
+
+
+@dataclass
+class AdversarialSection:
+    discriminator: str = ""           # stage-1 checkpoint the discriminator starts from
+    student_forcing: bool = True      # False: the teacher-forced ablation
+    d_lr: float = 1e-5
+    g_lr: float = 1e-5
+    rmsprop_alpha: float = 0.9
+    r_sigma: float = 0.1              # approximate R1/R2: lambda * |D(x) - D(x + sigma n)|^2
+    r_lambda: float = 1000.0
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "adapt"
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    loop: LoopSection = field(default_factory=LoopSection)
+    vae: VAESection = field(default_factory=VAESection)
+    adapt: AdaptSection = field(default_factory=AdaptSection)
+    distill: DistillSection = field(default_factory=DistillSection)
+    adversarial: AdversarialSection = field(default_factory=AdversarialSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(value: Any, kind: Any, where: str) -> Any:
+    """value as `kind` (a dataclass, tuple[...], a scalar type), or ConfigError naming `where`."""
+    if is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
+        hints = typing.get_type_hints(kind)
+        names = [f.name for f in fields(kind)]
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(names)}")
+        return kind(**{k: _check(v, hints[k], f"{where}.{k}" if where else k) for k, v in value.items()})
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        items = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise ConfigError(f"{where}: expected a list of {len(items)} values, got {value!r}")
+        return tuple(_check(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainConfig:
+    cfg = _check(values, TrainConfig, "")
+    if stage is not None:
+        cfg.stage = stage
+    if cfg.stage not in STAGES:
+        raise ConfigError(f"unknown stage {cfg.stage!r}; stages: {', '.join(STAGES)}")
+    if cfg.data.batch_size < 1 or cfg.loop.steps < 0 or cfg.loop.checkpoint_every < 1 or cfg.loop.log_every < 1:
+        raise ConfigError("data.batch_size, loop.checkpoint_every and loop.log_every must be >= 1, loop.steps >= 0")
+    return cfg
+
+
+def load_config(path: str | Path, stage: str | None = None) -> TrainConfig:
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    try:
+        return config_from_dict(values, stage)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
