@@ -1,0 +1,59 @@
+import json
+
+import torch
+
+from worldsim.train.adapt import AdaptStage, shift
+from worldsim.train.data import ClipReader
+from worldsim.train.loop import StepContext, train
+
+
+def run_adapt(cfg, bank):
+    ctx = StepContext.from_config(cfg)
+    reader = ClipReader(bank, cfg.data.batch_size, cfg.data.seed)
+    return train(AdaptStage(cfg, ctx), reader, cfg, ctx)
+
+
+def test_shift_pushes_noise_levels_up():
+    t = torch.linspace(0, 1, 11)
+    s = shift(t, 5.5)
+    assert s[0] == 0 and s[-1] == 1 and (s[1:-1] > t[1:-1]).all()
+    assert torch.equal(shift(t, 1.0), t)
+
+
+def test_adapt_loss_falls_on_a_fixed_tiny_dataset(tmp_path, tiny_bank, tiny_config):
+    cfg = tiny_config(tmp_path / "run", steps=50, adapt={"text_dropout": 0.0})
+    losses = [r["loss"] for r in run_adapt(cfg, tiny_bank())]
+    assert sum(losses[-8:]) / 8 < 0.7 * sum(losses[:8]) / 8, losses
+    lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == list(range(1, 51))
+    assert (tmp_path / "run" / "checkpoints" / "step_00000050" / "modules.safetensors").is_file()
+
+
+class Killed(Exception):
+    pass
+
+
+def test_kill_and_resume_continue_the_identical_loss_curve(tmp_path, tiny_bank, tiny_config):
+    full = [r["loss"] for r in run_adapt(tiny_config(tmp_path / "full", steps=8), tiny_bank())]
+
+    cfg = tiny_config(tmp_path / "killed", steps=8, loop={"checkpoint_every": 4})
+    ctx = StepContext.from_config(cfg)
+    stage = AdaptStage(cfg, ctx)
+    step_fn = stage.train_step
+
+    def dies_at_step_6(batch, step):
+        if step == 6:
+            raise Killed
+        return step_fn(batch, step)
+    stage.train_step = dies_at_step_6
+    try:
+        train(stage, ClipReader(tiny_bank(), 4, 0), cfg, ctx)
+    except Killed:
+        pass
+    # A fresh process: new model (other random init), new reader, resumed from step 4.
+    torch.manual_seed(123)
+    resumed = run_adapt(cfg, tiny_bank())
+    assert [r["step"] for r in resumed] == [5, 6, 7, 8]
+    assert [r["loss"] for r in resumed] == full[4:]
+    steps = [json.loads(x)["step"] for x in (tmp_path / "killed" / "log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 9))                  # the killed run's step 5 line was replaced

@@ -1,0 +1,76 @@
+"""Stage 1, diffusion adaptation (DESIGN §9): block-causal attention with recycled inputs.
+
+Teacher forcing: frame i >= 1 enters as [noisy x_i | clean x_{i-1} | controls_i | flag] and
+frame 0 clean, all frames in one forward with the block-causal mask (Generator.forward_clip).
+One noise level per clip, t ~ shift(U(0,1), s); the model predicts v = eps - x0 of its frame
+(the next frame after the recycled one) with an MSE.
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import Tensor
+
+from ..models.model import AaptModel
+from .build import build_aapt
+from .config import TrainConfig
+from .loop import StepContext, adamw, optimize
+
+
+def shift(t: Tensor, s: float) -> Tensor:
+    """shift(t, s) = s t / (1 + (s - 1) t): s > 1 moves noise levels towards 1 (more noise)."""
+    return s * t / (1 + (s - 1) * t)
+
+
+def clip_controls(batch: dict, latents: Tensor, channels: int) -> Tensor:
+    """(B, F, K, h, w): the batch's controls, or zeros for an unconditioned model."""
+    controls = batch.get("controls")
+    if controls is None:
+        b, f, _, h, w = latents.shape
+        return latents.new_zeros(b, f, channels, h, w)
+    if controls.shape[2] != channels:
+        raise ValueError(f"clips carry {controls.shape[2]} control channels, the model takes {channels} "
+                         "(set model.control_channels)")
+    return controls.to(latents)
+
+
+def text_tokens(model: AaptModel, prompts: list[str], dropout: float = 0.0) -> Tensor:
+    """(B, Lt, text_dim); each prompt is replaced by "" with probability `dropout` (for CFG)."""
+    if dropout > 0:
+        keep = (torch.rand(len(prompts)) >= dropout).tolist()
+        prompts = [p if k else "" for p, k in zip(prompts, keep)]
+    return model.text_encoder(prompts)
+
+
+def noised(x0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
+    """x_t = (1 - t) x0 + t eps with t (B,) or (B, F) broadcast over (B, F, C, h, w)."""
+    t = t.reshape(*t.shape, *[1] * (x0.dim() - t.dim()))
+    return (1 - t) * x0 + t * eps
+
+
+class AdaptStage:
+    def __init__(self, cfg: TrainConfig, ctx: StepContext, model: AaptModel | None = None):
+        self.cfg, self.ctx = cfg, ctx
+        self.model = model if model is not None else build_aapt(cfg, ctx)
+        self.model.vae.requires_grad_(False)          # stage 1 trains on stored latents
+        gen, text = self.model.generator, self.model.text_encoder
+        self.modules = {"generator": gen, "text_encoder": text}
+        self.optimizers = {"adamw": adamw(itertools.chain(gen.parameters(), text.parameters()), cfg.optim)}
+
+    def loss(self, batch: dict) -> Tensor:
+        gen = self.model.generator
+        x0 = batch["latents"].to(self.ctx.device, torch.float32)           # (B, F, C, h, w)
+        controls = clip_controls(batch, x0, gen.cfg.control_channels)
+        text = text_tokens(self.model, batch["prompts"], self.cfg.adapt.text_dropout)
+        b = x0.shape[0]
+        t = shift(torch.rand(b), self.cfg.adapt.shift).to(x0)             # (B,) one level per clip
+        eps = torch.randn_like(x0)
+        v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), x0, controls), t, text)
+        return (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean()       # frame 0 is given clean
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        with self.ctx.autocast():
+            loss = self.loss(batch)
+        norm = optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
+        return {"loss": loss.item(), "grad_norm": norm}

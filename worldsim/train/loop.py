@@ -1,0 +1,154 @@
+"""The loop every stage shares: resume, step, log, checkpoint. A stage supplies only its step.
+
+    stage = AdaptStage(cfg, ctx)                  # any object with the Stage protocol below
+    history = train(stage, reader, cfg, ctx)      # [{"step": 1, "loss": ...}, ...] of this run
+
+Per step: the stage's `train_step(batch, step)` (forward under `ctx.autocast()`, backward and
+optimiser steps via `optimize`), a JSONL line every `log_every` steps (and TensorBoard scalars
+if tensorboard is installed), a checkpoint every `checkpoint_every` steps and at the end. A run
+whose out_dir holds a checkpoint resumes from it exactly: weights, optimisers, RNG states, step
+and data position, so the loss curve continues as if the run had never stopped. Log lines past
+the resumed step (written after the last checkpoint by the killed run) are dropped.
+"""
+from __future__ import annotations
+
+import json
+import random
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .checkpoint import load_train_state, save_train_state
+from .config import OptimSection, TrainConfig
+
+
+@dataclass
+class StepContext:
+    device: torch.device
+    bf16: bool = False                           # autocast to bf16 (CUDA only)
+    activation_checkpointing: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> "StepContext":
+        name = cfg.loop.device
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(name)
+        return cls(device, bf16=cfg.loop.bf16 and device.type == "cuda",
+                   activation_checkpointing=cfg.loop.activation_checkpointing)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
+
+
+class Stage(Protocol):
+    modules: dict[str, nn.Module]                # what a checkpoint saves (trainable and state)
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]: ...
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def optimize(loss: Tensor, opt: torch.optim.Optimizer, step: int, optim: OptimSection) -> float:
+    """Backward, linear warm-up of the learning rate, global-norm clipping, step. Returns the grad norm."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    scale = min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps > 0 else 1.0
+    params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+    for g in opt.param_groups:
+        g["lr"] = g.setdefault("base_lr", g["lr"]) * scale
+    norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"))
+    opt.step()
+    return float(norm)
+
+
+def adamw(params: Iterable[nn.Parameter], optim: OptimSection, lr: float | None = None) -> torch.optim.AdamW:
+    return torch.optim.AdamW([p for p in params if p.requires_grad], lr=optim.lr if lr is None else lr,
+                             betas=optim.betas, eps=optim.eps, weight_decay=optim.weight_decay)
+
+
+class RunLog:
+    """JSONL lines (out_dir/log.jsonl) and TensorBoard scalars when tensorboard is installed."""
+
+    def __init__(self, out_dir: Path, resume_step: int, tensorboard: bool):
+        self.path = out_dir / "log.jsonl"
+        if self.path.exists():                    # keep only what the resumed checkpoint covers
+            kept = [ln for ln in self.path.read_text().splitlines()
+                    if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
+            self.path.write_text("".join(ln + "\n" for ln in kept))
+        self.file = self.path.open("a")
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=resume_step + 1)
+            except ImportError:
+                pass
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.writer is not None:
+            for k, v in record.items():
+                if k != "step":
+                    self.writer.add_scalar(k, v, record["step"])
+
+    def close(self) -> None:
+        self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext) -> list[dict]:
+    from tqdm import tqdm
+
+    out = Path(cfg.loop.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_root = out / "checkpoints"
+    state = load_train_state(ckpt_root, stage.modules, stage.optimizers)
+    step = 0
+    if state is None:
+        seed_everything(cfg.loop.seed)
+    else:
+        step = state["step"]
+        reader.load_state_dict(state["data"])
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    log = RunLog(out, step, cfg.loop.tensorboard)
+    history: list[dict] = []
+
+    def checkpoint(at: int) -> None:
+        save_train_state(ckpt_root, at, stage.modules, stage.optimizers, reader.state_dict(),
+                         cfg.to_dict(), keep=cfg.loop.keep_checkpoints)
+
+    bar = tqdm(total=cfg.loop.steps, initial=step, disable=not cfg.loop.progress, desc=cfg.stage)
+    try:
+        for m in stage.modules.values():
+            m.train()
+        while step < cfg.loop.steps:
+            batch = next(reader)
+            metrics = stage.train_step(batch, step)
+            step += 1
+            record = {"step": step, **metrics}
+            history.append(record)
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
+            if step % cfg.loop.log_every == 0 or step == cfg.loop.steps:
+                log.write(record)
+            if step % cfg.loop.checkpoint_every == 0 and step < cfg.loop.steps:
+                checkpoint(step)
+        if state is None or step > state["step"]:
+            checkpoint(step)
+    finally:
+        bar.close()
+        log.close()
+    return history
