@@ -15,7 +15,7 @@ for kind in mlp linear; do for dt in float32 bfloat16; do
 done; done
 wait
 echo "compiled in $(( $(date +%s) - start )) s"; tail -n 3 "$OUT"/compile_*.log
-timeout 420 python3 -m pytest -q -s -p no:cacheprovider plugins/worldsim-ttt/tests/test_triton_gpu.py ${SELECT:+-k "$SELECT"} \
+timeout 330 python3 -m pytest -q -s -p no:cacheprovider plugins/worldsim-ttt/tests/test_triton_gpu.py ${SELECT:+-k "$SELECT"} \
   > "$OUT/tests.log" 2>&1; echo "tests rc=$?"; grep -E "passed|failed|Error|^mlp|^linear" "$OUT/tests.log" | tail -n 40
-if [ $# -gt 0 ]; then timeout 400 python3 -m worldsim_ttt.bench --json "$@" 2>&1 | tee "$OUT/bench.log"; fi
+if [ $# -gt 0 ]; then timeout 230 python3 -m worldsim_ttt.bench --json "$@" 2>&1 | tee "$OUT/bench.log"; fi
 for f in $(find "$TRITON_CACHE_DIR" -name '*.cubin'); do cuobjdump -res-usage "$f" 2>/dev/null | grep -A1 Function | tr -s ' ' | paste - -; done

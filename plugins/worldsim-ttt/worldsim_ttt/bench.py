@@ -59,16 +59,13 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 def backend_op(kind: str, backend: str, num_warps: int | None = None):
-    """The op to time: 'torch', 'triton', or 'triton-register-state' (the MLP forward variant that
-    keeps the whole inner state in registers instead of hidden-chunked tiles); `num_warps`
-    launches the Triton kernels with that many warps per program instead of their default."""
-    if backend.startswith("triton") and (num_warps or backend == "triton-register-state"):
+    """The op to time; `num_warps` launches the Triton kernels with that many warps per program."""
+    if backend == "triton" and num_warps:
         from .triton_common import ScanKernels, TTTScan
         from .triton_linear import LINEAR_KERNELS
-        from .triton_mlp import MLP_KERNELS, MLP_KERNELS_REGISTER_STATE
-        base = {"triton-register-state": MLP_KERNELS_REGISTER_STATE, "triton": MLP_KERNELS}[backend]
-        base = LINEAR_KERNELS if kind == "linear" else base
-        kernels = ScanKernels(base.fwd, base.bwd, num_warps or base.num_warps, base.fwd_scratch_states)
+        from .triton_mlp import MLP_KERNELS
+        base = MLP_KERNELS if kind == "mlp" else LINEAR_KERNELS
+        kernels = ScanKernels(base.fwd, base.bwd, num_warps, base.fwd_scratch_states)
         return lambda *a, mini_batch: TTTScan.apply(kernels, mini_batch, *a)
     op = ttt_mlp if kind == "mlp" else ttt_linear
     return lambda *a, mini_batch: op(*a, mini_batch=mini_batch, backend=backend)
@@ -87,7 +84,7 @@ def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, rep
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         with torch.no_grad():
-            row["fwd_ms"] = _median_ms(lambda: op(*args, mini_batch=mini_batch, backend=backend), repeats)
+            row["fwd_ms"] = _median_ms(lambda: op(*args, mini_batch=mini_batch), repeats)
         row["fwd_peak_gib"] = (torch.cuda.max_memory_allocated() - base) / 2**30
     except torch.cuda.OutOfMemoryError:
         row["fwd_ms"] = "oom"
@@ -97,7 +94,7 @@ def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, rep
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        z = op(*args, mini_batch=mini_batch, backend=backend)
+        z = op(*args, mini_batch=mini_batch)
         cot = torch.randn_like(z)
         row["bwd_ms"] = _median_ms(lambda: torch.autograd.grad(z, args, cot, retain_graph=True), repeats)
         row["train_peak_gib"] = (torch.cuda.max_memory_allocated() - base) / 2**30
@@ -129,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mini-batch", type=int, default=None, help="default: 64 (mlp), 16 (linear)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--backends", nargs="+", default=["triton", "torch"],
-                   choices=("triton", "torch", "triton-register-state"))
+                   choices=("triton", "torch"))
     p.add_argument("--num-warps", type=int, default=None, help="launch the Triton kernels with this many warps")
     p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,
                    help="only compile the first backend's kernels for this token dtype, then exit")

@@ -1,10 +1,11 @@
 """Pieces shared by the Triton scan kernels: LayerNorm and GELU math, and the autograd plumbing.
 
-Both kernels run one program per (batch, head) over all mini-batches, the inner weights held in
-registers in fp32. Forward saves the inner state every CKPT_EVERY mini-batches (only when a
-gradient is needed); backward walks the checkpoint groups in reverse, re-runs each group's
-updates into a small per-program scratch (CKPT_EVERY + 1 states, L2-resident), then goes back
-through the group's mini-batches with the state adjoint held in registers.
+Both kernels run one program per (batch, head) over all mini-batches with an fp32 inner state
+that never leaves the chip: in registers (TTT-Linear) or in small per-program buffers that stay in
+L2, worked through in register tiles (TTT-MLP). Forward saves the state every CKPT_EVERY
+mini-batches (only when a gradient is needed); backward walks the checkpoint groups in reverse,
+re-runs each group's updates into a per-program scratch (CKPT_EVERY + 1 states), then goes back
+through the group's mini-batches carrying the state adjoint.
 """
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ class TTTScan(torch.autograd.Function):
         dln = q.new_empty((B * H, 2, D), dtype=torch.float32)
         ctx.kernels.bwd[(B * H,)](q, k, target, eta, lnw, lnb, ckpt, scratch, dz.contiguous(), dq, dk, dt, deta,
                                   dstate, dln, L, H=H, D=D, F=ctx.F, BS=ctx.mini_batch, CK=CKPT_EVERY,
-                                  PREC=dot_precision(q.dtype), num_warps=ctx.kernels.num_warps)
+                                  PREC=dot_precision(q.dtype), num_warps=ctx.kernels.num_warps, num_stages=1)
         dstate = dstate.view(B, H, S).sum(0)
         sizes = [torch.Size(shape[1:]).numel() for shape, _ in ctx.param_meta]
         dparams = [g.reshape(shape).to(dtype) for g, (shape, dtype)

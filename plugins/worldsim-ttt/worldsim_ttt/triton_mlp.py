@@ -13,74 +13,6 @@ from .triton_common import (ScanKernels, TTTScan, check_kernel_inputs, gelu_part
 
 
 @triton.jit
-def _load_state(P, rd, rf, D: tl.constexpr, F: tl.constexpr):
-    w1 = tl.load(P + rd[:, None] * F + rf[None, :])
-    b1 = tl.load(P + D * F + rf)
-    w2 = tl.load(P + D * F + F + rf[:, None] * D + rd[None, :])
-    b2 = tl.load(P + 2 * D * F + F + rd)
-    return w1, b1, w2, b2
-
-
-@triton.jit
-def _store_state(P, w1, b1, w2, b2, rd, rf, D: tl.constexpr, F: tl.constexpr):
-    tl.store(P + rd[:, None] * F + rf[None, :], w1)
-    tl.store(P + D * F + rf, b1)
-    tl.store(P + D * F + F + rf[:, None] * D + rd[None, :], w2)
-    tl.store(P + 2 * D * F + F + rd, b2)
-
-
-@triton.jit
-def _train(k, tgt, w1, b1, w2, b2, gamma, beta, D: tl.constexpr, PREC: tl.constexpr):
-    """The inner-loss gradients at the old weights: dL/dZ1 (g1 [BS, F]) and dL/dZ2 (g2 [BS, D]), with intermediates."""
-    z1 = tl.dot(k, w1, input_precision=PREC) + b1[None, :]            # [BS, F]
-    x2, gp = gelu_parts(z1)
-    z2 = tl.dot(x2, w2, input_precision=PREC) + b2[None, :]           # [BS, D]
-    g2, xh, rstd, gy, h, c2 = ln_l2_grad(z2, tgt, gamma, beta, D)
-    gx2 = tl.dot(g2, tl.trans(w2), input_precision=PREC)              # [BS, F]
-    return z1, x2, gp, g2, xh, rstd, gy, h, c2, gx2, gx2 * gp
-
-
-@triton.jit
-def _apply(q, w1, b1, w2, b2, PREC: tl.constexpr):
-    zq1 = tl.dot(q, w1, input_precision=PREC) + b1[None, :]
-    xq2, gpq = gelu_parts(zq1)
-    return xq2, gpq, tl.dot(xq2, w2, input_precision=PREC) + b2[None, :]
-
-
-@triton.jit
-def _mlp_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.constexpr, F: tl.constexpr,
-             BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr):
-    pid = tl.program_id(0)
-    h = pid % H
-    S: tl.constexpr = 2 * D * F + F + D
-    rd, rf, rb = tl.arange(0, D), tl.arange(0, F), tl.arange(0, BS)
-    w1, b1, w2, b2 = _load_state(INIT + h * S, rd, rf, D, F)
-    gamma, beta = tl.load(LNW + h * D + rd), tl.load(LNB + h * D + rd)
-    n = L // BS
-    n_ck = tl.cdiv(n, CK)
-    tok = pid.to(tl.int64) * L * D
-    for m in range(n):
-        if SAVE:
-            if m % CK == 0:
-                _store_state(CKPT + (pid.to(tl.int64) * n_ck + m // CK) * S, w1, b1, w2, b2, rd, rf, D, F)
-        offs = tok + (m * BS + rb)[:, None] * D + rd[None, :]
-        k = tl.load(K + offs).to(tl.float32)
-        tgt = tl.load(T + offs).to(tl.float32)
-        e = tl.load(ETA + pid.to(tl.int64) * L + m * BS + rb).to(tl.float32) / BS
-        z1, x2, gp, g2, xh, rstd, gy, hh, c2, gx2, g1 = _train(k, tgt, w1, b1, w2, b2, gamma, beta, D, PREC)
-        eg1, eg2 = g1 * e[:, None], g2 * e[:, None]
-        w1 = w1 - tl.dot(tl.trans(k), eg1, input_precision=PREC)
-        b1 = b1 - tl.sum(eg1, axis=0)
-        w2 = w2 - tl.dot(tl.trans(x2), eg2, input_precision=PREC)
-        b2 = b2 - tl.sum(eg2, axis=0)
-        q = tl.load(Q + offs).to(tl.float32)
-        xq2, gpq, zq2 = _apply(q, w1, b1, w2, b2, PREC)
-        xhq, rstdq = ln_stats(zq2, D)
-        out = q + gamma[None, :] * xhq + beta[None, :]
-        tl.store(Z + offs, out.to(Z.dtype.element_ty))
-
-
-@triton.jit
 def _chunk(P, c, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr):
     """Pointers to hidden-chunk c of a state at P: W1[:, c] [D, FC], b1[c] [FC], W2[c, :] [FC, D]."""
     col = c * FC + rc
@@ -162,8 +94,9 @@ def _mlp_fwd_chunked(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.con
 def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H,
              D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr):
     """The states of a checkpoint group and the state adjoint live in per-program buffers (L2-resident);
-    every step works through them one hidden chunk (FC columns) at a time, so tiles stay small."""
-    FC: tl.constexpr = 64 if F > 64 else F
+    every step works through them one hidden chunk (FC columns) at a time, so tiles stay small
+    (32 columns: with 3xTF32 operands, 64 would need more shared memory than an SM has)."""
+    FC: tl.constexpr = 32 if F > 32 else F
     pid = tl.program_id(0)
     h = pid % H
     S: tl.constexpr = 2 * D * F + F + D
@@ -275,7 +208,6 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
 
 
 MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, num_warps=4, fwd_scratch_states=2)
-MLP_KERNELS_REGISTER_STATE = ScanKernels(_mlp_fwd, _mlp_bwd, num_warps=8)   # state in registers (spills at d=64)
 
 
 def ttt_mlp_triton(q, k, target, eta, ln_weight, ln_bias, W1, b1, W2, b2, mini_batch):
