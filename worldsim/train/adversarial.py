@@ -1,0 +1,135 @@
+"""Stage 3, adversarial post-training with student forcing (DESIGN §9).
+
+Generator G from stage 2. Discriminator D: the same causal backbone, initialised from stage 1,
+with a per-frame logit head on its last hidden states; D sees frames in the noise slot at
+t ~ U(0,1) (real and fake share t and the noise). Relativistic pairing: D minimises
+softplus(D(fake) - D(real)), G minimises softplus(D(real) - D(fake)); approximate R1/R2
+lambda |D(x) - D(x + sigma n)|^2 on reals and on fakes. RMSprop (alpha 0.9) for both.
+
+Student forcing: G rolls out from the real first frame with its KV cache, recycling its own
+(detached) outputs. The rollout runs under no_grad through `step`; then one whole-clip forward
+with those recycled latents recomputes the same frames with gradients (the models' tests hold
+cache rollout == whole-clip forward), so gradients reach every earlier frame's keys and values,
+frame 0's included, exactly as they would through a differentiable cache.
+Long-video training in segments is not built yet (docs/training.md).
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..models.generator import Generator
+from ..models.model import AaptModel
+from .adapt import clip_controls, noised, text_tokens
+from .build import build_aapt, load_aapt
+from .config import AdversarialSection, TrainConfig
+from .loop import StepContext, optimize
+
+
+class Discriminator(nn.Module):
+    """A causal backbone + text encoder + per-frame logit head on the final hidden states."""
+
+    def __init__(self, model: AaptModel):
+        super().__init__()
+        self.backbone: Generator = model.generator
+        self.text_encoder = model.text_encoder
+        self.head = nn.Linear(self.backbone.cfg.dim, 1)
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+        self._hidden: Tensor | None = None
+        self.backbone.final_norm.register_forward_hook(self._keep_hidden)
+
+    def _keep_hidden(self, module, args, out) -> None:
+        self._hidden = out                                      # (B, F, T, d)
+
+    def forward(self, clip: Tensor, controls: Tensor, text: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """Per-frame logits (B, F-1) of frames 1.. of `clip` (B, F, C, h, w) noised to t (B,)."""
+        inputs = self.backbone.clip_inputs(noised(clip, eps, t), clip, controls)
+        self.backbone.forward_clip(inputs, t, text)
+        return self.head(self._hidden[:, 1:]).mean(dim=(2, 3)).float()   # frame 0 is the given real frame
+
+
+def student_rollout(gen: Generator, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
+    """Student-forced clip (B, F, C, h, w) from the real first frame (B, C, h, w), with gradients.
+
+    controls (B, F, K, h, w), text (B, Lt, text_dim), eps (B, F, C, h, w): the noise of each step."""
+    b, f = eps.shape[:2]
+    with torch.no_grad():
+        if gen.caches is None or gen.caches[0].keys.shape[0] != b or gen.latent_hw != tuple(first.shape[-2:]):
+            gen.setup_cache(b, tuple(first.shape[-2:]), text.shape[1])
+        gen.start(first, text)
+        outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
+    recycled = torch.stack(outs, dim=1).detach()                # the recycled inputs carry no gradient
+    t = torch.ones(b, device=eps.device)
+    v = gen.forward_clip(gen.clip_inputs(eps, recycled, controls), t, text)
+    return torch.cat([first[:, None], (eps - v)[:, 1:].to(first.dtype)], dim=1)
+
+
+def teacher_forced_fake(gen: Generator, real: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
+    """The ablation: every frame recycles the real previous frame."""
+    v = gen.forward_clip(gen.clip_inputs(eps, real, controls), torch.ones(real.shape[0], device=real.device), text)
+    return torch.cat([real[:, :1], (eps - v)[:, 1:].to(real.dtype)], dim=1)
+
+
+def discriminator_loss(d: Discriminator, real: Tensor, fake: Tensor, controls: Tensor, text: Tensor,
+                       ac: AdversarialSection) -> Tensor:
+    t = torch.rand(real.shape[0]).to(real)
+    eps = torch.randn_like(real)
+    d_real, d_fake = d(real, controls, text, t, eps), d(fake, controls, text, t, eps)
+    loss = F.softplus(d_fake - d_real).mean()
+    if ac.r_lambda > 0:                                          # approximate R1 (reals) and R2 (fakes)
+        for x, dx in ((real, d_real), (fake, d_fake)):
+            shaken = x + ac.r_sigma * torch.randn_like(x)
+            loss = loss + ac.r_lambda * (dx - d(shaken, controls, text, t, eps)).pow(2).mean()
+    return loss
+
+
+class AdversarialStage:
+    def __init__(self, cfg: TrainConfig, ctx: StepContext, generator: AaptModel | None = None,
+                 discriminator_init: AaptModel | None = None):
+        self.cfg, self.ctx, ac = cfg, ctx, cfg.adversarial
+        self.model = generator if generator is not None else build_aapt(cfg, ctx)
+        if discriminator_init is None:
+            init = ac.discriminator or cfg.model.init
+            discriminator_init = load_aapt(init, ctx) if init else build_aapt(cfg, ctx, init="")
+        self.discriminator = Discriminator(discriminator_init).to(ctx.device).train()
+        self.model.vae.requires_grad_(False)
+        gen = self.model.generator
+        self.modules = {"generator": gen, "text_encoder": self.model.text_encoder,
+                        "discriminator": self.discriminator}
+        g_params = itertools.chain(gen.parameters(), self.model.text_encoder.parameters())
+        self.optimizers = {
+            "g": torch.optim.RMSprop(list(g_params), lr=ac.g_lr, alpha=ac.rmsprop_alpha),
+            "d": torch.optim.RMSprop(self.discriminator.parameters(), lr=ac.d_lr, alpha=ac.rmsprop_alpha)}
+
+    def fake(self, real: Tensor, controls: Tensor, text: Tensor) -> Tensor:
+        eps = torch.randn_like(real)
+        if self.cfg.adversarial.student_forcing:
+            return student_rollout(self.model.generator, real[:, 0], controls, text, eps)
+        return teacher_forced_fake(self.model.generator, real, controls, text, eps)
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        ac, d = self.cfg.adversarial, self.discriminator
+        real = batch["latents"].to(self.ctx.device, torch.float32)        # (B, F, C, h, w)
+        controls = clip_controls(batch, real, self.model.generator.cfg.control_channels)
+        with self.ctx.autocast():                                       # discriminator step
+            with torch.no_grad():
+                fake = self.fake(real, controls, text_tokens(self.model, batch["prompts"]))
+            d_text = d.text_encoder(batch["prompts"])
+            d_loss = discriminator_loss(d, real, fake, controls, d_text, ac)
+        optimize(d_loss, self.optimizers["d"], step, self.cfg.optim)
+        d.requires_grad_(False)                                         # generator step
+        try:
+            with self.ctx.autocast():
+                fake = self.fake(real, controls, text_tokens(self.model, batch["prompts"]))
+                t = torch.rand(real.shape[0]).to(real)
+                eps = torch.randn_like(real)
+                d_text = d.text_encoder(batch["prompts"])
+                g_loss = F.softplus(d(real, controls, d_text, t, eps) - d(fake, controls, d_text, t, eps)).mean()
+            optimize(g_loss, self.optimizers["g"], step, self.cfg.optim)
+        finally:
+            d.requires_grad_(True)
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
