@@ -56,10 +56,11 @@ def make_client(renderer: str, options: dict, connect: str | None, in_process: b
 
 
 def window_size(spec_w: int, spec_h: int, window: tuple[int, int] | None) -> tuple[int, int]:
-    """The window: as asked, else the frame scaled by an integer factor to at least 480 rows."""
+    """The window: as asked, else the frame scaled by an integer factor to at least 400 rows
+    (736x416 stays 1:1: a software GL driver pays for every scaled pixel)."""
     if window:
         return window
-    scale = max(1, math.ceil(480 / spec_h))
+    scale = max(1, math.ceil(400 / spec_h))
     return spec_w * scale, spec_h * scale
 
 
@@ -86,6 +87,8 @@ def play(opts: PlayOptions) -> dict:
         rig_options = {"fps": spec.fps}
         if "camera" in kinds:
             rig_options["mode"] = "fly" if opts.fly else "walk"
+        if "pose" in kinds:                       # keypoints are normalised to the frame's aspect
+            rig_options.update(width=spec.width, height=spec.height)
         packets = PacketBuilder(kinds, **rig_options)
         display = _open_display(spec, opts)
         if opts.record:
