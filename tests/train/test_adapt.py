@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from worldsim.train.adapt import AdaptStage, shift
@@ -57,3 +58,12 @@ def test_kill_and_resume_continue_the_identical_loss_curve(tmp_path, tiny_bank, 
     assert [r["loss"] for r in resumed] == full[4:]
     steps = [json.loads(x)["step"] for x in (tmp_path / "killed" / "log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 9))                  # the killed run's step 5 line was replaced
+
+
+def test_activation_checkpointing_gives_the_same_losses(tmp_path, tiny_bank, tiny_config):
+    plain = run_adapt(tiny_config(tmp_path / "a", steps=3), tiny_bank())
+    ckpt = run_adapt(tiny_config(tmp_path / "b", steps=3, loop={"activation_checkpointing": True}), tiny_bank())
+    assert [r["loss"] for r in ckpt] == pytest.approx([r["loss"] for r in plain], rel=1e-5)
+    cfg = tiny_config(tmp_path / "c", loop={"activation_checkpointing": True})
+    gen = AdaptStage(cfg, StepContext.from_config(cfg)).model.generator
+    assert all(hasattr(b.video.mlp, "_checkpoint_wrapped_module") for b in gen.blocks)
