@@ -97,3 +97,27 @@ def test_checkpoint_option_through_the_registry(tmp_path):
     s1, s2 = r.open(seed=5), loaded.open(seed=5)
     for k, (f1, f2) in enumerate(zip(play(r, [s1], 3), play(loaded, [s2], 3))):
         np.testing.assert_array_equal(f1[0], f2[0])
+
+
+def test_controls_reach_the_model():
+    r = make_renderer()
+    a, b = r.open(seed=3), r.open(seed=3)
+    r.step([a, b], [camera_packets(0, 1)] * 2)
+    still = [{"camera": {"c2w": camera_packets(0, 1)[0]["camera"]["c2w"]}}] * 4
+    fa, fb = r.step([a, b], [camera_packets(1, 4), still])
+    assert np.abs(fa.astype(int) - fb.astype(int)).mean() > 0.1   # same seed, different camera
+
+
+def test_plays_a_checkpoint_through_the_worker_process(tmp_path):
+    from worldsim.runtime.client import Client
+
+    r = make_renderer()
+    save_checkpoint(r.model, tmp_path / "ckpt", controls=r.controls)
+    with Client.spawn("aapt", {"checkpoint": str(tmp_path / "ckpt")}) as client:
+        session = client.open("aapt", seed=5)
+        assert session.spec.info["preset"] == "tiny"
+        first = client.step(session, 0, camera_packets(0, 1))
+        later = client.step(session, 1, camera_packets(1, 4))
+    s = r.open(seed=5)
+    np.testing.assert_array_equal(first.frames, r.step([s], [camera_packets(0, 1)])[0])
+    np.testing.assert_array_equal(later.frames, r.step([s], [camera_packets(1, 4)])[0])
