@@ -15,7 +15,7 @@ NAMES = lambda kind: ["q", "k", "target", "eta", "ln_weight", "ln_bias", *PARAM_
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.float(), b.float()
+    a, b = a.double(), b.double()
     return ((a - b).norm() / b.norm()).item()
 
 
@@ -27,7 +27,7 @@ def reference(kind: str, args: list[torch.Tensor], mini_batch: int, segment: int
     q, k, target, eta, ln_w, ln_b, *params = args
     init = dual.initial_mlp_state if kind == "mlp" else dual.initial_linear_state
     step = dual.mlp_step if kind == "mlp" else dual.linear_step
-    state = init(q.shape[0], *params, torch.float32)
+    state = init(q.shape[0], *params, dual.state_dtype(*args))
     outs = []
     for s in range(0, q.shape[2], segment):
         sl = slice(s, s + segment)
@@ -37,20 +37,27 @@ def reference(kind: str, args: list[torch.Tensor], mini_batch: int, segment: int
     return torch.cat(outs, dim=2).to(q.dtype)
 
 
-def check(kind: str, B: int, H: int, L: int, dtype: torch.dtype, tol: float, segment: int | None = None):
+def check(kind: str, B: int, H: int, L: int, dtype: torch.dtype, tol: float, segment: int | None = None,
+          fp64_reference: bool = False):
+    """Triton vs the torch reference on the same inputs: output and the gradient w.r.t. every input.
+    With `fp64_reference` the reference runs on the inputs cast to fp64 (Triton's results wait on the host)."""
     op, mini_batch = OPS[kind]
     x = random_inputs(kind, B, H, L, 64, dtype=dtype, device="cuda", seed=L + H)
     args = [t.requires_grad_() for t in op_args(kind, x)]
     z = op(*args, mini_batch=mini_batch, backend="triton")
     cot = torch.randn_like(z)
-    grads = torch.autograd.grad(z, args, cot)
-    del z
+    out = [z.detach(), *torch.autograd.grad(z, args, cot)]
+    assert all(t.isfinite().all() for t in out)
+    del z, x
+    if fp64_reference:
+        out = [t.cpu() for t in out]
+        args = [a.detach().double().requires_grad_() for a in args]
+        cot = cot.double()
     z_ref = reference(kind, args, mini_batch, segment)
-    grads_ref = torch.autograd.grad(z_ref, args, cot)
-    errors = {"z": rel(op(*args, mini_batch=mini_batch, backend="triton").detach(), z_ref.detach())}
-    errors.update({n: rel(g, r) for n, g, r in zip(NAMES(kind), grads, grads_ref)})
-    print(kind, B, H, L, dtype, {n: f"{e:.2e}" for n, e in errors.items()})
-    assert all(g.isfinite().all() for g in grads)
+    ref = [z_ref.detach(), *torch.autograd.grad(z_ref, args, cot)]
+    del z_ref
+    errors = {n: rel(t, r.to(t.device)) for n, t, r in zip(["z", *NAMES(kind)], out, ref)}
+    print(kind, B, H, L, dtype, "fp64 ref" if fp64_reference else "", {n: f"{e:.2e}" for n, e in errors.items()})
     assert max(errors.values()) <= tol, errors
 
 
@@ -67,7 +74,9 @@ def test_triton_equals_torch_350k_one_head(kind):
 
 
 def test_triton_equals_torch_350k_48_heads():
-    check("mlp", B=1, H=48, L=350208, dtype=torch.float32, tol=1e-4, segment=64 * 512)
+    # against an fp64 reference: here two fp32 computations differ by ~2e-4 in the LayerNorm-parameter
+    # gradients, sums over 350k tokens (measured 2026-11-21, before compensated summation in the kernels)
+    check("mlp", B=1, H=48, L=350208, dtype=torch.float32, tol=1e-4, segment=64 * 128, fp64_reference=True)
 
 
 def test_partial_last_checkpoint_group_and_no_grad_path():

@@ -77,6 +77,14 @@ def ln_l2_grad_backward(dg, g, xh, rstd, gy, h, c2, gamma, D: tl.constexpr):
     return dz, -dh * gamma[None, :], dgamma, dh * gamma[None, :]
 
 
+@triton.jit
+def kahan_add(total, comp, x):
+    """Compensated summation: (total, comp) += x. The LN-parameter gradients sum ~10^4 steps."""
+    y = x - comp
+    t = total + y
+    return t, (t - total) - y
+
+
 def dot_precision(dtype: torch.dtype) -> str:
     """fp32 inputs: 3xTF32 (about fp32 accuracy on tensor cores); bf16/fp16 inputs: TF32."""
     return "tf32x3" if dtype == torch.float32 else "tf32"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .triton_common import (ScanKernels, TTTScan, check_kernel_inputs, ln_backward, ln_l2_grad,
+from .triton_common import (ScanKernels, TTTScan, check_kernel_inputs, kahan_add, ln_backward, ln_l2_grad,
                             ln_l2_grad_backward, ln_stats)
 
 
@@ -65,7 +65,8 @@ def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE,
     tok = pid.to(tl.int64) * L * D
     scr = SCR + pid.to(tl.int64) * (CK + 1) * S
     dw, db = tl.zeros([D, D], tl.float32), tl.zeros([D], tl.float32)   # adjoint of the state after the step
-    dgam, dbet = tl.zeros([D], tl.float32), tl.zeros([D], tl.float32)
+    dgam, dbet = tl.zeros([D], tl.float32), tl.zeros([D], tl.float32)   # compensated sums over all steps
+    cgam, cbet = tl.zeros([D], tl.float32), tl.zeros([D], tl.float32)
     for gi in range(n_ck):
         grp = n_ck - 1 - gi
         m0 = grp * CK
@@ -91,8 +92,7 @@ def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE,
             # query path z = q + LN(q W_m + b_m)
             w, b = _load_state(scr + (i + 1) * S, rd, D)
             xhq, rstdq = ln_stats(tl.dot(q, w, input_precision=PREC) + b[None, :], D)
-            dgam += tl.sum(do * xhq, axis=0)
-            dbet += tl.sum(do, axis=0)
+            sgam, sbet = tl.sum(do * xhq, axis=0), tl.sum(do, axis=0)
             dzq = ln_backward(do * gamma[None, :], xhq, rstdq, D)
             dw += tl.dot(tl.trans(q), dzq, input_precision=PREC)
             db += tl.sum(dzq, axis=0)
@@ -107,8 +107,8 @@ def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE,
             dk = -tl.dot(g * e[:, None], tl.trans(dw), input_precision=PREC)
             de = tl.sum(da * g, axis=1)
             dz, dtgt, dgam_rows, dbet_rows = ln_l2_grad_backward(da * e[:, None], g, xh, rstd, gy, hh, c2, gamma, D)
-            dgam += tl.sum(dgam_rows, axis=0)
-            dbet += tl.sum(dbet_rows, axis=0)
+            dgam, cgam = kahan_add(dgam, cgam, sgam + tl.sum(dgam_rows, axis=0))
+            dbet, cbet = kahan_add(dbet, cbet, sbet + tl.sum(dbet_rows, axis=0))
             dk += tl.dot(dz, tl.trans(w), input_precision=PREC)
             dw += tl.dot(tl.trans(k), dz, input_precision=PREC)
             db += tl.sum(dz, axis=0)

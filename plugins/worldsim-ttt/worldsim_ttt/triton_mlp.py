@@ -8,8 +8,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .triton_common import (ScanKernels, TTTScan, check_kernel_inputs, gelu_parts, gelu_second, ln_backward,
-                            ln_l2_grad, ln_l2_grad_backward, ln_stats)
+from .triton_common import (ScanKernels, TTTScan, check_kernel_inputs, gelu_parts, gelu_second, kahan_add,
+                            ln_backward, ln_l2_grad, ln_l2_grad_backward, ln_stats)
 
 
 @triton.jit
@@ -113,7 +113,8 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
         tl.store(pb, tl.zeros([FC], tl.float32))
         tl.store(p2, tl.zeros([FC, D], tl.float32))
     tl.store(adj + 2 * D * F + F + rd, tl.zeros([D], tl.float32))
-    dgam, dbet = tl.zeros([D], tl.float32), tl.zeros([D], tl.float32)
+    dgam, dbet = tl.zeros([D], tl.float32), tl.zeros([D], tl.float32)   # compensated sums over all steps
+    cgam, cbet = tl.zeros([D], tl.float32), tl.zeros([D], tl.float32)
     for gi in range(n_ck):
         grp = n_ck - 1 - gi
         m0 = grp * CK
@@ -141,8 +142,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             e = tl.load(ETA + eoffs).to(tl.float32) / BS
             # query path z = q + LN(MLP_{W_m}(q))
             xhq, rstdq = ln_stats(_mlp_chunked(q, sn, rd, rc, D, F, FC, PREC), D)
-            dgam += tl.sum(do * xhq, axis=0)
-            dbet += tl.sum(do, axis=0)
+            sgam, sbet = tl.sum(do * xhq, axis=0), tl.sum(do, axis=0)
             dzq2 = ln_backward(do * gamma[None, :], xhq, rstdq, D)
             tl.store(adj + 2 * D * F + F + rd, tl.load(adj + 2 * D * F + F + rd) + tl.sum(dzq2, axis=0))
             dq = do
@@ -172,8 +172,8 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             de = tl.sum(da2 * g2, axis=1)
             dg2 += da2 * e[:, None]
             dz2, dtgt, dgam_rows, dbet_rows = ln_l2_grad_backward(dg2, g2, xh, rstd, gy, hh, c2, gamma, D)
-            dgam += tl.sum(dgam_rows, axis=0)
-            dbet += tl.sum(dbet_rows, axis=0)
+            dgam, cgam = kahan_add(dgam, cgam, sgam + tl.sum(dgam_rows, axis=0))
+            dbet, cbet = kahan_add(dbet, cbet, sbet + tl.sum(dbet_rows, axis=0))
             dk = tl.zeros([BS, D], tl.float32)
             for c in range(F // FC):   # pass B: per-chunk gradients and the adjoint of W_{m-1}
                 p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
