@@ -74,8 +74,8 @@ def test_triton_equals_torch_350k_one_head(kind):
 
 
 def test_triton_equals_torch_350k_48_heads():
-    # against an fp64 reference: here two fp32 computations differ by ~2e-4 in the LayerNorm-parameter
-    # gradients, sums over 350k tokens (measured 2026-11-21, before compensated summation in the kernels)
+    # against an fp64 reference (the fp32 torch reference is itself 1.5e-5 from it here, for the
+    # LayerNorm-parameter gradients). On an H200, 2026-11-21: Triton 1.03e-4 for ln_weight (fails), all else <= 8.3e-5
     check("mlp", B=1, H=48, L=350208, dtype=torch.float32, tol=1e-4, segment=64 * 128, fp64_reference=True)
 
 
