@@ -33,7 +33,8 @@ def _renderer_options(args) -> dict:
 def _renderer_args(p) -> None:
     p.add_argument("--renderer", help="renderer name (default: the embedded model, else the reference world)")
     p.add_argument("--size", metavar="WxH", help="frame size asked of the renderer (e.g. 736x416)")
-    p.add_argument("--checkpoint", metavar="PATH", help="model checkpoint (.safetensors) for the aapt renderer")
+    p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint folder (config.json + model.safetensors) "
+                   "for the aapt renderer")
     p.add_argument("--device", help="torch device of the renderer (cpu, cuda)")
 
 
@@ -80,7 +81,9 @@ def register(sub) -> None:
 
 
 def _play(args) -> int:
+    from .client import RequestError, WorkerDied
     from .play import PlayOptions, play
+    from .process import WorkerStartError
     from worldsim.controls import ControlError, ScriptError
     opts = PlayOptions(renderer=args.renderer, connect=args.connect, in_process=args.in_process,
                        headless=args.headless, ticks=args.ticks, input_script=args.input_script,
@@ -91,7 +94,7 @@ def _play(args) -> int:
                        curve=(args.curve, args.curve_name) if args.curve else None)
     try:
         summary = play(opts)
-    except (ControlError, ScriptError, FileNotFoundError, KeyError) as err:
+    except (ControlError, ScriptError, FileNotFoundError, KeyError, WorkerStartError, WorkerDied, RequestError) as err:
         raise WorldsimUserError(str(err)) from err
     print(json.dumps({k: summary[k] for k in ("renderer", "display_fps", "latency_ms_p50", "latency_ms_p95",
                                               "frames_shown", "frames_dropped")}), file=sys.stderr)

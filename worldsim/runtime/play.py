@@ -14,13 +14,13 @@ from .inprocess import LocalClient
 from .loop import FrameLoop
 from .registry import available_renderers
 
-EMBEDDED_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "default.safetensors"
+EMBEDDED_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "default"   # config.json + weights
 
 
 def default_renderer() -> str:
     """The embedded AAPT model when it ships, else the reference world, else the test pattern."""
     names = available_renderers()
-    if "aapt" in names and EMBEDDED_CHECKPOINT.exists():
+    if "aapt" in names and (EMBEDDED_CHECKPOINT / "config.json").exists():
         return "aapt"
     return "reference" if "reference" in names else "testpattern"
 
@@ -68,7 +68,10 @@ def play(opts: PlayOptions) -> dict:
     from worldsim.controls import PacketBuilder, ScriptedInput
 
     renderer = opts.renderer or default_renderer()
-    client = make_client(renderer, opts.renderer_options, opts.connect, opts.in_process, opts.curve)
+    options = dict(opts.renderer_options)
+    if renderer == "aapt" and "checkpoint" not in options and (EMBEDDED_CHECKPOINT / "config.json").exists():
+        options["checkpoint"] = str(EMBEDDED_CHECKPOINT)          # the embedded default model
+    client = make_client(renderer, options, opts.connect, opts.in_process, opts.curve)
     display = recorder = None
     try:
         spec_dict = client.welcome["specs"].get(renderer)
@@ -95,7 +98,7 @@ def play(opts: PlayOptions) -> dict:
             from worldsim.render.recorder import Recorder
             recorder = Recorder(opts.record, spec.fps, {
                 "renderer": renderer, "seed": opts.seed, "prompt": opts.prompt, "controls": kinds,
-                "spec": spec.to_dict(), "renderer_options": opts.renderer_options, "worker": client.welcome.get("worker")})
+                "spec": spec.to_dict(), "renderer_options": options, "worker": client.welcome.get("worker")})
         shots = itertools.count(1)
         loop = FrameLoop(client, session, source, packets, display=display, recorder=recorder,
                          realtime=opts.realtime, on_trigger=lambda name: _on_trigger(name, display, opts, shots))

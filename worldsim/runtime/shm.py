@@ -52,9 +52,12 @@ class FrameSlots:
 
     def close(self) -> None:
         try:
+            self.shm.unlink()                 # first: the name goes even if a view keeps the mapping alive
+        except FileNotFoundError:
+            pass
+        try:
             self.shm.close()
-            self.shm.unlink()
-        except (FileNotFoundError, BufferError):
+        except BufferError:
             pass
 
 

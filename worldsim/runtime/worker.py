@@ -359,7 +359,14 @@ def run_worker(address: str, renderer_names: list[str], options: Mapping[str, An
     """Build the renderers, bind, report READY on `ready_fd`, serve until SIGTERM/SIGINT."""
     from .registry import create_renderer
     _die_with_parent(parent_pid)
-    renderers = {name: create_renderer(name, **dict(options or {})) for name in renderer_names}
+    renderers = {}
+    for name in renderer_names:
+        try:
+            renderers[name] = create_renderer(name, **dict(options or {}))
+        except Exception as err:   # a bad checkpoint or option: one clear line, no traceback
+            print(f"worldsim worker: cannot start renderer {name!r}: {type(err).__name__}: {err}",
+                  file=sys.stderr, flush=True)
+            sys.exit(1)
     worker = Worker(address, renderers, curve_dir=curve_dir)
     worker.start_io()
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
