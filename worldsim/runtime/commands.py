@@ -85,6 +85,8 @@ def _play(args) -> int:
     from .play import PlayOptions, play
     from .process import WorkerStartError
     from worldsim.controls import ControlError, ScriptError
+    from worldsim.render.display import DisplayUnavailableError
+    from worldsim.render.headless import HeadlessUnavailableError
     opts = PlayOptions(renderer=args.renderer, connect=args.connect, in_process=args.in_process,
                        headless=args.headless, ticks=args.ticks, input_script=args.input_script,
                        bindings=args.bindings, record=args.record, screenshot=args.screenshot, stats=args.stats,
@@ -94,7 +96,8 @@ def _play(args) -> int:
                        curve=(args.curve, args.curve_name) if args.curve else None)
     try:
         summary = play(opts)
-    except (ControlError, ScriptError, FileNotFoundError, KeyError, WorkerStartError, WorkerDied, RequestError) as err:
+    except (ControlError, ScriptError, FileNotFoundError, KeyError, WorkerStartError, WorkerDied, RequestError,
+            DisplayUnavailableError, HeadlessUnavailableError) as err:
         raise WorldsimUserError(str(err)) from err
     print(json.dumps({k: summary[k] for k in ("renderer", "display_fps", "latency_ms_p50", "latency_ms_p95",
                                               "frames_shown", "frames_dropped")}), file=sys.stderr)
