@@ -22,11 +22,9 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="worldsim", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for name in COMMAND_MODULES:
+def register_commands(sub, module_names: list[str]) -> None:
+    """Let each module add its subcommands; a module that does not exist (yet) is skipped."""
+    for name in module_names:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
@@ -34,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="worldsim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    register_commands(sub, COMMAND_MODULES)
     return parser
 
 

@@ -14,8 +14,6 @@ import json
 import statistics
 import time
 
-import torch
-
 from ..config import model_preset, replace_generator
 
 
@@ -57,6 +55,8 @@ def step_flops(gen, tokens: int, keys: int) -> float:
 
 
 def run(args) -> int:
+    import torch   # here, not at import: listing commands must not load torch
+
     from ..cli import WorldsimUserError
     from ..models.generator import Generator
     from ..models.model import build_module
