@@ -87,14 +87,18 @@ class Client:
         self._ctx = zmq.Context.instance()
         self._rids = itertools.count(1)
         self._sock: zmq.Socket | None = None
-        self._inflight: dict[int, tuple] = {}        # rid -> (session, tick, sent_at) for STEPs
+        self._inflight: dict[int, tuple] = {}        # rid -> (session, tick, sent_at, shm slot) of STEPs
         self._replies: dict[int, P.Message] = {}     # rid -> reply of a blocking request
         self._done: list[StepResult] = []
         self.sessions: list[Session] = []
         self.welcome: dict = {}
         self.restarts = 0
         self._connect()
-        self.welcome = self.hello()
+        try:
+            self.welcome = self.hello()
+        except BaseException:
+            self._sock.close(0)
+            raise
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
