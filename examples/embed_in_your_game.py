@@ -1,0 +1,73 @@
+"""Embed worldsim in your own game loop: you own the window and the input, worldsim renders.
+
+    python examples/embed_in_your_game.py                  # a window; arrows turn, WASD walk, Esc quits
+    python examples/embed_in_your_game.py --frames 40 --out last.png   # no window: save the last frame
+
+A worker process renders (so your loop never waits on the model); your code sends one control
+packet per video frame and gets 4 frames back per step.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from worldsim.controls import PacketBuilder, idle_actions
+from worldsim.runtime.client import Client
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--renderer", default="testpattern")
+    p.add_argument("--frames", type=int, default=0, help="render N frames without a window, then stop")
+    p.add_argument("--out", default="last.png")
+    args = p.parse_args()
+
+    with Client.spawn(args.renderer) as client:                       # spawns and owns the worker
+        session = client.open(args.renderer, seed=1, controls=["camera"])
+        rig = PacketBuilder(["camera"], mode="fly", fps=session.spec.fps)
+        if args.frames:
+            render_offscreen(client, session, rig, args.frames, args.out)
+        else:
+            play_in_window(client, session, rig)
+
+
+def frames_for(client, session, rig, actions: dict) -> np.ndarray:
+    """One step: as many packets as the step makes frames -> uint8 [F, H, W, 3]."""
+    n = session.spec.frames_for_step(session.steps_sent)
+    result = client.step(session, session.steps_sent, [rig.tick(actions) for _ in range(n)])
+    if result.error is not None:
+        raise result.error
+    return result.frames
+
+
+def render_offscreen(client, session, rig, count: int, out: str) -> None:
+    from PIL import Image
+    shown = 0
+    while shown < count:
+        frames = frames_for(client, session, rig, {**idle_actions(), "turn_right": 1.0})
+        shown += len(frames)
+    Image.fromarray(frames[-1]).save(out)
+    print(f"{shown} frames rendered; the last one is in {out}")
+
+
+def play_in_window(client, session, rig) -> None:
+    import pygame
+    pygame.init()
+    screen = pygame.display.set_mode((session.spec.width, session.spec.height))
+    keys = {pygame.K_LEFT: "turn_left", pygame.K_RIGHT: "turn_right", pygame.K_w: "move_forward",
+            pygame.K_s: "move_backward", pygame.K_a: "strafe_left", pygame.K_d: "strafe_right"}
+    clock = pygame.time.Clock()
+    while not any(e.type == pygame.QUIT or (e.type == pygame.KEYDOWN and e.key == pygame.K_ESCAPE)
+                  for e in pygame.event.get()):
+        pressed = pygame.key.get_pressed()
+        actions = {**idle_actions(), **{name: float(pressed[key]) for key, name in keys.items()}}
+        for frame in frames_for(client, session, rig, actions):       # your game shows them one per tick
+            screen.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
+            pygame.display.flip()
+            clock.tick(session.spec.fps)
+    pygame.quit()
+
+
+if __name__ == "__main__":
+    main()
