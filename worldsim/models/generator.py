@@ -184,15 +184,20 @@ class Generator(nn.Module):
         return kvs
 
     # ---- whole clip (training) -------------------------------------------------------------
-    def forward_clip(self, inputs: Tensor, t: Tensor, text: Tensor) -> Tensor:
+    def forward_clip(self, inputs: Tensor, t: Tensor, text: Tensor, causal: bool = True) -> Tensor:
         """Teacher-forced forward of a whole clip with the block-causal windowed mask.
 
         inputs (B, F, Cin, h, w) from `clip_inputs`; t (B, F) noise level per frame, or (B,) one
         level per clip (frame 0, the clean first frame, then gets 0); text (B, Lt, text_dim).
-        Returns the velocity (B, F, C, h, w)."""
+        `causal=False` is the bidirectional base model (DESIGN §9 stage 0): every frame sees every
+        frame of the clip and the text, no sinks or window; inputs from `noise_inputs`, and a (B,)
+        t applies to all frames. Returns the velocity (B, F, C, h, w)."""
         b, f, _, h, w = inputs.shape
         if t.dim() == 1:
-            t = torch.cat([torch.zeros_like(t)[:, None], t[:, None].expand(b, f - 1)], dim=1)
+            t = t[:, None].expand(b, f) if not causal else \
+                torch.cat([torch.zeros_like(t)[:, None], t[:, None].expand(b, f - 1)], dim=1)
+        if not causal:
+            return self._forward_bidirectional(inputs, t, text)
         hp, wp = h // self.cfg.patch, w // self.cfg.patch
         tokens = hp * wp
         text_kv = self.text_states(text)
@@ -211,6 +216,31 @@ class Generator(nn.Module):
             keys = torch.cat([tk, sinks, apply_rope(k[:, :, tokens:], [r[tokens:] for r in rot])], dim=2)
             vals = torch.cat([tv, v[:, :, :tokens].repeat(1, 1, layout.n_sinks, 1), v[:, :, tokens:]], dim=2)
             x = s.finish(x, attention(apply_rope(q, rot), keys, vals, layout, self.backend), mods)
+        return self.output(x, c, h, w)
+
+    def noise_inputs(self, noisy: Tensor) -> Tensor:
+        """Inputs of the bidirectional base: [noisy | zeros | zeros | flag 0] for every frame.
+        noisy (B, F, C, h, w) -> (B, F, Cin, h, w). The recycled and control channels carry
+        nothing, so their patch-embedding weights stay at their random init for stage 1."""
+        zeros = noisy.new_zeros(*noisy.shape[:2], self.cfg.control_channels, *noisy.shape[-2:])
+        return self.frame_inputs(noisy, torch.zeros_like(noisy), zeros)
+
+    def _forward_bidirectional(self, inputs: Tensor, t: Tensor, text: Tensor) -> Tensor:
+        """Full attention over [text | all frames]; frame j at temporal position j. t (B, F)."""
+        b, f, _, h, w = inputs.shape
+        hp, wp = h // self.cfg.patch, w // self.cfg.patch
+        text_kv = self.text_states(text)
+        x = self.patch_embed(self.patchify(inputs))           # (B, F, T, d)
+        c = self.time_embed(t)                                # (B, F, d)
+        m = self.time_mod(F.silu(c))
+        rot = [r.flatten(0, 1) for r in self.rope(torch.arange(f, device=x.device), hp, wp)]   # (F*T, D/2)
+        for blk, (tk, tv) in zip(self.blocks, text_kv):
+            s = blk.video
+            mods = s.modulate(m)
+            q, k, v = s.project(x, mods)                      # (B, H, F*T, D)
+            keys = torch.cat([tk, apply_rope(k, rot)], dim=2)
+            o = attention(apply_rope(q, rot), keys, torch.cat([tv, v], dim=2), None, self.backend)
+            x = s.finish(x, o, mods)
         return self.output(x, c, h, w)
 
     # ---- streaming (inference and student forcing) -------------------------------------------

@@ -1,17 +1,21 @@
-"""`worldsim train vae | adapt | distill | adversarial --config FILE` (docs/training.md)."""
+"""`worldsim train vae | base | adapt | distill | adversarial --config FILE` (docs/training.md)."""
 from __future__ import annotations
 
 import argparse
 
 from .config import STAGES
 
-REQUIRED = {"vae": ("video",), "adapt": ("latents",), "distill": ("latents",), "adversarial": ("latents",)}
+REQUIRED = {"vae": ("video",), "base": ("latents",), "adapt": ("latents",), "distill": ("latents",),
+            "adversarial": ("latents",)}
 
 
 def stage_class(name: str):
     if name == "vae":
         from .vae import VAEStage
         return VAEStage
+    if name == "base":
+        from .base import BaseStage
+        return BaseStage
     if name == "adapt":
         from .adapt import AdaptStage
         return AdaptStage
@@ -50,7 +54,7 @@ def run_stage(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a stage of the AAPT pipeline",
-                              description="Train one stage: vae, adapt, distill, adversarial (docs/training.md). "
+                              description="Train one stage: vae, base, adapt, distill, adversarial (docs/training.md). "
                                           "A run whose out_dir holds a checkpoint resumes from it exactly.")
     p.add_argument("stage", choices=STAGES)
     p.add_argument("--config", required=True, help="TOML config (examples in configs/)")

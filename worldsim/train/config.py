@@ -18,7 +18,7 @@ from typing import Any
 
 from ..cli import WorldsimUserError
 
-STAGES = ("vae", "adapt", "distill", "adversarial")
+STAGES = ("vae", "base", "adapt", "distill", "adversarial")
 
 
 class ConfigError(WorldsimUserError):
@@ -74,6 +74,12 @@ class VAESection:
 
 
 @dataclass
+class BaseSection:
+    shift: float = 5.5                # t ~ shift(U(0,1), s), as stage 1 (per-frame token count)
+    text_dropout: float = 0.1         # prompts replaced by "" so the base supports CFG
+
+
+@dataclass
 class AdaptSection:
     # t ~ shift(U(0,1), s). AAPT used s = 24 at 736x416 (~1200 tokens per latent frame); the
     # shift grows like sqrt(tokens): 24 * sqrt(64 / 1196) ~ 5.5 for the default preset's 64 tokens.
@@ -107,6 +113,7 @@ class TrainConfig:
     optim: OptimSection = field(default_factory=OptimSection)
     loop: LoopSection = field(default_factory=LoopSection)
     vae: VAESection = field(default_factory=VAESection)
+    base: BaseSection = field(default_factory=BaseSection)
     adapt: AdaptSection = field(default_factory=AdaptSection)
     distill: DistillSection = field(default_factory=DistillSection)
     adversarial: AdversarialSection = field(default_factory=AdversarialSection)
