@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from .primitives import INF
+from .primitives import INF, prepare
 
 OBJECT_RANGE = 110.0                                          # metres, to the bounding sphere's edge
 CAMERA_KEEP = {"frustums": 96, "ellipsoids": 64, "boxes": 8}
-TILE_KEEP = {"frustums": 14, "ellipsoids": 8, "boxes": 3}
+TILE_KEEP = {"frustums": 10, "ellipsoids": 6, "boxes": 2}
 Y_COLUMNS = {"frustums": (1, 3), "ellipsoids": (1,), "boxes": (1,)}   # columns holding heights
 
 
@@ -35,9 +35,9 @@ def dead_primitive(kind: str, width: int, device) -> torch.Tensor:
     """(P,) a primitive far below the world, never hit (its hit distance is >> FAR)."""
     dead = torch.zeros(width, device=device)
     dead[1] = -1e6
-    dead[3:6] = 1e-3
+    dead[3:6] = 1.0
     if kind == "frustums":
-        dead[3] = -1e6 + 1e-3
+        dead[3] = -1e6 + 1.0
     if kind == "boxes":
         dead[6] = 1.0
     return dead
@@ -78,7 +78,8 @@ def cull_cameras(kind, table, bound, origin, c2w, K, height, width, size_m):
 
 
 def cull_tiles(kind, chosen, cam_bound, dist, unused, K, tiles_y, tiles_x, tile):
-    """Nearest primitives overlapping each screen tile. -> (B, T, k_t, P), T = tiles_y * tiles_x."""
+    """Nearest primitives overlapping each screen tile, prepared for intersection (primitives.prepare).
+    -> (B, T, k_t, P'), T = tiles_y * tiles_x."""
     B, k, P = chosen.shape
     x, y, z, r = cam_bound.unbind(-1)                                           # (B, k)
     fx, fy, cx, cy = (K[:, i, j, None] for i, j in ((0, 0), (1, 1), (0, 2), (1, 2)))
@@ -101,4 +102,4 @@ def cull_tiles(kind, chosen, cam_bound, dist, unused, K, tiles_y, tiles_x, tile)
     best, idx = score.topk(kt, dim=-1, largest=False)                           # (B, T, kt)
     per_tile = chosen.gather(1, idx.reshape(B, -1, 1).expand(-1, -1, P)).reshape(B, -1, kt, P)
     dead = dead_primitive(kind, P, chosen.device)
-    return torch.where(torch.isinf(best)[..., None], dead, per_tile)
+    return prepare(kind, torch.where(torch.isinf(best)[..., None], dead, per_tile))

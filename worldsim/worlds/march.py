@@ -14,8 +14,9 @@ from .primitives import INF
 
 FAR = 400.0              # metres: beyond this every ray is sky
 CHUNK_STEPS = 8          # relaxed steps per fused chunk
-CHUNKS = 12              # at most CHUNK_STEPS * CHUNKS steps per ray (late chunks see few rays)
+CHUNKS = 10              # at most CHUNK_STEPS * CHUNKS steps per ray (late chunks see few rays)
 BISECT_STEPS = 6
+CLEAR_CELLS = 12         # clearance window half-size, in grid cells
 
 
 def bilinear(field: torch.Tensor, base, x: torch.Tensor, z: torch.Tensor, grid: int, inv_cell: float):
@@ -36,19 +37,55 @@ def bilinear(field: torch.Tensor, base, x: torch.Tensor, z: torch.Tensor, grid: 
     return top * (1 - fz) + bottom * fz
 
 
+def clearance_grid(height: torch.Tensor, radius_cells: int = CLEAR_CELLS) -> torch.Tensor:
+    """(G, G) -> (G, G): the highest height within a square window of +-radius_cells (wrapping)."""
+    k = 2 * radius_cells + 1
+    padded = torch.nn.functional.pad(height[None, None], (radius_cells,) * 4, mode="circular")
+    return torch.nn.functional.max_pool2d(padded, k, stride=1)[0, 0]
+
+
 def march_chunk(hmap, base, o, d, t, t_above, grid: int, inv_cell: float, top: float):
-    """CHUNK_STEPS relaxed steps. base (R,) grid offset; o, d (R, 3); t, t_above (R,). -> t, t_above, below, finished (R,)."""
+    """CHUNK_STEPS steps. hmap (W*G*G, 2) height and clearance; base (R,) grid offset of each ray's
+    world; o, d (R, 3); t, t_above (R,). -> t, t_above, below, finished (R,).
+
+    A step is the larger of a relaxed step (0.8 of the height above the surface, at least 8% of
+    the distance: may overshoot, bisection repairs) and a safe step: while the ray is above the
+    clearance (the highest point within CLEAR_CELLS cells) it cannot hit anything for the
+    clearance radius horizontally or until it has dropped to that height."""
     ox, oy, oz = o.unbind(-1)
     dx, dy, dz = d.unbind(-1)
+    reach = (CLEAR_CELLS - 1) / inv_cell / (dx * dx + dz * dz).sqrt().clamp(min=1e-3)   # metres along the ray
+    sink = (-dy).clamp(min=1e-4)
     for _ in range(CHUNK_STEPS):
-        dh = oy + t * dy - bilinear(hmap, base, ox + t * dx, oz + t * dz, grid, inv_cell)
+        y = oy + t * dy
+        h, clear = _height_and_clearance(hmap, base, ox + t * dx, oz + t * dz, grid, inv_cell)
+        dh = y - h
         above = (dh > 0) & (t < FAR)
         t_above = torch.where(above, t, t_above)
-        t = torch.where(above, t + torch.maximum(0.45 * dh, 0.015 + 0.06 * t), t)
-    dh = oy + t * dy - bilinear(hmap, base, ox + t * dx, oz + t * dz, grid, inv_cell)
+        safe = torch.where(y > clear, torch.minimum(reach, (y - clear) / sink), 0.0)
+        step = torch.maximum(torch.maximum(0.8 * dh, 0.02 + 0.08 * t), safe)
+        t = torch.where(above, t + step, t)
+    h, _ = _height_and_clearance(hmap, base, ox + t * dx, oz + t * dz, grid, inv_cell)
+    dh = oy + t * dy - h
     escaped = (dy >= 0) & (oy + t * dy > top)          # above every mountain and rising
     below = (dh <= 0) & (t < FAR)
     return t, t_above, below, below | (t >= FAR) | escaped
+
+
+def _height_and_clearance(hmap, base, x, z, grid: int, inv_cell: float):
+    """Bilinear height and the clearance at the lower corner of the cell. hmap (W*G*G, 2)."""
+    gx, gz = x * inv_cell, z * inv_cell
+    fx0, fz0 = gx.floor(), gz.floor()
+    fx, fz = gx - fx0, gz - fz0
+    x0 = torch.remainder(fx0, grid).long()
+    z0 = torch.remainder(fz0, grid).long()
+    x1 = torch.where(x0 == grid - 1, 0, x0 + 1)
+    r0 = base + z0 * grid
+    r1 = base + torch.where(z0 == grid - 1, 0, z0 + 1) * grid
+    h00 = hmap[r0 + x0, 0]
+    top = h00 * (1 - fx) + hmap[r0 + x1, 0] * fx
+    bottom = hmap[r1 + x0, 0] * (1 - fx) + hmap[r1 + x1, 0] * fx
+    return top * (1 - fz) + bottom * fz, hmap[r0 + x0, 1]
 
 
 def bisect(hmap, base, o, d, lo, hi, grid: int, inv_cell: float):
@@ -57,7 +94,7 @@ def bisect(hmap, base, o, d, lo, hi, grid: int, inv_cell: float):
     dx, dy, dz = d.unbind(-1)
     for _ in range(BISECT_STEPS):
         mid = 0.5 * (lo + hi)
-        up = (oy + mid * dy - bilinear(hmap, base, ox + mid * dx, oz + mid * dz, grid, inv_cell)) > 0
+        up = (oy + mid * dy - _height_and_clearance(hmap, base, ox + mid * dx, oz + mid * dz, grid, inv_cell)[0]) > 0
         lo, hi = torch.where(up, mid, lo), torch.where(up, hi, mid)
     return 0.5 * (lo + hi)
 
@@ -66,20 +103,29 @@ def march_terrain(hmap, base, o, d, grid: int, inv_cell: float, top: float, kern
     """Distance to the marched surface along each ray, +inf for sky. base (R,), o, d (R, 3) -> (R,).
 
     `kernels` supplies march_chunk and bisect (eager or compiled: see compiled.py)."""
-    R = d.shape[0]
-    t = torch.full((R,), 0.05, device=d.device)
-    t_above = torch.zeros(R, device=d.device)
-    below = torch.zeros(R, dtype=torch.bool, device=d.device)
-    active = torch.nonzero(~((d[:, 1] >= 0) & (o[:, 1] > top))).squeeze(1)     # rising above all: sky
+    R, dev = d.shape[0], d.device
+    # Live rays are kept compact (index_select, never boolean masks: those are ~50x slower on
+    # CPU); a finished ray's (t_above, t) is recorded once, and hits are bisected at the end.
+    idx = torch.nonzero(~((d[:, 1] >= 0) & (o[:, 1] > top))).squeeze(1)        # rising above all: sky
+    live = [base.index_select(0, idx), o.index_select(0, idx), d.index_select(0, idx)]
+    t = torch.full((idx.numel(),), 0.05, device=dev)
+    t_above = torch.zeros_like(t)
+    done_idx, done_lo, done_hi = [], [], []
     for _ in range(CHUNKS):
-        if active.numel() == 0:
+        if idx.numel() == 0:
             break
-        ta, tb, under, finished = kernels.march_chunk(hmap, base[active], o[active], d[active],
-                                                      t[active], t_above[active], grid, inv_cell, top)
-        t[active], t_above[active], below[active] = ta, tb, under
-        active = active[~finished]
-    idx = torch.nonzero(below).squeeze(1)        # rays still marching after CHUNKS count as sky
-    out = torch.full((R,), INF, device=d.device)
-    if idx.numel():
-        out[idx] = kernels.bisect(hmap, base[idx], o[idx], d[idx], t_above[idx], t[idx], grid, inv_cell)
+        t, t_above, below, finished = kernels.march_chunk(hmap, *live, t, t_above, grid, inv_cell, top)
+        hit = torch.nonzero(below).squeeze(1)
+        done_idx.append(idx.index_select(0, hit))
+        done_lo.append(t_above.index_select(0, hit))
+        done_hi.append(t.index_select(0, hit))
+        keep = torch.nonzero(~finished).squeeze(1)                               # rays still marching
+        idx, t, t_above = idx.index_select(0, keep), t.index_select(0, keep), t_above.index_select(0, keep)
+        live = [x.index_select(0, keep) for x in live]
+    out = torch.full((R,), INF, device=dev)          # rays still marching after CHUNKS count as sky
+    if done_idx:
+        hits = torch.cat(done_idx)
+        pick = lambda x: x.index_select(0, hits)                                # noqa: E731
+        out[hits] = kernels.bisect(hmap, pick(base), pick(o), pick(d), torch.cat(done_lo),
+                                   torch.cat(done_hi), grid, inv_cell)
     return out

@@ -19,39 +19,48 @@ def _split(d: torch.Tensor, table: torch.Tensor):
     return dx, dy, dz, cols
 
 
+def prepare(kind: str, table: torch.Tensor) -> torch.Tensor:
+    """Per-primitive constants of the intersection, computed once per tile instead of per ray.
+    frustums (..., 9) -> (..., 10): cx, y0, cz, y1, A, s, c0, rgb  (radius along a ray = A + s*dy*t)
+    ellipsoids (..., 9) -> (..., 10): c/r (3), 1/r (3), |c/r|^2 - 1, rgb;  boxes unchanged."""
+    if kind == "frustums":
+        cx, y0, cz, y1, r0, r1 = table[..., :6].unbind(-1)
+        s = (r1 - r0) / (y1 - y0).clamp(min=1e-4)
+        A = r0 - s * y0
+        c0 = cx * cx + cz * cz - A * A
+        return torch.cat([torch.stack([cx, y0, cz, y1, A, s, c0], -1), table[..., 6:9]], -1)
+    if kind == "ellipsoids":
+        inv = 1 / table[..., 3:6]
+        v = table[..., 0:3] * inv
+        return torch.cat([v, inv, (v * v).sum(-1, keepdim=True) - 1, table[..., 6:9]], -1)
+    return table
+
+
 def hit_frustums(d: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """Vertical truncated cones: radius r0 at y0 to r1 at y1, plus the top cap. -> t (..., N, K)."""
-    dx, dy, dz, (cx, y0, cz, y1, r0, r1) = _split(d, table[..., :6])
-    s = (r1 - r0) / (y1 - y0).clamp(min=1e-4)
-    A = r0 - s * y0                                   # radius along the ray: A + B t
-    B = s * dy
+    """Vertical truncated cones, side surface only (tops are covered: crowns, roofs). -> t (..., N, K)."""
+    dx, dy, dz, (cx, y0, cz, y1, A, s, c0) = _split(d, table[..., :7])
+    B = s * dy                                        # radius along the ray: A + B t
     a = dx * dx + dz * dz - B * B
     a = torch.where(a.abs() < 1e-7, torch.full_like(a, 1e-7), a)
-    b = -2 * (cx * dx + cz * dz) - 2 * A * B
-    c = cx * cx + cz * cz - A * A
-    disc = b * b - 4 * a * c
+    b = -2 * (cx * dx + cz * dz + A * B)
+    disc = b * b - 4 * a * c0
     sq = disc.clamp(min=0).sqrt()
-    ta, tb = (-b - sq) / (2 * a), (-b + sq) / (2 * a)
+    half = 0.5 / a
+    ta, tb = (-b - sq) * half, (-b + sq) * half
     t1, t2 = torch.minimum(ta, tb), torch.maximum(ta, tb)
 
     def valid(t):
         y = t * dy
-        return (disc >= 0) & (t > NEAR) & (y >= y0) & (y <= y1) & (A + B * t >= 0)
-    t_side = torch.where(valid(t1), t1, torch.where(valid(t2), t2, INF))
-    t_cap = y1 / torch.where(dy.abs() < 1e-7, torch.full_like(dy, 1e-7), dy)
-    ex, ez = t_cap * dx - cx, t_cap * dz - cz
-    cap_ok = (t_cap > NEAR) & (ex * ex + ez * ez <= r1 * r1)
-    return torch.minimum(t_side, torch.where(cap_ok, t_cap, INF))
+        return (t > NEAR) & (y >= y0) & (y <= y1) & (A + B * t >= 0)
+    return torch.where(disc < 0, INF, torch.where(valid(t1), t1, torch.where(valid(t2), t2, INF)))
 
 
 def hit_ellipsoids(d: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """Axis-aligned ellipsoids (centre, radii). -> t (..., N, K)."""
-    dx, dy, dz, (cx, cy, cz, rx, ry, rz) = _split(d, table[..., :6])
-    ux, uy, uz = dx / rx, dy / ry, dz / rz
-    vx, vy, vz = cx / rx, cy / ry, cz / rz
+    """Axis-aligned ellipsoids (prepared: c/r, 1/r, |c/r|^2 - 1). -> t (..., N, K)."""
+    dx, dy, dz, (vx, vy, vz, ix, iy, iz, c) = _split(d, table[..., :7])
+    ux, uy, uz = dx * ix, dy * iy, dz * iz
     a = ux * ux + uy * uy + uz * uz
     b = ux * vx + uy * vy + uz * vz                   # half of the usual b, sign flipped
-    c = vx * vx + vy * vy + vz * vz - 1
     disc = b * b - a * c
     t = (b - disc.clamp(min=0).sqrt()) / a
     return torch.where((disc >= 0) & (t > NEAR), t, INF)
@@ -75,20 +84,16 @@ def hit_boxes(d: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
 
 def normals(kind: str, p: torch.Tensor, prim: torch.Tensor) -> torch.Tensor:
-    """Outward unit normal at hit points p (..., 3) on primitives prim (..., P) of `kind`."""
+    """Outward unit normal at hit points p (..., 3) on prepared primitives prim (..., P) of `kind`."""
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     if kind == "frustums":
-        cx, y0, cz, y1, r0, r1 = prim[..., :6].unbind(-1)
+        cx, cz, s = prim[..., 0], prim[..., 2], prim[..., 5]
         ex, ez = x - cx, z - cz
         rho = (ex * ex + ez * ez).sqrt().clamp(min=1e-6)
-        s = (r1 - r0) / (y1 - y0).clamp(min=1e-4)
-        side = torch.stack([ex / rho, -s, ez / rho], -1)
-        top = torch.zeros_like(side)
-        top[..., 1] = 1
-        n = torch.where(((y - y1).abs() < 1e-3)[..., None] & (r1 > 0)[..., None], top, side)
+        n = torch.stack([ex / rho, -s, ez / rho], -1)
     elif kind == "ellipsoids":
-        c, r = prim[..., 0:3], prim[..., 3:6]
-        n = (p - c) / (r * r)
+        v, inv = prim[..., 0:3], prim[..., 3:6]
+        n = (p * inv - v) * inv
     else:
         cx, cy, cz, hx, hy, hz, co, si = prim[..., :8].unbind(-1)
         ex, ey, ez = x - cx, y - cy, z - cz

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import torch
 
 from .culling import CAMERA_KEEP, bounding_spheres, cull_cameras, cull_tiles, dead_primitive
-from .march import FAR, bilinear, bisect, march_chunk, march_terrain
+from .march import FAR, bilinear, bisect, clearance_grid, march_chunk, march_terrain
 from .primitives import hit_boxes, hit_ellipsoids, hit_frustums, normals
 from .world import World
 
@@ -29,7 +29,8 @@ HITS = {"frustums": hit_frustums, "ellipsoids": hit_ellipsoids, "boxes": hit_box
 @dataclass
 class Scene:
     """A world's tensors on one device: everything the ray-marcher reads."""
-    height: torch.Tensor              # (G*G,) marching height (terrain raised to the water), row-major (z, x)
+    height: torch.Tensor              # (G*G, 2) marching height (terrain raised to the water), clearance;
+                                      # row-major (z, x)
     shading: torch.Tensor             # (G*G, 7) albedo rgb, normal xyz, water flag
     sky: torch.Tensor                 # (16,) see Sky.as_tensor
     tables: dict[str, torch.Tensor]   # kind -> (M, P) primitive table (objects.py)
@@ -47,7 +48,8 @@ class Scene:
                   (("frustums", o.frustums), ("ellipsoids", o.ellipsoids), ("boxes", o.boxes))}
         bounds = {k: bounding_spheres(k, v) for k, v in tables.items()}
         mv = lambda x: x.to(device=device, dtype=torch.float32).contiguous()   # noqa: E731
-        return cls(mv(t.march_height.reshape(-1)), mv(shading), mv(world.sky.as_tensor()),
+        march = torch.stack([t.march_height, clearance_grid(t.march_height)], -1).reshape(-1, 2)
+        return cls(mv(march), mv(shading), mv(world.sky.as_tensor()),
                    {k: mv(v) for k, v in tables.items()}, {k: mv(v) for k, v in bounds.items()},
                    t.grid, t.size_m, float(t.march_height.max()))
 
@@ -69,7 +71,7 @@ class SceneStack:
             raise ValueError("worlds rendered together must share grid size and world size")
         self.scenes = list(scenes)
         one = len(scenes) == 1
-        self.height = first.height if one else torch.cat([s.height for s in scenes])     # (W*G*G,)
+        self.height = first.height if one else torch.cat([s.height for s in scenes])     # (W*G*G, 2)
         self.shading = first.shading if one else torch.cat([s.shading for s in scenes])  # (W*G*G, 7)
         self.sky = torch.stack([s.sky for s in scenes])                                  # (W, 16)
         self.grid, self.size_m = first.grid, first.size_m
@@ -77,7 +79,7 @@ class SceneStack:
 
 
 def tile_size(height: int, width: int) -> int:
-    for tile in (16, 8):
+    for tile in (8,):
         if height % tile == 0 and width % tile == 0:
             return tile
     raise ValueError(f"width and height must be multiples of 8, got {width}x{height}")

@@ -46,7 +46,7 @@ class ReferenceRenderer:
 
     def __init__(self, width: int = 128, height: int = 128, fps: float = 24.0, device: str = "cpu",
                  fovy_deg: float = 60.0, camera_height: str = "above_ground", compile: bool | None = None,
-                 threads: int | None = None):
+                 threads: int | None = 1):
         try:
             tile_size(height, width)
         except ValueError as err:
@@ -57,8 +57,10 @@ class ReferenceRenderer:
         self.device = torch.device(device)
         self.width, self.height, self.fovy_deg = int(width), int(height), float(fovy_deg)
         self.camera_height = camera_height
-        if threads:
-            torch.set_num_threads(int(threads))
+        # CPU threads used while rendering (restored after each step). One is the default: the
+        # fused kernels gain little from a second thread on a small CPU, and lose badly when the
+        # other core is busy (OpenMP threads wait on each other), e.g. with the game's display.
+        self.threads = None if self.device.type != "cpu" or not threads else int(threads)
         self.compile = (self.device.type == "cuda") if compile is None else bool(compile)
         self._kernels = None
         self._scenes: dict[int, Scene] = {}
@@ -122,8 +124,7 @@ class ReferenceRenderer:
         if self.camera_height == "above_ground":
             c2w = self.lift(stack, world, c2w)
         K = self.K.expand(c2w.shape[0], 3, 3)
-        with torch.inference_mode():
-            frames = render(stack, c2w, K, self.height, self.width, world, self.kernels).cpu().numpy()
+        frames = self.render(stack, world, c2w, K)
         out, start = [], 0
         for state, n in zip(states, counts):
             out.append(frames[start:start + n])
@@ -131,11 +132,22 @@ class ReferenceRenderer:
             state.steps += 1
         return out
 
+    def render(self, stack: SceneStack, world: torch.Tensor, c2w: torch.Tensor, K: torch.Tensor) -> np.ndarray:
+        """One batched ray-march over all cameras. -> uint8 (B, H, W, 3) numpy."""
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                return render(stack, c2w, K, self.height, self.width, world, self.kernels).cpu().numpy()
+        finally:
+            torch.set_num_threads(previous)
+
     def lift(self, stack: SceneStack, world: torch.Tensor, c2w: torch.Tensor) -> torch.Tensor:
         """Add the ground height at each camera's (x, z) to its y. (B, 4, 4) -> (B, 4, 4)."""
         pos = c2w[:, :3, 3].to(stack.height.device)
         base = world.to(stack.height.device) * stack.grid * stack.grid
-        ground = bilinear(stack.height, base, pos[:, 0], pos[:, 2], stack.grid, stack.grid / stack.size_m)
+        ground = bilinear(stack.height[:, 0], base, pos[:, 0], pos[:, 2], stack.grid, stack.grid / stack.size_m)
         out = c2w.clone()
         out[:, 1, 3] += ground.cpu()
         return out
