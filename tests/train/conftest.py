@@ -17,6 +17,33 @@ def make_bank(clips: int = 8, frames: int = 5, seed: int = 0) -> ClipBank:
     return ClipBank({"latents": latents}, [f"clip {i}" for i in range(clips)])
 
 
+class PatternWalk:
+    """A stochastic clip process with a real choice at every frame: latent frames are one of M
+    fixed patterns (a random channel signature, constant over a 2x2 grid), and the next pattern is
+    k + 1 or k - 1 (mod M) with equal odds, so the previous frame does not determine the next."""
+
+    def __init__(self, patterns: int = 6, seed: int = 42):
+        gen = torch.Generator().manual_seed(seed)
+        self.patterns = torch.randn(patterns, 16, 1, 1, generator=gen).expand(patterns, 16, 2, 2).contiguous()
+
+    def clips(self, clips: int, frames: int, seed: int) -> tuple[ClipBank, torch.Tensor]:
+        """A bank of `clips` walks and their pattern indices (N, F)."""
+        m = len(self.patterns)
+        gen = torch.Generator().manual_seed(seed)
+        k = [torch.randint(0, m, (clips,), generator=gen)]
+        for _ in range(frames - 1):
+            k.append((k[-1] + 2 * torch.randint(0, 2, (clips,), generator=gen) - 1) % m)
+        index = torch.stack(k, dim=1)
+        return ClipBank({"latents": self.patterns[index]}, [""] * clips), index
+
+    def nearest_next_error(self, latents: torch.Tensor, index: torch.Tensor) -> float:
+        """Mean squared distance of frames 1.. of `latents` (N, F, C, h, w) to the nearer of the two
+        frames the process could have produced after each true previous frame."""
+        m, prev = len(self.patterns), index[:, :-1]
+        options = torch.stack([self.patterns[(prev + 1) % m], self.patterns[(prev - 1) % m]])
+        return float((latents[None, :, 1:] - options).pow(2).mean(dim=(-3, -2, -1)).min(0).values.mean())
+
+
 def make_config(out_dir, stage: str = "adapt", steps: int = 20, **sections) -> TrainConfig:
     values = {"model": {"preset": "tiny"},
               "data": {"batch_size": 4, "seed": 0},
@@ -45,3 +72,8 @@ def tiny_bank():
 @pytest.fixture
 def tiny_config():
     return make_config
+
+
+@pytest.fixture
+def pattern_walk():
+    return PatternWalk()
