@@ -26,7 +26,7 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
     """The stage's model in float32 (autocast makes bf16 compute), in train mode, all parameters trainable."""
     init = cfg.model.init if init is None else init
     if init:
-        model = load_aapt(init, ctx)
+        model = add_control_channels(load_aapt(init, ctx), cfg.model.control_channels)
     else:
         try:
             preset = replace_generator(model_preset(cfg.model.preset), control_channels=cfg.model.control_channels)
@@ -40,6 +40,33 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
     return model.train()
 
 
-def export_model(model: AaptModel, out_dir: str | Path, stage: str) -> Path:
-    """The trained model as a worldsim-aapt checkpoint folder (out_dir/model)."""
-    return save_checkpoint(model, Path(out_dir) / "model", extra={"trained_by": f"worldsim train {stage}"})
+def export_model(model: AaptModel, out_dir: str | Path, stage: str, controls: dict | None = None) -> Path:
+    """The trained model as a worldsim-aapt checkpoint folder (out_dir/model); `controls` is the
+    encoder config of the clips' control channels (the bank's info), so play encodes as training did."""
+    if model.cfg.generator.control_channels == 0:
+        controls = {}                                  # an unconditioned stage (base) ignores them
+    return save_checkpoint(model, Path(out_dir) / "model", controls=controls,
+                           extra={"trained_by": f"worldsim train {stage}"})
+
+
+@torch.no_grad()
+def add_control_channels(model: AaptModel, channels: int) -> AaptModel:
+    """Give a model trained without controls (the base, or an unconditioned stage 1) `channels`
+    control input channels: new patch-embedding columns, randomly initialised (AAPT found random
+    faster than zero init), between the recycled latent and the first-frame flag."""
+    gen = model.generator
+    old_k, c, p = gen.cfg.control_channels, gen.cfg.latent_channels, gen.cfg.patch
+    if channels in (0, old_k):                         # 0: as the checkpoint has it
+        return model
+    if old_k != 0:
+        raise ConfigError(f"model.control_channels = {channels}, but the init checkpoint already takes {old_k}")
+    weight = gen.patch_embed.weight.unflatten(1, (-1, p * p))             # (d, Cin, p*p)
+    new = torch.randn(weight.shape[0], channels, p * p, device=weight.device, dtype=weight.dtype) * 0.02
+    weight = torch.cat([weight[:, :2 * c], new, weight[:, 2 * c:]], dim=1).flatten(1)
+    bias = gen.patch_embed.bias
+    gen.patch_embed = torch.nn.Linear(weight.shape[1], weight.shape[0], device=weight.device, dtype=weight.dtype)
+    gen.patch_embed.weight.copy_(weight)
+    gen.patch_embed.bias.copy_(bias)
+    model.cfg = replace_generator(model.cfg, control_channels=channels)
+    gen.cfg = model.cfg.generator
+    return model

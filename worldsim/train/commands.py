@@ -1,4 +1,5 @@
-"""`worldsim train vae | base | adapt | distill | adversarial --config FILE` (docs/training.md)."""
+"""`worldsim train vae | base | adapt | distill | adversarial --config FILE` and
+`worldsim train bank ...` (docs/training.md)."""
 from __future__ import annotations
 
 import argparse
@@ -46,19 +47,63 @@ def run_stage(args: argparse.Namespace) -> int:
     ctx = StepContext.from_config(cfg)
     stage = stage_class(cfg.stage)(cfg, ctx)
     history = train(stage, ClipReader(bank, cfg.data.batch_size, cfg.data.seed, cfg.data.frames), cfg, ctx)
-    path = export_model(stage.model, cfg.loop.out_dir, cfg.stage)
+    path = export_model(stage.model, cfg.loop.out_dir, cfg.stage, controls=bank.info.get("controls"))
     last = history[-1] if history else {}
     print(f"{cfg.stage}: {len(history)} steps this run, last {last}; model -> {path}")
     return 0
 
 
+def run_bank(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .bank import BankSpec, build_bank, describe, parse_seeds
+    from .data import DataError
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise DataError(f"--size must look like 128x128, got {args.size!r}") from None
+    spec = BankSpec(width, height, args.frames, args.clips_per_seed, args.fps, args.fovy, args.camera or "",
+                    args.device, args.batch)
+    spec.check()
+    seeds = parse_seeds(args.world_seeds)
+    vae = None
+    if args.vae:
+        from ..models.checkpoint import load_checkpoint
+        vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
+    with tqdm(total=len(seeds) * spec.clips_per_seed, desc="bank", unit="clip") as bar:
+        bank = build_bank(seeds, spec, vae, keep_video=args.keep_video or vae is None, progress=bar.update)
+    bank.save(args.out)
+    print(f"{args.out}: {describe(bank)}")
+    return 0
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a stage of the AAPT pipeline",
-                              description="Train one stage: vae, base, adapt, distill, adversarial (docs/training.md). "
-                                          "A run whose out_dir holds a checkpoint resumes from it exactly.")
-    p.add_argument("stage", choices=STAGES)
-    p.add_argument("--config", required=True, help="TOML config (examples in configs/)")
-    p.add_argument("--steps", type=int, help="override loop.steps")
-    p.add_argument("--out", help="override loop.out_dir")
-    p.add_argument("--device", help="override loop.device (auto | cpu | cuda)")
-    p.set_defaults(func=run_stage)
+    p = subparsers.add_parser("train", help="train a stage of the AAPT pipeline; build clip banks",
+                              description="Train one stage: vae, base, adapt, distill, adversarial; or build a clip "
+                                          "bank from the reference world (docs/training.md). A run whose out_dir "
+                                          "holds a checkpoint resumes from it exactly.")
+    sub = p.add_subparsers(dest="stage", required=True, metavar="{" + ",".join(STAGES) + ",bank}")
+    for stage in STAGES:
+        sp = sub.add_parser(stage, help=f"train stage {stage}")
+        sp.add_argument("--config", required=True, help="TOML config (examples in configs/)")
+        sp.add_argument("--steps", type=int, help="override loop.steps")
+        sp.add_argument("--out", help="override loop.out_dir")
+        sp.add_argument("--device", help="override loop.device (auto | cpu | cuda)")
+        sp.set_defaults(func=run_stage)
+    b = sub.add_parser("bank", help="render a clip bank from the reference world",
+                       description="Walk the reference world with the stochastic player, render, encode with "
+                                   "a VAE checkpoint, add camera controls; write one safetensors clip bank.")
+    b.add_argument("--world-seeds", required=True, help="e.g. 0-63 or 0-7,100 (use other seeds for validation)")
+    b.add_argument("--out", required=True, help="bank file (.safetensors)")
+    b.add_argument("--clips-per-seed", type=int, default=4)
+    b.add_argument("--frames", type=int, default=17, help="video frames per clip, 1 + 4k")
+    b.add_argument("--size", default="128x128", help="WIDTHxHEIGHT, multiples of 8")
+    b.add_argument("--vae", help="checkpoint whose VAE encodes the clips into `latents` (else pixels only)")
+    b.add_argument("--keep-video", action="store_true", help="keep `video` beside the latents")
+    b.add_argument("--camera", choices=("od", "plucker"), help="add camera `controls` (25 channels)")
+    b.add_argument("--fps", type=float, default=24.0)
+    b.add_argument("--fovy", type=float, default=60.0)
+    b.add_argument("--device", default="cpu", help="render and encode on cpu or cuda")
+    b.add_argument("--batch", type=int, default=16, help="clips rendered per call")
+    b.set_defaults(func=run_bank)

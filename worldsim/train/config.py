@@ -29,7 +29,8 @@ class ConfigError(WorldsimUserError):
 class ModelSection:
     preset: str = "default"           # worldsim.config preset: tiny | default | 1.3b | 8b
     init: str = ""                    # checkpoint folder to start from ("" = random init)
-    control_channels: int = 0         # K of the generator (0: unconditioned; camera rays: 25)
+    control_channels: int = 0         # K of the generator (0: unconditioned, or as `init` has it; camera: 25);
+                                      # a K > 0 on an init without controls adds them (random init)
     attention: str = "sdpa"           # sdpa | flex | flash
 
 

@@ -9,10 +9,9 @@ A bank file is one safetensors file whose tensors share their first dimension (c
     latents   (N, F, C, h, w) float   normalised VAE latents   (stages adapt, distill, adversarial)
     controls  (N, F, K, h, w) float   per-latent-frame control channels (optional)
     video     (N, 3, 1+4k, H, W) uint8  RGB clips               (stage vae)
-and its metadata holds {"prompts": JSON list of N strings} (optional).
-
-The reference world's clip stream (worldsim/worlds, DESIGN §8) is not there yet; once it is,
-it exports banks in this format (or plugs in here as another reader with the same state API).
+    c2w       (N, 1+4k, 4, 4) float     camera poses of the video frames (optional)
+and its metadata holds {"prompts": JSON list of N strings, "info": JSON object} (optional).
+`worldsim train bank` (bank.py) renders banks from the reference world.
 """
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ class DataError(WorldsimUserError):
 
 
 class ClipBank:
-    def __init__(self, tensors: dict[str, Tensor], prompts: list[str] | None = None):
+    def __init__(self, tensors: dict[str, Tensor], prompts: list[str] | None = None, info: dict | None = None):
         if not tensors:
             raise DataError("a clip bank needs at least one tensor (latents or video)")
         sizes = {k: v.shape[0] for k, v in tensors.items()}
@@ -39,6 +38,7 @@ class ClipBank:
         self.tensors = tensors
         self.size = next(iter(sizes.values()))
         self.prompts = prompts if prompts is not None else [""] * self.size
+        self.info = info or {}          # JSON: how the bank was made; info["controls"] -> checkpoints
         if len(self.prompts) != self.size:
             raise DataError(f"clip bank has {self.size} clips but {len(self.prompts)} prompts")
 
@@ -54,7 +54,7 @@ class ClipBank:
     def save(self, path: str | Path) -> None:
         from safetensors.torch import save_file
         save_file({k: v.contiguous() for k, v in self.tensors.items()}, str(path),
-                  metadata={"prompts": json.dumps(self.prompts)})
+                  metadata={"prompts": json.dumps(self.prompts), "info": json.dumps(self.info)})
 
     @classmethod
     def load(cls, path: str | Path) -> "ClipBank":
@@ -64,10 +64,12 @@ class ClipBank:
         try:
             with safe_open(str(path), framework="pt") as f:
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
-                prompts = json.loads((f.metadata() or {}).get("prompts", "null"))
+                meta = f.metadata() or {}
+                prompts = json.loads(meta.get("prompts", "null"))
+                info = json.loads(meta.get("info", "null"))
         except (SafetensorError, OSError, json.JSONDecodeError) as e:
             raise DataError(f"{path} is not a readable clip bank ({e})") from None
-        return cls(tensors, prompts)
+        return cls(tensors, prompts, info)
 
 
 class ClipReader:
