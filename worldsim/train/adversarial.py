@@ -11,7 +11,9 @@ Student forcing: G rolls out from the real first frame with its KV cache, recycl
 with those recycled latents recomputes the same frames with gradients (the models' tests hold
 cache rollout == whole-clip forward), so gradients reach every earlier frame's keys and values,
 frame 0's included, exactly as they would through a differentiable cache.
-Long-video training in segments is not built yet (docs/training.md).
+Long-video training (`long_frames` > 0): G rolls out a long video in overlapping segments with
+the cache detached between them; D judges every segment against the real clips and both losses
+accumulate gradients per segment before one optimiser step each (long_video.py).
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from ..models.model import AaptModel
 from .adapt import clip_controls, noised, text_tokens
 from .build import build_aapt, load_aapt
 from .config import AdversarialSection, TrainConfig
-from .loop import StepContext, optimize
+from .long_video import LongRollout, extend_controls
+from .loop import StepContext, apply_gradients, optimize
 
 
 class Discriminator(nn.Module):
@@ -75,15 +78,17 @@ def teacher_forced_fake(gen: Generator, real: Tensor, controls: Tensor, text: Te
 
 
 def discriminator_loss(d: Discriminator, real: Tensor, fake: Tensor, controls: Tensor, text: Tensor,
-                       ac: AdversarialSection) -> Tensor:
+                       ac: AdversarialSection, fake_controls: Tensor | None = None) -> Tensor:
+    """`fake_controls`: the fake's own controls where they differ from the real clip's (long video)."""
+    fake_controls = controls if fake_controls is None else fake_controls
     t = torch.rand(real.shape[0]).to(real)
     eps = torch.randn_like(real)
-    d_real, d_fake = d(real, controls, text, t, eps), d(fake, controls, text, t, eps)
+    d_real, d_fake = d(real, controls, text, t, eps), d(fake, fake_controls, text, t, eps)
     loss = F.softplus(d_fake - d_real).mean()
     if ac.r_lambda > 0:                                          # approximate R1 (reals) and R2 (fakes)
-        for x, dx in ((real, d_real), (fake, d_fake)):
+        for x, dx, ctrl in ((real, d_real, controls), (fake, d_fake, fake_controls)):
             shaken = x + ac.r_sigma * torch.randn_like(x)
-            loss = loss + ac.r_lambda * (dx - d(shaken, controls, text, t, eps)).pow(2).mean()
+            loss = loss + ac.r_lambda * (dx - d(shaken, ctrl, text, t, eps)).pow(2).mean()
     return loss
 
 
@@ -115,6 +120,8 @@ class AdversarialStage:
         ac, d = self.cfg.adversarial, self.discriminator
         real = batch["latents"].to(self.ctx.device, torch.float32)        # (B, F, C, h, w)
         controls = clip_controls(batch, real, self.model.generator.cfg.control_channels)
+        if ac.long_frames:
+            return self.long_video_step(real, controls, batch["prompts"], step)
         with self.ctx.autocast():                                       # discriminator step
             with torch.no_grad():
                 fake = self.fake(real, controls, text_tokens(self.model, batch["prompts"]))
@@ -133,3 +140,41 @@ class AdversarialStage:
         finally:
             d.requires_grad_(True)
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    def long_video_step(self, real: Tensor, controls: Tensor, prompts: list[str], step: int) -> dict[str, float]:
+        """One D and one G update on a long student-forced rollout, accumulated per segment."""
+        ac, d, gen = self.cfg.adversarial, self.discriminator, self.model.generator
+        b, f = real.shape[:2]
+        eps = torch.randn(b, ac.long_frames, *real.shape[2:], device=real.device)
+        with self.ctx.autocast():
+            video = LongRollout.run(gen, real[:, 0], extend_controls(controls, ac.long_frames),
+                                    text_tokens(self.model, prompts).detach(), eps, f, ac.segment_overlap)
+        n = len(video.segments)
+        self.optimizers["d"].zero_grad(set_to_none=True)
+        d_total = 0.0
+        for seg in video.segments:                                      # D: each segment vs the real clips
+            with self.ctx.autocast():
+                fake = video.frames[:, seg.context:seg.end]
+                loss = discriminator_loss(d, real, fake, controls, d.text_encoder(prompts), ac,
+                                          video.clip_controls(seg)) / n
+            loss.backward()
+            d_total += loss.item()
+        apply_gradients(self.optimizers["d"], step, self.cfg.optim)
+        d.requires_grad_(False)
+        self.optimizers["g"].zero_grad(set_to_none=True)
+        g_total = 0.0
+        try:
+            for seg in video.segments:                                  # G: gradients stop at the segment
+                with self.ctx.autocast():
+                    fake = video.fake(gen, seg, text_tokens(self.model, prompts))
+                    t = torch.rand(b).to(real)
+                    noise = torch.randn_like(real)
+                    d_text = d.text_encoder(prompts)
+                    loss = F.softplus(d(real, controls, d_text, t, noise)
+                                      - d(fake, video.clip_controls(seg), d_text, t, noise)).mean() / n
+                loss.backward()
+                g_total += loss.item()
+            apply_gradients(self.optimizers["g"], step, self.cfg.optim)
+        finally:
+            d.requires_grad_(True)
+        return {"d_loss": d_total, "g_loss": g_total, "segments": float(n)}

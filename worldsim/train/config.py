@@ -104,6 +104,11 @@ class AdversarialSection:
     rmsprop_alpha: float = 0.9
     r_sigma: float = 0.1              # approximate R1/R2: lambda * |D(x) - D(x + sigma n)|^2
     r_lambda: float = 1000.0
+    # Long-video training: G rolls out `long_frames` latent frames (0: one clip as stored) in
+    # segments of the bank's clip length that overlap by `segment_overlap` frames; the KV cache is
+    # detached between segments, D judges each segment against real clips, gradients accumulate.
+    long_frames: int = 0
+    segment_overlap: int = 1
 
 
 @dataclass

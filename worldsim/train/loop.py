@@ -63,6 +63,11 @@ def optimize(loss: Tensor, opt: torch.optim.Optimizer, step: int, optim: OptimSe
     """Backward, linear warm-up of the learning rate, global-norm clipping, step. Returns the grad norm."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    return apply_gradients(opt, step, optim)
+
+
+def apply_gradients(opt: torch.optim.Optimizer, step: int, optim: OptimSection) -> float:
+    """The optimiser step on gradients already accumulated (e.g. per segment of a long video)."""
     scale = min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps > 0 else 1.0
     params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
     for g in opt.param_groups:

@@ -1,0 +1,94 @@
+"""Long-video training for stage 3 (DESIGN §9): G generates a long video in overlapping segments.
+
+    video = LongRollout.run(gen, first, controls, text, eps, clip_frames=F, overlap=1)
+    for seg in video.segments:                     # D clips of F frames: overlap context + new frames
+        fake = video.fake(gen, seg, text)          # with gradients into this segment only
+        ...loss(fake).backward()                   # accumulate per segment, then one optimiser step
+
+The rollout runs frame by frame with the KV cache under no_grad, recycling the generator's own
+outputs, and snapshots the cache before each segment. A segment's frames are then recomputed in
+one forward against that snapshot (worldsim.models.segment): its outputs equal the rollout's, its
+gradients reach its own frames' keys/values and stop at the segment boundary (the cache is
+detached between segments). Segment k covers frames [a - overlap, b) with new frames [a, b); the
+first segment is [0, F) with the real first frame as context. Each D clip has the bank's clip
+length F, so D judges segments against the real clips of the batch.
+
+Controls past the bank's clip (camera variant) are new trajectories made by appending other
+clips' per-frame controls: camera controls are relative poses, so any sequence of them is a walk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..models.generator import Generator
+from ..models.segment import Snapshot, cache_snapshot, forward_segment
+
+
+def extend_controls(controls: Tensor, frames: int) -> Tensor:
+    """(B, F, K, h, w) -> (B, frames, K, h, w): frames 1.. of other clips of the batch appended."""
+    out, shift = [controls], 1
+    while sum(c.shape[1] for c in out) < frames:
+        out.append(controls.roll(shift, dims=0)[:, 1:])
+        shift += 1
+    return torch.cat(out, dim=1)[:, :frames]
+
+
+def segment_bounds(frames: int, clip_frames: int, overlap: int) -> list[tuple[int, int, int]]:
+    """[(context start, first new frame, end)] of the segments of a `frames`-long video."""
+    if not 1 <= overlap < clip_frames:
+        raise ValueError(f"segment_overlap must be in 1..{clip_frames - 1} (clip length {clip_frames}), got {overlap}")
+    if frames < clip_frames:
+        raise ValueError(f"long_frames ({frames}) must be at least the clip length ({clip_frames})")
+    bounds, a = [(0, 1, clip_frames)], clip_frames
+    while a < frames:
+        ctx = a - overlap
+        end = min(frames, ctx + clip_frames)
+        bounds.append((end - clip_frames, a, end))            # the last segment keeps F frames
+        a = end
+    return bounds
+
+
+@dataclass
+class Segment:
+    context: int                 # first frame of the D clip (given, not judged)
+    start: int                   # first new frame
+    end: int
+    cache: Snapshot              # the generator's cache before frame `start`
+
+
+@dataclass
+class LongRollout:
+    frames: Tensor               # (B, L, C, h, w) detached: the rollout, frame 0 real
+    eps: Tensor                  # (B, L, C, h, w) the noise of each step
+    controls: Tensor             # (B, L, K, h, w)
+    segments: list[Segment]
+
+    @classmethod
+    @torch.no_grad()
+    def run(cls, gen: Generator, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor,
+            clip_frames: int, overlap: int) -> "LongRollout":
+        b, length = eps.shape[:2]
+        if gen.caches is None or gen.caches[0].keys.shape[0] != b or gen.latent_hw != tuple(first.shape[-2:]):
+            gen.setup_cache(b, tuple(first.shape[-2:]), text.shape[1])
+        gen.start(first, text)
+        frames, segments = [first], []
+        for context, start, end in segment_bounds(length, clip_frames, overlap):
+            segments.append(Segment(context, start, end, cache_snapshot(gen)))
+            frames += [gen.step(controls[:, i], noise=eps[:, i]) for i in range(start, end)]
+        return cls(torch.stack(frames, dim=1), eps, controls, segments)
+
+    def fake(self, gen: Generator, seg: Segment, text: Tensor) -> Tensor:
+        """The D clip (B, F, C, h, w) of a segment: its context frames (detached) and its new frames
+        recomputed with gradients against the segment's cache snapshot."""
+        a, e = seg.start, seg.end
+        inputs = gen.frame_inputs(self.eps[:, a:e], self.frames[:, a - 1:e - 1], self.controls[:, a:e])
+        t = torch.ones(inputs.shape[0], device=inputs.device)
+        v = forward_segment(gen, inputs, t, text, seg.cache, a)
+        new = (self.eps[:, a:e] - v).to(self.frames.dtype)
+        return torch.cat([self.frames[:, seg.context:a], new], dim=1)
+
+    def clip_controls(self, seg: Segment) -> Tensor:
+        return self.controls[:, seg.context:seg.end]
