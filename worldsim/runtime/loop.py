@@ -2,7 +2,8 @@
 
     every tick (1/fps s):  input.sample() -> actions -> packets.tick(actions) -> one control packet
     every step:            the packets of `frames_for_step` ticks go out as one STEP (pipelined:
-                           up to `max_in_flight` steps outstanding, so the GPU never waits on the display)
+                           `max_in_flight` steps outstanding plus one complete step waiting, so the
+                           renderer never waits on the display)
     every tick:            the next received frame is presented (latest-wins: a backlog is dropped)
 
 Time comes from an injectable clock, accumulated with a clamp so a stall never spirals. When the
@@ -42,7 +43,7 @@ class _Frame:
 class FrameLoop:
     def __init__(self, client, session: Session, input: InputSource, packets: PacketSource,
                  display=None, recorder=None, clock: Callable[[], float] = time.perf_counter,
-                 sleep: Callable[[float], None] = time.sleep, realtime: bool = True, max_in_flight: int = 2,
+                 sleep: Callable[[float], None] = time.sleep, realtime: bool = True, max_in_flight: int = 1,
                  max_frame_time: float = 0.25, on_trigger: Callable[[str], Any] | None = None):
         self.client, self.session = client, session
         self.input, self.packets = input, packets
