@@ -16,7 +16,7 @@ def _packets(n, **actions):
 
 
 def test_protocol_shapes_and_batching():
-    r = ReferenceRenderer(width=32, height=24)
+    r = ReferenceRenderer(width=32, height=24, compile=False)
     assert isinstance(r, Renderer) and r.spec.frames_per_step == 4 and r.spec.first_step_frames == 1
     assert "camera" in r.spec.control_kinds and "eye height" in r.spec.info["camera_height_rule"]
     a, b = r.open(1), r.open(2)
@@ -27,7 +27,7 @@ def test_protocol_shapes_and_batching():
     assert [f.shape for f in frames] == [(4, 24, 32, 3)] * 2
     assert not np.array_equal(frames[0], frames[1])               # two worlds, one call
     # a session rendered alone gives the same pixels as inside the batch
-    alone = ReferenceRenderer(width=32, height=24)
+    alone = ReferenceRenderer(width=32, height=24, compile=False)
     c = alone.open(2)
     alone.step([c], [packets[:1]])
     np.testing.assert_array_equal(alone.step([c], [packets[1:5]])[0], frames[1])
@@ -37,14 +37,14 @@ def test_deterministic_across_renderers():
     packets = _packets(1, turn_left=1.0)
     frames = []
     for _ in range(2):
-        r = ReferenceRenderer(width=32, height=32)
+        r = ReferenceRenderer(width=32, height=32, compile=False)
         frames.append(r.step([r.open(7)], [packets])[0])
     np.testing.assert_array_equal(frames[0], frames[1])
     assert frames[0].std() > 5                                     # a picture, not a flat colour
 
 
 def test_bad_packets_raise_renderer_error():
-    r = ReferenceRenderer(width=16, height=16)
+    r = ReferenceRenderer(width=16, height=16, compile=False)
     s = r.open(0)
     with pytest.raises(RendererError, match="takes 1 packets"):
         r.step([s], [_packets(4)])
@@ -58,5 +58,5 @@ def test_bad_packets_raise_renderer_error():
 
 
 def test_registered_as_entry_point_or_factory():
-    r = create_renderer("reference", width=16, height=16)
+    r = create_renderer("reference", width=16, height=16, compile=False)
     assert r.spec.name == "reference"

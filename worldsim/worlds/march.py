@@ -19,21 +19,26 @@ BISECT_STEPS = 6
 CLEAR_CELLS = 12         # clearance window half-size, in grid cells
 
 
-def bilinear(field: torch.Tensor, base, x: torch.Tensor, z: torch.Tensor, grid: int, inv_cell: float):
-    """Bilinear, wrapping sample at world (x, z) of the (G*G[, C]) grid that starts at row `base`
-    of a flat stack of grids (one per world). -> x.shape[ + (C,)]"""
+def _corners(base, x: torch.Tensor, z: torch.Tensor, grid: int, inv_cell: float):
+    """Flat indices of the 4 grid points around world (x, z) (wrapping) and the fractions."""
     gx, gz = x * inv_cell, z * inv_cell
     fx0, fz0 = gx.floor(), gz.floor()
-    fx, fz = gx - fx0, gz - fz0
     x0 = torch.remainder(fx0, grid).long()
     z0 = torch.remainder(fz0, grid).long()
     x1 = torch.where(x0 == grid - 1, 0, x0 + 1)
     r0 = base + z0 * grid
     r1 = base + torch.where(z0 == grid - 1, 0, z0 + 1) * grid
+    return r0 + x0, r0 + x1, r1 + x0, r1 + x1, gx - fx0, gz - fz0
+
+
+def bilinear(field: torch.Tensor, base, x: torch.Tensor, z: torch.Tensor, grid: int, inv_cell: float):
+    """Bilinear, wrapping sample at world (x, z) of the (G*G[, C]) grid that starts at row `base`
+    of a flat stack of grids (one per world). -> x.shape[ + (C,)]"""
+    i00, i01, i10, i11, fx, fz = _corners(base, x, z, grid, inv_cell)
     if field.dim() == 2:
         fx, fz = fx[..., None], fz[..., None]
-    top = field[r0 + x0] * (1 - fx) + field[r0 + x1] * fx
-    bottom = field[r1 + x0] * (1 - fx) + field[r1 + x1] * fx
+    top = field[i00] * (1 - fx) + field[i01] * fx
+    bottom = field[i10] * (1 - fx) + field[i11] * fx
     return top * (1 - fz) + bottom * fz
 
 
@@ -74,18 +79,10 @@ def march_chunk(hmap, base, o, d, t, t_above, grid: int, inv_cell: float, top: f
 
 def _height_and_clearance(hmap, base, x, z, grid: int, inv_cell: float):
     """Bilinear height and the clearance at the lower corner of the cell. hmap (W*G*G, 2)."""
-    gx, gz = x * inv_cell, z * inv_cell
-    fx0, fz0 = gx.floor(), gz.floor()
-    fx, fz = gx - fx0, gz - fz0
-    x0 = torch.remainder(fx0, grid).long()
-    z0 = torch.remainder(fz0, grid).long()
-    x1 = torch.where(x0 == grid - 1, 0, x0 + 1)
-    r0 = base + z0 * grid
-    r1 = base + torch.where(z0 == grid - 1, 0, z0 + 1) * grid
-    h00 = hmap[r0 + x0, 0]
-    top = h00 * (1 - fx) + hmap[r0 + x1, 0] * fx
-    bottom = hmap[r1 + x0, 0] * (1 - fx) + hmap[r1 + x1, 0] * fx
-    return top * (1 - fz) + bottom * fz, hmap[r0 + x0, 1]
+    i00, i01, i10, i11, fx, fz = _corners(base, x, z, grid, inv_cell)
+    top = hmap[i00, 0] * (1 - fx) + hmap[i01, 0] * fx
+    bottom = hmap[i10, 0] * (1 - fx) + hmap[i11, 0] * fx
+    return top * (1 - fz) + bottom * fz, hmap[i00, 1]
 
 
 def bisect(hmap, base, o, d, lo, hi, grid: int, inv_cell: float):

@@ -12,6 +12,7 @@ functions that `torch.compile` fuses (compiled.py); `EAGER` runs the same code u
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -137,6 +138,18 @@ def shade(shading, base, sky, origin, d, t_terrain, frustums, ellipsoids, boxes,
     fog = 1 - torch.exp(-density * t_best.clamp(max=FAR)[..., None])
     surface = lit * (1 - fog) + (0.85 * horizon + 0.15 * sun) * fog
     return torch.where((t_best < FAR)[..., None], surface, _sky_colour(d, sky))
+
+
+@contextmanager
+def cpu_threads(n: int | None):
+    """Run the block with torch using `n` CPU threads (None: unchanged), then restore."""
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 EAGER = SimpleNamespace(march_chunk=march_chunk, bisect=bisect, shade=shade)

@@ -19,7 +19,7 @@ import torch
 
 from ..runtime.renderer import RendererError, RendererSpec
 from .march import bilinear
-from .raymarch import EAGER, Scene, SceneStack, render, tile_size
+from .raymarch import EAGER, Scene, SceneStack, cpu_threads, render, tile_size
 from .world import build_world
 
 HEIGHT_RULES = {
@@ -61,7 +61,7 @@ class ReferenceRenderer:
         # fused kernels gain little from a second thread on a small CPU, and lose badly when the
         # other core is busy (OpenMP threads wait on each other), e.g. with the game's display.
         self.threads = None if self.device.type != "cpu" or not threads else int(threads)
-        self.compile = (self.device.type == "cuda") if compile is None else bool(compile)
+        self.compile = True if compile is None else bool(compile)
         self._kernels = None
         self._scenes: dict[int, Scene] = {}
         self._stacks: dict[tuple[int, ...], SceneStack] = {}
@@ -134,14 +134,8 @@ class ReferenceRenderer:
 
     def render(self, stack: SceneStack, world: torch.Tensor, c2w: torch.Tensor, K: torch.Tensor) -> np.ndarray:
         """One batched ray-march over all cameras. -> uint8 (B, H, W, 3) numpy."""
-        previous = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                return render(stack, c2w, K, self.height, self.width, world, self.kernels).cpu().numpy()
-        finally:
-            torch.set_num_threads(previous)
+        with cpu_threads(self.threads), torch.inference_mode():
+            return render(stack, c2w, K, self.height, self.width, world, self.kernels).cpu().numpy()
 
     def lift(self, stack: SceneStack, world: torch.Tensor, c2w: torch.Tensor) -> torch.Tensor:
         """Add the ground height at each camera's (x, z) to its y. (B, 4, 4) -> (B, 4, 4)."""

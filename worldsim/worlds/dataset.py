@@ -1,0 +1,144 @@
+"""Clips from the reference world: an endless on-the-fly stream, for training on any device.
+
+    stream = ClipStream(seed=0, frames=48, width=128, height=128, device="cuda")
+    for clip in stream:          # endless; deterministic for (seed, index)
+        clip.frames              # uint8 (T, H, W, 3) on the device
+        clip.c2w, clip.K         # (T, 4, 4) world camera-to-world (OpenCV), (T, 3, 3) intrinsics
+        clip.actions             # (T, A) float32, columns ACTION_NAMES: the named actions per frame
+        clip.caption, clip.segments
+        clip.keypoints           # (T, 17, 3) normalised COCO-17 x, y, visibility (pose clips)
+
+Clip i of a stream uses world seed `seed * 100_000 + i // clips_per_world` (worlds are reused
+for a few clips: building one costs more than rendering a clip) and its own player and spawn point.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .captions import caption, storyboard
+from .player import POSE_MOVES, Player, walk_cameras
+from .raymarch import EAGER, Scene, cpu_threads, render
+from .world import build_world
+
+PUPPET_FOVY = 50.0
+
+
+def action_names() -> tuple[str, ...]:
+    from ..controls.actions import AXES, BUTTONS
+    return BUTTONS + AXES
+
+
+@dataclass
+class Clip:
+    kind: str                     # "camera" (a walk through a world) | "pose" (the puppet scene)
+    seed: int                     # world seed (camera) or look seed (pose)
+    frames: torch.Tensor          # (T, H, W, 3) uint8
+    c2w: torch.Tensor             # (T, 4, 4) float32, world camera-to-world, OpenCV
+    K: torch.Tensor               # (T, 3, 3) float32
+    actions: torch.Tensor         # (T, A) float32, columns action_names()
+    caption: str
+    segments: list[dict] = field(default_factory=list)     # start, end, move, text
+    keypoints: torch.Tensor | None = None                  # (T, 17, 3) pose clips
+
+    def __len__(self) -> int:
+        return self.frames.shape[0]
+
+
+def _action_matrix(actions: list[dict[str, float]]) -> torch.Tensor:
+    names = action_names()
+    return torch.tensor([[a.get(n, 0.0) for n in names] for a in actions], dtype=torch.float32)
+
+
+def _intrinsics(width: int, height: int, fovy_deg: float, frames: int) -> torch.Tensor:
+    from ..controls.camera_rig import intrinsics
+    return torch.tensor(intrinsics(width, height, fovy_deg), dtype=torch.float32).expand(frames, 3, 3).clone()
+
+
+def camera_clip(world_seed: int, player_seed: int, frames: int = 48, width: int = 128, height: int = 128,
+                device="cpu", kernels=EAGER, scene: Scene | None = None, max_batch: int = 64) -> Clip:
+    """A walk of `frames` video frames through world `world_seed`, driven by a stochastic player."""
+    world = build_world(world_seed)
+    plan = Player(player_seed).plan(frames)
+    actions = plan.actions()
+    start = world.spawn_point(player_seed)
+    c2w = walk_cameras(world, actions, start=start, yaw=float(player_seed * 47 % 360))
+    scene = scene or Scene.from_world(world, device)
+    cams = torch.from_numpy(c2w).float()
+    K = _intrinsics(width, height, 60.0, frames)
+    with torch.inference_mode():
+        parts = [render(scene, cams[i:i + max_batch], K[i:i + max_batch], height, width, kernels=kernels)
+                 for i in range(0, frames, max_batch)]
+    return Clip("camera", world_seed, torch.cat(parts), cams, K, _action_matrix(actions),
+                caption(world, plan.moves, c2w), storyboard(world, plan.moves, c2w))
+
+
+def pose_clip(seed: int, frames: int = 48, width: int = 128, height: int = 128, device="cpu",
+              max_batch: int = 16) -> Clip:
+    """The puppet scene: a character driven through controls.PoseRig by a stochastic player."""
+    from ..controls.pose_rig import PoseRig
+    from .puppet import render_puppet
+    rig = PoseRig(width=width, height=height, fovy_deg=PUPPET_FOVY)
+    plan = Player(seed, moves=POSE_MOVES).plan(frames)
+    actions = plan.actions()
+    kp2d, kp3d = [], []
+    for a in actions:
+        kp2d.append(rig.step(a).copy())
+        kp3d.append(rig.keypoints3d.copy())
+    c2w = np.eye(4)
+    c2w[:3, :3], c2w[:3, 3] = rig.cam_rot, rig.cam_pos
+    cams = torch.tensor(c2w, dtype=torch.float32).expand(frames, 4, 4).clone()
+    K = _intrinsics(width, height, PUPPET_FOVY, frames)
+    joints = torch.tensor(np.stack(kp3d), dtype=torch.float32, device=device)
+    with torch.inference_mode():
+        parts = [render_puppet(joints[i:i + max_batch], cams[i:i + max_batch].to(device),
+                               K[i:i + max_batch].to(device), height, width, look=seed)
+                 for i in range(0, frames, max_batch)]
+    text = "a person " + ", then ".join(m.phrase for m in plan.moves) + " in a studio"
+    segments = [{"start": m.start, "end": m.end, "move": m.name, "text": f"a person {m.phrase}"} for m in plan.moves]
+    return Clip("pose", seed, torch.cat(parts), cams, K, _action_matrix(actions), text, segments,
+                torch.tensor(np.stack(kp2d), dtype=torch.float32))
+
+
+class ClipStream:
+    """Endless clips rendered on the fly (deterministic: clip i depends only on seed and i)."""
+
+    def __init__(self, seed: int = 0, frames: int = 48, width: int = 128, height: int = 128,
+                 device: str = "cpu", kind: str = "camera", clips_per_world: int = 8, compile: bool = True,
+                 start: int = 0, threads: int | None = 1):
+        if kind not in ("camera", "pose"):
+            raise ValueError(f"clip kind must be 'camera' or 'pose', got {kind!r}")
+        if frames < 1:
+            raise ValueError(f"clips need at least one frame, got {frames}")
+        self.seed, self.frames, self.width, self.height = seed, frames, width, height
+        self.device, self.kind, self.clips_per_world, self.start = torch.device(device), kind, clips_per_world, start
+        self._compile, self.threads = compile, (threads if self.device.type == "cpu" else None)
+        self._scene: tuple[int, Scene] | None = None
+
+    def world_seed(self, index: int) -> int:
+        return self.seed * 100_000 + index // self.clips_per_world
+
+    def clip(self, index: int) -> Clip:
+        with cpu_threads(self.threads):
+            return self._clip(index)
+
+    def _clip(self, index: int) -> Clip:
+        player_seed = self.seed * 1_000_003 + index
+        if self.kind == "pose":
+            return pose_clip(player_seed, self.frames, self.width, self.height, self.device)
+        ws = self.world_seed(index)
+        if self._scene is None or self._scene[0] != ws:
+            self._scene = (ws, Scene.from_world(build_world(ws), self.device))
+        kernels = EAGER
+        if self._compile:
+            from .compiled import compiled_kernels
+            kernels = compiled_kernels()
+        return camera_clip(ws, player_seed, self.frames, self.width, self.height, self.device,
+                           kernels, self._scene[1])
+
+    def __iter__(self):
+        for index in itertools.count(self.start):
+            yield self.clip(index)
