@@ -77,7 +77,8 @@ def render_puppet(joints: torch.Tensor, c2w: torch.Tensor, K: torch.Tensor, heig
     palette = torch.tensor(LOOKS[look % len(LOOKS)], device=dev)          # (3 parts, 3)
     part = torch.tensor([b[3] for b in BONES], device=dev)[bone]
     p = o + d * t_hit.clamp(max=1e3)[..., None]
-    pa, pb = ext[:, ia][torch.arange(B)[:, None], bone], ext[:, ib][torch.arange(B)[:, None], bone]
+    rows = torch.arange(B, device=dev)[:, None]
+    pa, pb = ext[:, ia][rows, bone], ext[:, ib][rows, bone]
     ba = pb - pa
     h = (((p - pa) * ba).sum(-1) / (ba * ba).sum(-1).clamp(min=1e-9)).clamp(0, 1)
     n_body = p - (pa + h[..., None] * ba)

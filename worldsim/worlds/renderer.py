@@ -61,7 +61,10 @@ class ReferenceRenderer:
         # fused kernels gain little from a second thread on a small CPU, and lose badly when the
         # other core is busy (OpenMP threads wait on each other), e.g. with the game's display.
         self.threads = None if self.device.type != "cpu" or not threads else int(threads)
-        self.compile = True if compile is None else bool(compile)
+        # compile when it pays: always on GPU; on CPU from 64x64 up (tiny renders are fast eagerly,
+        # and the first compile costs tens of seconds even with a warm cache)
+        auto = self.device.type == "cuda" or width * height >= 64 * 64
+        self.compile = auto if compile is None else bool(compile)
         self._kernels = None
         self._scenes: dict[int, Scene] = {}
         self._stacks: dict[tuple[int, ...], SceneStack] = {}
