@@ -56,6 +56,19 @@ def test_dual_equals_primal_outputs_and_gradients(kind, mini_batch):
         assert rel(g, g_ref) <= 1e-10, n
 
 
+def test_checkpointed_scan_equals_scan():
+    # the long-sequence references (GPU tests, precision probe) run the scan checkpointed per segment
+    x = {n: t.requires_grad_() for n, t in make_inputs("mlp", L=24).items()}
+    args = [x[n] for n in NAMES_MLP]
+    state = dual.initial_mlp_state(2, *args[6:], torch.float64)
+    z = ttt_mlp(*args, mini_batch=4)
+    z_ck = dual.scan_checkpointed(dual.mlp_step, state, *args[:6], mini_batch=4, segment=8)
+    assert torch.equal(z, z_ck)
+    cot = torch.randn_like(z)
+    for n, g, g_ck in zip(NAMES_MLP, torch.autograd.grad(z, args, cot), torch.autograd.grad(z_ck, args, cot)):
+        assert torch.allclose(g, g_ck, rtol=1e-12, atol=1e-14), n
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_low_precision_inputs_keep_fp32_state(dtype, monkeypatch):
     x = make_inputs("mlp", dtype=dtype)

@@ -58,28 +58,32 @@ def _median_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def backend_op(kind: str, backend: str, num_warps: int | None = None):
-    """The op to time; `num_warps` launches the Triton kernels with that many warps per program."""
-    if backend == "triton" and num_warps:
+def backend_op(kind: str, backend: str, num_warps: int | None = None, fp32_precision: tuple[str, str] | None = None):
+    """The op to time; `num_warps` launches the Triton kernels with that many warps per program,
+    `fp32_precision` (forward, backward) sets their tl.dot precision for fp32 inputs."""
+    if backend == "triton" and (num_warps or fp32_precision):
         from .triton_common import ScanKernels, TTTScan
         from .triton_linear import LINEAR_KERNELS
         from .triton_mlp import MLP_KERNELS
         base = MLP_KERNELS if kind == "mlp" else LINEAR_KERNELS
-        kernels = ScanKernels(base.fwd, base.bwd, num_warps, base.fwd_scratch_states)
+        kernels = ScanKernels(base.fwd, base.bwd, num_warps or base.num_warps, base.fwd_scratch_states,
+                              tuple(fp32_precision or base.fp32_precision))
         return lambda *a, mini_batch: TTTScan.apply(kernels, mini_batch, *a)
     op = ttt_mlp if kind == "mlp" else ttt_linear
     return lambda *a, mini_batch: op(*a, mini_batch=mini_batch, backend=backend)
 
 
 def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, repeats=3,
-            num_warps: int | None = None) -> dict:
+            num_warps: int | None = None, fp32_precision: tuple[str, str] | None = None) -> dict:
     """Forward time, backward time and peak memory of one backend; 'oom' where it does not fit."""
-    op = backend_op(kind, backend, num_warps)
+    op = backend_op(kind, backend, num_warps, fp32_precision)
     x = random_inputs(kind, B, H, L, d, device="cuda")
     args = op_args(kind, x)
     row = dict(kind=kind, backend=backend, B=B, H=H, d=d, mini_batch=mini_batch, L=L)
     if num_warps:
         row["num_warps"] = num_warps
+    if fp32_precision and backend == "triton":
+        row["fp32_precision"] = "/".join(fp32_precision)
     try:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -106,10 +110,11 @@ def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, rep
     return row
 
 
-def compile_kernels(kind: str, backend: str, dtype: torch.dtype, num_warps: int | None = None) -> None:
+def compile_kernels(kind: str, backend: str, dtype: torch.dtype, num_warps: int | None = None,
+                    fp32_precision: tuple[str, str] | None = None) -> None:
     """Run forward (with and without grad) and backward once on a tiny input: compiles and caches the
     kernels for this dtype, so several processes can fill Triton's cache in parallel."""
-    op = backend_op(kind, backend, num_warps)
+    op = backend_op(kind, backend, num_warps, fp32_precision)
     mb = 64 if kind == "mlp" else 16
     args = [t.requires_grad_() for t in op_args(kind, random_inputs(kind, 1, 2, 2 * mb, 64, dtype, "cuda"))]
     with torch.no_grad():
@@ -128,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", nargs="+", default=["triton", "torch"],
                    choices=("triton", "torch"))
     p.add_argument("--num-warps", type=int, default=None, help="launch the Triton kernels with this many warps")
+    p.add_argument("--fp32-precision", nargs=2, metavar=("FWD", "BWD"), default=None,
+                   help="tl.dot precision of the Triton forward and backward for fp32 inputs (e.g. bf16x6 tf32x3)")
     p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,
                    help="only compile the first backend's kernels for this token dtype, then exit")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
@@ -136,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         print("worldsim_ttt.bench: needs a CUDA GPU (the Triton backend runs only there)", file=sys.stderr)
         return 2
     if args.compile_only:
-        compile_kernels(args.kind, args.backends[0], getattr(torch, args.compile_only), args.num_warps)
+        compile_kernels(args.kind, args.backends[0], getattr(torch, args.compile_only), args.num_warps,
+                        args.fp32_precision)
         return 0
     mb = args.mini_batch or (64 if args.kind == "mlp" else 16)
     print(f"# device: {torch.cuda.get_device_name()}, torch {torch.__version__}", file=sys.stderr)
     for L in args.lengths:
         rows = {b: measure(args.kind, b, L, H=args.heads, mini_batch=mb, repeats=args.repeats,
-                             num_warps=args.num_warps) for b in args.backends}
+                             num_warps=args.num_warps, fp32_precision=args.fp32_precision) for b in args.backends}
         if {"triton", "torch"} <= rows.keys():
             for phase in ("fwd", "bwd"):
                 t, r = rows["triton"].get(f"{phase}_ms"), rows["torch"].get(f"{phase}_ms")

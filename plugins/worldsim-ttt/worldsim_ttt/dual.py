@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 LN_EPS = 1e-8
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -103,6 +104,19 @@ def scan(step, state, q: Tensor, k: Tensor, target: Tensor, eta: Tensor,
         z, state = step(state, qs[:, :, m], ks[:, :, m], ts[:, :, m], es[:, :, m], gamma, beta)
         outs.append(z)
     return torch.stack(outs, dim=2).reshape(B, H, L, d), state
+
+
+def scan_checkpointed(step, state, q: Tensor, k: Tensor, target: Tensor, eta: Tensor,
+                      ln_weight: Tensor, ln_bias: Tensor, mini_batch: int, segment: int) -> Tensor:
+    """`scan`, with torch.utils.checkpoint around every `segment` tokens (a multiple of mini_batch):
+    backward keeps one segment's activations at a time, so long references fit in memory. Returns z."""
+    outs = []
+    for s in range(0, q.shape[2], segment):
+        sl = slice(s, s + segment)
+        z, state = checkpoint(lambda st, *t: scan(step, st, *t, ln_weight, ln_bias, mini_batch), state,
+                              q[:, :, sl], k[:, :, sl], target[:, :, sl], eta[:, :, sl], use_reentrant=False)
+        outs.append(z)
+    return torch.cat(outs, dim=2)
 
 
 def state_dtype(*tensors: Tensor) -> torch.dtype:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra import libdevice
 
 LN_EPS: tl.constexpr = tl.constexpr(1e-8)
 GELU_C: tl.constexpr = tl.constexpr(0.7978845608028654)   # sqrt(2 / pi)
@@ -19,12 +20,21 @@ GELU_A: tl.constexpr = tl.constexpr(0.044715)
 CKPT_EVERY = 16
 
 
+# Elementwise math with correctly rounded division and square root and libdevice's accurate exp, not
+# Triton's fast approximations (div.full, sqrt.approx, ex2.approx): over the ~5,000 sequential inner
+# updates of a 350k-token scan their small errors grow into the LayerNorm-parameter gradients (which
+# are sums of large, mostly cancelling terms); see docs/ttt.md, "Accuracy".
+@triton.jit
+def sigmoid_rn(x):
+    return tl.div_rn(1.0, 1.0 + libdevice.exp(-x))
+
+
 @triton.jit
 def ln_stats(z, D: tl.constexpr):
     """Row LayerNorm statistics of z [M, D]: (xhat [M, D], rstd [M])."""
     mu = tl.sum(z, axis=1) / D
     zc = z - mu[:, None]
-    rstd = 1.0 / tl.sqrt(tl.sum(zc * zc, axis=1) / D + LN_EPS)
+    rstd = tl.div_rn(1.0, tl.sqrt_rn(tl.sum(zc * zc, axis=1) / D + LN_EPS))
     return zc * rstd[:, None], rstd
 
 
@@ -40,7 +50,7 @@ def ln_backward(dy, xh, rstd, D: tl.constexpr):
 def gelu_parts(x):
     """gelu_tanh(x) and its first derivative, through s = sigmoid(2u) = (1 + tanh u) / 2."""
     u1 = GELU_C * (1.0 + 3.0 * GELU_A * x * x)            # du/dx
-    s = tl.sigmoid(2.0 * GELU_C * (x + GELU_A * x * x * x))
+    s = sigmoid_rn(2.0 * GELU_C * (x + GELU_A * x * x * x))
     return x * s, s + 2.0 * x * s * (1.0 - s) * u1
 
 
@@ -48,7 +58,7 @@ def gelu_parts(x):
 def gelu_second(x):
     """d^2 gelu_tanh / dx^2 = (1 - t^2) (u' - x t u'^2 + 3 a c x^2), t = tanh u."""
     u1 = GELU_C * (1.0 + 3.0 * GELU_A * x * x)
-    s = tl.sigmoid(2.0 * GELU_C * (x + GELU_A * x * x * x))
+    s = sigmoid_rn(2.0 * GELU_C * (x + GELU_A * x * x * x))
     t = 2.0 * s - 1.0
     return 4.0 * s * (1.0 - s) * (u1 - x * t * u1 * u1 + 3.0 * GELU_A * GELU_C * x * x)
 
@@ -70,7 +80,7 @@ def ln_l2_grad_backward(dg, g, xh, rstd, gy, h, c2, gamma, D: tl.constexpr):
     dh = ln_backward(dg, xh, rstd, D)                  # g is rstd * P h with P symmetric
     c3 = tl.sum(dg * xh, axis=1) / D
     dxh = -rstd[:, None] * (c2[:, None] * dg + h * c3[:, None]) + dh * (gamma * gamma)[None, :]
-    dxh_tot = tl.sum(dg * g, axis=1) / rstd + tl.sum(dxh * xh, axis=1) / rstd   # d/d rstd, all paths
+    dxh_tot = tl.div_rn(tl.sum(dg * g, axis=1) + tl.sum(dxh * xh, axis=1), rstd)   # d/d rstd, all paths
     dzc = rstd[:, None] * dxh - (rstd * rstd * dxh_tot / D)[:, None] * xh
     dz = dzc - (tl.sum(dzc, axis=1) / D)[:, None]
     dgamma = dh * (gy + gamma[None, :] * xh)
@@ -85,9 +95,10 @@ def kahan_add(total, comp, x):
     return t, (t - total) - y
 
 
-def dot_precision(dtype: torch.dtype) -> str:
-    """fp32 inputs: 3xTF32 (about fp32 accuracy on tensor cores); bf16/fp16 inputs: TF32."""
-    return "tf32x3" if dtype == torch.float32 else "tf32"
+def dot_precision(dtype: torch.dtype, fp32: str) -> str:
+    """The tl.dot input precision: `fp32` for fp32 inputs (a split into several tensor-core products), TF32
+    for bf16/fp16 inputs."""
+    return fp32 if dtype == torch.float32 else "tf32"
 
 
 def check_kernel_inputs(q: torch.Tensor, mini_batch: int, d: int) -> None:
@@ -101,9 +112,11 @@ def check_kernel_inputs(q: torch.Tensor, mini_batch: int, d: int) -> None:
 class ScanKernels:
     """A fwd/bwd kernel pair over one flat fp32 state layout (the params concatenated, per head)."""
 
-    def __init__(self, fwd, bwd, num_warps: int, fwd_scratch_states: int = 0):
+    def __init__(self, fwd, bwd, num_warps: int, fwd_scratch_states: int = 0,
+                 fp32_precision: tuple[str, str] = ("tf32x3", "tf32x3")):
         self.fwd, self.bwd, self.num_warps = fwd, bwd, num_warps
         self.fwd_scratch_states = fwd_scratch_states   # per-program state buffers the forward works in
+        self.fp32_precision = fp32_precision           # tl.dot precision for fp32 inputs: (forward, backward)
 
 
 class TTTScan(torch.autograd.Function):
@@ -122,7 +135,8 @@ class TTTScan(torch.autograd.Function):
         scratch = q.new_empty((B * H, max(kernels.fwd_scratch_states, 1) * init.shape[1]), dtype=torch.float32)
         z = torch.empty_like(q)
         kernels.fwd[(B * H,)](q, k, target, eta, lnw, lnb, init, z, ckpt, scratch, L, H=H, D=D, F=F, BS=mini_batch,
-                              CK=CKPT_EVERY, SAVE=save, PREC=dot_precision(q.dtype), num_warps=kernels.num_warps)
+                              CK=CKPT_EVERY, SAVE=save, PREC=dot_precision(q.dtype, kernels.fp32_precision[0]),
+                              num_warps=kernels.num_warps)
         ctx.save_for_backward(q, k, target, eta, lnw, lnb, ckpt)
         ctx.kernels, ctx.mini_batch, ctx.F = kernels, mini_batch, F
         ctx.param_meta = [(p.shape, p.dtype) for p in params]
@@ -140,7 +154,8 @@ class TTTScan(torch.autograd.Function):
         dln = q.new_empty((B * H, 2, D), dtype=torch.float32)
         ctx.kernels.bwd[(B * H,)](q, k, target, eta, lnw, lnb, ckpt, scratch, dz.contiguous(), dq, dk, dt, deta,
                                   dstate, dln, L, H=H, D=D, F=ctx.F, BS=ctx.mini_batch, CK=CKPT_EVERY,
-                                  PREC=dot_precision(q.dtype), num_warps=ctx.kernels.num_warps, num_stages=1)
+                                  PREC=dot_precision(q.dtype, ctx.kernels.fp32_precision[1]),
+                                  num_warps=ctx.kernels.num_warps, num_stages=1)
         dstate = dstate.view(B, H, S).sum(0)
         sizes = [torch.Size(shape[1:]).numel() for shape, _ in ctx.param_meta]
         dparams = [g.reshape(shape).to(dtype) for g, (shape, dtype)

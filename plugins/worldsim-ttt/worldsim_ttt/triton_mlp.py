@@ -207,7 +207,10 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
     tl.store(DLN + pid * 2 * D + D + rd, dbet)
 
 
-MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, num_warps=4, fwd_scratch_states=2)
+# fp32 inputs: the forward's dots as 6 bf16 products (bf16x6, below fp32 rounding and faster here than
+# 3xTF32); the backward stays 3xTF32 (bf16x6 there faults in Triton 3.6, and IEEE dots were no more accurate).
+MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, num_warps=4, fwd_scratch_states=2,
+                          fp32_precision=("bf16x6", "tf32x3"))
 
 
 def ttt_mlp_triton(q, k, target, eta, ln_weight, ln_bias, W1, b1, W2, b2, mini_batch):
