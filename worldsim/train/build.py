@@ -13,7 +13,7 @@ from ..config import model_preset, replace_generator
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.model import AaptModel, build_model
 from .config import ConfigError, TrainConfig
-from .distributed import apply_activation_checkpointing
+from .distributed import apply_activation_checkpointing, barrier, full_tensor, is_main, shard_model
 from .loop import StepContext
 
 
@@ -37,6 +37,8 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
     if ctx.activation_checkpointing:
         apply_activation_checkpointing(model.generator)
     model.requires_grad_(True)
+    if ctx.world > 1:
+        shard_model(model)                             # FSDP2, before any optimiser sees the parameters
     return model.train()
 
 
@@ -45,8 +47,15 @@ def export_model(model: AaptModel, out_dir: str | Path, stage: str, controls: di
     encoder config of the clips' control channels (the bank's info), so play encodes as training did."""
     if model.cfg.generator.control_channels == 0:
         controls = {}                                  # an unconditioned stage (base) ignores them
-    return save_checkpoint(model, Path(out_dir) / "model", controls=controls,
-                           extra={"trained_by": f"worldsim train {stage}"})
+    path = Path(out_dir) / "model"
+    state = {k: full_tensor(v) for k, v in model.state_dict().items()}     # gathers FSDP shards
+    if is_main():
+        plain = build_model(model.cfg, seed=None)
+        plain.load_state_dict(state)
+        plain.vae.set_latent_stats(model.vae.latent_mean.cpu(), model.vae.latent_std.cpu())
+        save_checkpoint(plain, path, controls=controls, extra={"trained_by": f"worldsim train {stage}"})
+    barrier()
+    return path
 
 
 @torch.no_grad()

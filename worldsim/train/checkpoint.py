@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..cli import WorldsimUserError
+from .distributed import barrier, full_tensor, is_main, shard_like
 
 LATEST = "latest"
 
@@ -65,7 +66,7 @@ def _split_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, dict]
     for idx, st in sd["state"].items():
         for key, value in st.items():
             if torch.is_tensor(value):
-                tensors[f"{name}.{idx}.{key}"] = value.detach().contiguous().cpu()
+                tensors[f"{name}.{idx}.{key}"] = full_tensor(value)
             else:
                 plain[f"{idx}.{key}"] = value
     return tensors, {"param_groups": sd["param_groups"], "plain": plain}
@@ -86,25 +87,44 @@ def _join_optimizer(name: str, tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": groups}
 
 
+def _shard_optimizer_state(opt: torch.optim.Optimizer, sd: dict) -> dict:
+    """Full per-parameter state tensors cut into the local shards of sharded parameters."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for idx, st in sd["state"].items():
+        p = params[idx]
+        for key, value in st.items():
+            if torch.is_tensor(value) and value.shape == p.shape and value.dim() > 0:
+                st[key] = shard_like(value, p)
+    return sd
+
+
 def save_train_state(root: str | Path, step: int, modules: dict[str, nn.Module],
                      optimizers: dict[str, torch.optim.Optimizer], data: dict, config: dict,
                      keep: int = 2) -> Path:
-    from safetensors.torch import save_file
-
+    """Every rank calls this (sharded tensors are gathered); rank 0 writes."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
-    tmp = root / f".tmp_step_{step:08d}_{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    weights = {f"{m}.{k}": v.detach().contiguous().cpu() for m, mod in modules.items()
-               for k, v in mod.state_dict().items()}
-    save_file(weights, str(tmp / "modules.safetensors"))
+    weights = {f"{m}.{k}": full_tensor(v) for m, mod in modules.items() for k, v in mod.state_dict().items()}
     opt_tensors, opt_meta = {}, {}
     for name, opt in optimizers.items():
         t, m = _split_optimizer(name, opt)
         opt_tensors.update(t)
         opt_meta[name] = m
+    if is_main():
+        _write(root, final, step, weights, opt_tensors, opt_meta, data, config, keep)
+    barrier()
+    return final
+
+
+def _write(root: Path, final: Path, step: int, weights: dict, opt_tensors: dict, opt_meta: dict,
+           data: dict, config: dict, keep: int) -> None:
+    from safetensors.torch import save_file
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp_step_{step:08d}_{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file(weights, str(tmp / "modules.safetensors"))
     save_file(opt_tensors, str(tmp / "optim.safetensors"))
     rng_meta, rng_tensors = rng_state()
     save_file(rng_tensors, str(tmp / "torch_rng.safetensors"))
@@ -118,7 +138,6 @@ def save_train_state(root: str | Path, step: int, modules: dict[str, nn.Module],
     os.replace(pointer, root / LATEST)
     for old in sorted(root.glob("step_*"))[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def latest_checkpoint(root: str | Path) -> Path | None:
@@ -152,7 +171,9 @@ def load_train_state(root: str | Path, modules: dict[str, nn.Module],
         raise TrainCheckpointError(f"checkpoint {path} is unreadable ({e})") from None
     for name, mod in modules.items():
         prefix = name + "."
+        current = mod.state_dict()
         sub = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+        sub = {k: shard_like(v, current[k]) if k in current else v for k, v in sub.items()}
         try:
             mod.load_state_dict(sub, strict=True)
         except RuntimeError as e:
@@ -160,6 +181,6 @@ def load_train_state(root: str | Path, modules: dict[str, nn.Module],
     for name, opt in optimizers.items():
         if name not in state["optimizers"]:
             raise TrainCheckpointError(f"checkpoint {path} has no optimiser {name!r}")
-        opt.load_state_dict(_join_optimizer(name, opt_tensors, state["optimizers"][name]))
+        opt.load_state_dict(_shard_optimizer_state(opt, _join_optimizer(name, opt_tensors, state["optimizers"][name])))
     set_rng_state(state["rng"], rng)
     return state

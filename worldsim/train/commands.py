@@ -31,6 +31,7 @@ def run_stage(args: argparse.Namespace) -> int:
     from .build import export_model
     from .config import ConfigError, load_config
     from .data import ClipBank, ClipReader
+    from .distributed import init_distributed, is_main
     from .loop import StepContext, train
 
     cfg = load_config(args.config, stage=args.stage)
@@ -44,12 +45,18 @@ def run_stage(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config}: set data.path to a clip bank (docs/training.md)")
     bank = ClipBank.load(cfg.data.path)
     bank.require(*REQUIRED[cfg.stage], path=cfg.data.path)
-    ctx = StepContext.from_config(cfg)
+    rank, world = init_distributed()
+    if world > 1 and cfg.stage == "adversarial":
+        raise ConfigError("stage adversarial runs in one process for now (its student-forcing rollout "
+                          "is not wired to FSDP); launch it without torchrun")
+    ctx = StepContext.from_config(cfg, rank, world)
     stage = stage_class(cfg.stage)(cfg, ctx)
-    history = train(stage, ClipReader(bank, cfg.data.batch_size, cfg.data.seed, cfg.data.frames), cfg, ctx)
+    reader = ClipReader(bank, cfg.data.batch_size, cfg.data.seed, cfg.data.frames, rank, world)
+    history = train(stage, reader, cfg, ctx)
     path = export_model(stage.model, cfg.loop.out_dir, cfg.stage, controls=bank.info.get("controls"))
     last = history[-1] if history else {}
-    print(f"{cfg.stage}: {len(history)} steps this run, last {last}; model -> {path}")
+    if is_main():
+        print(f"{cfg.stage}: {len(history)} steps this run on {world} process(es), last {last}; model -> {path}")
     return 0
 
 

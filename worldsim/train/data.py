@@ -73,12 +73,18 @@ class ClipBank:
 
 
 class ClipReader:
-    """Batches in a seeded random order, epoch after epoch; (epoch, index) is the data position."""
+    """Batches in a seeded random order, epoch after epoch; (epoch, index) is the data position.
 
-    def __init__(self, bank: ClipBank, batch_size: int, seed: int = 0, frames: int = 0):
-        if batch_size > len(bank):
-            raise DataError(f"batch size {batch_size} is larger than the clip bank ({len(bank)} clips)")
+    Under torchrun each of `world` ranks reads `batch_size` clips: the ranks walk one shared
+    order in global batches of batch_size * world and rank r takes every world-th clip from r."""
+
+    def __init__(self, bank: ClipBank, batch_size: int, seed: int = 0, frames: int = 0, rank: int = 0,
+                 world: int = 1):
+        if batch_size * world > len(bank):
+            raise DataError(f"batch size {batch_size} x {world} ranks is larger than the clip bank "
+                            f"({len(bank)} clips)")
         self.bank, self.batch_size, self.seed, self.frames = bank, batch_size, seed, frames
+        self.rank, self.world = rank, world
         self.epoch, self.index = 0, 0
         self._order = self._permutation()
 
@@ -90,11 +96,12 @@ class ClipReader:
         return self
 
     def __next__(self) -> dict:
-        if self.index + self.batch_size > len(self.bank):          # drop the ragged tail
+        size = self.batch_size * self.world
+        if self.index + size > len(self.bank):                   # drop the ragged tail
             self.epoch, self.index = self.epoch + 1, 0
             self._order = self._permutation()
-        rows = self._order[self.index:self.index + self.batch_size]
-        self.index += self.batch_size
+        rows = self._order[self.index:self.index + size][self.rank::self.world]
+        self.index += size
         batch = {k: v[rows] for k, v in self.bank.tensors.items()}
         if self.frames:
             for k in ("latents", "controls"):

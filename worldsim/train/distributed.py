@@ -1,20 +1,30 @@
 """Parallelism beside the model (torchtitan's rule): the model code never knows about it.
 
 Order of application (as torchtitan's parallelize.py): activation checkpointing, then FSDP2
-(`fully_shard` per DiT block, then the root). The generator keeps its parameters gathered
-during student-forcing rollouts (`reshard_after_forward=False`, ZeRO-2 like); the
-discriminator and the text encoder are fully sharded (DESIGN §9).
+(`fully_shard` per DiT stream, i.e. per block's weights, then the root). The generator's blocks
+are driven through their streams' `modulate` / `project` / `finish` and the root through
+`forward_clip` / `start` / `forward_step` rather than `forward`, so those are registered as FSDP
+forward methods (all-gather before, reshard after). The generator keeps its parameters gathered
+between forward and backward (`reshard_after_forward=False`, ZeRO-2 like, DESIGN §9); the text
+encoder is fully sharded.
 
-    init_distributed()                                  # under torchrun; no-op for one process
+    rank, world = init_distributed()                    # under torchrun; (0, 1) for one process
     apply_activation_checkpointing(model.generator)
-    shard_generator(model.generator, reshard_after_forward=False)
+    shard_model(model)                                  # before the optimisers are built
+
+Checkpoints stay single files: `full_tensor` gathers a sharded tensor on every rank (a
+collective: all ranks call it in the same order), rank 0 writes, and `shard_like` cuts a full
+tensor back into the local shard of a sharded parameter when a run resumes.
 """
 from __future__ import annotations
 
 import os
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+STREAM_METHODS = ("modulate", "project", "finish")
+ROOT_METHODS = ("forward_clip", "start", "forward_step")
 
 
 def apply_activation_checkpointing(generator: nn.Module) -> None:
@@ -30,24 +40,86 @@ def apply_activation_checkpointing(generator: nn.Module) -> None:
 
 
 def init_distributed() -> tuple[int, int]:
-    """(rank, world size); starts the process group when launched by torchrun."""
+    """(rank, world size); starts the process group when launched by torchrun (nccl on CUDA, gloo on CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1
+    import atexit
+    import warnings
+
     import torch.distributed as dist
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(dist.destroy_process_group)
+        # Our registered forward methods return views (q/k/v, modulations); nothing modifies them
+        # in place, which is what FSDP2's warning is about.
+        warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
     return dist.get_rank(), world
 
 
-def shard_generator(generator: nn.Module, reshard_after_forward: bool = True) -> nn.Module:
-    """FSDP2: one `fully_shard` per DiT block, then the root (embeddings, adaLN, output)."""
-    from torch.distributed.fsdp import fully_shard
+def shard_generator(generator: nn.Module, reshard_after_forward: bool = False) -> nn.Module:
+    """FSDP2: one `fully_shard` per block stream (video, and text when dual-stream), then the root
+    (embeddings, adaLN, output)."""
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
     for block in generator.blocks:
-        fully_shard(block, reshard_after_forward=reshard_after_forward)
+        for stream in (block.video, block.text):
+            if stream is not None:
+                fully_shard(stream, reshard_after_forward=reshard_after_forward)
+                for name in STREAM_METHODS:
+                    register_fsdp_forward_method(stream, name)
     fully_shard(generator, reshard_after_forward=reshard_after_forward)
+    for name in ROOT_METHODS:
+        register_fsdp_forward_method(generator, name)
     return generator
+
+
+def shard_model(model: nn.Module) -> nn.Module:
+    """The generator (ZeRO-2 like) and the text encoder (fully sharded) of an AaptModel."""
+    from torch.distributed.fsdp import fully_shard
+
+    shard_generator(model.generator, reshard_after_forward=False)
+    fully_shard(model.text_encoder, reshard_after_forward=True)
+    return model
+
+
+def is_sharded(t) -> bool:
+    return hasattr(t, "full_tensor") and hasattr(t, "device_mesh")
+
+
+def full_tensor(t: Tensor) -> Tensor:
+    """The whole tensor on every rank (a collective for a sharded one), detached, on the CPU."""
+    return (t.full_tensor() if is_sharded(t) else t).detach().contiguous().cpu()
+
+
+def shard_like(full: Tensor, like: Tensor) -> Tensor:
+    """A full tensor as `like`'s kind: the local shard of a sharded tensor, or itself."""
+    if not is_sharded(like):
+        return full
+    from torch.distributed.tensor import distribute_tensor
+    return distribute_tensor(full.to(like.device, like.dtype), like.device_mesh, like.placements)
+
+
+def is_main() -> bool:
+    import torch.distributed as dist
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def mean_over_ranks(metrics: dict[str, float]) -> dict[str, float]:
+    """Metrics averaged over all ranks (identity for one process)."""
+    import torch.distributed as dist
+    if not dist.is_initialized() or not metrics:
+        return metrics
+    values = torch.tensor(list(metrics.values()), dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        values = values.cuda()
+    dist.all_reduce(values)
+    return dict(zip(metrics, (values / dist.get_world_size()).tolist()))

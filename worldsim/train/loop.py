@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import load_train_state, save_train_state
+from .distributed import full_tensor, is_main, mean_over_ranks
 from .config import OptimSection, TrainConfig
 
 
@@ -32,15 +33,19 @@ class StepContext:
     device: torch.device
     bf16: bool = False                           # autocast to bf16 (CUDA only)
     activation_checkpointing: bool = False
+    rank: int = 0                                # under torchrun: this process, and how many there are
+    world: int = 1
 
     @classmethod
-    def from_config(cls, cfg: TrainConfig) -> "StepContext":
+    def from_config(cls, cfg: TrainConfig, rank: int = 0, world: int = 1) -> "StepContext":
         name = cfg.loop.device
         if name == "auto":
             name = "cuda" if torch.cuda.is_available() else "cpu"
         device = torch.device(name)
+        if device.type == "cuda" and world > 1:
+            device = torch.device("cuda", torch.cuda.current_device())
         return cls(device, bf16=cfg.loop.bf16 and device.type == "cuda",
-                   activation_checkpointing=cfg.loop.activation_checkpointing)
+                   activation_checkpointing=cfg.loop.activation_checkpointing, rank=rank, world=world)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
@@ -74,7 +79,7 @@ def apply_gradients(opt: torch.optim.Optimizer, step: int, optim: OptimSection) 
         g["lr"] = g.setdefault("base_lr", g["lr"]) * scale
     norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"))
     opt.step()
-    return float(norm)
+    return float(full_tensor(norm))
 
 
 def adamw(params: Iterable[nn.Parameter], optim: OptimSection, lr: float | None = None) -> torch.optim.AdamW:
@@ -115,39 +120,47 @@ class RunLog:
 
 
 def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext) -> list[dict]:
+    """Under torchrun every rank runs this; metrics are averaged over ranks and rank 0 logs.
+    A multi-rank resume restores rank 0's RNG and then offsets it per rank: deterministic, but
+    bit-identical to an uninterrupted run only for one process."""
     from tqdm import tqdm
 
+    main = is_main()
     out = Path(cfg.loop.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_root = out / "checkpoints"
     state = load_train_state(ckpt_root, stage.modules, stage.optimizers)
     step = 0
     if state is None:
-        seed_everything(cfg.loop.seed)
+        seed_everything(cfg.loop.seed + 7919 * ctx.rank)
     else:
         step = state["step"]
         reader.load_state_dict(state["data"])
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    log = RunLog(out, step, cfg.loop.tensorboard)
+        if ctx.world > 1:
+            seed_everything(cfg.loop.seed + 7919 * ctx.rank + 104729 * step)
+    log = None
+    if main:
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        log = RunLog(out, step, cfg.loop.tensorboard)
     history: list[dict] = []
 
     def checkpoint(at: int) -> None:
         save_train_state(ckpt_root, at, stage.modules, stage.optimizers, reader.state_dict(),
                          cfg.to_dict(), keep=cfg.loop.keep_checkpoints)
 
-    bar = tqdm(total=cfg.loop.steps, initial=step, disable=not cfg.loop.progress, desc=cfg.stage)
+    bar = tqdm(total=cfg.loop.steps, initial=step, disable=not (cfg.loop.progress and main), desc=cfg.stage)
     try:
         for m in stage.modules.values():
             m.train()
         while step < cfg.loop.steps:
             batch = next(reader)
-            metrics = stage.train_step(batch, step)
+            metrics = mean_over_ranks(stage.train_step(batch, step))
             step += 1
             record = {"step": step, **metrics}
             history.append(record)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
-            if step % cfg.loop.log_every == 0 or step == cfg.loop.steps:
+            if log is not None and (step % cfg.loop.log_every == 0 or step == cfg.loop.steps):
                 log.write(record)
             if step % cfg.loop.checkpoint_every == 0 and step < cfg.loop.steps:
                 checkpoint(step)
@@ -155,5 +168,6 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext) -> list[dict
             checkpoint(step)
     finally:
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
     return history
