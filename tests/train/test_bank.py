@@ -18,12 +18,14 @@ def test_seed_lists_parse_and_bad_ones_are_clear():
         parse_seeds("a-b")
 
 
-def test_bank_from_the_reference_world_trains_a_camera_model_that_plays(tmp_path):
+def test_bank_from_the_reference_world_trains_a_camera_model_that_plays(tmp_path, capsys):
     vae_ckpt = save_checkpoint(build_model(replace_generator(model_preset("tiny"), control_channels=0)),
                                tmp_path / "vae")
-    bank_path = tmp_path / "bank.safetensors"
+    pixels, bank_path = tmp_path / "pixels.safetensors", tmp_path / "bank.safetensors"
     assert main(["train", "bank", "--world-seeds", "5", "--clips-per-seed", "2", "--frames", "9",
-                 "--size", "32x32", "--vae", str(vae_ckpt), "--keep-video", "--camera", "od",
+                 "--size", "32x32", "--camera", "od", "--out", str(pixels)]) == 0
+    assert "latents" not in ClipBank.load(pixels).tensors                  # pixels for stage 0
+    assert main(["train", "encode", "--bank", str(pixels), "--vae", str(vae_ckpt), "--keep-video",
                  "--out", str(bank_path)]) == 0
     bank = ClipBank.load(bank_path)
     t = bank.tensors
@@ -46,6 +48,7 @@ path = "{bank_path}"
 batch_size = 2
 [loop]
 steps = 2
+log_every = 1
 out_dir = "{tmp_path / 'run'}"
 device = "cpu"
 progress = false
@@ -56,6 +59,13 @@ tensorboard = false
     assert meta["controls"] == {"camera": camera}                     # play encodes as training did
     renderer = AaptRenderer(str(tmp_path / "run" / "model"), width=32, height=32, max_sessions=1)
     assert "camera" in renderer.spec.control_kinds
+    strip = tmp_path / "strip.png"
+    assert main(["train", "samples", "--model", str(tmp_path / "run" / "model"), "--bank", str(bank_path),
+                 "--out", str(strip), "--clips", "2", "--every", "2"]) == 0
+    from PIL import Image
+    assert Image.open(strip).size == (5 * 32, 2 * 2 * 32)                # 5 of 9 frames; real + generated rows
+    assert main(["train", "throughput", str(tmp_path / "run" / "log.jsonl"), "--skip", "0"]) == 0
+    assert "clips/s" in capsys.readouterr().out
 
 
 def test_adding_control_channels_keeps_the_model_where_controls_are_zero():

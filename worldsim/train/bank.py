@@ -36,6 +36,7 @@ class BankSpec:
     camera: str = ""                  # "" (no controls) | od | plucker
     device: str = "cpu"
     batch: int = 16                   # clips rendered (and encoded) per call
+    compile: bool = False             # torch.compile the ray-marcher (fast after a long first compile)
 
     def check(self) -> None:
         if self.frames < 1 or (self.frames - 1) % 4:
@@ -136,7 +137,7 @@ def build_bank(seeds: list[int], spec: BankSpec, vae=None, keep_video: bool = Tr
 
     spec.check()
     walks = [(s, i, *player_walk(s, i, spec)) for s in seeds for i in range(spec.clips_per_seed)]
-    renderer = ReferenceRenderer(spec.width, spec.height, spec.fps, spec.device, spec.fovy_deg)
+    renderer = ReferenceRenderer(spec.width, spec.height, spec.fps, spec.device, spec.fovy_deg, compile=spec.compile)
     videos, latents = [], []
     for start in range(0, len(walks), spec.batch):
         chunk = walks[start:start + spec.batch]

@@ -1,10 +1,11 @@
-"""`worldsim train vae | base | adapt | distill | adversarial --config FILE` and
-`worldsim train bank ...` (docs/training.md)."""
+"""`worldsim train vae | base | adapt | distill | adversarial --config FILE`, and the data and
+measurement tools beside them: `worldsim train bank | encode | samples | throughput` (docs/training.md)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from .config import STAGES
+from .config import STAGES, ConfigError
 
 REQUIRED = {"vae": ("video",), "base": ("latents",), "adapt": ("latents",), "distill": ("latents",),
             "adversarial": ("latents",)}
@@ -71,7 +72,7 @@ def run_bank(args: argparse.Namespace) -> int:
     except ValueError:
         raise DataError(f"--size must look like 128x128, got {args.size!r}") from None
     spec = BankSpec(width, height, args.frames, args.clips_per_seed, args.fps, args.fovy, args.camera or "",
-                    args.device, args.batch)
+                    args.device, args.batch, args.compile)
     spec.check()
     seeds = parse_seeds(args.world_seeds)
     vae = None
@@ -85,12 +86,61 @@ def run_bank(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_encode(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..models.checkpoint import load_checkpoint
+    from .bank import describe, encode_latents
+    from .data import ClipBank
+
+    bank = ClipBank.load(args.bank)
+    bank.require("video", path=args.bank)
+    vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
+    video = bank.tensors["video"]
+    bank.tensors["latents"] = torch.cat([encode_latents(vae, video[i:i + args.batch])
+                                         for i in range(0, len(bank), args.batch)])
+    if not args.keep_video:
+        del bank.tensors["video"]
+    bank.info["vae"] = str(args.vae)
+    bank.save(args.out)
+    print(f"{args.out}: {describe(bank)}")
+    return 0
+
+
+def run_samples(args: argparse.Namespace) -> int:
+    from ..models.checkpoint import load_checkpoint
+    from .data import ClipBank
+    from .samples import sample_strip
+
+    model = load_checkpoint(args.model, device=args.device)[0].eval()
+    path = sample_strip(model, ClipBank.load(args.bank), args.out, args.clips, args.every, args.base, args.seed)
+    print(f"samples -> {path}")
+    return 0
+
+
+def run_throughput(args: argparse.Namespace) -> int:
+    """Median step time and clips/s of training logs after `--skip` warm-up steps; speed-up vs the first."""
+    import json
+    import statistics
+
+    first = None
+    for path in args.logs:
+        records = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()][args.skip:]
+        if not records or "step_s" not in records[0]:
+            raise ConfigError(f"{path}: no timed steps after the first {args.skip} (log_every must be 1)")
+        rate = statistics.median(r["clips_per_s"] for r in records)
+        first = rate if first is None else first
+        print(f"{path}: {len(records)} steps, median {statistics.median(r['step_s'] for r in records) * 1e3:.1f} "
+              f"ms/step, {rate:.1f} clips/s, x{rate / first:.2f} vs the first log")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a stage of the AAPT pipeline; build clip banks",
                               description="Train one stage: vae, base, adapt, distill, adversarial; or build a clip "
                                           "bank from the reference world (docs/training.md). A run whose out_dir "
                                           "holds a checkpoint resumes from it exactly.")
-    sub = p.add_subparsers(dest="stage", required=True, metavar="{" + ",".join(STAGES) + ",bank}")
+    sub = p.add_subparsers(dest="stage", required=True, metavar="{" + ",".join(STAGES) + ",bank,encode,samples,throughput}")
     for stage in STAGES:
         sp = sub.add_parser(stage, help=f"train stage {stage}")
         sp.add_argument("--config", required=True, help="TOML config (examples in configs/)")
@@ -113,4 +163,28 @@ def register(subparsers) -> None:
     b.add_argument("--fovy", type=float, default=60.0)
     b.add_argument("--device", default="cpu", help="render and encode on cpu or cuda")
     b.add_argument("--batch", type=int, default=16, help="clips rendered per call")
+    b.add_argument("--compile", action="store_true", help="torch.compile the ray-marcher")
     b.set_defaults(func=run_bank)
+    e = sub.add_parser("encode", help="add VAE `latents` to a pixel clip bank",
+                       description="Encode a bank's `video` with a (trained) VAE checkpoint into `latents`.")
+    e.add_argument("--bank", required=True)
+    e.add_argument("--vae", required=True, help="checkpoint folder whose VAE encodes")
+    e.add_argument("--out", required=True)
+    e.add_argument("--keep-video", action="store_true")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--batch", type=int, default=16)
+    e.set_defaults(func=run_encode)
+    s = sub.add_parser("samples", help="a PNG strip of a model's rollouts beside validation clips")
+    s.add_argument("--model", required=True, help="checkpoint folder")
+    s.add_argument("--bank", required=True, help="validation clip bank (latents; video and controls if any)")
+    s.add_argument("--out", required=True, help="PNG file")
+    s.add_argument("--clips", type=int, default=4)
+    s.add_argument("--every", type=int, default=4, help="every n-th video frame")
+    s.add_argument("--base", action="store_true", help="a bidirectional base model: sample whole clips from noise")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=run_samples)
+    t = sub.add_parser("throughput", help="step time and clips/s of training logs (log.jsonl)")
+    t.add_argument("logs", nargs="+", help="log.jsonl files; speed-ups are against the first")
+    t.add_argument("--skip", type=int, default=5, help="warm-up steps left out")
+    t.set_defaults(func=run_throughput)

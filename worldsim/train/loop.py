@@ -4,16 +4,18 @@
     history = train(stage, reader, cfg, ctx)      # [{"step": 1, "loss": ...}, ...] of this run
 
 Per step: the stage's `train_step(batch, step)` (forward under `ctx.autocast()`, backward and
-optimiser steps via `optimize`), a JSONL line every `log_every` steps (and TensorBoard scalars
-if tensorboard is installed), a checkpoint every `checkpoint_every` steps and at the end. A run
-whose out_dir holds a checkpoint resumes from it exactly: weights, optimisers, RNG states, step
-and data position, so the loss curve continues as if the run had never stopped. Log lines past
-the resumed step (written after the last checkpoint by the killed run) are dropped.
+optimiser steps via `optimize`; timed as `step_s` and `clips_per_s` over all ranks), a JSONL line
+every `log_every` steps (and TensorBoard scalars if tensorboard is installed), a checkpoint every
+`checkpoint_every` steps and at the end. A run whose out_dir holds a checkpoint resumes from it
+exactly: weights, optimisers, RNG states, step and data position, so the loss curve continues as if
+the run had never stopped. Log lines past the resumed step (written after the last checkpoint by
+the killed run) are dropped.
 """
 from __future__ import annotations
 
 import json
 import random
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +156,11 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext) -> list[dict
             m.train()
         while step < cfg.loop.steps:
             batch = next(reader)
-            metrics = mean_over_ranks(stage.train_step(batch, step))
+            started = time.perf_counter()
+            metrics = stage.train_step(batch, step)                  # ends in .item(): synced
+            seconds = time.perf_counter() - started
+            metrics = mean_over_ranks({**metrics, "step_s": seconds,
+                                       "clips_per_s": len(batch["prompts"]) * ctx.world / seconds})
             step += 1
             record = {"step": step, **metrics}
             history.append(record)

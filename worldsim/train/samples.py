@@ -1,0 +1,77 @@
+"""Sample strips: what a trained model makes from validation clips, beside the real clips.
+
+    worldsim train samples --model runs/adversarial/model --bank data/val.safetensors --out strip.png
+
+For each of a few validation clips: the real video (top row) and the model's (bottom row). A
+causal model (stages adapt..adversarial) starts from the clip's real first latent and rolls out
+one step per latent frame with the KV cache, driven by the clip's controls; the bidirectional
+base (`--base`) samples the whole clip from noise with `base.sample_clips`. Latents are decoded
+with the model's own VAE (full decoder). Every `--every`-th video frame goes into the strip.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..models.model import AaptModel
+from .data import ClipBank
+
+
+@torch.no_grad()
+def rollout(model: AaptModel, latents: Tensor, controls: Tensor | None, prompts: list[str], seed: int = 0) -> Tensor:
+    """One-step generation of every frame after the real first one: (B, F, C, h, w) -> same shape."""
+    gen = model.generator
+    b, f, _, h, w = latents.shape
+    if controls is None:
+        controls = latents.new_zeros(b, f, gen.cfg.control_channels, h, w)
+    noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed)).to(latents)
+    gen.setup_cache(b, (h, w), model.cfg.text.length)
+    gen.start(latents[:, 0], model.text_encoder(prompts))
+    frames = [latents[:, 0]] + [gen.step(controls[:, i], noise=noise[:, i]) for i in range(1, f)]
+    return torch.stack(frames, dim=1)
+
+
+@torch.no_grad()
+def decode(model: AaptModel, latents: Tensor) -> np.ndarray:
+    """(B, F, C, h, w) normalised latents -> uint8 video (B, 1+4(F-1), H, W, 3)."""
+    video = model.vae.decode(latents.permute(0, 2, 1, 3, 4))                 # (B, 3, T, H, W) in [-1, 1]
+    return ((video.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
+def strip(real: np.ndarray, fake: np.ndarray, every: int = 4) -> np.ndarray:
+    """Rows of frames: for each clip its real row, then its generated row. (B, T, H, W, 3) each."""
+    rows = []
+    for r, f in zip(real, fake):
+        rows += [np.concatenate(list(r[::every]), axis=1), np.concatenate(list(f[::every]), axis=1)]
+    return np.concatenate(rows, axis=0)
+
+
+def write_png(path: str | Path, image: np.ndarray) -> None:
+    from PIL import Image
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def sample_strip(model: AaptModel, bank: ClipBank, out: str | Path, clips: int = 4, every: int = 4,
+                 base: bool = False, seed: int = 0) -> Path:
+    bank.require("latents")
+    n = min(clips, len(bank))
+    dev = model.generator.patch_embed.weight.device
+    latents = bank.tensors["latents"][:n].to(dev, torch.float32)
+    controls = bank.tensors.get("controls")
+    controls = controls[:n].to(dev) if controls is not None and model.cfg.generator.control_channels else None
+    prompts = bank.prompts[:n]
+    if base:
+        from .base import sample_clips
+        fake = sample_clips(model, prompts, latents.shape[1], tuple(latents.shape[-2:]), seed=seed)
+    else:
+        fake = rollout(model, latents, controls, prompts, seed)
+    fake_video = decode(model, fake)
+    real_video = bank.tensors["video"][:n].permute(0, 2, 3, 4, 1).numpy() if "video" in bank.tensors else None
+    if real_video is None or real_video.shape[1:] != fake_video.shape[1:]:
+        real_video = decode(model, latents)                              # the VAE's reconstruction
+    write_png(out, strip(real_video, fake_video, every))
+    return Path(out)
