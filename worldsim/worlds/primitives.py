@@ -37,7 +37,7 @@ def prepare(kind: str, table: torch.Tensor) -> torch.Tensor:
 
 
 def hit_frustums(d: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """Vertical truncated cones, side surface only (tops are covered: crowns, roofs). -> t (..., N, K)."""
+    """Vertical truncated cones: the side, and the flat ends where a ray enters through them. -> t (..., N, K)."""
     dx, dy, dz, (cx, y0, cz, y1, A, s, c0) = _split(d, table[..., :7])
     B = s * dy                                        # radius along the ray: A + B t
     a = dx * dx + dz * dz - B * B
@@ -52,7 +52,10 @@ def hit_frustums(d: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     def valid(t):
         y = t * dy
         return (t > NEAR) & (y >= y0) & (y <= y1) & (A + B * t >= 0)
-    return torch.where(disc < 0, INF, torch.where(valid(t1), t1, torch.where(valid(t2), t2, INF)))
+    # a ray that meets only the far side entered through a flat end: hit that end's plane instead
+    t_end = torch.where(dy > 0, y0, y1) / torch.where(dy.abs() < 1e-7, torch.full_like(dy, 1e-7), dy)
+    far_only = valid(t2) & (t_end > NEAR)
+    return torch.where(disc < 0, INF, torch.where(valid(t1), t1, torch.where(far_only, t_end, INF)))
 
 
 def hit_ellipsoids(d: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -87,10 +90,13 @@ def normals(kind: str, p: torch.Tensor, prim: torch.Tensor) -> torch.Tensor:
     """Outward unit normal at hit points p (..., 3) on prepared primitives prim (..., P) of `kind`."""
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     if kind == "frustums":
-        cx, cz, s = prim[..., 0], prim[..., 2], prim[..., 5]
+        cx, y0, cz, y1, s = prim[..., 0], prim[..., 1], prim[..., 2], prim[..., 3], prim[..., 5]
         ex, ez = x - cx, z - cz
         rho = (ex * ex + ez * ez).sqrt().clamp(min=1e-6)
-        n = torch.stack([ex / rho, -s, ez / rho], -1)
+        side = torch.stack([ex / rho, -s, ez / rho], -1)
+        end = torch.stack([torch.zeros_like(y), torch.where(y < 0.5 * (y0 + y1), -1.0, 1.0), torch.zeros_like(y)], -1)
+        on_end = ((y - y0).abs() < 1e-3) | ((y - y1).abs() < 1e-3)
+        n = torch.where(on_end[..., None], end, side)
     elif kind == "ellipsoids":
         v, inv = prim[..., 0:3], prim[..., 3:6]
         n = (p * inv - v) * inv
