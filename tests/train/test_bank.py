@@ -26,8 +26,11 @@ def test_bank_from_the_reference_world_trains_a_camera_model_that_plays(tmp_path
                  "--size", "32x32", "--camera", "od", "--out", str(pixels)]) == 0
     assert "latents" not in ClipBank.load(pixels).tensors                  # pixels for stage 0
     assert main(["train", "encode", "--bank", str(pixels), "--vae", str(vae_ckpt), "--keep-video",
-                 "--out", str(bank_path)]) == 0
+                 "--measure-stats", "--out", str(bank_path)]) == 0
     bank = ClipBank.load(bank_path)
+    per_channel = bank.tensors["latents"].transpose(0, 2).flatten(1)          # (C, everything else)
+    torch.testing.assert_close(per_channel.std(1), torch.ones(16), atol=1e-3, rtol=0)   # normalised
+    assert load_checkpoint(vae_ckpt)[1]["latent_stats"]["std"] != [1.0] * 16  # stats stored for play
     t = bank.tensors
     assert t["video"].shape == (2, 3, 9, 32, 32) and t["video"].dtype == torch.uint8
     assert t["latents"].shape == (2, 3, 16, 4, 4) and t["controls"].shape == (2, 3, 25, 4, 4)

@@ -37,6 +37,7 @@ class BankSpec:
     device: str = "cpu"
     batch: int = 16                   # clips rendered (and encoded) per call
     compile: bool = False             # torch.compile the ray-marcher (fast after a long first compile)
+    scales: list[float] | None = None # camera scales to use (validation banks: the training bank's)
 
     def check(self) -> None:
         if self.frames < 1 or (self.frames - 1) % 4:
@@ -107,6 +108,23 @@ def encode_latents(vae, video: Tensor) -> Tensor:
     return z.permute(0, 2, 1, 3, 4).float().cpu()
 
 
+def store_latent_stats(checkpoint: str, mean: list[float], std: list[float]) -> None:
+    """Write measured latent statistics into a checkpoint's config.json (atomically): every model
+    trained from it normalises, and play denormalises, with them."""
+    import json
+    import os
+    from pathlib import Path
+
+    from ..models.checkpoint import CONFIG, read_config
+
+    meta = read_config(checkpoint)
+    meta["latent_stats"] = {"mean": [float(m) for m in mean], "std": [float(s) for s in std]}
+    path = Path(checkpoint) / CONFIG
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, path)
+
+
 def camera_controls(poses: np.ndarray, spec: BankSpec, config: dict) -> Tensor:
     """Per latent frame, the worker's camera encoding: (N, 1+k, 25, H/8, W/8) float32."""
     from ..controls.encoding import ControlEncoders
@@ -156,7 +174,8 @@ def build_bank(seeds: list[int], spec: BankSpec, vae=None, keep_video: bool = Tr
     if vae is not None:
         tensors["latents"] = torch.cat(latents)
     if spec.camera:
-        config = {"kind": spec.camera, "fovy_deg": spec.fovy_deg, "scales": camera_scales(poses, spec)}
+        scales = spec.scales if spec.scales is not None else camera_scales(poses, spec)
+        config = {"kind": spec.camera, "fovy_deg": spec.fovy_deg, "scales": list(scales)}
         tensors["controls"] = camera_controls(poses, spec, config)
         info["controls"] = {"camera": config}
     return ClipBank(tensors, [w[3] for w in walks], info)

@@ -73,6 +73,12 @@ def run_bank(args: argparse.Namespace) -> int:
         raise DataError(f"--size must look like 128x128, got {args.size!r}") from None
     spec = BankSpec(width, height, args.frames, args.clips_per_seed, args.fps, args.fovy, args.camera or "",
                     args.device, args.batch, args.compile)
+    if args.camera_from:
+        from .data import read_info
+        camera = read_info(args.camera_from).get("controls", {}).get("camera")
+        if camera is None:
+            raise DataError(f"{args.camera_from} has no camera controls to take the encoding from")
+        spec.camera, spec.fovy_deg, spec.scales = camera["kind"], camera["fovy_deg"], camera["scales"]
     spec.check()
     seeds = parse_seeds(args.world_seeds)
     vae = None
@@ -90,15 +96,23 @@ def run_encode(args: argparse.Namespace) -> int:
     import torch
 
     from ..models.checkpoint import load_checkpoint
-    from .bank import describe, encode_latents
+    from .bank import describe, encode_latents, store_latent_stats
     from .data import ClipBank
 
     bank = ClipBank.load(args.bank)
     bank.require("video", path=args.bank)
     vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
     video = bank.tensors["video"]
-    bank.tensors["latents"] = torch.cat([encode_latents(vae, video[i:i + args.batch])
-                                         for i in range(0, len(bank), args.batch)])
+
+    def encode_all():
+        return torch.cat([encode_latents(vae, video[i:i + args.batch]) for i in range(0, len(bank), args.batch)])
+    if args.measure_stats:
+        vae.set_latent_stats(torch.zeros_like(vae.latent_mean), torch.ones_like(vae.latent_std))
+        raw = encode_all()                                                # (N, F, C, h, w)
+        mean, std = raw.mean(dim=(0, 1, 3, 4)), raw.std(dim=(0, 1, 3, 4)).clamp(min=1e-4)
+        store_latent_stats(args.vae, mean.tolist(), std.tolist())
+        vae.set_latent_stats(mean.to(vae.latent_mean), std.to(vae.latent_std))
+    bank.tensors["latents"] = encode_all()
     if not args.keep_video:
         del bank.tensors["video"]
     bank.info["vae"] = str(args.vae)
@@ -159,6 +173,8 @@ def register(subparsers) -> None:
     b.add_argument("--vae", help="checkpoint whose VAE encodes the clips into `latents` (else pixels only)")
     b.add_argument("--keep-video", action="store_true", help="keep `video` beside the latents")
     b.add_argument("--camera", choices=("od", "plucker"), help="add camera `controls` (25 channels)")
+    b.add_argument("--camera-from", help="a bank whose camera encoding (kind, fovy, scales) to reuse: "
+                                         "validation banks must encode as the training bank did")
     b.add_argument("--fps", type=float, default=24.0)
     b.add_argument("--fovy", type=float, default=60.0)
     b.add_argument("--device", default="cpu", help="render and encode on cpu or cuda")
@@ -171,6 +187,8 @@ def register(subparsers) -> None:
     e.add_argument("--vae", required=True, help="checkpoint folder whose VAE encodes")
     e.add_argument("--out", required=True)
     e.add_argument("--keep-video", action="store_true")
+    e.add_argument("--measure-stats", action="store_true",
+                   help="measure the per-channel latent mean/std on this bank and store them in the VAE checkpoint")
     e.add_argument("--device", default="cpu")
     e.add_argument("--batch", type=int, default=16)
     e.set_defaults(func=run_encode)

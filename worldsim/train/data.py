@@ -72,6 +72,16 @@ class ClipBank:
         return cls(tensors, prompts, info)
 
 
+def read_info(path: str | Path) -> dict:
+    """A bank's info (how it was made) without reading its tensors."""
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {}).get("info", "null")) or {}
+    except (SafetensorError, OSError, json.JSONDecodeError) as e:
+        raise DataError(f"{path} is not a readable clip bank ({e})") from None
+
+
 class ClipReader:
     """Batches in a seeded random order, epoch after epoch; (epoch, index) is the data position.
 

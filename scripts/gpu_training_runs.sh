@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# One short real run of every AAPT training stage on the reference world, on a GPU machine.
+#
+#   PYTHONPATH=$PWD bash scripts/gpu_training_runs.sh            # writes into $OUT (default: runs/gpu)
+#
+# Needs torch + CUDA, safetensors, numpy, msgpack, tqdm, pillow (matplotlib for the plot); no
+# pyzmq/pygame: everything runs through `python -m worldsim.train`, which loads only the train
+# commands. Steps:
+#   1. clip banks: train (world seeds 0-7) and validation (held-out seeds 100-101), 17-frame
+#      128x128 walks of the stochastic player with camera controls
+#   2. stage 0: VAE (pixels), then encode both banks (latent statistics measured and stored),
+#      then the bidirectional base
+#   3. stage 1 adapt (adds the 25 camera channels), stage 2 distill, stage 3 adversarial
+#      (student forcing) and stage 3 long-video (segments)
+#   4. sample strips (PNG) of every generator on the validation clips; loss curves (JSONL + PNG)
+#   5. stage 1 throughput on 1 GPU, and with FSDP2 on 2 GPUs when the machine has two
+# Every command is bounded by `timeout`; the whole script targets ~8 minutes on one H100/H200.
+# Knobs: PRESET (default), SIZE (128x128), DEVICE (cuda), SCALE (multiplies all step counts).
+set -uo pipefail
+
+PY=${PYTHON:-python3}
+OUT=${OUT:-runs/gpu}
+WORK=${WORK:-/tmp/worldsim_gpu_runs}
+PRESET=${PRESET:-default}
+SIZE=${SIZE:-128x128}
+DEVICE=${DEVICE:-cuda}
+SCALE=${SCALE:-1}
+mkdir -p "$OUT" "$WORK"
+steps() { echo $(( ($1 * SCALE + 99) / 100 )); }      # steps N: N% of SCALE*100, at least 1
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+note() { echo "$*" | tee -a "$SUMMARY"; }
+run() {                                               # run SECONDS NAME CMD...: bounded, logged, timed
+  local limit=$1 name=$2; shift 2
+  local start=$SECONDS
+  timeout "$limit" "$@" > "$OUT/$name.out" 2>&1
+  local rc=$?
+  note "$name: rc=$rc in $((SECONDS - start)) s ($(tail -n 1 "$OUT/$name.out" | cut -c1-200))"
+  return $rc
+}
+
+note "date $(date -u +%FT%TZ); $($PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.device_count(), "x", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")')"
+note "preset $PRESET, size $SIZE, device $DEVICE, scale $SCALE"
+
+# ---- 1. clip banks ------------------------------------------------------------------------------
+run 150 bank_train $PY -m worldsim.train bank --world-seeds 0-7 --clips-per-seed 8 --frames 17 --size "$SIZE" \
+    --camera od --device "$DEVICE" --batch 32 --out "$WORK/train_px.safetensors"
+run 60 bank_val $PY -m worldsim.train bank --world-seeds 100-101 --clips-per-seed 2 --frames 17 --size "$SIZE" \
+    --camera-from "$WORK/train_px.safetensors" --device "$DEVICE" --out "$WORK/val_px.safetensors"
+
+config() {                                            # config STAGE STEPS BATCH BANK [extra TOML]
+  cat > "$WORK/$1.toml" <<EOF
+stage = "$1"
+[model]
+preset = "$PRESET"
+${5:-}
+[data]
+path = "$4"
+batch_size = $3
+[optim]
+warmup_steps = 20
+${6:-}
+[loop]
+steps = $2
+out_dir = "$WORK/$1"
+log_every = 1
+checkpoint_every = 100000
+device = "$DEVICE"
+progress = false
+tensorboard = false
+${7:-}
+EOF
+  echo "$WORK/$1.toml"
+}
+
+# ---- 2. stage 0: VAE, latents, base -------------------------------------------------------------
+run 90 vae $PY -m worldsim.train vae --config "$(config vae "$(steps 300)" 4 "$WORK/train_px.safetensors" "" 'lr = 3e-4')"
+run 60 encode_train $PY -m worldsim.train encode --bank "$WORK/train_px.safetensors" --vae "$WORK/vae/model" \
+    --measure-stats --device "$DEVICE" --out "$WORK/train.safetensors"
+run 60 encode_val $PY -m worldsim.train encode --bank "$WORK/val_px.safetensors" --vae "$WORK/vae/model" --keep-video \
+    --device "$DEVICE" --out "$WORK/val.safetensors"
+BANK="$WORK/train.safetensors"
+run 90 base $PY -m worldsim.train base --config "$(config base "$(steps 400)" 16 "$BANK" "init = \"$WORK/vae/model\"" 'lr = 3e-4')"
+
+# ---- 3. stages 1-3 ------------------------------------------------------------------------------
+run 90 adapt $PY -m worldsim.train adapt --config "$(config adapt "$(steps 400)" 16 "$BANK" \
+    "init = \"$WORK/base/model\"
+control_channels = 25" 'lr = 2e-4')"
+run 90 distill $PY -m worldsim.train distill --config "$(config distill "$(steps 200)" 16 "$BANK" \
+    "init = \"$WORK/adapt/model\"" 'lr = 5e-5' "[distill]
+teacher = \"$WORK/adapt/model\"")"
+run 90 adversarial $PY -m worldsim.train adversarial --config "$(config adversarial "$(steps 100)" 8 "$BANK" \
+    "init = \"$WORK/distill/model\"" "" "[adversarial]
+discriminator = \"$WORK/adapt/model\"")"
+cp "$WORK/adversarial.toml" "$WORK/adversarial_long.toml"
+sed -i "s#$WORK/adversarial\"#$WORK/adversarial_long\"#; s#^stage = .*#stage = \"adversarial\"#" "$WORK/adversarial_long.toml"
+printf 'long_frames = 13\nsegment_overlap = 1\n' >> "$WORK/adversarial_long.toml"
+sed -i "s#^steps = .*#steps = $(steps 30)#" "$WORK/adversarial_long.toml"
+run 90 adversarial_long $PY -m worldsim.train adversarial --config "$WORK/adversarial_long.toml"
+
+# ---- 4. samples and curves ------------------------------------------------------------------------
+run 60 samples_base $PY -m worldsim.train samples --base --model "$WORK/base/model" --bank "$WORK/val.safetensors" \
+    --device "$DEVICE" --out "$OUT/samples_base.png"
+for stage in adapt distill adversarial adversarial_long; do
+  run 60 "samples_$stage" $PY -m worldsim.train samples --model "$WORK/$stage/model" --bank "$WORK/val.safetensors" \
+      --device "$DEVICE" --out "$OUT/samples_$stage.png"
+done
+for stage in vae base adapt distill adversarial adversarial_long; do
+  [ -f "$WORK/$stage/log.jsonl" ] && cp "$WORK/$stage/log.jsonl" "$OUT/loss_$stage.jsonl"
+done
+$PY - "$OUT" <<'EOF' 2>&1 | tee -a "$SUMMARY"
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+logs = {p.stem[5:]: [json.loads(x) for x in p.read_text().splitlines()] for p in sorted(out.glob("loss_*.jsonl"))}
+for name, recs in logs.items():
+    keys = [k for k in recs[0] if k.endswith("loss")]
+    def avg(rs, k): return sum(r[k] for r in rs) / len(rs)
+    n = max(1, len(recs) // 10)
+    print(name, len(recs), "steps;", ", ".join(f"{k} first {avg(recs[:n], k):.4g} last {avg(recs[-n:], k):.4g}" for k in keys))
+try:
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+except ImportError:
+    sys.exit(0)
+fig, axes = plt.subplots(1, len(logs), figsize=(4 * len(logs), 3))
+for ax, (name, recs) in zip(list(axes) if len(logs) > 1 else [axes], logs.items()):
+    for k in [k for k in recs[0] if k.endswith("loss")]:
+        ax.plot([r["step"] for r in recs], [r[k] for r in recs], label=k)
+    ax.set_title(name); ax.set_yscale("log"); ax.legend(fontsize=7)
+fig.tight_layout(); fig.savefig(out / "loss_curves.png", dpi=80)
+EOF
+
+# ---- 5. stage 1 throughput: 1 GPU vs FSDP2 on 2 ---------------------------------------------------
+tp_config() {                                         # the adapt config at a fixed per-GPU batch
+  config "$1" "$(steps 60)" 24 "$BANK" "control_channels = 25" "" "" > /dev/null
+  sed -i "s#^stage = .*#stage = \"adapt\"#" "$WORK/$1.toml"
+  echo "$WORK/$1.toml"
+}
+run 120 throughput_1gpu $PY -m worldsim.train adapt --config "$(tp_config adapt_1gpu)"
+NGPU=$($PY -c 'import torch; print(torch.cuda.device_count())')
+LOGS=("$WORK/adapt_1gpu/log.jsonl")
+if [ "$NGPU" -ge 2 ]; then
+  run 180 throughput_2gpu $PY -m torch.distributed.run --standalone --nproc_per_node=2 \
+      -m worldsim.train adapt --config "$(tp_config adapt_2gpu)"
+  LOGS+=("$WORK/adapt_2gpu/log.jsonl")
+else
+  note "throughput_2gpu: skipped, $NGPU GPU(s) here (run this script on a 2-GPU machine for FSDP2)"
+fi
+run 30 throughput $PY -m worldsim.train throughput "${LOGS[@]}" --skip 10
+cat "$OUT/throughput.out" >> "$SUMMARY"
+note "done in $SECONDS s"
