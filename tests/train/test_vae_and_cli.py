@@ -23,12 +23,14 @@ def moving_squares(clips=4, frames=5, size=32, seed=0) -> ClipBank:
     return ClipBank({"video": (video * 255).round().to(torch.uint8)})
 
 
-def test_vae_reconstruction_loss_falls(tmp_path, tiny_config):
+def test_vae_reconstruction_and_light_decoder_losses_fall(tmp_path, tiny_config):
     cfg = tiny_config(tmp_path, "vae", steps=25, data={"batch_size": 2})
     ctx = StepContext.from_config(cfg)
     history = train(VAEStage(cfg, ctx), ClipReader(moving_squares(), 2, 0), cfg, ctx)
     losses = [r["loss"] for r in history]
     assert sum(losses[-5:]) < 0.5 * sum(losses[:5]), losses
+    light = [r["light_loss"] for r in history]                   # the play decoder follows the full one
+    assert sum(light[-5:]) < 0.5 * sum(light[:5]), light
 
 
 def test_cli_trains_resumes_and_exports_a_playable_checkpoint(tmp_path, tiny_bank, capsys):
