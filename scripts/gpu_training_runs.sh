@@ -48,7 +48,10 @@ run 150 bank_train $PY -m worldsim.train bank --world-seeds 0-7 --clips-per-seed
 run 60 bank_val $PY -m worldsim.train bank --world-seeds 100-101 --clips-per-seed 2 --frames 17 --size "$SIZE" \
     --camera-from "$WORK/train_px.safetensors" --device "$DEVICE" --out "$WORK/val_px.safetensors"
 
-config() {                                            # config STAGE STEPS BATCH BANK [extra TOML]
+config() {                                            # config NAME STEPS BATCH BANK [model] [optim] [tail]
+  local val="" every=""
+  case "$1" in base|adapt|distill|adversarial)         # strips of the validation clips during training
+    val="val_path = \"$WORK/val.safetensors\""; every="sample_every = $(( ($2 + 1) / 2 ))";; esac
   cat > "$WORK/$1.toml" <<EOF
 stage = "$1"
 [model]
@@ -57,6 +60,7 @@ ${5:-}
 [data]
 path = "$4"
 batch_size = $3
+$val
 [optim]
 warmup_steps = 20
 ${6:-}
@@ -68,6 +72,7 @@ checkpoint_every = 100000
 device = "$DEVICE"
 progress = false
 tensorboard = false
+$every
 ${7:-}
 EOF
   echo "$WORK/$1.toml"
@@ -107,6 +112,9 @@ for stage in adapt distill adversarial adversarial_long; do
 done
 for stage in vae base adapt distill adversarial adversarial_long; do
   [ -f "$WORK/$stage/log.jsonl" ] && cp "$WORK/$stage/log.jsonl" "$OUT/loss_$stage.jsonl"
+  for png in "$WORK/$stage"/samples/*.png; do
+    [ -f "$png" ] && cp "$png" "$OUT/during_${stage}_$(basename "$png")"
+  done
 done
 $PY - "$OUT" <<'EOF' 2>&1 | tee -a "$SUMMARY"
 import json, sys

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from worldsim.train.adapt import AdaptStage, shift
-from worldsim.train.data import ClipReader
+from worldsim.train.data import ClipBank, ClipReader
 from worldsim.train.loop import StepContext, train
+from worldsim.train.samples import PeriodicSamples
 
 
 def run_adapt(cfg, bank):
@@ -67,3 +68,15 @@ def test_activation_checkpointing_gives_the_same_losses(tmp_path, tiny_bank, tin
     cfg = tiny_config(tmp_path / "c", loop={"activation_checkpointing": True})
     gen = AdaptStage(cfg, StepContext.from_config(cfg)).model.generator
     assert all(hasattr(b.video.mlp, "_checkpoint_wrapped_module") for b in gen.blocks)
+
+
+def test_periodic_validation_samples_leave_the_loss_curve_unchanged(tmp_path, tiny_bank, tiny_config):
+    plain = [r["loss"] for r in run_adapt(tiny_config(tmp_path / "a", steps=4), tiny_bank())]
+    val = tmp_path / "val.safetensors"
+    tiny_bank(clips=2, seed=7).save(val)
+    cfg = tiny_config(tmp_path / "b", steps=4, data={"val_path": str(val)}, loop={"sample_every": 2})
+    ctx = StepContext.from_config(cfg)
+    sampler = PeriodicSamples(ClipBank.load(val), cfg.loop.out_dir, base=False)
+    history = train(AdaptStage(cfg, ctx), ClipReader(tiny_bank(), 4, 0), cfg, ctx, sampler)
+    assert [r["loss"] for r in history] == plain
+    assert sorted(p.name for p in (tmp_path / "b" / "samples").iterdir()) == ["step_00000002.png", "step_00000004.png"]

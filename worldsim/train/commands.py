@@ -53,7 +53,11 @@ def run_stage(args: argparse.Namespace) -> int:
     ctx = StepContext.from_config(cfg, rank, world)
     stage = stage_class(cfg.stage)(cfg, ctx)
     reader = ClipReader(bank, cfg.data.batch_size, cfg.data.seed, cfg.data.frames, rank, world)
-    history = train(stage, reader, cfg, ctx)
+    sampler = None
+    if cfg.loop.sample_every and cfg.stage != "vae":
+        from .samples import PeriodicSamples
+        sampler = PeriodicSamples(ClipBank.load(cfg.data.val_path), cfg.loop.out_dir, base=cfg.stage == "base")
+    history = train(stage, reader, cfg, ctx, sampler)
     path = export_model(stage.model, cfg.loop.out_dir, cfg.stage, controls=bank.info.get("controls"))
     last = history[-1] if history else {}
     if is_main():

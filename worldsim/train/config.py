@@ -40,6 +40,7 @@ class DataSection:
     batch_size: int = 8
     seed: int = 0                     # order of the clips (exact resume replays it)
     frames: int = 0                   # latent frames per training clip (0: as stored)
+    val_path: str = ""                # validation clip bank (held-out world seeds) for sample strips
 
 
 @dataclass
@@ -57,6 +58,7 @@ class LoopSection:
     steps: int = 20000
     out_dir: str = "runs/train"       # checkpoints, JSONL log, TensorBoard events
     log_every: int = 10
+    sample_every: int = 0             # sample strips of data.val_path every N steps (0: never)
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2         # newest N step folders kept
     seed: int = 0                     # seeds python/numpy/torch at the start of a fresh run
@@ -161,6 +163,8 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError(f"unknown stage {cfg.stage!r}; stages: {', '.join(STAGES)}")
     if cfg.data.batch_size < 1 or cfg.loop.steps < 0 or cfg.loop.checkpoint_every < 1 or cfg.loop.log_every < 1:
         raise ConfigError("data.batch_size, loop.checkpoint_every and loop.log_every must be >= 1, loop.steps >= 0")
+    if cfg.loop.sample_every and not cfg.data.val_path:
+        raise ConfigError("loop.sample_every needs data.val_path (a validation clip bank)")
     return cfg
 
 

@@ -56,7 +56,8 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
 
 
 def sample_strip(model: AaptModel, bank: ClipBank, out: str | Path, clips: int = 4, every: int = 4,
-                 base: bool = False, seed: int = 0) -> Path:
+                 base: bool = False, seed: int = 0, write: bool = True) -> Path:
+    """`write=False`: compute only (the other ranks of a sharded model, which must take part)."""
     bank.require("latents")
     n = min(clips, len(bank))
     dev = model.generator.patch_embed.weight.device
@@ -73,5 +74,22 @@ def sample_strip(model: AaptModel, bank: ClipBank, out: str | Path, clips: int =
     real_video = bank.tensors["video"][:n].permute(0, 2, 3, 4, 1).numpy() if "video" in bank.tensors else None
     if real_video is None or real_video.shape[1:] != fake_video.shape[1:]:
         real_video = decode(model, latents)                              # the VAE's reconstruction
-    write_png(out, strip(real_video, fake_video, every))
+    if write:
+        write_png(out, strip(real_video, fake_video, every))
     return Path(out)
+
+
+class PeriodicSamples:
+    """Strips of the training model on the validation bank (`data.val_path`) every
+    `loop.sample_every` steps, to out_dir/samples/step_N.png. Sampling uses its own seeded noise,
+    so it leaves the training RNG (and exact resume) untouched."""
+
+    def __init__(self, bank: ClipBank, out_dir: str | Path, base: bool):
+        bank.require("latents", path="data.val_path")
+        self.bank, self.out, self.base = bank, Path(out_dir) / "samples", base
+
+    def __call__(self, model: AaptModel, step: int, write: bool) -> None:
+        was_training = model.training
+        model.eval()
+        sample_strip(model, self.bank, self.out / f"step_{step:08d}.png", base=self.base, write=write)
+        model.train(was_training)
