@@ -63,3 +63,17 @@ def test_adversarial_long_video_training_runs_in_segments(tmp_path, tiny_bank, t
     assert all(torch.isfinite(torch.tensor([r["g_loss"], r["d_loss"]])).all() for r in history)
     d = [r["d_loss"] for r in history]
     assert sum(d[-4:]) < sum(d[:4]), d
+
+
+def test_rollout_and_segments_run_under_bf16_autocast(tiny_bank):
+    """GPU training autocasts to bf16 while the model and its cache stay float32."""
+    model = tiny_model(0)
+    gen = model.generator
+    real = tiny_bank().tensors["latents"][:2]
+    controls = real.new_zeros(2, 5, 0, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        text = model.text_encoder(["a", "b"])
+        video = LongRollout.run(gen, real[:, 0], extend_controls(controls, 9), text.detach(),
+                                torch.randn(2, 9, 16, 4, 4), 5, 1)
+        fake = video.fake(gen, video.segments[-1], text)
+    torch.testing.assert_close(fake.float(), video.frames[:, 4:9].float(), atol=0.1, rtol=0.05)

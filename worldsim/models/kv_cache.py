@@ -54,14 +54,14 @@ class KVCache(torch.nn.Module):
 
     def write_sinks(self, rows, text_k: Tensor, text_v: Tensor, first_k: Tensor, first_v: Tensor) -> None:
         """Text k/v (b, H, Lt, D) and frame 0's unrotated keys / values (b, H, T, D)."""
-        lt, sl = self.text_len, self.sink_len
-        self.keys[rows, :, :lt] = text_k
-        self.values[rows, :, :lt] = text_v
-        self.first_keys[rows] = first_k
-        self.values[rows, :, lt:sl] = first_v
+        lt, sl, dt = self.text_len, self.sink_len, self.keys.dtype
+        self.keys[rows, :, :lt] = text_k.to(dt)
+        self.values[rows, :, :lt] = text_v.to(dt)
+        self.first_keys[rows] = first_k.to(dt)
+        self.values[rows, :, lt:sl] = first_v.to(dt)
 
     def write_sink_keys(self, rows, rotated_first_k: Tensor) -> None:
-        self.keys[rows, :, self.text_len:self.sink_len] = rotated_first_k
+        self.keys[rows, :, self.text_len:self.sink_len] = rotated_first_k.to(self.keys.dtype)
 
     def write_frame(self, rows, ring_slot: Tensor, k: Tensor, v: Tensor) -> None:
         """k, v (b, H, T, D) of the new frame into ring slot `ring_slot` (b,) of each row."""
@@ -71,8 +71,8 @@ class KVCache(torch.nn.Module):
             idx = torch.arange(b, device=k.device)
         else:
             ring_k, ring_v, idx = self._ring(self.keys), self._ring(self.values), rows
-        ring_k[idx, :, ring_slot] = k
-        ring_v[idx, :, ring_slot] = v
+        ring_k[idx, :, ring_slot] = k.to(ring_k.dtype)           # autocast (training) makes bf16 k/v
+        ring_v[idx, :, ring_slot] = v.to(ring_v.dtype)
 
     def read(self, rows) -> tuple[Tensor, Tensor]:
         return self.keys[rows], self.values[rows]
