@@ -60,7 +60,8 @@ def _render(args) -> int:
     from .captions import caption
     from .dataset import _intrinsics
     from .player import Player, walk_cameras
-    from .raymarch import EAGER, Scene, cpu_threads, render
+    from .compiled import kernels_for
+    from .raymarch import Scene, cpu_threads, render
     from .shards import write_video
     from .world import build_world
     width, height = _check(args)
@@ -74,10 +75,7 @@ def _render(args) -> int:
     plan = Player(player_seed).plan(args.frames)
     c2w = walk_cameras(world, plan.actions(), start=world.spawn_point(player_seed), yaw=float(player_seed * 47 % 360))
     scene = Scene.from_world(world, args.device)
-    kernels = EAGER
-    if not args.no_compile:
-        from .compiled import compiled_kernels
-        kernels = compiled_kernels()
+    kernels = kernels_for(args.device, not args.no_compile)
     cams, K = torch.from_numpy(c2w).float(), _intrinsics(width, height, 60.0, args.frames)
     frames = []
     with cpu_threads(1 if args.device == "cpu" else None), torch.inference_mode(), \

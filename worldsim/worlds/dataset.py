@@ -132,12 +132,9 @@ class ClipStream:
         ws = self.world_seed(index)
         if self._scene is None or self._scene[0] != ws:
             self._scene = (ws, Scene.from_world(build_world(ws), self.device))
-        kernels = EAGER
-        if self._compile:
-            from .compiled import compiled_kernels
-            kernels = compiled_kernels()
+        from .compiled import kernels_for
         return camera_clip(ws, player_seed, self.frames, self.width, self.height, self.device,
-                           kernels, self._scene[1])
+                           kernels_for(self.device, self._compile), self._scene[1])
 
     def __iter__(self):
         for index in itertools.count(self.start):

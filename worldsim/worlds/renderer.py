@@ -19,7 +19,7 @@ import torch
 
 from ..runtime.renderer import RendererError, RendererSpec
 from .march import bilinear
-from .raymarch import EAGER, Scene, SceneStack, cpu_threads, render, tile_size
+from .raymarch import Scene, SceneStack, cpu_threads, render, tile_size
 from .world import build_world
 
 HEIGHT_RULES = {
@@ -61,8 +61,8 @@ class ReferenceRenderer:
         # fused kernels gain little from a second thread on a small CPU, and lose badly when the
         # other core is busy (OpenMP threads wait on each other), e.g. with the game's display.
         self.threads = None if self.device.type != "cpu" or not threads else int(threads)
-        # compile when it pays: always on GPU; on CPU from 64x64 up (tiny renders are fast eagerly,
-        # and the first compile costs tens of seconds even with a warm cache)
+        # compile when it pays: always on GPU; on CPU from 64x64 up (tiny renders are fast eagerly;
+        # the CPU kernels are compiled ahead of time once, then load in a second: compiled.py)
         auto = self.device.type == "cuda" or width * height >= 64 * 64
         self.compile = auto if compile is None else bool(compile)
         self._kernels = None
@@ -81,11 +81,8 @@ class ReferenceRenderer:
     @property
     def kernels(self):
         if self._kernels is None:
-            if self.compile:
-                from .compiled import compiled_kernels
-                self._kernels = compiled_kernels()
-            else:
-                self._kernels = EAGER
+            from .compiled import kernels_for
+            self._kernels = kernels_for(self.device, self.compile)
         return self._kernels
 
     def scene(self, seed: int) -> Scene:
