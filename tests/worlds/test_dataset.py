@@ -30,6 +30,13 @@ def test_stream_is_deterministic_and_complete(clips):
     assert clips[3].keypoints.shape == (6, 17, 3)
 
 
+def test_a_batch_of_clips_across_worlds_equals_the_clips_alone(clips):
+    stream = ClipStream(seed=3, frames=6, width=16, height=16, compile=False, clips_per_world=2)
+    batch = stream.batch(0, 3)                                         # worlds 300000 and 300001
+    for alone, together in zip(clips[:3], batch):
+        assert torch.equal(alone.frames, together.frames) and alone.caption == together.caption
+
+
 def test_puppet_keypoints_land_on_the_body():
     """PoseRig's normalised keypoints are where the rendered puppet's joints appear."""
     W = H = 64

@@ -1,7 +1,7 @@
 """Clips from the reference world: an endless on-the-fly stream, for training on any device.
 
     stream = ClipStream(seed=0, frames=48, width=128, height=128, device="cuda")
-    for clip in stream:          # endless; deterministic for (seed, index)
+    for clip in stream:          # endless; deterministic for (seed, index); or stream.batches(16)
         clip.frames              # uint8 (T, H, W, 3) on the device
         clip.c2w, clip.K         # (T, 4, 4) world camera-to-world (OpenCV), (T, 3, 3) intrinsics
         clip.actions             # (T, A) float32, columns ACTION_NAMES: the named actions per frame
@@ -21,7 +21,7 @@ import torch
 
 from .captions import caption, storyboard
 from .player import POSE_MOVES, Player, walk_cameras
-from .raymarch import EAGER, Scene, cpu_threads, render
+from .raymarch import EAGER, Scene, SceneStack, cpu_threads, render
 from .world import build_world
 
 PUPPET_FOVY = 50.0
@@ -58,22 +58,38 @@ def _intrinsics(width: int, height: int, fovy_deg: float, frames: int) -> torch.
     return torch.tensor(intrinsics(width, height, fovy_deg), dtype=torch.float32).expand(frames, 3, 3).clone()
 
 
-def camera_clip(world_seed: int, player_seed: int, frames: int = 48, width: int = 128, height: int = 128,
-                device="cpu", kernels=EAGER, scene: Scene | None = None, max_batch: int = 64) -> Clip:
-    """A walk of `frames` video frames through world `world_seed`, driven by a stochastic player."""
-    world = build_world(world_seed)
-    plan = Player(player_seed).plan(frames)
-    actions = plan.actions()
-    start = world.spawn_point(player_seed)
-    c2w = walk_cameras(world, actions, start=start, yaw=float(player_seed * 47 % 360))
-    scene = scene or Scene.from_world(world, device)
-    cams = torch.from_numpy(c2w).float()
-    K = _intrinsics(width, height, 60.0, frames)
+def camera_clips(walks: list[tuple[int, int]], frames: int = 48, width: int = 128, height: int = 128,
+                 device="cpu", kernels=EAGER, scenes: dict[int, Scene] | None = None,
+                 max_batch: int = 64) -> list[Clip]:
+    """Walks of `frames` video frames, one per (world seed, player seed), each driven by a
+    stochastic player through the CameraRig; all their frames render in batched calls of up to
+    `max_batch` cameras, across worlds."""
+    scenes = {} if scenes is None else scenes
+    seeds = sorted({w for w, _ in walks})
+    for w in seeds:
+        if w not in scenes:
+            scenes[w] = Scene.from_world(build_world(w), device)
+    stack = SceneStack([scenes[w] for w in seeds])
+    plans, cams = [], []
+    for world_seed, player_seed in walks:
+        world = build_world(world_seed)
+        plan = Player(player_seed).plan(frames)
+        actions = plan.actions()
+        c2w = walk_cameras(world, actions, start=world.spawn_point(player_seed), yaw=float(player_seed * 47 % 360))
+        plans.append((world, plan, actions, c2w))
+        cams.append(torch.from_numpy(c2w).float())
+    cams = torch.cat(cams)                                                    # (N*T, 4, 4)
+    world_index = torch.tensor([seeds.index(w) for w, _ in walks]).repeat_interleave(frames)
+    K = _intrinsics(width, height, 60.0, cams.shape[0])
     with torch.inference_mode():
-        parts = [render(scene, cams[i:i + max_batch], K[i:i + max_batch], height, width, kernels=kernels)
-                 for i in range(0, frames, max_batch)]
-    return Clip("camera", world_seed, torch.cat(parts), cams, K, _action_matrix(actions),
-                caption(world, plan.moves, c2w), storyboard(world, plan.moves, c2w))
+        video = torch.cat([render(stack, cams[i:i + max_batch], K[i:i + max_batch], height, width,
+                                  world_index[i:i + max_batch], kernels) for i in range(0, cams.shape[0], max_batch)])
+    out = []
+    for i, ((world_seed, _), (world, plan, actions, c2w)) in enumerate(zip(walks, plans)):
+        t = slice(i * frames, (i + 1) * frames)
+        out.append(Clip("camera", world_seed, video[t], cams[t], K[t], _action_matrix(actions),
+                        caption(world, plan.moves, c2w), storyboard(world, plan.moves, c2w)))
+    return out
 
 
 def pose_clip(seed: int, frames: int = 48, width: int = 128, height: int = 128, device="cpu",
@@ -116,25 +132,33 @@ class ClipStream:
         self.seed, self.frames, self.width, self.height = seed, frames, width, height
         self.device, self.kind, self.clips_per_world, self.start = torch.device(device), kind, clips_per_world, start
         self._compile, self.threads = compile, (threads if self.device.type == "cpu" else None)
-        self._scene: tuple[int, Scene] | None = None
+        self.max_batch = 512 if self.device.type == "cuda" else 16
+        self._scenes: dict[int, Scene] = {}
 
     def world_seed(self, index: int) -> int:
         return self.seed * 100_000 + index // self.clips_per_world
 
     def clip(self, index: int) -> Clip:
-        with cpu_threads(self.threads):
-            return self._clip(index)
+        return self.batch(index, 1)[0]
 
-    def _clip(self, index: int) -> Clip:
-        player_seed = self.seed * 1_000_003 + index
-        if self.kind == "pose":
-            return pose_clip(player_seed, self.frames, self.width, self.height, self.device)
-        ws = self.world_seed(index)
-        if self._scene is None or self._scene[0] != ws:
-            self._scene = (ws, Scene.from_world(build_world(ws), self.device))
-        from .compiled import kernels_for
-        return camera_clip(ws, player_seed, self.frames, self.width, self.height, self.device,
-                           kernels_for(self.device, self._compile), self._scene[1])
+    def batch(self, start: int, count: int) -> list[Clip]:
+        """Clips start .. start+count-1, rendered together (one batched call per `max_batch` frames)."""
+        with cpu_threads(self.threads):
+            indices = range(start, start + count)
+            if self.kind == "pose":
+                return [pose_clip(self.seed * 1_000_003 + i, self.frames, self.width, self.height, self.device)
+                        for i in indices]
+            from .compiled import kernels_for
+            walks = [(self.world_seed(i), self.seed * 1_000_003 + i) for i in indices]
+            keep = {w for w, _ in walks}
+            self._scenes = {w: s for w, s in self._scenes.items() if w in keep}   # drop worlds left behind
+            return camera_clips(walks, self.frames, self.width, self.height, self.device,
+                                kernels_for(self.device, self._compile), self._scenes, self.max_batch)
+
+    def batches(self, clips_per_batch: int):
+        """Endless lists of clips, each list rendered together: the way to feed a GPU."""
+        for start in itertools.count(self.start, clips_per_batch):
+            yield self.batch(start, clips_per_batch)
 
     def __iter__(self):
         for index in itertools.count(self.start):
