@@ -90,7 +90,7 @@ def _render(args) -> int:
         picks = np.linspace(0, len(video) - 1, min(4, len(video))).round().astype(int)
         Image.fromarray(np.concatenate(list(video[picks]), axis=1)).save(out)
     else:
-        write_video(out, video, 24.0)
+        write_video(out, video, 24.0, lossless=False)
     print(f"{out}: {len(video)} frames {width}x{height}; {caption(world, plan.moves, c2w)}")
     return 0
 

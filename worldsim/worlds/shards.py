@@ -31,14 +31,15 @@ def _tensor(b: bytes | None, shape) -> torch.Tensor | None:
     return None if b is None else torch.from_numpy(np.frombuffer(b, dtype="<f4").reshape(shape).copy())
 
 
-def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    """Lossless RGB H.264. frames uint8 (T, H, W, 3)."""
+def write_video(path: Path, frames: np.ndarray, fps: float, lossless: bool = True) -> None:
+    """H.264 .mp4 of frames uint8 (T, H, W, 3): lossless RGB (datasets), or the widely playable
+    yuv420p at crf 18 (previews; even sizes)."""
     import av
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264rgb", rate=round(fps))
+        stream = out.add_stream("libx264rgb" if lossless else "libx264", rate=round(fps))
         stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "rgb24"
-        stream.options = {"crf": "0", "preset": "veryfast"}
+        stream.pix_fmt = "rgb24" if lossless else "yuv420p"
+        stream.options = {"crf": "0" if lossless else "18", "preset": "veryfast"}
         for frame in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
         out.mux(stream.encode())
