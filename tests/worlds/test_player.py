@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from worldsim.controls.actions import BUTTONS
 from worldsim.worlds.captions import caption, storyboard
@@ -50,6 +51,13 @@ def test_renderer_adds_ground_height_to_client_cameras():
         r = ReferenceRenderer(width=16, height=16, compile=False, camera_height=mode)
         frames.append(r.step([r.open(5)], [[{"camera": {"c2w": c2w.ravel().tolist()}}]])[0])
     np.testing.assert_array_equal(frames[0], frames[1])
+    # a camera sent below the ground (a fly-mode rig starts at y = 0) is kept above it
+    r = ReferenceRenderer(width=16, height=16, compile=False)
+    r.open(5)
+    under = torch.tensor(relative, dtype=torch.float32)[None].clone()
+    under[0, 1, 3] = -5.0
+    lifted = r.lift(r._stack((5,)), torch.zeros(1, dtype=torch.long), under)
+    assert float(lifted[0, 1, 3]) == pytest.approx(world.terrain.ground_height(x, z) + 0.5, abs=1e-3)
 
 
 def test_captions_match_the_actions_taken():

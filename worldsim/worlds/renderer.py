@@ -22,9 +22,12 @@ from .march import bilinear
 from .raymarch import Scene, SceneStack, cpu_threads, render, tile_size
 from .world import build_world
 
+MIN_CLEARANCE = 0.5       # metres: no camera goes underground (a fly-mode rig starts at y = 0)
 HEIGHT_RULES = {
     "above_ground": "c2w translation y is the eye height above the ground (terrain, or the water "
-                    "surface over water) at the camera's (x, z); the renderer adds the ground height",
+                    "surface over water) at the camera's (x, z); the renderer adds the ground height "
+                    "and keeps every camera at least 0.5 m above the ground (a flying camera follows "
+                    "the terrain)",
     "absolute": "c2w is in world coordinates",
 }
 
@@ -138,12 +141,12 @@ class ReferenceRenderer:
             return render(stack, c2w, K, self.height, self.width, world, self.kernels).cpu().numpy()
 
     def lift(self, stack: SceneStack, world: torch.Tensor, c2w: torch.Tensor) -> torch.Tensor:
-        """Add the ground height at each camera's (x, z) to its y. (B, 4, 4) -> (B, 4, 4)."""
+        """Add the ground height at each camera's (x, z) to its y (at least MIN_CLEARANCE). (B, 4, 4)."""
         pos = c2w[:, :3, 3].to(stack.height.device)
         base = world.to(stack.height.device) * stack.grid * stack.grid
         ground = bilinear(stack.height[:, 0], base, pos[:, 0], pos[:, 2], stack.grid, stack.grid / stack.size_m)
         out = c2w.clone()
-        out[:, 1, 3] += ground.cpu()
+        out[:, 1, 3] = out[:, 1, 3].clamp(min=MIN_CLEARANCE) + ground.cpu()
         return out
 
     def _stack(self, seeds: tuple[int, ...]) -> SceneStack:
