@@ -2,6 +2,7 @@
 
 1. One FSDP2-sharded optimiser step equals one unsharded step on the whole batch.
 2. `worldsim train adapt` trains, checkpoints, resumes and exports under torchrun.
+3. `worldsim train adversarial` runs with student forcing, plain and long-video (segments).
 Any failure raises, so the process (and torchrun) exits non-zero."""
 import sys
 
@@ -11,7 +12,9 @@ from worldsim.cli import main
 from worldsim.config import model_preset, replace_generator
 from worldsim.models.model import build_model
 from worldsim.train.config import OptimSection
-from worldsim.train.distributed import full_tensor, init_distributed, shard_model
+from worldsim.train.adversarial import Discriminator
+from worldsim.train.distributed import full_tensor, init_distributed, shard_discriminator, shard_model
+from worldsim.train.long_video import LongRollout, extend_controls
 from worldsim.train.loop import optimize
 
 torch.set_num_threads(1)
@@ -38,10 +41,55 @@ prompts = ["a red tower", "snow", "a lake at dusk", ""]
 for step in range(2):
     optimize(adapt_loss(reference, x, prompts), opts[0], step, optim)                  # whole batch
     optimize(adapt_loss(sharded, x[rank::2], prompts[rank::2]), opts[1], step, optim)  # this rank's half
-ref = reference.state_dict()
-for name, value in sharded.state_dict().items():
-    torch.testing.assert_close(full_tensor(value), ref[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def same_weights(sharded_module, reference_module):
+    ref = reference_module.state_dict()
+    for name, value in sharded_module.state_dict().items():
+        torch.testing.assert_close(full_tensor(value), ref[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+same_weights(sharded, reference)
+
+
+# 1b. Stage 3: a discriminator called several times per loss (pairing + R1) and a generator
+# trained through long-video segments take the same steps sharded as unsharded.
+def stage3_loss(gen, disc, real, eps, prompt_list):
+    b = real.shape[0]
+    controls = real.new_zeros(b, 5, 0, 4, 4)
+    text = disc.text_encoder(prompt_list)
+    video = LongRollout.run(gen, real[:, 0], extend_controls(controls, 9), text.detach(), eps, 5, 1)
+    t = torch.full((b,), 0.3)
+    fakes = [video.fake(gen, seg, text) for seg in video.segments]
+    loss = 0
+    for fake in fakes:
+        d_fake, d_real = disc(fake, controls, text, t, eps[:, :5]), disc(real, controls, text, t, eps[:, :5])
+        loss = loss + torch.nn.functional.softplus(d_fake - d_real).mean()
+        loss = loss + (d_real - disc(real + 0.1, controls, text, t, eps[:, :5])).pow(2).mean()
+    return loss
+
+
+models = []
+for sharded_run in (False, True):
+    gen_model, d_model = build_model(cfg, seed=1, zero_init=False), build_model(cfg, seed=2, zero_init=False)
+    if sharded_run:
+        shard_model(gen_model)
+    torch.manual_seed(3)                                                  # the same logit head
+    disc = Discriminator(d_model)
+    if sharded_run:
+        shard_discriminator(disc)
+    models.append((gen_model, disc))
+real = x[:, :5]
+eps = torch.randn(4, 9, 16, 4, 4, generator=torch.Generator().manual_seed(1))
+rows = [slice(None), slice(rank, None, 2)]
+sgd = [torch.optim.SGD([*g.generator.parameters(), *d.parameters()], lr=0.1) for g, d in models]
+for (gen_model, disc), opt, r in zip(models, sgd, rows):                 # whole batch, then this rank's half
+    optimize(stage3_loss(gen_model.generator, disc, real[r], eps[r], prompts[r]), opt, 0, optim)
+same_weights(models[1][0].generator, models[0][0].generator)
+same_weights(models[1][1], models[0][1])
 
 config = sys.argv[1]
 assert main(["train", "adapt", "--config", config]) == 0
 assert main(["train", "adapt", "--config", config, "--steps", "6"]) == 0
+for adversarial in sys.argv[2:]:
+    assert main(["train", "adversarial", "--config", adversarial]) == 0

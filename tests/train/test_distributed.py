@@ -1,4 +1,4 @@
-"""torchrun + FSDP2 on CPU: two gloo processes (about 15 s; the work is in distributed_worker.py)."""
+"""torchrun + FSDP2 on CPU: two gloo processes (about 20 s; the work is in distributed_worker.py)."""
 import json
 import os
 import subprocess
@@ -11,7 +11,7 @@ from worldsim.models.checkpoint import load_checkpoint
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo on this platform")
-def test_two_process_fsdp_matches_one_process_and_the_cli_trains_resumes_and_exports(tmp_path, tiny_bank):
+def test_two_process_fsdp_matches_one_process_and_every_sharded_stage_runs(tmp_path, tiny_bank):
     tiny_bank().save(tmp_path / "clips.safetensors")
     config = tmp_path / "adapt.toml"
     config.write_text(f"""
@@ -31,10 +31,16 @@ device = "cpu"
 progress = false
 tensorboard = false
 """)
+    adversarial = []
+    for long_frames in (0, 9):
+        path = tmp_path / f"adversarial_{long_frames}.toml"
+        path.write_text(config.read_text().replace("steps = 4", "steps = 1").replace(
+            '/run"', f'/adv_{long_frames}"') + f"[adversarial]\nlong_frames = {long_frames}\nr_lambda = 1.0\n")
+        adversarial.append(str(path))
     worker = Path(__file__).with_name("distributed_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                           "--standalone", str(worker), str(config)],
+                           "--standalone", str(worker), str(config), *adversarial],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "adapt: 2 steps this run on 2 process(es)" in proc.stdout      # the resumed run: steps 5, 6
@@ -42,3 +48,7 @@ tensorboard = false
     assert steps == [1, 2, 3, 4, 5, 6]
     model, meta = load_checkpoint(tmp_path / "run" / "model")
     assert meta["trained_by"] == "worldsim train adapt" and model.cfg.name == "tiny"
+    for long_frames, segments in ((0, None), (9, 2)):                  # stage 3, sharded G and D
+        record = json.loads((tmp_path / f"adv_{long_frames}" / "log.jsonl").read_text().splitlines()[-1])
+        assert record["step"] == 1 and record.get("segments") == segments
+        assert load_checkpoint(tmp_path / f"adv_{long_frames}" / "model")[1]["trained_by"] == "worldsim train adversarial"

@@ -33,6 +33,7 @@ from ..config import GeneratorConfig
 from .attention import ClipLayout, attention
 from .kv_cache import KVCache, Slots, slot_index
 from .rope import Rope3D, apply_rope
+from .segment import Snapshot, forward_segment
 
 
 class TimestepEmbedding(nn.Module):
@@ -184,14 +185,16 @@ class Generator(nn.Module):
         return kvs
 
     # ---- whole clip (training) -------------------------------------------------------------
-    def forward_clip(self, inputs: Tensor, t: Tensor, text: Tensor, causal: bool = True) -> Tensor:
+    def forward_clip(self, inputs: Tensor, t: Tensor, text: Tensor, causal: bool = True,
+                     features: bool = False) -> Tensor:
         """Teacher-forced forward of a whole clip with the block-causal windowed mask.
 
         inputs (B, F, Cin, h, w) from `clip_inputs`; t (B, F) noise level per frame, or (B,) one
         level per clip (frame 0, the clean first frame, then gets 0); text (B, Lt, text_dim).
         `causal=False` is the bidirectional base model (DESIGN §9 stage 0): every frame sees every
         frame of the clip and the text, no sinks or window; inputs from `noise_inputs`, and a (B,)
-        t applies to all frames. Returns the velocity (B, F, C, h, w)."""
+        t applies to all frames. Returns the velocity (B, F, C, h, w), or with `features` the final
+        normalised hidden states (B, F, T, d) (a discriminator's head reads them)."""
         b, f, _, h, w = inputs.shape
         if t.dim() == 1:
             t = t[:, None].expand(b, f) if not causal else \
@@ -216,7 +219,7 @@ class Generator(nn.Module):
             keys = torch.cat([tk, sinks, apply_rope(k[:, :, tokens:], [r[tokens:] for r in rot])], dim=2)
             vals = torch.cat([tv, v[:, :, :tokens].repeat(1, 1, layout.n_sinks, 1), v[:, :, tokens:]], dim=2)
             x = s.finish(x, attention(apply_rope(q, rot), keys, vals, layout, self.backend), mods)
-        return self.output(x, c, h, w)
+        return self.final_norm(x) if features else self.output(x, c, h, w)
 
     def noise_inputs(self, noisy: Tensor) -> Tensor:
         """Inputs of the bidirectional base: [noisy | zeros | zeros | flag 0] for every frame.
@@ -242,6 +245,11 @@ class Generator(nn.Module):
             o = attention(apply_rope(q, rot), keys, torch.cat([tv, v], dim=2), None, self.backend)
             x = s.finish(x, o, mods)
         return self.output(x, c, h, w)
+
+    def forward_segment(self, inputs: Tensor, t: Tensor, text: Tensor, context: Snapshot, start: int) -> Tensor:
+        """Frames start.. of a long rollout, with gradients, against a detached cache snapshot
+        (long-video training; worldsim/models/segment.py)."""
+        return forward_segment(self, inputs, t, text, context, start)
 
     # ---- streaming (inference and student forcing) -------------------------------------------
     def setup_cache(self, batch: int, latent_hw: tuple[int, int], text_len: int) -> None:

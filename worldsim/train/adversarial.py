@@ -28,6 +28,7 @@ from ..models.model import AaptModel
 from .adapt import clip_controls, noised, text_tokens
 from .build import build_aapt, load_aapt
 from .config import AdversarialSection, TrainConfig
+from .distributed import shard_discriminator
 from .long_video import LongRollout, extend_controls
 from .loop import StepContext, apply_gradients, optimize
 
@@ -42,17 +43,12 @@ class Discriminator(nn.Module):
         self.head = nn.Linear(self.backbone.cfg.dim, 1)
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
-        self._hidden: Tensor | None = None
-        self.backbone.final_norm.register_forward_hook(self._keep_hidden)
-
-    def _keep_hidden(self, module, args, out) -> None:
-        self._hidden = out                                      # (B, F, T, d)
 
     def forward(self, clip: Tensor, controls: Tensor, text: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """Per-frame logits (B, F-1) of frames 1.. of `clip` (B, F, C, h, w) noised to t (B,)."""
         inputs = self.backbone.clip_inputs(noised(clip, eps, t), clip, controls)
-        self.backbone.forward_clip(inputs, t, text)
-        return self.head(self._hidden[:, 1:]).mean(dim=(2, 3)).float()   # frame 0 is the given real frame
+        hidden = self.backbone.forward_clip(inputs, t, text, features=True)     # (B, F, T, d)
+        return self.head(hidden[:, 1:]).mean(dim=(2, 3)).float()   # frame 0 is the given real frame
 
 
 def student_rollout(gen: Generator, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
@@ -101,6 +97,8 @@ class AdversarialStage:
             init = ac.discriminator or cfg.model.init
             discriminator_init = load_aapt(init, ctx) if init else build_aapt(cfg, ctx, init="")
         self.discriminator = Discriminator(discriminator_init).to(ctx.device).train()
+        if ctx.world > 1:
+            shard_discriminator(self.discriminator)             # before its optimiser sees the parameters
         self.model.vae.requires_grad_(False)
         gen = self.model.generator
         self.modules = {"generator": gen, "text_encoder": self.model.text_encoder,

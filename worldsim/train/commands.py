@@ -47,9 +47,6 @@ def run_stage(args: argparse.Namespace) -> int:
     bank = ClipBank.load(cfg.data.path)
     bank.require(*REQUIRED[cfg.stage], path=cfg.data.path)
     rank, world = init_distributed()
-    if world > 1 and cfg.stage == "adversarial":
-        raise ConfigError("stage adversarial runs in one process for now (its student-forcing rollout "
-                          "is not wired to FSDP); launch it without torchrun")
     ctx = StepContext.from_config(cfg, rank, world)
     stage = stage_class(cfg.stage)(cfg, ctx)
     reader = ClipReader(bank, cfg.data.batch_size, cfg.data.seed, cfg.data.frames, rank, world)

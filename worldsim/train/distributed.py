@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 STREAM_METHODS = ("modulate", "project", "finish")
-ROOT_METHODS = ("forward_clip", "start", "forward_step")
+ROOT_METHODS = ("forward_clip", "start", "forward_step", "forward_segment")
 
 
 def apply_activation_checkpointing(generator: nn.Module) -> None:
@@ -83,6 +83,20 @@ def shard_model(model: nn.Module) -> nn.Module:
     shard_generator(model.generator, reshard_after_forward=False)
     fully_shard(model.text_encoder, reshard_after_forward=True)
     return model
+
+
+def shard_discriminator(discriminator: nn.Module) -> nn.Module:
+    """Stage 3's discriminator fully sharded: its backbone per block stream, its text encoder and
+    its logit head, each a root of its own (they are called separately, as in an AaptModel).
+    Parts sharded already (a backbone built by build_aapt) are kept."""
+    from torch.distributed.fsdp import FSDPModule, fully_shard
+
+    if not isinstance(discriminator.backbone, FSDPModule):
+        shard_generator(discriminator.backbone, reshard_after_forward=True)
+    if not isinstance(discriminator.text_encoder, FSDPModule):
+        fully_shard(discriminator.text_encoder, reshard_after_forward=True)
+    fully_shard(discriminator.head, reshard_after_forward=True)
+    return discriminator
 
 
 def is_sharded(t) -> bool:

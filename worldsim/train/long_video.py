@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ..models.generator import Generator
-from ..models.segment import Snapshot, cache_snapshot, forward_segment
+from ..models.segment import Snapshot, cache_snapshot
 
 
 def extend_controls(controls: Tensor, frames: int) -> Tensor:
@@ -86,7 +86,7 @@ class LongRollout:
         a, e = seg.start, seg.end
         inputs = gen.frame_inputs(self.eps[:, a:e], self.frames[:, a - 1:e - 1], self.controls[:, a:e])
         t = torch.ones(inputs.shape[0], device=inputs.device)
-        v = forward_segment(gen, inputs, t, text, seg.cache, a)
+        v = gen.forward_segment(inputs, t, text, seg.cache, a)
         new = (self.eps[:, a:e] - v).to(self.frames.dtype)
         return torch.cat([self.frames[:, seg.context:a], new], dim=1)
 
