@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 HERE = Path(__file__).parent
-SOURCES = ("march.py", "primitives.py", "raymarch.py", "culling.py", "compiled.py")
+SOURCES = ("march.py", "primitives.py", "raymarch.py", "culling.py", "compiled.py")   # the package key
 
 
 def cache_dir() -> Path:
@@ -61,7 +61,7 @@ def _examples(grid: int):
     march_dims = ({0: Wd}, ray, ray, ray, ray, ray, {})
     tables = [prepare(k, torch.rand(B, T, TILE_KEEP[k], 11 if k == "boxes" else 9) + 0.5)
               for k in ("frustums", "ellipsoids", "boxes")]
-    shade = (torch.rand(2 * grid * grid, 7), torch.zeros(B, 1, 1, dtype=torch.long), torch.rand(B, 1, 1, 16),
+    shade = (torch.rand(2 * grid * grid, 8), torch.zeros(B, 1, 1, dtype=torch.long), torch.rand(B, 1, 1, 16),
              torch.rand(B, 1, 1, 3), torch.rand(B, T, n, 3), torch.rand(B, T, n), *tables)
     cam = {0: Bd}
     shade_dims = ({0: Wd}, cam, cam, cam, {0: Bd, 1: Td}, {0: Bd, 1: Td}, *[{0: Bd, 1: Td}] * 3)

@@ -12,7 +12,6 @@ functions that `torch.compile` fuses (compiled.py); `EAGER` runs the same code u
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -21,7 +20,7 @@ import torch
 from .culling import CAMERA_KEEP, bounding_spheres, cull_cameras, cull_tiles, dead_primitive
 from .march import FAR, bilinear, bisect, clearance_grid, march_chunk, march_terrain
 from .primitives import hit_boxes, hit_ellipsoids, hit_frustums, normals
-from .world import World
+from .world import World, cpu_threads  # noqa: F401 -- cpu_threads is part of this module's API
 
 KINDS = ("frustums", "ellipsoids", "boxes")
 HITS = {"frustums": hit_frustums, "ellipsoids": hit_ellipsoids, "boxes": hit_boxes}
@@ -32,7 +31,7 @@ class Scene:
     """A world's tensors on one device: everything the ray-marcher reads."""
     height: torch.Tensor              # (G*G, 2) marching height (terrain raised to the water), clearance;
                                       # row-major (z, x)
-    shading: torch.Tensor             # (G*G, 7) albedo rgb, normal xyz, water flag
+    shading: torch.Tensor             # (G*G, 8) albedo rgb, normal xyz, water flag, sunlight
     sky: torch.Tensor                 # (16,) see Sky.as_tensor
     tables: dict[str, torch.Tensor]   # kind -> (M, P) primitive table (objects.py)
     bounds: dict[str, torch.Tensor]   # kind -> (M, 4) bounding spheres
@@ -44,7 +43,7 @@ class Scene:
     def from_world(cls, world: World, device="cpu") -> "Scene":
         t, o = world.terrain, world.objects
         water = (t.height < t.water_level).float()[..., None]
-        shading = torch.cat([t.shading, water], -1).reshape(-1, 7)
+        shading = torch.cat([t.shading, water, world.sunlight[..., None]], -1).reshape(-1, 8)
         tables = {k: _padded(k, v) for k, v in
                   (("frustums", o.frustums), ("ellipsoids", o.ellipsoids), ("boxes", o.boxes))}
         bounds = {k: bounding_spheres(k, v) for k, v in tables.items()}
@@ -73,7 +72,7 @@ class SceneStack:
         self.scenes = list(scenes)
         one = len(scenes) == 1
         self.height = first.height if one else torch.cat([s.height for s in scenes])     # (W*G*G, 2)
-        self.shading = first.shading if one else torch.cat([s.shading for s in scenes])  # (W*G*G, 7)
+        self.shading = first.shading if one else torch.cat([s.shading for s in scenes])  # (W*G*G, 8)
         self.sky = torch.stack([s.sky for s in scenes])                                  # (W, 16)
         self.grid, self.size_m = first.grid, first.size_m
         self.top = max(s.top for s in scenes)
@@ -115,8 +114,8 @@ def shade(shading, base, sky, origin, d, t_terrain, frustums, ellipsoids, boxes,
     wrapped world position; d (B, T, n, 3); t_terrain (B, T, n);
     tables (B, T, k, P) relative to the camera. -> linear RGB (B, T, n, 3)."""
     p = origin + d * torch.where(torch.isinf(t_terrain), 0.0, t_terrain)[..., None]
-    cell = bilinear(shading, base, p[..., 0], p[..., 2], grid, inv_cell)               # (B, T, n, 7)
-    albedo, normal, water = cell[..., 0:3], cell[..., 3:6], cell[..., 6:7]
+    cell = bilinear(shading, base, p[..., 0], p[..., 2], grid, inv_cell)               # (B, T, n, 8)
+    albedo, normal, water, sunlight = cell[..., 0:3], cell[..., 3:6], cell[..., 6:7], cell[..., 7:8]
     t_best = t_terrain
     for kind, table in (("frustums", frustums), ("ellipsoids", ellipsoids), ("boxes", boxes)):
         t_k, idx = HITS[kind](d, table).min(-1)                                 # (B, T, n)
@@ -126,9 +125,10 @@ def shade(shading, base, sky, origin, d, t_terrain, frustums, ellipsoids, boxes,
         albedo = torch.where(nearer, prim[..., -3:], albedo)
         normal = torch.where(nearer, n_k, normal)
         water = torch.where(nearer, 0.0, water)
+        sunlight = torch.where(nearer, 1.0, sunlight)
         t_best = torch.minimum(t_best, t_k)
     sun_dir, sun, zenith, horizon, density = sky[..., 0:3], sky[..., 3:6], sky[..., 6:9], sky[..., 9:12], sky[..., 12:13]
-    lambert = (normal * sun_dir).sum(-1, keepdim=True).clamp(min=0)
+    lambert = (normal * sun_dir).sum(-1, keepdim=True).clamp(min=0) * sunlight
     ambient = 0.6 * (0.5 * zenith + 0.5 * horizon) * (0.6 + 0.4 * normal[..., 1:2])
     lit = albedo * (ambient + 0.85 * sun * lambert)
     # water mixes in the reflected sky, more at grazing angles (Schlick-like)
@@ -138,18 +138,6 @@ def shade(shading, base, sky, origin, d, t_terrain, frustums, ellipsoids, boxes,
     fog = 1 - torch.exp(-density * t_best.clamp(max=FAR)[..., None])
     surface = lit * (1 - fog) + (0.85 * horizon + 0.15 * sun) * fog
     return torch.where((t_best < FAR)[..., None], surface, _sky_colour(d, sky))
-
-
-@contextmanager
-def cpu_threads(n: int | None):
-    """Run the block with torch using `n` CPU threads (None: unchanged), then restore."""
-    previous = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 EAGER = SimpleNamespace(march_chunk=march_chunk, bisect=bisect, shade=shade)

@@ -56,10 +56,15 @@ class Terrain:
         fx, fz = gx - x0, gz - z0
         x0, z0 = x0.long() % g, z0.long() % g
         x1, z1 = (x0 + 1) % g, (z0 + 1) % g
+        flat = field.reshape(g * g, -1)
         if field.dim() == 3:
             fx, fz = fx[..., None], fz[..., None]
-        top = field[z0, x0] * (1 - fx) + field[z0, x1] * fx
-        bottom = field[z1, x0] * (1 - fx) + field[z1, x1] * fx
+
+        def at(zi, xi):        # index_select: advanced indexing is much slower on CPU
+            out = flat.index_select(0, (zi * g + xi).reshape(-1))
+            return out.reshape(tuple(zi.shape) + tuple(field.shape[2:]))
+        top = at(z0, x0) * (1 - fx) + at(z0, x1) * fx
+        bottom = at(z1, x0) * (1 - fx) + at(z1, x1) * fx
         return top * (1 - fz) + bottom * fz
 
     def ground_height(self, x: float, z: float) -> float:

@@ -9,12 +9,14 @@ Worlds are built on CPU (a few hundred ms) and copied to a device with `world.to
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
 
 from .objects import Objects, place_objects
+from .shadows import terrain_shadow, tree_shadows
 from .terrain import Terrain, build_terrain
 
 # name -> (sun elevation in degrees, sun colour, sky zenith, sky horizon)
@@ -48,6 +50,7 @@ class World:
     terrain: Terrain
     objects: Objects
     sky: Sky
+    sunlight: torch.Tensor        # (G, G) in [0, 1]: sun reaching the ground (shadows.py)
 
     def to(self, device) -> "World":
         t, o = self.terrain, self.objects
@@ -90,12 +93,27 @@ def build_sky(gen: torch.Generator) -> Sky:
     return Sky(name, sun_dir, sun, zenith, horizon, fog)
 
 
+@contextmanager
+def cpu_threads(n: int | None):
+    """Run the block with torch using `n` CPU threads (None: unchanged), then restore. On a small,
+    shared CPU one thread is often fastest: OpenMP threads wait on each other when a core is busy."""
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 @lru_cache(maxsize=8)
 def build_world(seed: int, grid: int = 512, size_m: float = 1024.0) -> World:
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"world seed must be a non-negative integer, got {seed!r}")
     gen = torch.Generator().manual_seed(seed)
-    terrain = build_terrain(gen, grid, size_m)
-    sky = build_sky(gen)
-    objects = place_objects(terrain, gen)
-    return World(seed, terrain, objects, sky)
+    with cpu_threads(1):
+        terrain = build_terrain(gen, grid, size_m)
+        sky = build_sky(gen)
+        objects = place_objects(terrain, gen)
+        sunlight = terrain_shadow(terrain, sky.sun_dir) * tree_shadows(terrain, objects, sky.sun_dir)
+    return World(seed, terrain, objects, sky, sunlight)
