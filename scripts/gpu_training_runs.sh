@@ -43,9 +43,9 @@ note "date $(date -u +%FT%TZ); $($PY -c 'import torch; print("torch", torch.__ve
 note "preset $PRESET, size $SIZE, device $DEVICE, scale $SCALE"
 
 # ---- 1. clip banks ------------------------------------------------------------------------------
-run 150 bank_train $PY -m worldsim.train bank --world-seeds 0-7 --clips-per-seed 8 --frames 17 --size "$SIZE" \
+run 300 bank_train $PY -m worldsim.train bank --world-seeds 0-7 --clips-per-seed 8 --frames 17 --size "$SIZE" \
     --camera od --device "$DEVICE" --batch 32 --out "$WORK/train_px.safetensors"
-run 60 bank_val $PY -m worldsim.train bank --world-seeds 100-101 --clips-per-seed 2 --frames 17 --size "$SIZE" \
+run 120 bank_val $PY -m worldsim.train bank --world-seeds 100-101 --clips-per-seed 2 --frames 17 --size "$SIZE" \
     --camera-from "$WORK/train_px.safetensors" --device "$DEVICE" --out "$WORK/val_px.safetensors"
 
 config() {                                            # config NAME STEPS BATCH BANK [model] [optim] [tail]

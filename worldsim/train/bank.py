@@ -154,11 +154,12 @@ def build_bank(seeds: list[int], spec: BankSpec, vae=None, keep_video: bool = Tr
     from ..worlds.renderer import ReferenceRenderer
 
     spec.check()
-    walks = [(s, i, *player_walk(s, i, spec)) for s in seeds for i in range(spec.clips_per_seed)]
     renderer = ReferenceRenderer(spec.width, spec.height, spec.fps, spec.device, spec.fovy_deg, compile=spec.compile)
-    videos, latents = [], []
-    for start in range(0, len(walks), spec.batch):
-        chunk = walks[start:start + spec.batch]
+    clips = [(s, i) for s in seeds for i in range(spec.clips_per_seed)]
+    walks, videos, latents = [], [], []
+    for start in range(0, len(clips), spec.batch):      # walk and render a chunk while its worlds are cached
+        chunk = [(s, i, *player_walk(s, i, spec)) for s, i in clips[start:start + spec.batch]]
+        walks += chunk
         video = render_clips(renderer, [w[0] for w in chunk], np.stack([w[2] for w in chunk]))
         if vae is not None:
             latents.append(encode_latents(vae, video))
