@@ -12,7 +12,8 @@
 #      then the bidirectional base
 #   3. stage 1 adapt (adds the 25 camera channels), stage 2 distill, stage 3 adversarial
 #      (student forcing) and stage 3 long-video (segments)
-#   4. sample strips (PNG) of every generator on the validation clips; loss curves (JSONL + PNG)
+#   4. sample strips (PNG) of every generator on the validation clips, written by the runs
+#      half-way and at the end; loss curves (JSONL + PNG)
 #   5. stage 1 throughput on 1 GPU, and with FSDP2 on 2 GPUs when the machine has two
 # Every command is bounded by `timeout`; the whole script targets ~8 minutes on one H100/H200.
 # Knobs: PRESET (default), SIZE (128x128), DEVICE (cuda), SCALE (multiplies all step counts).
@@ -94,26 +95,22 @@ control_channels = 25" 'lr = 2e-4')"
 run 90 distill $PY -m worldsim.train distill --config "$(config distill "$(steps 200)" 16 "$BANK" \
     "init = \"$WORK/adapt/model\"" 'lr = 5e-5' "[distill]
 teacher = \"$WORK/adapt/model\"")"
-run 90 adversarial $PY -m worldsim.train adversarial --config "$(config adversarial "$(steps 100)" 8 "$BANK" \
+run 150 adversarial $PY -m worldsim.train adversarial --config "$(config adversarial "$(steps 60)" 8 "$BANK" \
     "init = \"$WORK/distill/model\"" "" "[adversarial]
 discriminator = \"$WORK/adapt/model\"")"
 cp "$WORK/adversarial.toml" "$WORK/adversarial_long.toml"
 sed -i "s#$WORK/adversarial\"#$WORK/adversarial_long\"#; s#^stage = .*#stage = \"adversarial\"#" "$WORK/adversarial_long.toml"
 printf 'long_frames = 13\nsegment_overlap = 1\n' >> "$WORK/adversarial_long.toml"
-sed -i "s#^steps = .*#steps = $(steps 30)#" "$WORK/adversarial_long.toml"
+sed -i "s#^steps = .*#steps = $(steps 20)#; s#^sample_every = .*#sample_every = $(steps 20)#" "$WORK/adversarial_long.toml"
 run 90 adversarial_long $PY -m worldsim.train adversarial --config "$WORK/adversarial_long.toml"
 
-# ---- 4. samples and curves ------------------------------------------------------------------------
-run 60 samples_base $PY -m worldsim.train samples --base --model "$WORK/base/model" --bank "$WORK/val.safetensors" \
-    --device "$DEVICE" --out "$OUT/samples_base.png"
-for stage in adapt distill adversarial adversarial_long; do
-  run 60 "samples_$stage" $PY -m worldsim.train samples --model "$WORK/$stage/model" --bank "$WORK/val.safetensors" \
-      --device "$DEVICE" --out "$OUT/samples_$stage.png"
-done
+# ---- 4. samples and curves ----------------------------------------------------------------------
+# Strips come from the runs themselves (loop.sample_every: half-way and at the last step); the
+# last one of each stage is also saved as samples_<stage>.png.
 for stage in vae base adapt distill adversarial adversarial_long; do
   [ -f "$WORK/$stage/log.jsonl" ] && cp "$WORK/$stage/log.jsonl" "$OUT/loss_$stage.jsonl"
   for png in "$WORK/$stage"/samples/*.png; do
-    [ -f "$png" ] && cp "$png" "$OUT/during_${stage}_$(basename "$png")"
+    [ -f "$png" ] && cp "$png" "$OUT/during_${stage}_$(basename "$png")" && cp "$png" "$OUT/samples_$stage.png"
   done
 done
 $PY - "$OUT" <<'EOF' 2>&1 | tee -a "$SUMMARY"
