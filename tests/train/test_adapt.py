@@ -79,4 +79,6 @@ def test_periodic_validation_samples_leave_the_loss_curve_unchanged(tmp_path, ti
     sampler = PeriodicSamples(ClipBank.load(val), cfg.loop.out_dir, base=False)
     history = train(AdaptStage(cfg, ctx), ClipReader(tiny_bank(), 4, 0), cfg, ctx, sampler)
     assert [r["loss"] for r in history] == plain
+    assert [("val_loss" in r) for r in history] == [False, True, False, True]
+    assert history[3]["val_loss"] < history[1]["val_loss"] * 1.5      # a number on the same scale
     assert sorted(p.name for p in (tmp_path / "b" / "samples").iterdir()) == ["step_00000002.png", "step_00000004.png"]

@@ -40,10 +40,13 @@ class BaseStage:
         self.modules = {"generator": gen, "text_encoder": text}
         self.optimizers = {"adamw": adamw(itertools.chain(gen.parameters(), text.parameters()), cfg.optim)}
 
-    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+    def loss(self, batch: dict) -> Tensor:
         x0 = batch["latents"].to(self.ctx.device, torch.float32)     # (B, F, C, h, w)
+        return base_loss(self.model, x0, batch["prompts"], self.cfg.base.shift, self.cfg.base.text_dropout)
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
         with self.ctx.autocast():
-            loss = base_loss(self.model, x0, batch["prompts"], self.cfg.base.shift, self.cfg.base.text_dropout)
+            loss = self.loss(batch)
         norm = optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
         return {"loss": loss.item(), "grad_norm": norm}
 

@@ -55,6 +55,7 @@ class StepContext:
 
 class Stage(Protocol):
     model: nn.Module                             # the AaptModel the stage trains (exported at the end)
+    ctx: StepContext
     modules: dict[str, nn.Module]                # what a checkpoint saves (trainable and state)
     optimizers: dict[str, torch.optim.Optimizer]
 
@@ -124,7 +125,8 @@ class RunLog:
 
 def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None) -> list[dict]:
     """Under torchrun every rank runs this; metrics are averaged over ranks and rank 0 logs.
-    `sampler(model, step, write)` (samples.PeriodicSamples) runs every `loop.sample_every` steps.
+    `sampler(stage, step, write) -> metrics` (samples.PeriodicSamples: strips, validation loss) runs
+    every `loop.sample_every` steps; its metrics join that step's record.
     A multi-rank resume restores rank 0's RNG and then offsets it per rank: deterministic, but
     bit-identical to an uninterrupted run only for one process."""
     from tqdm import tqdm
@@ -164,14 +166,14 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
             metrics = mean_over_ranks({**metrics, "step_s": seconds,
                                        "clips_per_s": len(batch["prompts"]) * ctx.world / seconds})
             step += 1
+            if sampler is not None and cfg.loop.sample_every and step % cfg.loop.sample_every == 0:
+                metrics.update(sampler(stage, step, main))
             record = {"step": step, **metrics}
             history.append(record)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
             if log is not None and (step % cfg.loop.log_every == 0 or step == cfg.loop.steps):
                 log.write(record)
-            if sampler is not None and cfg.loop.sample_every and step % cfg.loop.sample_every == 0:
-                sampler(stage.model, step, main)
             if step % cfg.loop.checkpoint_every == 0 and step < cfg.loop.steps:
                 checkpoint(step)
         if state is None or step > state["step"]:

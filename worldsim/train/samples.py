@@ -80,16 +80,27 @@ def sample_strip(model: AaptModel, bank: ClipBank, out: str | Path, clips: int =
 
 
 class PeriodicSamples:
-    """Strips of the training model on the validation bank (`data.val_path`) every
-    `loop.sample_every` steps, to out_dir/samples/step_N.png. Sampling uses its own seeded noise,
-    so it leaves the training RNG (and exact resume) untouched."""
+    """Every `loop.sample_every` steps: strips of the training model on the validation bank
+    (`data.val_path`) to out_dir/samples/step_N.png, and, for stages with a `loss(batch)`, the
+    loss on the first validation clips at a fixed seed (`val_loss`). Both run inside a forked RNG,
+    so the training RNG (and exact resume) is untouched."""
 
-    def __init__(self, bank: ClipBank, out_dir: str | Path, base: bool):
+    def __init__(self, bank: ClipBank, out_dir: str | Path, base: bool, val_clips: int = 8):
         bank.require("latents", path="data.val_path")
         self.bank, self.out, self.base = bank, Path(out_dir) / "samples", base
+        n = min(val_clips, len(bank))
+        self.batch = {**{k: v[:n] for k, v in bank.tensors.items()}, "prompts": bank.prompts[:n]}
 
-    def __call__(self, model: AaptModel, step: int, write: bool) -> None:
+    def __call__(self, stage, step: int, write: bool) -> dict[str, float]:
+        model, metrics = stage.model, {}
         was_training = model.training
         model.eval()
-        sample_strip(model, self.bank, self.out / f"step_{step:08d}.png", base=self.base, write=write)
+        devices = [stage.ctx.device] if stage.ctx.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(0)
+            if hasattr(stage, "loss"):
+                with stage.ctx.autocast():
+                    metrics["val_loss"] = float(stage.loss(self.batch))
+            sample_strip(model, self.bank, self.out / f"step_{step:08d}.png", base=self.base, write=write)
         model.train(was_training)
+        return metrics
