@@ -53,6 +53,8 @@ def run_stage(args: argparse.Namespace) -> int:
     sampler = None
     if cfg.loop.sample_every and cfg.stage != "vae":
         from .samples import PeriodicSamples
+        if not Path(cfg.data.val_path).is_file():
+            raise ConfigError(f"{args.config}: data.val_path: no clip bank at {cfg.data.val_path!r}")
         sampler = PeriodicSamples(ClipBank.load(cfg.data.val_path), cfg.loop.out_dir, base=cfg.stage == "base")
     history = train(stage, reader, cfg, ctx, sampler)
     path = export_model(stage.model, cfg.loop.out_dir, cfg.stage, controls=bank.info.get("controls"))
