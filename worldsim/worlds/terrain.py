@@ -6,6 +6,7 @@ the marching height (terrain raised to the water surface) and a shading grid (al
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -68,8 +69,19 @@ class Terrain:
         return top * (1 - fz) + bottom * fz
 
     def ground_height(self, x: float, z: float) -> float:
-        """Height a walker stands on at (x, z): the terrain, or the water surface over water."""
-        return float(self.sample(self.march_height, torch.tensor(float(x)), torch.tensor(float(z))))
+        """Height a walker stands on at (x, z): the terrain, or the water surface over water.
+        The same bilinear rule as `sample`, in plain Python (called once per tick by walkers)."""
+        if getattr(self, "_ground", None) is None:
+            self._ground = self.march_height.cpu().double().numpy()
+        g, h = self.grid, self._ground
+        gx, gz = float(x) / self.cell_m, float(z) / self.cell_m
+        x0, z0 = math.floor(gx), math.floor(gz)
+        fx, fz = gx - x0, gz - z0
+        x0, z0 = x0 % g, z0 % g
+        x1, z1 = (x0 + 1) % g, (z0 + 1) % g
+        top = h[z0, x0] * (1 - fx) + h[z0, x1] * fx
+        bottom = h[z1, x0] * (1 - fx) + h[z1, x1] * fx
+        return float(top * (1 - fz) + bottom * fz)
 
     def biome_at(self, x: float, z: float) -> str:
         i = int(z // self.cell_m) % self.grid
