@@ -30,6 +30,7 @@ def run(device: str = "cpu", width: int = 128, height: int = 128, batch: int | N
         seconds: float = 5.0, seed: int = 0, compile: bool = True, threads: int | None = None) -> dict:
     from worldsim.worlds.raymarch import SceneStack
     from worldsim.worlds.renderer import ReferenceRenderer
+    from worldsim.worlds.world import build_world
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("--device cuda: no CUDA device here")
     batch = batch or (512 if device.startswith("cuda") else 4)
@@ -37,8 +38,7 @@ def run(device: str = "cpu", width: int = 128, height: int = 128, batch: int | N
     renderer = ReferenceRenderer(width, height, device=device, compile=compile, camera_height="absolute",
                                  threads=threads)
     session = renderer.open(seed)
-    world_cams = _walk(__import__("worldsim.worlds.world", fromlist=["build_world"]).build_world(seed),
-                       max(batch, 400))
+    world_cams = _walk(build_world(seed), max(batch, 400))
     packets = [{"camera": {"c2w": c.ravel().tolist()}} for c in world_cams]
 
     t0 = time.perf_counter()
