@@ -1,21 +1,23 @@
-"""Clip banks from the reference world (DESIGN §8): a stochastic player walks each world, the
-ray-marcher renders what its camera sees, and the VAE encodes the clips.
+"""Clip banks from the reference world (DESIGN §8): clips of the worlds' stochastic player,
+rendered by the ray-marcher, encoded by the VAE, with the worker's own control encoding.
 
-    worldsim train bank --world-seeds 0-63 --clips-per-seed 4 --frames 17 --size 128x128 \\
+    worldsim train bank --world-seeds 0-63 --clips-per-seed 4 --frames 17 --size 128x128 \
         --vae runs/vae/model --camera od --out data/train.safetensors
-    worldsim train bank --world-seeds 1000-1007 ... --out data/val.safetensors   # held-out seeds
+    worldsim train bank --world-seeds 1000-1007 --camera-from data/train.safetensors ... # held-out seeds
+    worldsim train bank --kind pose --world-seeds 0-63 ... --out data/pose.safetensors   # puppet scene
 
-A clip is 1 + 4k video frames. The player is `wander_script` (held gaits, stops, bursts of mouse
-look) driving the camera rig through `PacketBuilder`, so the poses are exactly the packets a
-person at the keyboard would send. The bank holds `video` (N, 3, 1+4k, H, W) uint8 (stage 0),
-`latents` (N, 1+k, 16, H/8, W/8) with `--vae` (stages base..adversarial), `c2w` (N, 1+4k, 4, 4)
-and with `--camera` the `controls` (N, 1+k, 25, H/8, W/8) made by the worker's own encoder
-(worldsim.controls ControlEncoders), with per-channel scales measured on the bank's trajectories.
-The encoder config lands in the bank's info and from there in every checkpoint trained on it.
+Clips come from worldsim.worlds.dataset: `camera_clips` (a Player of held gaits, stops and looks
+driving the CameraRig over the world's ground) or `pose_clip` (the puppet driven through the
+PoseRig). A clip is 1 + 4k video frames. The bank holds `video` (N, 3, 1+4k, H, W) uint8 (stage
+0), `latents` (N, 1+k, 16, H/8, W/8) with `--vae`, `c2w` (N, 1+4k, 4, 4) world poses, and with
+`--camera` (or `--kind pose`) the `controls` (N, 1+k, K, H/8, W/8) made by ControlEncoders from
+packets as the client sends them: for a walk the camera's height above the ground is constant
+(the reference renderer adds the ground), so the packets keep the walk's eye height. Camera scales
+are measured on the bank's walks; the encoder config lands in the bank's info and from there in
+every checkpoint trained on it. Walks with implausible steps are dropped.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,13 +33,15 @@ class BankSpec:
     height: int = 128
     frames: int = 17                  # video frames per clip, 1 + 4k
     clips_per_seed: int = 4
-    fps: float = 24.0
-    fovy_deg: float = 60.0
-    camera: str = ""                  # "" (no controls) | od | plucker
+    camera: str = ""                  # "" (no controls) | od | plucker  (kind "camera")
+    kind: str = "camera"              # camera: walks through worlds | pose: the puppet scene
     device: str = "cpu"
     batch: int = 16                   # clips rendered (and encoded) per call
-    compile: bool = False             # torch.compile the ray-marcher (fast after a long first compile)
+    compile: bool = False             # compiled ray-marcher kernels (fast after a first compile)
     scales: list[float] | None = None # camera scales to use (validation banks: the training bank's)
+
+    fovy_deg: float = 60.0            # the worlds' camera clips use 60 degrees
+    eye_height: float = 1.7           # a walking player's packets: height above the ground
 
     def check(self) -> None:
         if self.frames < 1 or (self.frames - 1) % 4:
@@ -46,6 +50,10 @@ class BankSpec:
             raise DataError(f"--size must be multiples of 8, got {self.width}x{self.height}")
         if self.camera not in ("", "od", "plucker"):
             raise DataError(f"--camera must be od or plucker, got {self.camera!r}")
+        if self.kind not in ("camera", "pose"):
+            raise DataError(f"--kind must be camera or pose, got {self.kind!r}")
+        if self.kind == "pose" and self.camera:
+            raise DataError("pose clips (the puppet scene) carry pose controls, not --camera")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -60,44 +68,6 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or min(seeds) < 0:
         raise DataError(f"world seeds must be non-negative integers, got {text!r}")
     return seeds
-
-
-def player_walk(seed: int, index: int, spec: BankSpec) -> tuple[np.ndarray, str]:
-    """The camera packets' poses (frames, 4, 4) of one seeded player walk in world `seed`, with
-    eye height above the ground (as the client sends them), and a caption."""
-    from ..controls.camera import implausible_steps
-    from ..controls.packets import PacketBuilder
-    from ..controls.script import wander_script
-    from ..worlds.world import build_world
-
-    world = build_world(seed)
-    for attempt in range(8):                          # reject walks with implausible steps
-        x, z = world.spawn_point(index + 1000 * attempt)
-        yaw = random.Random(seed * 7919 + index).uniform(-180.0, 180.0)
-        builder = PacketBuilder(["camera"], fps=spec.fps, fovy_deg=spec.fovy_deg, mode="walk",
-                                position=(x, 0.0, z), yaw=yaw)
-        script = wander_script(seed * 100_003 + index + 1000 * attempt, spec.frames, spec.fps)
-        poses = np.stack([np.asarray(builder.tick(script.sample())["camera"]["c2w"]).reshape(4, 4)
-                          for _ in range(spec.frames)])
-        if not bool(implausible_steps(poses).any()):
-            return poses, f"walks {world.describe(x, z)}"
-    raise DataError(f"world {seed}: no plausible walk for clip {index} in 8 attempts")
-
-
-def render_clips(renderer, seeds: list[int], poses: np.ndarray) -> Tensor:
-    """Render clips (one world seed and pose sequence (1+4k, 4, 4) each) -> uint8 (N, 3, 1+4k, H, W)."""
-    sessions = [renderer.open(s) for s in seeds]
-    frames = [[] for _ in seeds]
-    steps = 1 + (poses.shape[1] - 1) // 4
-    for step in range(steps):
-        lo, hi = (0, 1) if step == 0 else (1 + 4 * (step - 1), 1 + 4 * step)
-        packets = [[{"camera": {"c2w": p.reshape(-1).tolist()}} for p in clip[lo:hi]] for clip in poses]
-        for out, rendered in zip(frames, renderer.step(sessions, packets)):
-            out.append(rendered)                                        # (n, H, W, 3) uint8
-    for s in sessions:
-        renderer.close(s)
-    video = np.stack([np.concatenate(f) for f in frames])               # (N, 1+4k, H, W, 3)
-    return torch.from_numpy(video).permute(0, 4, 1, 2, 3).contiguous()
 
 
 @torch.no_grad()
@@ -125,22 +95,29 @@ def store_latent_stats(checkpoint: str, mean: list[float], std: list[float]) -> 
     os.replace(tmp, path)
 
 
-def camera_controls(poses: np.ndarray, spec: BankSpec, config: dict) -> Tensor:
-    """Per latent frame, the worker's camera encoding: (N, 1+k, 25, H/8, W/8) float32."""
+def packet_controls(packets: list[list[dict]], kind: str, spec: BankSpec, config: dict) -> Tensor:
+    """Per latent frame, the worker's encoding of each clip's packets (one per video frame):
+    (N, 1+k, K, H/8, W/8) float32."""
     from ..controls.encoding import ControlEncoders
 
     h, w = spec.height // 8, spec.width // 8
     out = []
-    for clip in poses:
-        enc = ControlEncoders(["camera"], h, w, {"camera": config})
+    for clip in packets:
+        enc = ControlEncoders([kind], h, w, {kind: config})
         groups = [clip[:1]] + [clip[1 + 4 * i:5 + 4 * i] for i in range((len(clip) - 1) // 4)]
-        out.append(torch.stack([enc.encode([{"camera": {"c2w": p.reshape(-1).tolist()}} for p in g])
-                                for g in groups]))
+        out.append(torch.stack([enc.encode(g) for g in groups]))
     return torch.stack(out)
 
 
+def walk_packets(c2w: np.ndarray, eye_height: float) -> list[dict]:
+    """Camera packets of a walk (T, 4, 4) as the client sends them: height above the ground."""
+    poses = c2w.astype(np.float64).copy()
+    poses[:, 1, 3] = eye_height
+    return [{"camera": {"c2w": p.reshape(-1).tolist()}} for p in poses]
+
+
 def camera_scales(poses: np.ndarray, spec: BankSpec) -> list[float]:
-    """The 6 ray-channel scales measured on the bank's walks. A channel that never moves (the
+    """The 6 ray-channel scales measured on the bank's walks (packet poses (N, T, 4, 4)). A channel that never moves (the
     camera height of a walk) keeps the library's default scale instead of a tiny one, so a
     player who flies at play time does not feed the model huge values."""
     from ..controls.camera import DEFAULT_SCALES, measure_scales
@@ -149,37 +126,59 @@ def camera_scales(poses: np.ndarray, spec: BankSpec) -> list[float]:
     return [round(m if m > 1e-3 else d, 6) for m, d in zip(measured, DEFAULT_SCALES[spec.camera])]
 
 
+def render_chunk(seeds_and_players: list[tuple[int, int]], spec: BankSpec, scenes: dict):
+    """worldsim.worlds clips for (world seed, player seed) pairs, rendered together."""
+    from ..worlds.compiled import kernels_for
+    from ..worlds.dataset import camera_clips, pose_clip
+
+    if spec.kind == "pose":
+        return [pose_clip(player, spec.frames, spec.width, spec.height, spec.device) for _, player in seeds_and_players]
+    return camera_clips(seeds_and_players, spec.frames, spec.width, spec.height, spec.device,
+                        kernels_for(spec.device, spec.compile), scenes)
+
+
 def build_bank(seeds: list[int], spec: BankSpec, vae=None, keep_video: bool = True, progress=None) -> ClipBank:
-    """Walk, render, encode: clips_per_seed clips from each world seed."""
-    from ..worlds.renderer import ReferenceRenderer
+    """Clips (player seed = world seed * 100_003 + index) from each world seed: render, encode."""
+    from ..controls.camera import implausible_steps
 
     spec.check()
-    renderer = ReferenceRenderer(spec.width, spec.height, spec.fps, spec.device, spec.fovy_deg, compile=spec.compile)
-    clips = [(s, i) for s in seeds for i in range(spec.clips_per_seed)]
-    walks, videos, latents = [], [], []
-    for start in range(0, len(clips), spec.batch):      # walk and render a chunk while its worlds are cached
-        chunk = [(s, i, *player_walk(s, i, spec)) for s, i in clips[start:start + spec.batch]]
-        walks += chunk
-        video = render_clips(renderer, [w[0] for w in chunk], np.stack([w[2] for w in chunk]))
-        if vae is not None:
-            latents.append(encode_latents(vae, video))
-        videos.append(video)
+    pairs = [(s, s * 100_003 + i) for s in seeds for i in range(spec.clips_per_seed)]
+    scenes: dict = {}
+    clips, videos, latents, dropped = [], [], [], 0
+    for start in range(0, len(pairs), spec.batch):
+        chunk = render_chunk(pairs[start:start + spec.batch], spec, scenes)
+        kept = [c for c in chunk if spec.kind == "pose" or not bool(implausible_steps(c.c2w.double()).any())]
+        dropped += len(chunk) - len(kept)
+        if kept:
+            video = torch.stack([c.frames.cpu() for c in kept]).permute(0, 4, 1, 2, 3).contiguous()   # (n, 3, T, H, W)
+            if vae is not None:
+                latents.append(encode_latents(vae, video))
+            videos.append(video)
+            clips += kept
         if progress is not None:
             progress(len(chunk))
-    poses = np.stack([w[2] for w in walks])
-    tensors = {"c2w": torch.from_numpy(poses).float()}
-    info: dict = {"world_seeds": seeds, "width": spec.width, "height": spec.height, "fps": spec.fps,
-                  "frames": spec.frames, "controls": {}}
+    if not clips:
+        raise DataError("every clip was dropped (implausible camera steps)")
+    c2w = torch.stack([c.c2w.cpu() for c in clips])                           # (N, T, 4, 4)
+    tensors = {"c2w": c2w.float()}
+    info: dict = {"world_seeds": seeds, "kind": spec.kind, "width": spec.width, "height": spec.height,
+                  "frames": spec.frames, "dropped": dropped, "controls": {}}
     if keep_video or vae is None:
         tensors["video"] = torch.cat(videos)
     if vae is not None:
         tensors["latents"] = torch.cat(latents)
-    if spec.camera:
+    if spec.kind == "pose":
+        packets = [[{"pose": {"keypoints": k.reshape(-1).tolist()}} for k in c.keypoints] for c in clips]
+        tensors["controls"] = packet_controls(packets, "pose", spec, {})
+        info["controls"] = {"pose": {}}
+    elif spec.camera:
+        packets = [walk_packets(c.c2w.numpy(), spec.eye_height) for c in clips]
+        poses = np.stack([[np.asarray(p["camera"]["c2w"]).reshape(4, 4) for p in clip] for clip in packets])
         scales = spec.scales if spec.scales is not None else camera_scales(poses, spec)
         config = {"kind": spec.camera, "fovy_deg": spec.fovy_deg, "scales": list(scales)}
-        tensors["controls"] = camera_controls(poses, spec, config)
+        tensors["controls"] = packet_controls(packets, "camera", spec, config)
         info["controls"] = {"camera": config}
-    return ClipBank(tensors, [w[3] for w in walks], info)
+    return ClipBank(tensors, [c.caption for c in clips], info)
 
 
 def describe(bank: ClipBank) -> str:

@@ -74,14 +74,15 @@ def run_bank(args: argparse.Namespace) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise DataError(f"--size must look like 128x128, got {args.size!r}") from None
-    spec = BankSpec(width, height, args.frames, args.clips_per_seed, args.fps, args.fovy, args.camera or "",
-                    args.device, args.batch, args.compile)
+    spec = BankSpec(width=width, height=height, frames=args.frames, clips_per_seed=args.clips_per_seed,
+                    camera=args.camera or "", kind=args.kind, device=args.device, batch=args.batch,
+                    compile=args.compile)
     if args.camera_from:
         from .data import read_info
         camera = read_info(args.camera_from).get("controls", {}).get("camera")
         if camera is None:
             raise DataError(f"{args.camera_from} has no camera controls to take the encoding from")
-        spec.camera, spec.fovy_deg, spec.scales = camera["kind"], camera["fovy_deg"], camera["scales"]
+        spec.camera, spec.scales = camera["kind"], camera["scales"]
     spec.check()
     seeds = parse_seeds(args.world_seeds)
     vae = None
@@ -166,8 +167,9 @@ def register(subparsers) -> None:
         sp.add_argument("--device", help="override loop.device (auto | cpu | cuda)")
         sp.set_defaults(func=run_stage)
     b = sub.add_parser("bank", help="render a clip bank from the reference world",
-                       description="Walk the reference world with the stochastic player, render, encode with "
-                                   "a VAE checkpoint, add camera controls; write one safetensors clip bank.")
+                       description="Clips of the reference world's stochastic player (walks, or the puppet "
+                                   "scene), rendered, encoded with a VAE checkpoint, with control channels; "
+                                   "one safetensors clip bank.")
     b.add_argument("--world-seeds", required=True, help="e.g. 0-63 or 0-7,100 (use other seeds for validation)")
     b.add_argument("--out", required=True, help="bank file (.safetensors)")
     b.add_argument("--clips-per-seed", type=int, default=4)
@@ -178,8 +180,8 @@ def register(subparsers) -> None:
     b.add_argument("--camera", choices=("od", "plucker"), help="add camera `controls` (25 channels)")
     b.add_argument("--camera-from", help="a bank whose camera encoding (kind, fovy, scales) to reuse: "
                                          "validation banks must encode as the training bank did")
-    b.add_argument("--fps", type=float, default=24.0)
-    b.add_argument("--fovy", type=float, default=60.0)
+    b.add_argument("--kind", choices=("camera", "pose"), default="camera",
+                   help="camera: walks through worlds; pose: the puppet scene with pose controls")
     b.add_argument("--device", default="cpu", help="render and encode on cpu or cuda")
     b.add_argument("--batch", type=int, default=16, help="clips rendered per call")
     b.add_argument("--compile", action="store_true", help="torch.compile the ray-marcher")
