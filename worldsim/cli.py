@@ -10,6 +10,8 @@ import importlib
 import os
 import sys
 
+from .errors import WorldsimUserError
+
 # Subsystems that contribute commands. A module that does not exist yet is skipped;
 # any other import error is a bug and is raised.
 COMMAND_MODULES = [
@@ -53,9 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worldsim: error: {err}", file=sys.stderr)
         return 2
 
-
-class WorldsimUserError(Exception):
-    """An error caused by the user's input (bad file, bad option): printed without a traceback."""
 
 
 if __name__ == "__main__":

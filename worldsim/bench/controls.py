@@ -14,7 +14,6 @@ import platform
 import time
 
 from worldsim.controls import PacketBuilder, ScriptedInput, validate_packet
-from worldsim.controls.encoding import ControlEncoders
 from worldsim.controls.script import wander_script
 
 KINDS = ["camera", "pose", "actions"]
@@ -33,6 +32,7 @@ def _per_call(fn, seconds: float) -> float:
 
 
 def run(width: int, height: int, seconds: float) -> dict:
+    from worldsim.controls.encoding import ControlEncoders   # torch: loaded only when the bench runs
     script: ScriptedInput = wander_script(0, 10_000)
     builder = PacketBuilder(KINDS)
     packets = [builder.tick(script.sample()) for _ in range(2000)]

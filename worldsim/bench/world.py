@@ -14,7 +14,6 @@ import platform
 import time
 
 import numpy as np
-import torch
 
 
 def _walk(world, n: int, start: int = 0):
@@ -28,6 +27,8 @@ def _walk(world, n: int, start: int = 0):
 
 def run(device: str = "cpu", width: int = 128, height: int = 128, batch: int | None = None,
         seconds: float = 5.0, seed: int = 0, compile: bool = True, threads: int | None = None) -> dict:
+    import torch   # here, not at import: listing commands must not load torch
+
     from worldsim.worlds.raymarch import SceneStack
     from worldsim.worlds.renderer import ReferenceRenderer
     from worldsim.worlds.world import build_world
