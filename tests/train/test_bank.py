@@ -12,6 +12,30 @@ from worldsim.train.build import add_control_channels
 from worldsim.train.data import ClipBank, DataError
 
 
+def tiny_vae(tmp_path):
+    return save_checkpoint(build_model(replace_generator(model_preset("tiny"), control_channels=0)), tmp_path / "vae")
+
+
+def train_adapt(tmp_path, bank, channels: int, batch_size: int, steps: int) -> None:
+    """`worldsim train adapt` on `bank` with the tiny preset, into tmp_path/run."""
+    (tmp_path / "adapt.toml").write_text(f"""
+[model]
+preset = "tiny"
+control_channels = {channels}
+[data]
+path = "{bank}"
+batch_size = {batch_size}
+[loop]
+steps = {steps}
+log_every = 1
+out_dir = "{tmp_path / 'run'}"
+device = "cpu"
+progress = false
+tensorboard = false
+""")
+    assert main(["train", "adapt", "--config", str(tmp_path / "adapt.toml")]) == 0
+
+
 def test_seed_lists_parse_and_bad_ones_are_clear():
     assert parse_seeds("0-3,7,10-11") == [0, 1, 2, 3, 7, 10, 11]
     with pytest.raises(DataError, match="0-15"):
@@ -19,8 +43,7 @@ def test_seed_lists_parse_and_bad_ones_are_clear():
 
 
 def test_bank_from_the_reference_world_trains_a_camera_model_that_plays(tmp_path, capsys):
-    vae_ckpt = save_checkpoint(build_model(replace_generator(model_preset("tiny"), control_channels=0)),
-                               tmp_path / "vae")
+    vae_ckpt = tiny_vae(tmp_path)
     pixels, bank_path = tmp_path / "pixels.safetensors", tmp_path / "bank.safetensors"
     assert main(["train", "bank", "--world-seeds", "5", "--clips-per-seed", "2", "--frames", "9",
                  "--size", "32x32", "--camera", "od", "--out", str(pixels)]) == 0
@@ -42,22 +65,7 @@ def test_bank_from_the_reference_world_trains_a_camera_model_that_plays(tmp_path
     assert camera["kind"] == "od" and len(camera["scales"]) == 6 and min(camera["scales"]) > 1e-3
     assert all(len(p) > 10 for p in bank.prompts)                     # the worlds' captions
 
-    (tmp_path / "adapt.toml").write_text(f"""
-[model]
-preset = "tiny"
-control_channels = 25
-[data]
-path = "{bank_path}"
-batch_size = 2
-[loop]
-steps = 2
-log_every = 1
-out_dir = "{tmp_path / 'run'}"
-device = "cpu"
-progress = false
-tensorboard = false
-""")
-    assert main(["train", "adapt", "--config", str(tmp_path / "adapt.toml")]) == 0
+    train_adapt(tmp_path, bank_path, channels=25, batch_size=2, steps=2)
     _, meta = load_checkpoint(tmp_path / "run" / "model")
     assert meta["controls"] == {"camera": camera}                     # play encodes as training did
     renderer = AaptRenderer(str(tmp_path / "run" / "model"), width=32, height=32, max_sessions=1)
@@ -89,13 +97,18 @@ def test_adding_control_channels_keeps_the_model_where_controls_are_zero():
     assert (moved - after).abs().max() > 1e-4                         # the new channels are live
 
 
-def test_pose_bank_from_the_puppet_scene_has_pose_controls(tmp_path):
+def test_pose_bank_from_the_puppet_scene_trains_a_pose_model_that_plays(tmp_path):
     from worldsim.controls.encoding import control_channels
     out = tmp_path / "pose.safetensors"
+    vae_ckpt = tiny_vae(tmp_path)
     assert main(["train", "bank", "--kind", "pose", "--world-seeds", "3", "--clips-per-seed", "1",
-                 "--frames", "5", "--size", "32x32", "--out", str(out)]) == 0
+                 "--frames", "5", "--size", "32x32", "--vae", str(vae_ckpt), "--keep-video",
+                 "--out", str(out)]) == 0
     bank = ClipBank.load(out)
     assert bank.info["controls"] == {"pose": {}}
     controls = bank.tensors["controls"]
     assert controls.shape == (1, 2, control_channels(["pose"]), 4, 4) and controls[:, 1:].abs().max() > 0
     assert bank.tensors["video"].shape == (1, 3, 5, 32, 32) and bank.tensors["video"].float().std() > 5
+    train_adapt(tmp_path, out, channels=controls.shape[2], batch_size=1, steps=1)
+    renderer = AaptRenderer(str(tmp_path / "run" / "model"), width=32, height=32, max_sessions=1)
+    assert list(renderer.spec.control_kinds) == ["pose"]
