@@ -16,7 +16,8 @@
 #      half-way and at the end; loss curves (JSONL + PNG)
 #   5. stage 1 throughput on 1 GPU, and with FSDP2 on 2 GPUs when the machine has two
 # Every command is bounded by `timeout`; the whole script targets ~8 minutes on one H100/H200.
-# Knobs: PRESET (default), SIZE (128x128), DEVICE (cuda), SCALE (multiplies all step counts).
+# Knobs: PRESET (default), SIZE (128x128), DEVICE (cuda), PERCENT (of every stage's step count, 100),
+# THROUGHPUT_ONLY=1 (banks, VAE and latents, then only the 1- vs 2-GPU stage-1 throughput).
 set -uo pipefail
 
 PY=${PYTHON:-python3}
@@ -25,9 +26,9 @@ WORK=${WORK:-/tmp/worldsim_gpu_runs}
 PRESET=${PRESET:-default}
 SIZE=${SIZE:-128x128}
 DEVICE=${DEVICE:-cuda}
-SCALE=${SCALE:-1}
+PERCENT=${PERCENT:-100}
 mkdir -p "$OUT" "$WORK"
-steps() { echo $(( ($1 * SCALE + 99) / 100 )); }      # steps N: N% of SCALE*100, at least 1
+steps() { echo $(( ($1 * PERCENT + 99) / 100 )); }    # steps N: PERCENT % of N, at least 1
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 note() { echo "$*" | tee -a "$SUMMARY"; }
@@ -41,7 +42,7 @@ run() {                                               # run SECONDS NAME CMD...:
 }
 
 note "date $(date -u +%FT%TZ); $($PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.device_count(), "x", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")')"
-note "preset $PRESET, size $SIZE, device $DEVICE, scale $SCALE"
+note "preset $PRESET, size $SIZE, device $DEVICE, percent $PERCENT"
 
 # ---- 1. clip banks ------------------------------------------------------------------------------
 run 300 bank_train $PY -m worldsim.train bank --world-seeds 0-7 --clips-per-seed 8 --frames 17 --size "$SIZE" \
@@ -86,6 +87,7 @@ run 60 encode_train $PY -m worldsim.train encode --bank "$WORK/train_px.safetens
 run 60 encode_val $PY -m worldsim.train encode --bank "$WORK/val_px.safetensors" --vae "$WORK/vae/model" --keep-video \
     --device "$DEVICE" --out "$WORK/val.safetensors"
 BANK="$WORK/train.safetensors"
+if [ -z "${THROUGHPUT_ONLY:-}" ]; then
 run 90 base $PY -m worldsim.train base --config "$(config base "$(steps 400)" 16 "$BANK" "init = \"$WORK/vae/model\"" 'lr = 3e-4')"
 
 # ---- 3. stages 1-3 ------------------------------------------------------------------------------
@@ -134,6 +136,8 @@ for ax, (name, recs) in zip(list(axes) if len(logs) > 1 else [axes], logs.items(
     ax.set_title(name); ax.set_yscale("log"); ax.legend(fontsize=7)
 fig.tight_layout(); fig.savefig(out / "loss_curves.png", dpi=80)
 EOF
+
+fi
 
 # ---- 5. stage 1 throughput: 1 GPU vs FSDP2 on 2 ---------------------------------------------------
 tp_config() {                                         # the adapt config at a fixed per-GPU batch

@@ -1,5 +1,5 @@
 """`worldsim train vae | base | adapt | distill | adversarial --config FILE`, and the data and
-measurement tools beside them: `worldsim train bank | encode | samples | throughput` (docs/training.md)."""
+measurement tools beside them: `worldsim train bank | encode | samples | throughput` (docs/train.md)."""
 from __future__ import annotations
 
 import argparse
@@ -43,7 +43,7 @@ def run_stage(args: argparse.Namespace) -> int:
     if args.device is not None:
         cfg.loop.device = args.device
     if not cfg.data.path:
-        raise ConfigError(f"{args.config}: set data.path to a clip bank (docs/training.md)")
+        raise ConfigError(f"{args.config}: set data.path to a clip bank (docs/train.md)")
     bank = ClipBank.load(cfg.data.path)
     bank.require(*REQUIRED[cfg.stage], path=cfg.data.path)
     rank, world = init_distributed()
@@ -156,7 +156,7 @@ def run_throughput(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a stage of the AAPT pipeline; build clip banks",
                               description="Train one stage: vae, base, adapt, distill, adversarial; or build a clip "
-                                          "bank from the reference world (docs/training.md). A run whose out_dir "
+                                          "bank from the reference world (docs/train.md). A run whose out_dir "
                                           "holds a checkpoint resumes from it exactly.")
     sub = p.add_subparsers(dest="stage", required=True, metavar="{" + ",".join(STAGES) + ",bank,encode,samples,throughput}")
     for stage in STAGES:
