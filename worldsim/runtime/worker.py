@@ -88,6 +88,7 @@ class Worker:
                 from .security import secure_server
                 auth = secure_server(self._ctx, router, self.curve_dir)
             router.bind(self.address)
+            self.address = router.getsockopt(zmq.LAST_ENDPOINT).decode()   # the real port for "tcp://host:*"
             outbox.bind(self._outbox_addr)
         except (zmq.ZMQError, ValueError) as err:
             self._bind_error = err
@@ -374,5 +375,5 @@ def run_worker(address: str, renderer_names: list[str], options: Mapping[str, An
     if ready_fd is not None:
         os.write(ready_fd, b"READY\n")
         os.close(ready_fd)
-    print(f"worldsim worker pid {os.getpid()} serving {', '.join(renderers)} on {address}", file=sys.stderr, flush=True)
+    print(f"worldsim worker pid {os.getpid()} serving {', '.join(renderers)} on {worker.address}", file=sys.stderr, flush=True)
     worker.serve()
