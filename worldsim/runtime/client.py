@@ -202,17 +202,8 @@ class Client:
     def step(self, session: Session, tick: int, packets: list[dict], timeout: float | None = None) -> StepResult:
         """Blocking step (no pipelining): submit and wait for its result."""
         rid = self.submit_step(session, tick, packets)
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            for i, result in enumerate(self._done):
-                if result.rid == rid:
-                    return self._done.pop(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no FRAMES for step of tick {tick} within {timeout or self.timeout} s")
-            msg = self._recv(left)
-            if msg is not None:
-                self._dispatch(msg)
+        self._pump_until(lambda: any(r.rid == rid for r in self._done), timeout or self.timeout, f"STEP of tick {tick}")
+        return self._done.pop(next(i for i, r in enumerate(self._done) if r.rid == rid))
 
     def shutdown(self) -> None:
         for session in list(self.sessions):
@@ -238,22 +229,26 @@ class Client:
         rid = next(self._rids)
         self._sent()
         self._send(P.encode(mtype, {"rid": rid, **header}, payload))
-        deadline = time.monotonic() + self.timeout
         self._waiting = True
         try:
-            while rid not in self._replies:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"worker at {self.address} did not answer {mtype.name} within {self.timeout} s")
-                msg = self._recv(left)
-                if msg is not None:
-                    self._dispatch(msg)
+            self._pump_until(lambda: rid in self._replies, self.timeout, mtype.name)
         finally:
             self._waiting = False
         reply = self._replies.pop(rid)
         if reply.type is P.MsgType.ERROR:
             raise RequestError(reply.header["code"], reply.header["message"])
         return reply
+
+    def _pump_until(self, done, timeout: float, what: str) -> None:
+        """Receive and dispatch messages until `done()`; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"worker at {self.address} did not answer {what} within {timeout} s")
+            msg = self._recv(left)
+            if msg is not None:
+                self._dispatch(msg)
 
     def _dispatch(self, msg: P.Message) -> None:
         rid = msg.header["rid"]
