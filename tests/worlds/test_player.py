@@ -39,12 +39,13 @@ def test_walk_stays_on_the_ground_at_eye_height():
 
 
 def test_renderer_adds_ground_height_to_client_cameras():
-    """A client rig without terrain sends y = eye height; the renderer lifts it onto the ground."""
+    """A client rig without terrain sends y = eye height from its origin (0, 0); the renderer puts
+    that origin at the world's spawn point (dry land) and lifts the camera onto the ground."""
     world = build_world(5)
     x, z = world.spawn_point()
     relative, absolute = np.eye(4), np.eye(4)
     relative[:3, :3] = absolute[:3, :3] = np.diag([1.0, -1.0, -1.0])
-    relative[:3, 3] = (x, 1.7, z)
+    relative[:3, 3] = (0.0, 1.7, 0.0)
     absolute[:3, 3] = (x, world.terrain.ground_height(x, z) + 1.7, z)
     frames = []
     for mode, c2w in (("above_ground", relative), ("absolute", absolute)):
@@ -55,7 +56,7 @@ def test_renderer_adds_ground_height_to_client_cameras():
     r = ReferenceRenderer(width=16, height=16, compile=False)
     r.open(5)
     under = torch.tensor(relative, dtype=torch.float32)[None].clone()
-    under[0, 1, 3] = -5.0
+    under[0, :3, 3] = torch.tensor([x, -5.0, z])         # lift takes world (x, z)
     lifted = r.lift(r._stack((5,)), torch.zeros(1, dtype=torch.long), under)
     assert float(lifted[0, 1, 3]) == pytest.approx(world.terrain.ground_height(x, z) + 0.5, abs=1e-3)
 

@@ -5,7 +5,8 @@
 Each session's seed picks a world (built once, cached). Packets carry {"camera": {"c2w": [16]}}
 from the client's CameraRig, which knows no terrain: by default (`camera_height="above_ground"`)
 the c2w's y is the eye height above the ground, and the renderer adds the ground height (terrain,
-or the water surface over water) at the camera's (x, z). `camera_height="absolute"` takes c2w as
+or the water surface over water) at the camera's (x, z); the client's origin (x, z) = (0, 0) is
+placed at the world's spawn point, on dry land. `camera_height="absolute"` takes c2w as
 world coordinates (what the datasets store). Intrinsics come from `fovy_deg` (DESIGN §5.2).
 A step renders every frame of every session in one batched ray-march call.
 """
@@ -70,6 +71,7 @@ class ReferenceRenderer:
         self.compile = auto if compile is None else bool(compile)
         self._kernels = None
         self._scenes: dict[int, Scene] = {}
+        self._origins: dict[int, tuple[float, float]] = {}   # seed -> spawn point (x, z) of the client origin
         self._stacks: dict[tuple[int, ...], SceneStack] = {}
         self.K = torch.tensor(intrinsics(width, height, fovy_deg), dtype=torch.float32)
         self.spec = RendererSpec(
@@ -90,7 +92,9 @@ class ReferenceRenderer:
 
     def scene(self, seed: int) -> Scene:
         if seed not in self._scenes:
-            self._scenes[seed] = Scene.from_world(build_world(seed), self.device)
+            world = build_world(seed)
+            self._scenes[seed] = Scene.from_world(world, self.device)
+            self._origins[seed] = world.spawn_point()
         return self._scenes[seed]
 
     def open(self, seed: int, prompt: str = "", first_frame: np.ndarray | None = None,
@@ -125,6 +129,10 @@ class ReferenceRenderer:
         c2w = torch.from_numpy(np.stack(cameras)).float()                         # (F_total, 4, 4)
         stack = self._stack(tuple(seeds))
         if self.camera_height == "above_ground":
+            # the client's rig starts at (0, 0): put that on dry land, the world's spawn point
+            origin = torch.tensor([self._origins[s.seed] for s, n in zip(states, counts) for _ in range(n)])
+            c2w[:, 0, 3] += origin[:, 0]
+            c2w[:, 2, 3] += origin[:, 1]
             c2w = self.lift(stack, world, c2w)
         K = self.K.expand(c2w.shape[0], 3, 3)
         frames = self.render(stack, world, c2w, K)
