@@ -15,7 +15,7 @@ from torch import Tensor
 from ..models.model import AaptModel
 from .build import build_aapt
 from .config import TrainConfig
-from .loop import StepContext, adamw, optimize
+from .loop import SingleLossStage, StepContext, adamw
 
 
 def shift(t: Tensor, s: float) -> Tensor:
@@ -49,7 +49,7 @@ def noised(x0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
     return (1 - t) * x0 + t * eps
 
 
-class AdaptStage:
+class AdaptStage(SingleLossStage):
     def __init__(self, cfg: TrainConfig, ctx: StepContext, model: AaptModel | None = None):
         self.cfg, self.ctx = cfg, ctx
         self.model = model if model is not None else build_aapt(cfg, ctx)
@@ -69,8 +69,3 @@ class AdaptStage:
         v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), x0, controls), t, text)
         return (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean()       # frame 0 is given clean
 
-    def train_step(self, batch: dict, step: int) -> dict[str, float]:
-        with self.ctx.autocast():
-            loss = self.loss(batch)
-        norm = optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
-        return {"loss": loss.item(), "grad_norm": norm}

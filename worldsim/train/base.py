@@ -18,7 +18,7 @@ from ..models.model import AaptModel
 from .adapt import noised, shift, text_tokens
 from .build import build_aapt
 from .config import TrainConfig
-from .loop import StepContext, adamw, optimize
+from .loop import SingleLossStage, StepContext, adamw
 
 
 def base_loss(model: AaptModel, x0: Tensor, prompts: list[str], s: float, text_dropout: float) -> Tensor:
@@ -31,7 +31,7 @@ def base_loss(model: AaptModel, x0: Tensor, prompts: list[str], s: float, text_d
     return (v.float() - (eps - x0)).pow(2).mean()
 
 
-class BaseStage:
+class BaseStage(SingleLossStage):
     def __init__(self, cfg: TrainConfig, ctx: StepContext, model: AaptModel | None = None):
         self.cfg, self.ctx = cfg, ctx
         self.model = model if model is not None else build_aapt(cfg, ctx)
@@ -43,12 +43,6 @@ class BaseStage:
     def loss(self, batch: dict) -> Tensor:
         x0 = batch["latents"].to(self.ctx.device, torch.float32)     # (B, F, C, h, w)
         return base_loss(self.model, x0, batch["prompts"], self.cfg.base.shift, self.cfg.base.text_dropout)
-
-    def train_step(self, batch: dict, step: int) -> dict[str, float]:
-        with self.ctx.autocast():
-            loss = self.loss(batch)
-        norm = optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
-        return {"loss": loss.item(), "grad_norm": norm}
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from ..models.model import AaptModel
 from .adapt import clip_controls, noised, shift, text_tokens
 from .build import build_aapt, load_aapt
 from .config import ConfigError, TrainConfig
-from .loop import StepContext, adamw, optimize
+from .loop import SingleLossStage, StepContext, adamw
 
 
 def consistency_fn(gen, x: Tensor, clean: Tensor, controls: Tensor, t: Tensor, text: Tensor) -> Tensor:
@@ -25,7 +25,7 @@ def consistency_fn(gen, x: Tensor, clean: Tensor, controls: Tensor, t: Tensor, t
     return x - t[:, None, None, None, None] * v.float()
 
 
-class DistillStage:
+class DistillStage(SingleLossStage):
     def __init__(self, cfg: TrainConfig, ctx: StepContext, model: AaptModel | None = None,
                  teacher: AaptModel | None = None):
         self.cfg, self.ctx = cfg, ctx
@@ -59,12 +59,6 @@ class DistillStage:
             target = consistency_fn(gen, x_prev, x0, controls, t_prev, text)
         pred = consistency_fn(gen, x_k, x0, controls, t_k, text)
         return (pred[:, 1:] - target[:, 1:]).pow(2).mean()
-
-    def train_step(self, batch: dict, step: int) -> dict[str, float]:
-        with self.ctx.autocast():
-            loss = self.loss(batch)
-        norm = optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
-        return {"loss": loss.item(), "grad_norm": norm}
 
 
 @torch.no_grad()

@@ -62,6 +62,17 @@ class Stage(Protocol):
     def train_step(self, batch: dict, step: int) -> dict[str, float]: ...
 
 
+class SingleLossStage:
+    """A stage whose step is one loss through one AdamW (base, adapt, distill): subclasses set
+    `ctx`, `cfg`, `optimizers["adamw"]` and define `loss(batch)`."""
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        with self.ctx.autocast():
+            loss = self.loss(batch)
+        norm = optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
+        return {"loss": loss.item(), "grad_norm": norm}
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
