@@ -18,9 +18,7 @@ class WorkerStartError(RuntimeError):
 
 
 def local_address() -> str:
-    """A fresh loopback address: an ipc socket in the temp dir (tcp 127.0.0.1 where ipc is unavailable)."""
-    if sys.platform.startswith("win"):
-        return "tcp://127.0.0.1:0"
+    """A fresh private address: an ipc socket in the temp dir."""
     return f"ipc://{tempfile.gettempdir()}/worldsim-{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
 
 
