@@ -38,7 +38,7 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
         apply_activation_checkpointing(model.generator)
     model.requires_grad_(True)
     if ctx.world > 1:
-        shard_model(model)                             # FSDP2, before any optimiser sees the parameters
+        shard_model(model, bf16=ctx.bf16)              # FSDP2, before any optimiser sees the parameters
     return model.train()
 
 

@@ -1,16 +1,24 @@
 """Parallelism beside the model (torchtitan's rule): the model code never knows about it.
 
-Order of application (as torchtitan's parallelize.py): activation checkpointing, then FSDP2
-(`fully_shard` per DiT stream, i.e. per block's weights, then the root). The generator's blocks
-are driven through their streams' `modulate` / `project` / `finish` and the root through
-`forward_clip` / `start` / `forward_step` rather than `forward`, so those are registered as FSDP
-forward methods (all-gather before, reshard after). The generator keeps its parameters gathered
-between forward and backward (`reshard_after_forward=False`, ZeRO-2 like, DESIGN §9); the text
-encoder is fully sharded.
+Order of application (as torchtitan's parallelize.py): activation checkpointing, then FSDP2.
+The trained generator is ONE FSDP unit (`fully_shard` on the generator only): the model drives its
+blocks through the streams' `modulate` / `project` / `finish` (several calls per stream and step,
+the text states first), and FSDP2 treats every call of a sharded module as a forward of its own:
+per-stream units re-gathered their weights and reduce-scattered their gradients after each call's
+backward (3 reduce-scatters and 6 all-gathers per stream and step in stage 1). One unit gathers
+the whole generator once per forward and reduce-scatters once at the end of its backward; the
+parameters stay gathered between forward and backward (ZeRO-2 like, DESIGN §9), which is what
+`reshard_after_forward=False` per stream gave as well. The root methods the model calls instead
+of `forward` (`forward_clip`, `start`, ...) are registered as FSDP forward methods. The text
+encoder is fully sharded; stage 3's discriminator is sharded per block stream (resharded after
+every call: it is called several times per loss and only needs its weights during each call).
+On CUDA with `loop.bf16`, FSDP2's mixed precision gathers bf16 weights (cast once per gather
+instead of autocast casting fp32 weights at every use) and reduces gradients in fp32; the
+sharded parameters and the optimiser stay fp32. On CPU (gloo) everything stays fp32.
 
     rank, world = init_distributed()                    # under torchrun; (0, 1) for one process
     apply_activation_checkpointing(model.generator)
-    shard_model(model)                                  # before the optimisers are built
+    shard_model(model, bf16=ctx.bf16)                   # before the optimisers are built
 
 Checkpoints stay single files: `full_tensor` gathers a sharded tensor on every rank (a
 collective: all ranks call it in the same order), rank 0 writes, and `shard_like` cuts a full
@@ -59,29 +67,42 @@ def init_distributed() -> tuple[int, int]:
     return dist.get_rank(), world
 
 
-def shard_generator(generator: nn.Module, reshard_after_forward: bool = False) -> nn.Module:
-    """FSDP2: one `fully_shard` per block stream (video, and text when dual-stream), then the root
-    (embeddings, adaLN, output)."""
+def mixed_precision(bf16: bool):
+    """FSDP2's policy: bf16 gathered weights and fp32 gradient reduction with `bf16`, else fp32
+    throughout. Forward inputs are not cast (noise levels keep fp32 for the time embedding)."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+    if not bf16:
+        return MixedPrecisionPolicy()
+    return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False)
+
+
+def shard_generator(generator: nn.Module, reshard_after_forward: bool = False, per_stream: bool = False,
+                    bf16: bool = False) -> nn.Module:
+    """FSDP2 on a Generator: one unit (default), or with `per_stream` one `fully_shard` per block
+    stream (video, and text when dual-stream) and then the root (embeddings, adaLN, output)."""
     from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
-    for block in generator.blocks:
-        for stream in (block.video, block.text):
-            if stream is not None:
-                fully_shard(stream, reshard_after_forward=reshard_after_forward)
-                for name in STREAM_METHODS:
-                    register_fsdp_forward_method(stream, name)
-    fully_shard(generator, reshard_after_forward=reshard_after_forward)
+    policy = mixed_precision(bf16)
+    if per_stream:
+        for block in generator.blocks:
+            for stream in (block.video, block.text):
+                if stream is not None:
+                    fully_shard(stream, reshard_after_forward=reshard_after_forward, mp_policy=policy)
+                    for name in STREAM_METHODS:
+                        register_fsdp_forward_method(stream, name)
+    fully_shard(generator, reshard_after_forward=reshard_after_forward, mp_policy=policy)
     for name in ROOT_METHODS:
         register_fsdp_forward_method(generator, name)
     return generator
 
 
-def shard_model(model: nn.Module) -> nn.Module:
-    """The generator (ZeRO-2 like) and the text encoder (fully sharded) of an AaptModel."""
+def shard_model(model: nn.Module, bf16: bool = False) -> nn.Module:
+    """The generator (one unit, ZeRO-2 like) and the text encoder (fully sharded) of an AaptModel;
+    `bf16`: FSDP2 mixed precision (CUDA with loop.bf16)."""
     from torch.distributed.fsdp import fully_shard
 
-    shard_generator(model.generator, reshard_after_forward=False)
-    fully_shard(model.text_encoder, reshard_after_forward=True)
+    shard_generator(model.generator, reshard_after_forward=False, bf16=bf16)
+    fully_shard(model.text_encoder, reshard_after_forward=True, mp_policy=mixed_precision(bf16))
     return model
 
 
@@ -92,7 +113,7 @@ def shard_discriminator(discriminator: nn.Module) -> nn.Module:
     from torch.distributed.fsdp import FSDPModule, fully_shard
 
     if not isinstance(discriminator.backbone, FSDPModule):
-        shard_generator(discriminator.backbone, reshard_after_forward=True)
+        shard_generator(discriminator.backbone, reshard_after_forward=True, per_stream=True)
     if not isinstance(discriminator.text_encoder, FSDPModule):
         fully_shard(discriminator.text_encoder, reshard_after_forward=True)
     fully_shard(discriminator.head, reshard_after_forward=True)

@@ -92,14 +92,20 @@ def apply_gradients(opt: torch.optim.Optimizer, step: int, optim: OptimSection) 
     params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
     for g in opt.param_groups:
         g["lr"] = g.setdefault("base_lr", g["lr"]) * scale
-    norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"))
+    # foreach: FSDP2's gradients are DTensors, for which torch's default is one op per tensor
+    norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"),
+                                          foreach=True)
     opt.step()
     return float(full_tensor(norm))
 
 
 def adamw(params: Iterable[nn.Parameter], optim: OptimSection, lr: float | None = None) -> torch.optim.AdamW:
-    return torch.optim.AdamW([p for p in params if p.requires_grad], lr=optim.lr if lr is None else lr,
-                             betas=optim.betas, eps=optim.eps, weight_decay=optim.weight_decay)
+    """AdamW, fused on CUDA, sharded or not: for FSDP2's DTensor parameters torch's default is the
+    per-tensor loop (~10 DTensor dispatches per parameter and step), for plain CUDA tensors foreach."""
+    params = [p for p in params if p.requires_grad]
+    cuda = bool(params) and all(p.device.type == "cuda" for p in params)
+    return torch.optim.AdamW(params, lr=optim.lr if lr is None else lr, betas=optim.betas, eps=optim.eps,
+                             weight_decay=optim.weight_decay, fused=True if cuda else None)
 
 
 class RunLog:
@@ -135,7 +141,8 @@ class RunLog:
 
 
 def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None) -> list[dict]:
-    """Under torchrun every rank runs this; metrics are averaged over ranks and rank 0 logs.
+    """Under torchrun every rank runs this; rank 0 logs. Metrics are averaged over ranks on log
+    steps only (the other steps' records in the returned history are this rank's own).
     `sampler(stage, step, write) -> metrics` (samples.PeriodicSamples: strips, validation loss) runs
     every `loop.sample_every` steps; its metrics join that step's record.
     A multi-rank resume restores rank 0's RNG and then offsets it per rank: deterministic, but
@@ -174,16 +181,18 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
             started = time.perf_counter()
             metrics = stage.train_step(batch, step)                  # ends in .item(): synced
             seconds = time.perf_counter() - started
-            metrics = mean_over_ranks({**metrics, "step_s": seconds,
-                                       "clips_per_s": len(batch["prompts"]) * ctx.world / seconds})
+            metrics = {**metrics, "step_s": seconds, "clips_per_s": len(batch["prompts"]) * ctx.world / seconds}
             step += 1
+            logged = step % cfg.loop.log_every == 0 or step == cfg.loop.steps
+            if logged:                       # a collective: every rank takes the same log steps
+                metrics = mean_over_ranks(metrics)
             if sampler is not None and cfg.loop.sample_every and step % cfg.loop.sample_every == 0:
                 metrics.update(sampler(stage, step, main))
             record = {"step": step, **metrics}
             history.append(record)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
-            if log is not None and (step % cfg.loop.log_every == 0 or step == cfg.loop.steps):
+            if log is not None and logged:
                 log.write(record)
             if step % cfg.loop.checkpoint_every == 0 and step < cfg.loop.steps:
                 checkpoint(step)
