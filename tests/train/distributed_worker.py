@@ -3,19 +3,27 @@
 1. One FSDP2-sharded optimiser step equals one unsharded step on the whole batch.
 2. `worldsim train adapt` trains, checkpoints, resumes and exports under torchrun.
 3. `worldsim train adversarial` runs with student forcing, plain and long-video (segments).
+4. bf16 mixed precision (the CUDA policy, here under CPU autocast): weights gathered in bf16 for
+   the forward, master weights and gradients fp32, and the step close to the fp32 step.
+5. The loop averages metrics over ranks on log steps only: the log equals those records.
 Any failure raises, so the process (and torchrun) exits non-zero."""
+import json
 import sys
+from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from worldsim.cli import main
 from worldsim.config import model_preset, replace_generator
 from worldsim.models.model import build_model
-from worldsim.train.config import OptimSection
+from worldsim.train.adapt import AdaptStage
+from worldsim.train.config import OptimSection, load_config
+from worldsim.train.data import ClipBank, ClipReader
 from worldsim.train.adversarial import Discriminator
-from worldsim.train.distributed import full_tensor, init_distributed, shard_discriminator, shard_model
+from worldsim.train.distributed import full_tensor, init_distributed, is_sharded, shard_discriminator, shard_model
 from worldsim.train.long_video import LongRollout, extend_controls
-from worldsim.train.loop import optimize
+from worldsim.train.loop import StepContext, optimize, train
 
 torch.set_num_threads(1)
 rank, world = init_distributed()
@@ -88,7 +96,51 @@ for (gen_model, disc), opt, r in zip(models, sgd, rows):                 # whole
 same_weights(models[1][0].generator, models[0][0].generator)
 same_weights(models[1][1], models[0][1])
 
+
+
+# 4. FSDP2 mixed precision: the policy shard_model takes on CUDA with loop.bf16.
+def bf16_gathered(module):
+    module.unshard()
+    dtypes = {p.dtype for p in module.parameters()}
+    module.reshard()
+    return dtypes
+
+
+mixed = build_model(cfg, zero_init=False)
+mixed.load_state_dict(reference.state_dict())
+shard_model(mixed, bf16=True)
+mixed_opt = torch.optim.SGD(mixed.parameters(), lr=0.1)                 # before a forward gathers them
+assert bf16_gathered(mixed.generator) == {torch.bfloat16}, bf16_gathered(mixed.generator)
+half = x[rank::2], prompts[rank::2]
+loss = adapt_loss(mixed, *half)                 # no autocast here: the sharded model brings its own
+assert loss.dtype == torch.bfloat16, loss.dtype
+reference_loss = adapt_loss(reference, *half).item()
+assert abs(loss.item() - reference_loss) < 0.05 * reference_loss, (loss.item(), reference_loss)
+mixed_opt.zero_grad()
+loss.backward()
+grads = [p.grad for p in mixed.generator.parameters()]
+assert all(g is not None and g.dtype == torch.float32 and is_sharded(g) for g in grads)
+assert {p.dtype for p in mixed.parameters()} == {torch.float32}                      # master weights
+before = {k: full_tensor(v) for k, v in mixed.generator.state_dict().items()}
+mixed_opt.step()
+assert any(not torch.equal(before[k], full_tensor(v)) for k, v in mixed.generator.state_dict().items())
+
 config = sys.argv[1]
+
+# 5. Metrics averaged over ranks on log steps only (every 2nd step here).
+train_cfg = load_config(config, stage="adapt")
+train_cfg.loop.log_every, train_cfg.loop.steps = 2, 4
+train_cfg.loop.out_dir = str(Path(train_cfg.loop.out_dir).with_name("log_every_2"))
+ctx = StepContext.from_config(train_cfg, rank, world)
+history = train(AdaptStage(train_cfg, ctx), ClipReader(ClipBank.load(train_cfg.data.path), 2, rank=rank, world=world),
+                train_cfg, ctx)
+both = [None, None]
+dist.all_gather_object(both, [r["loss"] for r in history])
+assert [a == b for a, b in zip(*both)] == [False, True, False, True], both               # averaged: equal
+if rank == 0:
+    logged = [json.loads(line) for line in (Path(train_cfg.loop.out_dir) / "log.jsonl").read_text().splitlines()]
+    assert logged == [history[1], history[3]], (logged, history)
+
 assert main(["train", "adapt", "--config", config]) == 0
 assert main(["train", "adapt", "--config", config, "--steps", "6"]) == 0
 for adversarial in sys.argv[2:]:

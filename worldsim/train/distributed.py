@@ -14,7 +14,8 @@ encoder is fully sharded; stage 3's discriminator is sharded per block stream (r
 every call: it is called several times per loss and only needs its weights during each call).
 On CUDA with `loop.bf16`, FSDP2's mixed precision gathers bf16 weights (cast once per gather
 instead of autocast casting fp32 weights at every use) and reduces gradients in fp32; the
-sharded parameters and the optimiser stay fp32. On CPU (gloo) everything stays fp32.
+sharded parameters and the optimiser stay fp32; the model's entry points (root methods, text
+encoder) then run under bf16 autocast whoever calls them. On CPU (gloo) everything stays fp32.
 
     rank, world = init_distributed()                    # under torchrun; (0, 1) for one process
     apply_activation_checkpointing(model.generator)
@@ -26,6 +27,7 @@ tensor back into the local shard of a sharded parameter when a run resumes.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -83,6 +85,9 @@ def shard_generator(generator: nn.Module, reshard_after_forward: bool = False, p
     from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
     policy = mixed_precision(bf16)
+    if bf16:                                     # bf16 weights need autocast wherever the model runs
+        for name in ROOT_METHODS:
+            under_autocast(generator, name)
     if per_stream:
         for block in generator.blocks:
             for stream in (block.video, block.text):
@@ -102,8 +107,23 @@ def shard_model(model: nn.Module, bf16: bool = False) -> nn.Module:
     from torch.distributed.fsdp import fully_shard
 
     shard_generator(model.generator, reshard_after_forward=False, bf16=bf16)
+    if bf16:
+        under_autocast(model.text_encoder, "forward")
     fully_shard(model.text_encoder, reshard_after_forward=True, mp_policy=mixed_precision(bf16))
     return model
+
+
+def under_autocast(module: nn.Module, name: str) -> None:
+    """Run `module.name` under bf16 autocast (on the module's device) also when its caller does not
+    (sample strips, validation): gathered bf16 weights and fp32 inputs meet only under autocast."""
+    method = getattr(module, name)
+    device = next(module.parameters()).device.type
+
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        with torch.autocast(device, dtype=torch.bfloat16):
+            return method(*args, **kwargs)
+    setattr(module, name, run)
 
 
 def shard_discriminator(discriminator: nn.Module) -> nn.Module:
