@@ -2,10 +2,11 @@
 weights) of several kernel configurations against one fp64 reference, at B=1, d=64, mini-batch 64.
 
     python plugins/worldsim-ttt/scripts/precision_probe.py ref L H     # fp64 reference -> /tmp/probe_ref.pt
-    python plugins/worldsim-ttt/scripts/precision_probe.py run L H "bf16x6,tf32x3 tf32x3,ieee torch,torch" [tag]
+    python plugins/worldsim-ttt/scripts/precision_probe.py run L H "bf16x6,tf32x3 tf32x3,ieee,4,8,0,1 torch,torch" [tag]
 
-Each "FWD,BWD" names the tl.dot precision of the forward and backward kernels for fp32 inputs; "torch,torch"
-is the fp32 torch reference itself. `run` prints the relative errors, the heads that dominate the
+Each "FWD,BWD[,WARPS_FWD,WARPS_BWD[,FAST_FWD,FAST_BWD]]" names the tl.dot precision of the forward and
+backward kernels for fp32 inputs, then optionally their warps per program and whether each uses Triton's
+fast sigmoid/sqrt/division (1) or the correctly rounded ones (0); "torch,torch" is the fp32 torch reference. `run` prints the relative errors, the heads that dominate the
 ln_weight error, then each configuration's forward/backward time at L=18,432, H=48. Run with
 PYTHONPATH=plugins/worldsim-ttt on a CUDA machine; PROBE_CPU=1 checks the script on the CPU (tiny L, H),
 with the torch backend standing in for the kernels.
@@ -34,10 +35,17 @@ def scan(args, dtype):
     return dual.scan_checkpointed(dual.mlp_step, state, *args[:6], mini_batch=64, segment=64 * 128)
 
 
-def triton_op(precision):
+def variant(config):
+    """backend_op's keyword arguments for one configuration string's fields."""
+    c = list(config)
+    return dict(fp32_precision=tuple(c[:2]), num_warps=tuple(map(int, c[2:4])) or None,
+                fast_math=tuple(v == "1" for v in c[4:6]) or None)
+
+
+def triton_op(config):
     if DEV == "cpu":
         return lambda *a, mini_batch: scan(list(a), torch.float32)
-    return backend_op("mlp", "triton", fp32_precision=precision)
+    return backend_op("mlp", "triton", **variant(config))
 
 
 def main(mode, L, H, configs="", tag=""):
@@ -70,7 +78,7 @@ def main(mode, L, H, configs="", tag=""):
         torch.cuda.empty_cache()
         for c in configs:
             if c[0] != "torch":
-                r = measure("mlp", "triton", 18432, H=48, repeats=3, fp32_precision=c)
+                r = measure("mlp", "triton", 18432, H=48, repeats=3, **variant(c))
                 print("TIME", "/".join(c), tag, f"fwd {r['fwd_ms']:.1f} ms bwd {r['bwd_ms']:.1f} ms", flush=True)
 
 

@@ -58,32 +58,31 @@ def _median_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def backend_op(kind: str, backend: str, num_warps: int | None = None, fp32_precision: tuple[str, str] | None = None):
-    """The op to time; `num_warps` launches the Triton kernels with that many warps per program,
-    `fp32_precision` (forward, backward) sets their tl.dot precision for fp32 inputs."""
-    if backend == "triton" and (num_warps or fp32_precision):
-        from .triton_common import ScanKernels, TTTScan
+def backend_op(kind: str, backend: str, num_warps=None, fp32_precision=None, fast_math=None):
+    """The op to time. For the Triton backend, each of `num_warps` (warps per program), `fp32_precision` (the
+    tl.dot precision for fp32 inputs) and `fast_math` (Triton's approximate sigmoid, sqrt, division) is a
+    (forward, backward) pair, or None for the kernels' defaults."""
+    if backend == "triton" and (num_warps or fp32_precision or fast_math is not None):
+        from .triton_common import TTTScan
         from .triton_linear import LINEAR_KERNELS
         from .triton_mlp import MLP_KERNELS
-        base = MLP_KERNELS if kind == "mlp" else LINEAR_KERNELS
-        kernels = ScanKernels(base.fwd, base.bwd, num_warps or base.num_warps, base.fwd_scratch_states,
-                              tuple(fp32_precision or base.fp32_precision))
+        kernels = (MLP_KERNELS if kind == "mlp" else LINEAR_KERNELS).variant(num_warps, fp32_precision, fast_math)
         return lambda *a, mini_batch: TTTScan.apply(kernels, mini_batch, *a)
     op = ttt_mlp if kind == "mlp" else ttt_linear
     return lambda *a, mini_batch: op(*a, mini_batch=mini_batch, backend=backend)
 
 
 def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, repeats=3,
-            num_warps: int | None = None, fp32_precision: tuple[str, str] | None = None) -> dict:
+            num_warps=None, fp32_precision=None, fast_math=None) -> dict:
     """Forward time, backward time and peak memory of one backend; 'oom' where it does not fit."""
-    op = backend_op(kind, backend, num_warps, fp32_precision)
+    op = backend_op(kind, backend, num_warps, fp32_precision, fast_math)
     x = random_inputs(kind, B, H, L, d, device="cuda")
     args = op_args(kind, x)
     row = dict(kind=kind, backend=backend, B=B, H=H, d=d, mini_batch=mini_batch, L=L)
-    if num_warps:
-        row["num_warps"] = num_warps
-    if fp32_precision and backend == "triton":
-        row["fp32_precision"] = "/".join(fp32_precision)
+    if backend == "triton":
+        for name, value in (("num_warps", num_warps), ("fp32_precision", fp32_precision), ("fast_math", fast_math)):
+            if value is not None:
+                row[name] = "/".join(map(str, value))
     try:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -110,11 +109,11 @@ def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, rep
     return row
 
 
-def compile_kernels(kind: str, backend: str, dtype: torch.dtype, num_warps: int | None = None,
-                    fp32_precision: tuple[str, str] | None = None) -> None:
+def compile_kernels(kind: str, backend: str, dtype: torch.dtype, num_warps=None, fp32_precision=None,
+                    fast_math=None) -> None:
     """Run forward (with and without grad) and backward once on a tiny input: compiles and caches the
     kernels for this dtype, so several processes can fill Triton's cache in parallel."""
-    op = backend_op(kind, backend, num_warps, fp32_precision)
+    op = backend_op(kind, backend, num_warps, fp32_precision, fast_math)
     mb = 64 if kind == "mlp" else 16
     args = [t.requires_grad_() for t in op_args(kind, random_inputs(kind, 1, 2, 2 * mb, 64, dtype, "cuda"))]
     with torch.no_grad():
@@ -132,25 +131,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--backends", nargs="+", default=["triton", "torch"],
                    choices=("triton", "torch"))
-    p.add_argument("--num-warps", type=int, default=None, help="launch the Triton kernels with this many warps")
+    p.add_argument("--num-warps", type=int, nargs=2, metavar=("FWD", "BWD"), default=None,
+                   help="launch the Triton forward and backward kernels with these many warps per program")
     p.add_argument("--fp32-precision", nargs=2, metavar=("FWD", "BWD"), default=None,
                    help="tl.dot precision of the Triton forward and backward for fp32 inputs (e.g. bf16x6 tf32x3)")
+    p.add_argument("--fast-math", nargs=2, metavar=("FWD", "BWD"), choices=("0", "1"), default=None,
+                   help="1: Triton's approximate sigmoid/sqrt/division in that kernel (default 0 0: correctly rounded)")
     p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,
                    help="only compile the first backend's kernels for this token dtype, then exit")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
     args = p.parse_args(argv)
+    fast = tuple(v == "1" for v in args.fast_math) if args.fast_math else None
     if not torch.cuda.is_available():
         print("worldsim_ttt.bench: needs a CUDA GPU (the Triton backend runs only there)", file=sys.stderr)
         return 2
     if args.compile_only:
         compile_kernels(args.kind, args.backends[0], getattr(torch, args.compile_only), args.num_warps,
-                        args.fp32_precision)
+                        args.fp32_precision, fast)
         return 0
     mb = args.mini_batch or (64 if args.kind == "mlp" else 16)
     print(f"# device: {torch.cuda.get_device_name()}, torch {torch.__version__}", file=sys.stderr)
     for L in args.lengths:
         rows = {b: measure(args.kind, b, L, H=args.heads, mini_batch=mb, repeats=args.repeats,
-                             num_warps=args.num_warps, fp32_precision=args.fp32_precision) for b in args.backends}
+                             num_warps=args.num_warps, fp32_precision=args.fp32_precision, fast_math=fast)
+                for b in args.backends}
         if {"triton", "torch"} <= rows.keys():
             for phase in ("fwd", "bwd"):
                 t, r = rows["triton"].get(f"{phase}_ms"), rows["torch"].get(f"{phase}_ms")

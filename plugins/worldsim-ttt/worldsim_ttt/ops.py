@@ -11,7 +11,6 @@ See dual.py for the exact update rule.
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from . import dual

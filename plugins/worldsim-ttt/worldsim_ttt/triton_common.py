@@ -20,21 +20,36 @@ GELU_A: tl.constexpr = tl.constexpr(0.044715)
 CKPT_EVERY = 16
 
 
-# Elementwise math with correctly rounded division and square root and libdevice's accurate exp, not
-# Triton's fast approximations (div.full, sqrt.approx, ex2.approx): over the ~5,000 sequential inner
-# updates of a 350k-token scan their small errors grow into the LayerNorm-parameter gradients (which
-# are sums of large, mostly cancelling terms); see docs/ttt.md, "Accuracy".
+# Elementwise math. With FAST false: correctly rounded division and square root and libdevice's accurate
+# exp, not Triton's fast approximations (div.full, sqrt.approx, ex2.approx): over the ~5,000 sequential inner
+# updates of a 350k-token scan their small errors grow into the LayerNorm-parameter gradients (which are
+# sums of large, mostly cancelling terms); see docs/ttt.md, "Accuracy". FAST is a kernel's constexpr choice.
 @triton.jit
-def sigmoid_rn(x):
-    return tl.div_rn(1.0, 1.0 + libdevice.exp(-x))
+def div(x, y, FAST: tl.constexpr):
+    if FAST:
+        return x / y
+    else:
+        return tl.div_rn(x, y)
 
 
 @triton.jit
-def ln_stats(z, D: tl.constexpr):
+def sigmoid(x, FAST: tl.constexpr):
+    if FAST:
+        return 1.0 / (1.0 + tl.exp(-x))
+    else:
+        return div(1.0, 1.0 + libdevice.exp(-x), FAST)
+
+
+@triton.jit
+def ln_stats(z, D: tl.constexpr, FAST: tl.constexpr):
     """Row LayerNorm statistics of z [M, D]: (xhat [M, D], rstd [M])."""
     mu = tl.sum(z, axis=1) / D
     zc = z - mu[:, None]
-    rstd = tl.div_rn(1.0, tl.sqrt_rn(tl.sum(zc * zc, axis=1) / D + LN_EPS))
+    var = tl.sum(zc * zc, axis=1) / D + LN_EPS
+    if FAST:
+        rstd = 1.0 / tl.sqrt(var)
+    else:
+        rstd = div(1.0, tl.sqrt_rn(var), FAST)
     return zc * rstd[:, None], rstd
 
 
@@ -47,26 +62,26 @@ def ln_backward(dy, xh, rstd, D: tl.constexpr):
 
 
 @triton.jit
-def gelu_parts(x):
+def gelu_parts(x, FAST: tl.constexpr):
     """gelu_tanh(x) and its first derivative, through s = sigmoid(2u) = (1 + tanh u) / 2."""
     u1 = GELU_C * (1.0 + 3.0 * GELU_A * x * x)            # du/dx
-    s = sigmoid_rn(2.0 * GELU_C * (x + GELU_A * x * x * x))
+    s = sigmoid(2.0 * GELU_C * (x + GELU_A * x * x * x), FAST)
     return x * s, s + 2.0 * x * s * (1.0 - s) * u1
 
 
 @triton.jit
-def gelu_second(x):
+def gelu_second(x, FAST: tl.constexpr):
     """d^2 gelu_tanh / dx^2 = (1 - t^2) (u' - x t u'^2 + 3 a c x^2), t = tanh u."""
     u1 = GELU_C * (1.0 + 3.0 * GELU_A * x * x)
-    s = sigmoid_rn(2.0 * GELU_C * (x + GELU_A * x * x * x))
+    s = sigmoid(2.0 * GELU_C * (x + GELU_A * x * x * x), FAST)
     t = 2.0 * s - 1.0
     return 4.0 * s * (1.0 - s) * (u1 - x * t * u1 * u1 + 3.0 * GELU_A * GELU_C * x * x)
 
 
 @triton.jit
-def ln_l2_grad(z, tgt, gamma, beta, D: tl.constexpr):
+def ln_l2_grad(z, tgt, gamma, beta, D: tl.constexpr, FAST: tl.constexpr):
     """d/dz of 1/2 |LN(z) - tgt|^2 per row, and what its backward needs: (g, xh, rstd, gy, h, c2)."""
-    xh, rstd = ln_stats(z, D)
+    xh, rstd = ln_stats(z, D, FAST)
     gy = gamma[None, :] * xh + beta[None, :] - tgt
     h = gy * gamma[None, :]
     c2 = tl.sum(h * xh, axis=1) / D
@@ -75,12 +90,12 @@ def ln_l2_grad(z, tgt, gamma, beta, D: tl.constexpr):
 
 
 @triton.jit
-def ln_l2_grad_backward(dg, g, xh, rstd, gy, h, c2, gamma, D: tl.constexpr):
+def ln_l2_grad_backward(dg, g, xh, rstd, gy, h, c2, gamma, D: tl.constexpr, FAST: tl.constexpr):
     """Back through `ln_l2_grad`: given dg, return (dz, dtarget, dgamma rows, dbeta rows)."""
     dh = ln_backward(dg, xh, rstd, D)                  # g is rstd * P h with P symmetric
     c3 = tl.sum(dg * xh, axis=1) / D
     dxh = -rstd[:, None] * (c2[:, None] * dg + h * c3[:, None]) + dh * (gamma * gamma)[None, :]
-    dxh_tot = tl.div_rn(tl.sum(dg * g, axis=1) + tl.sum(dxh * xh, axis=1), rstd)   # d/d rstd, all paths
+    dxh_tot = div(tl.sum(dg * g, axis=1) + tl.sum(dxh * xh, axis=1), rstd, FAST)   # d/d rstd, all paths
     dzc = rstd[:, None] * dxh - (rstd * rstd * dxh_tot / D)[:, None] * xh
     dz = dzc - (tl.sum(dzc, axis=1) / D)[:, None]
     dgamma = dh * (gy + gamma[None, :] * xh)
@@ -110,13 +125,22 @@ def check_kernel_inputs(q: torch.Tensor, mini_batch: int, d: int) -> None:
 
 
 class ScanKernels:
-    """A fwd/bwd kernel pair over one flat fp32 state layout (the params concatenated, per head)."""
+    """A fwd/bwd kernel pair over one flat fp32 state layout (the params concatenated, per head).
 
-    def __init__(self, fwd, bwd, num_warps: int, fwd_scratch_states: int = 0,
-                 fp32_precision: tuple[str, str] = ("tf32x3", "tf32x3")):
-        self.fwd, self.bwd, self.num_warps = fwd, bwd, num_warps
-        self.fwd_scratch_states = fwd_scratch_states   # per-program state buffers the forward works in
-        self.fp32_precision = fp32_precision           # tl.dot precision for fp32 inputs: (forward, backward)
+    fwd_scratch / bwd_scratch(S, BS, D, F, CK) give the fp32 scratch each program works in (states, cached
+    activations); num_warps, fp32_precision (tl.dot precision for fp32 inputs) and fast_math (Triton's
+    approximate sigmoid, sqrt and division) are each a (forward, backward) pair."""
+
+    def __init__(self, fwd, bwd, fwd_scratch, bwd_scratch, num_warps: tuple[int, int] = (4, 4),
+                 fp32_precision: tuple[str, str] = ("tf32x3", "tf32x3"), fast_math: tuple[bool, bool] = (False, False)):
+        self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch = fwd, bwd, fwd_scratch, bwd_scratch
+        self.num_warps, self.fp32_precision, self.fast_math = tuple(num_warps), tuple(fp32_precision), tuple(fast_math)
+
+    def variant(self, num_warps=None, fp32_precision=None, fast_math=None) -> "ScanKernels":
+        """The same kernels launched with other settings (None keeps this one's)."""
+        return ScanKernels(self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch, num_warps or self.num_warps,
+                           fp32_precision or self.fp32_precision,
+                           self.fast_math if fast_math is None else fast_math)
 
 
 class TTTScan(torch.autograd.Function):
@@ -132,11 +156,12 @@ class TTTScan(torch.autograd.Function):
         n_ck = triton.cdiv(L // mini_batch, CKPT_EVERY)
         save = any(ctx.needs_input_grad)
         ckpt = q.new_empty((B * H, n_ck, init.shape[1]) if save else (1,), dtype=torch.float32)
-        scratch = q.new_empty((B * H, max(kernels.fwd_scratch_states, 1) * init.shape[1]), dtype=torch.float32)
+        scratch_size = kernels.fwd_scratch(init.shape[1], mini_batch, D, F, CKPT_EVERY)
+        scratch = q.new_empty((B * H, scratch_size), dtype=torch.float32)
         z = torch.empty_like(q)
         kernels.fwd[(B * H,)](q, k, target, eta, lnw, lnb, init, z, ckpt, scratch, L, H=H, D=D, F=F, BS=mini_batch,
                               CK=CKPT_EVERY, SAVE=save, PREC=dot_precision(q.dtype, kernels.fp32_precision[0]),
-                              num_warps=kernels.num_warps)
+                              FAST=kernels.fast_math[0], num_warps=kernels.num_warps[0])
         ctx.save_for_backward(q, k, target, eta, lnw, lnb, ckpt)
         ctx.kernels, ctx.mini_batch, ctx.F = kernels, mini_batch, F
         ctx.param_meta = [(p.shape, p.dtype) for p in params]
@@ -149,13 +174,14 @@ class TTTScan(torch.autograd.Function):
         B, H, L, D = q.shape
         S = ckpt.shape[-1]
         dq, dk, dt, deta = (torch.empty_like(x) for x in (q, k, target, eta))
-        scratch = q.new_empty((B * H, CKPT_EVERY + 1, S), dtype=torch.float32)
+        scratch_size = ctx.kernels.bwd_scratch(S, ctx.mini_batch, D, ctx.F, CKPT_EVERY)
+        scratch = q.new_empty((B * H, scratch_size), dtype=torch.float32)
         dstate = q.new_empty((B * H, S), dtype=torch.float32)
         dln = q.new_empty((B * H, 2, D), dtype=torch.float32)
         ctx.kernels.bwd[(B * H,)](q, k, target, eta, lnw, lnb, ckpt, scratch, dz.contiguous(), dq, dk, dt, deta,
                                   dstate, dln, L, H=H, D=D, F=ctx.F, BS=ctx.mini_batch, CK=CKPT_EVERY,
                                   PREC=dot_precision(q.dtype, ctx.kernels.fp32_precision[1]),
-                                  num_warps=ctx.kernels.num_warps, num_stages=1)
+                                  FAST=ctx.kernels.fast_math[1], num_warps=ctx.kernels.num_warps[1], num_stages=1)
         dstate = dstate.view(B, H, S).sum(0)
         sizes = [torch.Size(shape[1:]).numel() for shape, _ in ctx.param_meta]
         dparams = [g.reshape(shape).to(dtype) for g, (shape, dtype)

@@ -24,7 +24,7 @@ def _store_state(P, w, b, rd, D: tl.constexpr):
 
 @triton.jit
 def _linear_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.constexpr, F: tl.constexpr,
-                BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr):
+                BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr, FAST: tl.constexpr):
     pid = tl.program_id(0)
     h = pid % H
     S: tl.constexpr = D * D + D
@@ -43,18 +43,19 @@ def _linear_fwd(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.constexp
         tgt = tl.load(T + offs).to(tl.float32)
         e = tl.load(ETA + pid.to(tl.int64) * L + m * BS + rb).to(tl.float32) / BS
         z = tl.dot(k, w, input_precision=PREC) + b[None, :]
-        g, xh, rstd, gy, hh, c2 = ln_l2_grad(z, tgt, gamma, beta, D)
+        g, xh, rstd, gy, hh, c2 = ln_l2_grad(z, tgt, gamma, beta, D, FAST)
         eg = g * e[:, None]
         w = w - tl.dot(tl.trans(k), eg, input_precision=PREC)
         b = b - tl.sum(eg, axis=0)
         q = tl.load(Q + offs).to(tl.float32)
-        xhq, rstdq = ln_stats(tl.dot(q, w, input_precision=PREC) + b[None, :], D)
+        xhq, rstdq = ln_stats(tl.dot(q, w, input_precision=PREC) + b[None, :], D, FAST)
         tl.store(Z + offs, (q + gamma[None, :] * xhq + beta[None, :]).to(Z.dtype.element_ty))
 
 
 @triton.jit
 def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H,
-                D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr):
+                D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr,
+                FAST: tl.constexpr):
     pid = tl.program_id(0)
     h = pid % H
     S: tl.constexpr = D * D + D
@@ -78,7 +79,8 @@ def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE,
             k = tl.load(K + offs).to(tl.float32)
             tgt = tl.load(T + offs).to(tl.float32)
             e = tl.load(ETA + pid.to(tl.int64) * L + (m0 + i) * BS + rb).to(tl.float32) / BS
-            g, xh, rstd, gy, hh, c2 = ln_l2_grad(tl.dot(k, w, input_precision=PREC) + b[None, :], tgt, gamma, beta, D)
+            z = tl.dot(k, w, input_precision=PREC) + b[None, :]
+            g, xh, rstd, gy, hh, c2 = ln_l2_grad(z, tgt, gamma, beta, D, FAST)
             w = w - tl.dot(tl.trans(k), g * e[:, None], input_precision=PREC)
             b = b - tl.sum(g * e[:, None], axis=0)
         _store_state(scr + cnt * S, w, b, rd, D)
@@ -91,7 +93,7 @@ def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE,
             do = tl.load(DZ + offs).to(tl.float32)
             # query path z = q + LN(q W_m + b_m)
             w, b = _load_state(scr + (i + 1) * S, rd, D)
-            xhq, rstdq = ln_stats(tl.dot(q, w, input_precision=PREC) + b[None, :], D)
+            xhq, rstdq = ln_stats(tl.dot(q, w, input_precision=PREC) + b[None, :], D, FAST)
             sgam, sbet = tl.sum(do * xhq, axis=0), tl.sum(do, axis=0)
             dzq = ln_backward(do * gamma[None, :], xhq, rstdq, D)
             dw += tl.dot(tl.trans(q), dzq, input_precision=PREC)
@@ -102,11 +104,13 @@ def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE,
             k = tl.load(K + offs).to(tl.float32)
             tgt = tl.load(T + offs).to(tl.float32)
             e = tl.load(ETA + eoffs).to(tl.float32) / BS
-            g, xh, rstd, gy, hh, c2 = ln_l2_grad(tl.dot(k, w, input_precision=PREC) + b[None, :], tgt, gamma, beta, D)
+            z = tl.dot(k, w, input_precision=PREC) + b[None, :]
+            g, xh, rstd, gy, hh, c2 = ln_l2_grad(z, tgt, gamma, beta, D, FAST)
             da = -tl.dot(k, dw, input_precision=PREC) - db[None, :]            # d(eta*g) [BS, D]
             dk = -tl.dot(g * e[:, None], tl.trans(dw), input_precision=PREC)
             de = tl.sum(da * g, axis=1)
-            dz, dtgt, dgam_rows, dbet_rows = ln_l2_grad_backward(da * e[:, None], g, xh, rstd, gy, hh, c2, gamma, D)
+            dz, dtgt, dgam_rows, dbet_rows = ln_l2_grad_backward(da * e[:, None], g, xh, rstd, gy, hh, c2, gamma,
+                                                                 D, FAST)
             dgam, cgam = kahan_add(dgam, cgam, sgam + tl.sum(dgam_rows, axis=0))
             dbet, cbet = kahan_add(dbet, cbet, sbet + tl.sum(dbet_rows, axis=0))
             dk += tl.dot(dz, tl.trans(w), input_precision=PREC)
@@ -122,7 +126,9 @@ def _linear_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE,
     tl.store(DLN + pid * 2 * D + D + rd, dbet)
 
 
-LINEAR_KERNELS = ScanKernels(_linear_fwd, _linear_bwd, num_warps=4)
+# The state stays in registers in the forward (no scratch); the backward keeps a group's CK + 1 states.
+LINEAR_KERNELS = ScanKernels(_linear_fwd, _linear_bwd, fwd_scratch=lambda S, BS, D, F, CK: 1,
+                             bwd_scratch=lambda S, BS, D, F, CK: (CK + 1) * S)
 
 
 def ttt_linear_triton(q, k, target, eta, ln_weight, ln_bias, W, b, mini_batch):

@@ -20,12 +20,13 @@ def _chunk(P, c, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr):
 
 
 @triton.jit
-def _mlp_chunked(x, P, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr, PREC: tl.constexpr):
+def _mlp_chunked(x, P, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr, PREC: tl.constexpr,
+                 FAST: tl.constexpr):
     """MLP(x) [BS, D] for the state at P, one hidden chunk at a time (small on-chip tiles)."""
     acc = tl.zeros([x.shape[0], D], tl.float32) + tl.load(P + 2 * D * F + F + rd)[None, :]
     for c in range(F // FC):
         p1, pb, p2 = _chunk(P, c, rd, rc, D, F, FC)
-        x2c, gpc = gelu_parts(tl.dot(x, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :])
+        x2c, gpc = gelu_parts(tl.dot(x, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :], FAST)
         acc += tl.dot(x2c, tl.load(p2), input_precision=PREC)
     return acc
 
@@ -42,16 +43,20 @@ def _copy_state(DST, SRC, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.const
 
 
 @triton.jit
-def _update_chunked(k, tgt, e, so, sn, gamma, beta, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr,
-                    PREC: tl.constexpr):
-    """One inner step, state so -> sn (two buffers), one hidden chunk at a time."""
-    g2, xh, rstd, gy, hh, c2 = ln_l2_grad(_mlp_chunked(k, so, rd, rc, D, F, FC, PREC), tgt, gamma, beta, D)
+def _update_chunked(k, tgt, e, so, sn, Y, gamma, beta, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr,
+                    PREC: tl.constexpr, FAST: tl.constexpr, KEEP: tl.constexpr):
+    """One inner step, state so -> sn (two buffers), one hidden chunk at a time. With KEEP, MLP(k) [BS, D]
+    goes to the buffer Y (the backward's pass back reads it instead of computing it again)."""
+    y = _mlp_chunked(k, so, rd, rc, D, F, FC, PREC, FAST)
+    if KEEP:
+        tl.store(Y + tl.arange(0, k.shape[0])[:, None] * D + rd[None, :], y)
+    g2, xh, rstd, gy, hh, c2 = ln_l2_grad(y, tgt, gamma, beta, D, FAST)
     tl.store(sn + 2 * D * F + F + rd, tl.load(so + 2 * D * F + F + rd) - tl.sum(g2 * e[:, None], axis=0))
     for c in range(F // FC):
         p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
         n1, nb, n2 = _chunk(sn, c, rd, rc, D, F, FC)
         w1c, b1c, w2c = tl.load(p1), tl.load(pb), tl.load(p2)
-        x2c, gpc = gelu_parts(tl.dot(k, w1c, input_precision=PREC) + b1c[None, :])
+        x2c, gpc = gelu_parts(tl.dot(k, w1c, input_precision=PREC) + b1c[None, :], FAST)
         eg1c = tl.dot(g2, tl.trans(w2c), input_precision=PREC) * gpc * e[:, None]
         tl.store(n1, w1c - tl.dot(tl.trans(k), eg1c, input_precision=PREC))
         tl.store(nb, b1c - tl.sum(eg1c, axis=0))
@@ -61,7 +66,8 @@ def _update_chunked(k, tgt, e, so, sn, gamma, beta, rd, rc, D: tl.constexpr, F: 
 
 @triton.jit
 def _mlp_fwd_chunked(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.constexpr,
-                     F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr):
+                     F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr,
+                     FAST: tl.constexpr):
     """Forward with the state in two per-program buffers (ping-pong, L2-resident), hidden-chunked tiles."""
     FC: tl.constexpr = 64 if F > 64 else F
     pid = tl.program_id(0)
@@ -84,18 +90,22 @@ def _mlp_fwd_chunked(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.con
         k = tl.load(K + offs).to(tl.float32)
         tgt = tl.load(T + offs).to(tl.float32)
         e = tl.load(ETA + pid.to(tl.int64) * L + m * BS + rb).to(tl.float32) / BS
-        _update_chunked(k, tgt, e, so, sn, gamma, beta, rd, rc, D, F, FC, PREC)
+        _update_chunked(k, tgt, e, so, sn, scr, gamma, beta, rd, rc, D, F, FC, PREC, FAST, False)
         q = tl.load(Q + offs).to(tl.float32)
-        xhq, rstdq = ln_stats(_mlp_chunked(q, sn, rd, rc, D, F, FC, PREC), D)
+        xhq, rstdq = ln_stats(_mlp_chunked(q, sn, rd, rc, D, F, FC, PREC, FAST), D, FAST)
         tl.store(Z + offs, (q + gamma[None, :] * xhq + beta[None, :]).to(Z.dtype.element_ty))
 
 
 @triton.jit
 def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H,
-             D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr):
+             D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr,
+             FAST: tl.constexpr):
     """The states of a checkpoint group and the state adjoint live in per-program buffers (L2-resident);
     every step works through them one hidden chunk (FC columns) at a time, so tiles stay small
-    (32 columns: with 3xTF32 operands, 64 would need more shared memory than an SM has)."""
+    (32 columns: with 3xTF32 operands, 64 would need more shared memory than an SM has).
+    Scratch per program (_bwd_scratch): the group's CK + 1 states, then MLP(k) [BS, D] of each of the
+    group's mini-batches from the re-run (caching the [BS, F] hidden activations too was slower: more
+    pointer tiles, more register spills)."""
     FC: tl.constexpr = 32 if F > 32 else F
     pid = tl.program_id(0)
     h = pid % H
@@ -105,7 +115,8 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
     n = L // BS
     n_ck = tl.cdiv(n, CK)
     tok = pid.to(tl.int64) * L * D
-    scr = SCR + pid.to(tl.int64) * (CK + 1) * S
+    scr = SCR + pid.to(tl.int64) * ((CK + 1) * S + CK * BS * D)
+    yk = scr + (CK + 1) * S                   # [CK, BS, D]: MLP(k) at each mini-batch's old state
     adj = DSTATE + pid.to(tl.int64) * S      # adjoint of the state after the step being processed
     for c in range(F // FC):
         p1, pb, p2 = _chunk(adj, c, rd, rc, D, F, FC)
@@ -128,7 +139,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             k = tl.load(K + offs).to(tl.float32)
             tgt = tl.load(T + offs).to(tl.float32)
             e = tl.load(ETA + pid.to(tl.int64) * L + (m0 + i) * BS + rb).to(tl.float32) / BS
-            _update_chunked(k, tgt, e, so, sn, gamma, beta, rd, rc, D, F, FC, PREC)
+            _update_chunked(k, tgt, e, so, sn, yk + i * BS * D, gamma, beta, rd, rc, D, F, FC, PREC, FAST, True)
         # 2. back through the group's mini-batches, last first
         for j in range(cnt):
             i = cnt - 1 - j
@@ -141,7 +152,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             tgt = tl.load(T + offs).to(tl.float32)
             e = tl.load(ETA + eoffs).to(tl.float32) / BS
             # query path z = q + LN(MLP_{W_m}(q))
-            xhq, rstdq = ln_stats(_mlp_chunked(q, sn, rd, rc, D, F, FC, PREC), D)
+            xhq, rstdq = ln_stats(_mlp_chunked(q, sn, rd, rc, D, F, FC, PREC, FAST), D, FAST)
             sgam, sbet = tl.sum(do * xhq, axis=0), tl.sum(do, axis=0)
             dzq2 = ln_backward(do * gamma[None, :], xhq, rstdq, D)
             tl.store(adj + 2 * D * F + F + rd, tl.load(adj + 2 * D * F + F + rd) + tl.sum(dzq2, axis=0))
@@ -150,7 +161,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
                 p1, pb, p2 = _chunk(sn, c, rd, rc, D, F, FC)
                 a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
                 w1c, w2c = tl.load(p1), tl.load(p2)
-                xq2c, gpqc = gelu_parts(tl.dot(q, w1c, input_precision=PREC) + tl.load(pb)[None, :])
+                xq2c, gpqc = gelu_parts(tl.dot(q, w1c, input_precision=PREC) + tl.load(pb)[None, :], FAST)
                 dzq1c = tl.dot(dzq2, tl.trans(w2c), input_precision=PREC) * gpqc
                 dq += tl.dot(dzq1c, tl.trans(w1c), input_precision=PREC)
                 tl.store(a1, tl.load(a1) + tl.dot(tl.trans(q), dzq1c, input_precision=PREC))
@@ -158,20 +169,21 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
                 tl.store(a2, tl.load(a2) + tl.dot(tl.trans(xq2c), dzq2, input_precision=PREC))
             tl.debug_barrier()
             # training path at W_{m-1}; adj now holds the full adjoint of W_m
-            g2, xh, rstd, gy, hh, c2 = ln_l2_grad(_mlp_chunked(k, so, rd, rc, D, F, FC, PREC), tgt, gamma, beta, D)
+            y = tl.load(yk + i * BS * D + rb[:, None] * D + rd[None, :])
+            g2, xh, rstd, gy, hh, c2 = ln_l2_grad(y, tgt, gamma, beta, D, FAST)
             db2a = tl.load(adj + 2 * D * F + F + rd)
             da2 = tl.zeros([BS, D], tl.float32) - db2a[None, :]          # d(eta * g2)
             dg2 = tl.zeros([BS, D], tl.float32)
             for c in range(F // FC):   # pass A: everything dL/dg2 needs
                 p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
                 a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
-                x2c, gpc = gelu_parts(tl.dot(k, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :])
+                x2c, gpc = gelu_parts(tl.dot(k, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :], FAST)
                 da2 -= tl.dot(x2c, tl.load(a2), input_precision=PREC)
                 da1c = -tl.dot(k, tl.load(a1), input_precision=PREC) - tl.load(ab)[None, :]
                 dg2 += tl.dot(da1c * e[:, None] * gpc, tl.load(p2), input_precision=PREC)
             de = tl.sum(da2 * g2, axis=1)
             dg2 += da2 * e[:, None]
-            dz2, dtgt, dgam_rows, dbet_rows = ln_l2_grad_backward(dg2, g2, xh, rstd, gy, hh, c2, gamma, D)
+            dz2, dtgt, dgam_rows, dbet_rows = ln_l2_grad_backward(dg2, g2, xh, rstd, gy, hh, c2, gamma, D, FAST)
             dgam, cgam = kahan_add(dgam, cgam, sgam + tl.sum(dgam_rows, axis=0))
             dbet, cbet = kahan_add(dbet, cbet, sbet + tl.sum(dbet_rows, axis=0))
             dk = tl.zeros([BS, D], tl.float32)
@@ -181,7 +193,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
                 w1c, w2c = tl.load(p1), tl.load(p2)
                 dw1c, db1c, dw2c = tl.load(a1), tl.load(ab), tl.load(a2)
                 z1c = tl.dot(k, w1c, input_precision=PREC) + tl.load(pb)[None, :]
-                x2c, gpc = gelu_parts(z1c)
+                x2c, gpc = gelu_parts(z1c, FAST)
                 gx2c = tl.dot(g2, tl.trans(w2c), input_precision=PREC)
                 g1c = gx2c * gpc
                 da1c = -tl.dot(k, dw1c, input_precision=PREC) - db1c[None, :]       # d(eta * g1) chunk
@@ -190,7 +202,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
                 dgx2c = dg1c * gpc
                 dx2c = (tl.dot(dz2, tl.trans(w2c), input_precision=PREC)
                         - tl.dot(g2 * e[:, None], tl.trans(dw2c), input_precision=PREC))
-                dz1c = dg1c * gx2c * gelu_second(z1c) + dx2c * gpc
+                dz1c = dg1c * gx2c * gelu_second(z1c, FAST) + dx2c * gpc
                 dk += (tl.dot(dz1c, tl.trans(w1c), input_precision=PREC)
                        - tl.dot(g1c * e[:, None], tl.trans(dw1c), input_precision=PREC))
                 tl.store(a1, dw1c + tl.dot(tl.trans(k), dz1c, input_precision=PREC))
@@ -207,9 +219,17 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
     tl.store(DLN + pid * 2 * D + D + rd, dbet)
 
 
+def _fwd_scratch(S, BS, D, F, CK):
+    return 2 * S
+
+
+def _bwd_scratch(S, BS, D, F, CK):
+    return (CK + 1) * S + CK * BS * D
+
+
 # fp32 inputs: the forward's dots as 6 bf16 products (bf16x6, below fp32 rounding and faster here than
 # 3xTF32); the backward stays 3xTF32 (bf16x6 there faults in Triton 3.6, and IEEE dots were no more accurate).
-MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, num_warps=4, fwd_scratch_states=2,
+MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, _fwd_scratch, _bwd_scratch, num_warps=(4, 4),
                           fp32_precision=("bf16x6", "tf32x3"))
 
 
