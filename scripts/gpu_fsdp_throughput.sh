@@ -28,6 +28,8 @@ CASES=${CASES:-"1.3b:128:5:32:true default:128:5:96:false default:128:5:24:false
 LIMIT_BIG=${LIMIT_BIG:-120}                           # seconds per 1.3b run
 LIMIT=${LIMIT:-60}                                    # seconds per run of the other presets
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}          # torchrun's default, for both runs alike
+# NVLink multicast stays off (the device machines' rule; NCCL uses the plain NVLink paths)
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 mkdir -p "$OUT" "$WORK/logs"
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
