@@ -8,12 +8,13 @@
 # Needs torch (+ CUDA and 2 GPUs), safetensors, tqdm; no VAE and no reference world: the clip bank
 # is random latents and camera controls made here (throughput does not depend on the values).
 # Models are random init. Each case is preset:pixels:latent frames:per-GPU batch:activation
-# checkpointing, run as `python -m worldsim.train adapt` on 1 GPU, then under
-# `python -m torch.distributed.run --nproc_per_node=2` (FSDP2), with the same config apart from
-# out_dir. A run is stopped once its log holds STEPS steps (the final checkpoint and the export,
+# checkpointing, run under `python -m torch.distributed.run --nproc_per_node=1` (FSDP2 on one GPU:
+# the same code path, bf16 gathered weights included, so the speed-up is what a second GPU adds),
+# then with --nproc_per_node=2, then as plain `python -m worldsim.train adapt` on one GPU (no FSDP:
+# fp32 weights under autocast), with the same config apart from out_dir. A run is stopped once its log holds STEPS steps (the final checkpoint and the export,
 # 21 GB for 1.3b, are not waited for); `python -m worldsim.train throughput --skip SKIP` gives the
-# medians. Every run is bounded (LIMIT_BIG / LIMIT seconds); expected ~4-5 minutes on 2x H200,
-# at most ~8.5 when every run hits its bound.
+# medians. Every run is bounded (LIMIT_BIG / LIMIT seconds); expected ~3 minutes on 2x H200,
+# at most ~9.5 when every run hits its bound.
 # Writes $OUT/summary.txt, $OUT/nvidia_smi.csv (memory and utilisation per second) and
 # $OUT/runs.tar.gz (every run's output and log.jsonl).
 set -uo pipefail
@@ -25,8 +26,8 @@ DEVICE=${DEVICE:-cuda}
 STEPS=${STEPS:-30}
 SKIP=${SKIP:-10}
 CASES=${CASES:-"1.3b:128:5:32:true default:128:5:96:false default:128:5:24:false"}   # the last: as measured before
-LIMIT_BIG=${LIMIT_BIG:-120}                           # seconds per 1.3b run
-LIMIT=${LIMIT:-60}                                    # seconds per run of the other presets
+LIMIT_BIG=${LIMIT_BIG:-90}                            # seconds per 1.3b run
+LIMIT=${LIMIT:-45}                                    # seconds per run of the other presets
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}          # torchrun's default, for both runs alike
 # NVLink multicast stays off (the device machines' rule; NCCL uses the plain NVLink paths)
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -85,11 +86,11 @@ EOF
 }
 
 train_run() {                                         # train_run LIMIT NAME NPROC CONFIG: until STEPS logged steps
-  local limit=$1 name=$2 nproc=$3 cfg=$4 start=$SECONDS
+  local limit=$1 name=$2 nproc=$3 cfg=$4 start=$SECONDS   # NPROC 0: plain python (no FSDP); N: torchrun, FSDP2
   local dir="$WORK/$name" log="$WORK/$name/log.jsonl"
   rm -rf "$dir"
   local cmd=($PY -m worldsim.train adapt --config "$cfg" --out "$dir")
-  [ "$nproc" -gt 1 ] && cmd=($PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" \
+  [ "$nproc" -gt 0 ] && cmd=($PY -m torch.distributed.run --standalone --nproc_per_node="$nproc" \
       -m worldsim.train adapt --config "$cfg" --out "$dir")
   if command -v setsid > /dev/null; then              # its own process group: stopped whole below
     setsid "${cmd[@]}" > "$WORK/logs/$name.out" 2>&1 &
@@ -125,13 +126,14 @@ for case in $CASES; do
   note "---- $name: preset $preset, ${pixels}x${pixels}, $frames latent frames, per-GPU batch $batch, activation checkpointing $ac"
   bank "$preset" "$pixels" "$frames" $((batch * 4)) "$WORK/$name.safetensors" >> "$SUMMARY" 2>&1
   config "$WORK/$name.toml" "$preset" "$WORK/$name.safetensors" "$batch" "$ac"
-  logs=()
-  train_run "$limit" "${name}_1gpu" 1 "$WORK/$name.toml" && logs+=("$WORK/logs/${name}_1gpu.jsonl")
+  logs=()                                             # speed-ups are against the first: FSDP2 on 1 GPU
+  train_run "$limit" "${name}_1gpu_fsdp" 1 "$WORK/$name.toml" && logs+=("$WORK/logs/${name}_1gpu_fsdp.jsonl")
   if [ "$DEVICE" = cpu ] || [ "$NGPU" -ge 2 ]; then
     train_run "$limit" "${name}_2gpu" 2 "$WORK/$name.toml" && logs+=("$WORK/logs/${name}_2gpu.jsonl")
   else
     note "${name}_2gpu: skipped, $NGPU GPU(s) here"
   fi
+  train_run "$limit" "${name}_1gpu_plain" 0 "$WORK/$name.toml" && logs+=("$WORK/logs/${name}_1gpu_plain.jsonl")
   [ "${#logs[@]}" -gt 0 ] && timeout 60 $PY -m worldsim.train throughput "${logs[@]}" --skip "$SKIP" 2>&1 | tee -a "$SUMMARY"
   rm -f "$WORK/$name.safetensors"
 done

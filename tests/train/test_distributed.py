@@ -52,3 +52,21 @@ tensorboard = false
         record = json.loads((tmp_path / f"adv_{long_frames}" / "log.jsonl").read_text().splitlines()[-1])
         assert record["step"] == 1 and record.get("segments") == segments
         assert load_checkpoint(tmp_path / f"adv_{long_frames}" / "model")[1]["trained_by"] == "worldsim train adversarial"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo on this platform")
+def test_one_process_torchrun_trains_through_fsdp_and_plain_python_does_not(tmp_path):
+    # the 1-GPU baseline of a scaling measurement runs the same sharded path as 2 GPUs
+    script = tmp_path / "one.py"
+    script.write_text("from worldsim.train.config import TrainConfig\n"
+                      "from worldsim.train.distributed import init_distributed\n"
+                      "from worldsim.train.loop import StepContext\n"
+                      "rank, world = init_distributed()\n"
+                      "print('context', rank, world, StepContext.from_config(TrainConfig()).sharded)\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--standalone",
+                               str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert "context 0 1 True" in launched.stdout, launched.stdout[-2000:] + launched.stderr[-2000:]
+    env.pop("LOCAL_RANK", None), env.pop("TORCHELASTIC_RUN_ID", None)
+    plain = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert "context 0 1 False" in plain.stdout, plain.stderr[-2000:]

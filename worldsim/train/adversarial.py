@@ -97,7 +97,7 @@ class AdversarialStage:
             init = ac.discriminator or cfg.model.init
             discriminator_init = load_aapt(init, ctx) if init else build_aapt(cfg, ctx, init="")
         self.discriminator = Discriminator(discriminator_init).to(ctx.device).train()
-        if ctx.world > 1:
+        if ctx.sharded:
             shard_discriminator(self.discriminator)             # before its optimiser sees the parameters
         self.model.vae.requires_grad_(False)
         gen = self.model.generator

@@ -37,7 +37,7 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
     if ctx.activation_checkpointing:
         apply_activation_checkpointing(model.generator)
     model.requires_grad_(True)
-    if ctx.world > 1:
+    if ctx.sharded:
         shard_model(model, bf16=ctx.bf16)              # FSDP2, before any optimiser sees the parameters
     return model.train()
 

@@ -49,10 +49,16 @@ def apply_activation_checkpointing(generator: nn.Module) -> None:
                 stream.mlp = checkpoint_wrapper(stream.mlp)
 
 
+def launched_by_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
+
+
 def init_distributed() -> tuple[int, int]:
-    """(rank, world size); starts the process group when launched by torchrun (nccl on CUDA, gloo on CPU)."""
+    """(rank, world size); starts the process group when launched by torchrun (nccl on CUDA, gloo on
+    CPU), also for one process: `torchrun --nproc_per_node=1` trains through the same FSDP2 path as
+    more GPUs (the fair baseline for a scaling measurement); a plain `python -m worldsim.train` does not."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
+    if not launched_by_torchrun():
         return 0, 1
     import atexit
     import warnings
@@ -155,6 +161,12 @@ def shard_like(full: Tensor, like: Tensor) -> Tensor:
         return full
     from torch.distributed.tensor import distribute_tensor
     return distribute_tensor(full.to(like.device, like.dtype), like.device_mesh, like.placements)
+
+
+def is_sharded_run() -> bool:
+    """True under torchrun (a process group exists): the models are FSDP2-sharded."""
+    import torch.distributed as dist
+    return dist.is_available() and dist.is_initialized()
 
 
 def is_main() -> bool:

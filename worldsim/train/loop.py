@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import load_train_state, save_train_state
-from .distributed import full_tensor, is_main, mean_over_ranks
+from .distributed import full_tensor, is_main, is_sharded_run, mean_over_ranks
 from .config import OptimSection, TrainConfig
 
 
@@ -37,6 +37,7 @@ class StepContext:
     activation_checkpointing: bool = False
     rank: int = 0                                # under torchrun: this process, and how many there are
     world: int = 1
+    sharded: bool = False                        # under torchrun (any world size): FSDP2
 
     @classmethod
     def from_config(cls, cfg: TrainConfig, rank: int = 0, world: int = 1) -> "StepContext":
@@ -44,10 +45,11 @@ class StepContext:
         if name == "auto":
             name = "cuda" if torch.cuda.is_available() else "cpu"
         device = torch.device(name)
-        if device.type == "cuda" and world > 1:
+        sharded = is_sharded_run()
+        if device.type == "cuda" and sharded:
             device = torch.device("cuda", torch.cuda.current_device())
         return cls(device, bf16=cfg.loop.bf16 and device.type == "cuda",
-                   activation_checkpointing=cfg.loop.activation_checkpointing, rank=rank, world=world)
+                   activation_checkpointing=cfg.loop.activation_checkpointing, rank=rank, world=world, sharded=sharded)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
