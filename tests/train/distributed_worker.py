@@ -3,6 +3,7 @@
 1. One FSDP2-sharded optimiser step equals one unsharded step on the whole batch.
 2. `worldsim train adapt` trains, checkpoints, resumes and exports under torchrun.
 3. `worldsim train adversarial` runs with student forcing, plain and long-video (segments).
+   Stage 0: a sharded VAE takes the same step as an unsharded one.
 4. bf16 mixed precision (the CUDA policy, here under CPU autocast): weights gathered in bf16 for
    the forward, master weights and gradients fp32, and the step close to the fp32 step.
 5. The loop averages metrics over ranks on log steps only: the log equals those records.
@@ -21,7 +22,8 @@ from worldsim.train.adapt import AdaptStage
 from worldsim.train.config import OptimSection, load_config
 from worldsim.train.data import ClipBank, ClipReader
 from worldsim.train.adversarial import Discriminator
-from worldsim.train.distributed import full_tensor, init_distributed, is_sharded, shard_discriminator, shard_model
+from worldsim.train.distributed import (full_tensor, init_distributed, is_sharded, shard_discriminator, shard_model,
+                                        shard_vae)
 from worldsim.train.long_video import LongRollout, extend_controls
 from worldsim.train.loop import StepContext, optimize, train
 
@@ -95,6 +97,21 @@ for (gen_model, disc), opt, r in zip(models, sgd, rows):                 # whole
     optimize(stage3_loss(gen_model.generator, disc, real[r], eps[r], prompts[r]), opt, 0, optim)
 same_weights(models[1][0].generator, models[0][0].generator)
 same_weights(models[1][1], models[0][1])
+
+
+# 1c. Stage 0: the VAE's encoder and decoders sharded take the step of the unsharded VAE.
+def vae_recon_loss(vae, video):
+    z = vae.encoder(video).chunk(2, dim=1)[0]
+    return (vae.decoder(z) - video).pow(2).mean() + (vae.light_decoder(z) - video).abs().mean()
+
+
+vaes = [build_model(cfg, seed=4, zero_init=False).vae for _ in range(2)]
+shard_vae(vaes[1])
+video = torch.rand(4, 3, 5, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+for vae, r in zip(vaes, rows):
+    opt = torch.optim.SGD(vae.parameters(), lr=0.1)
+    optimize(vae_recon_loss(vae, video[r]), opt, 0, optim)
+same_weights(vaes[1], vaes[0])
 
 
 

@@ -119,6 +119,16 @@ def shard_model(model: nn.Module, bf16: bool = False) -> nn.Module:
     return model
 
 
+def shard_vae(vae: nn.Module) -> nn.Module:
+    """Stage 0's VAE: encoder, full decoder and light decoder each a unit of its own (each is called
+    through `forward`), fully sharded; gradients are averaged over ranks by the reduce-scatters."""
+    from torch.distributed.fsdp import fully_shard
+
+    for part in (vae.encoder, vae.decoder, vae.light_decoder):
+        fully_shard(part, reshard_after_forward=True)
+    return vae
+
+
 def under_autocast(module: nn.Module, name: str) -> None:
     """Run `module.name` under bf16 autocast (on the module's device) also when its caller does not
     (sample strips, validation): gathered bf16 weights and fp32 inputs meet only under autocast."""

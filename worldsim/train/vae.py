@@ -16,6 +16,7 @@ from torch import Tensor
 from ..models.model import AaptModel
 from .build import build_aapt
 from .config import TrainConfig
+from .distributed import shard_vae
 from .loop import StepContext, adamw, optimize
 
 
@@ -44,6 +45,8 @@ class VAEStage:
         self.cfg, self.ctx = cfg, ctx
         self.model = model if model is not None else build_aapt(cfg, ctx)
         vae = self.model.vae
+        if ctx.sharded:
+            shard_vae(vae)                      # under torchrun: before the optimiser sees the parameters
         self.modules = {"vae": vae}
         self.optimizers = {"adamw": adamw(itertools.chain(vae.encoder.parameters(), vae.decoder.parameters(),
                                                           vae.light_decoder.parameters()), cfg.optim)}
