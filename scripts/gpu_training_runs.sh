@@ -17,7 +17,8 @@
 #   5. stage 1 throughput on 1 GPU, and with FSDP2 on 2 GPUs when the machine has two
 # Every command is bounded by `timeout`; the whole script targets ~8 minutes on one H100/H200.
 # Knobs: PRESET (default), SIZE (128x128), DEVICE (cuda), PERCENT (of every stage's step count, 100),
-# THROUGHPUT_ONLY=1 (banks, VAE and latents, then only the 1- vs 2-GPU stage-1 throughput).
+# THROUGHPUT_ONLY=1 (banks, VAE and latents, then only the 1- vs 2-GPU stage-1 throughput),
+# NPROC (1; N > 1 trains every stage under torchrun on N GPUs, FSDP2; data.batch_size is per GPU).
 set -uo pipefail
 
 PY=${PYTHON:-python3}
@@ -27,6 +28,10 @@ PRESET=${PRESET:-default}
 SIZE=${SIZE:-128x128}
 DEVICE=${DEVICE:-cuda}
 PERCENT=${PERCENT:-100}
+NPROC=${NPROC:-1}
+TRAIN="$PY -m worldsim.train"                         # the stages; with NPROC > 1 under torchrun (FSDP2)
+[ "$NPROC" -gt 1 ] && TRAIN="$PY -m torch.distributed.run --standalone --nproc_per_node=$NPROC -m worldsim.train"
+export NCCL_NVLS_ENABLE=0                             # NVLink multicast off (the device machines' rule)
 mkdir -p "$OUT" "$WORK"
 steps() { echo $(( ($1 * PERCENT + 99) / 100 )); }    # steps N: PERCENT % of N, at least 1
 SUMMARY="$OUT/summary.txt"
@@ -42,7 +47,7 @@ run() {                                               # run SECONDS NAME CMD...:
 }
 
 note "date $(date -u +%FT%TZ); $($PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.device_count(), "x", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")')"
-note "preset $PRESET, size $SIZE, device $DEVICE, percent $PERCENT"
+note "preset $PRESET, size $SIZE, device $DEVICE, percent $PERCENT, processes per stage $NPROC"
 
 # ---- 1. clip banks ------------------------------------------------------------------------------
 run 300 bank_train $PY -m worldsim.train bank --world-seeds 0-7 --clips-per-seed 8 --frames 17 --size "$SIZE" \
@@ -81,30 +86,30 @@ EOF
 }
 
 # ---- 2. stage 0: VAE, latents, base -------------------------------------------------------------
-run 90 vae $PY -m worldsim.train vae --config "$(config vae "$(steps 300)" 4 "$WORK/train_px.safetensors" "" 'lr = 3e-4')"
+run 90 vae $TRAIN vae --config "$(config vae "$(steps 300)" 4 "$WORK/train_px.safetensors" "" 'lr = 3e-4')"
 run 60 encode_train $PY -m worldsim.train encode --bank "$WORK/train_px.safetensors" --vae "$WORK/vae/model" \
     --measure-stats --device "$DEVICE" --out "$WORK/train.safetensors"
 run 60 encode_val $PY -m worldsim.train encode --bank "$WORK/val_px.safetensors" --vae "$WORK/vae/model" --keep-video \
     --device "$DEVICE" --out "$WORK/val.safetensors"
 BANK="$WORK/train.safetensors"
 if [ -z "${THROUGHPUT_ONLY:-}" ]; then
-run 90 base $PY -m worldsim.train base --config "$(config base "$(steps 400)" 16 "$BANK" "init = \"$WORK/vae/model\"" 'lr = 3e-4')"
+run 90 base $TRAIN base --config "$(config base "$(steps 400)" 16 "$BANK" "init = \"$WORK/vae/model\"" 'lr = 3e-4')"
 
 # ---- 3. stages 1-3 ------------------------------------------------------------------------------
-run 90 adapt $PY -m worldsim.train adapt --config "$(config adapt "$(steps 400)" 16 "$BANK" \
+run 90 adapt $TRAIN adapt --config "$(config adapt "$(steps 400)" 16 "$BANK" \
     "init = \"$WORK/base/model\"
 control_channels = 25" 'lr = 2e-4')"
-run 90 distill $PY -m worldsim.train distill --config "$(config distill "$(steps 200)" 16 "$BANK" \
+run 90 distill $TRAIN distill --config "$(config distill "$(steps 200)" 16 "$BANK" \
     "init = \"$WORK/adapt/model\"" 'lr = 5e-5' "[distill]
 teacher = \"$WORK/adapt/model\"")"
-run 150 adversarial $PY -m worldsim.train adversarial --config "$(config adversarial "$(steps 60)" 8 "$BANK" \
+run 150 adversarial $TRAIN adversarial --config "$(config adversarial "$(steps 60)" 8 "$BANK" \
     "init = \"$WORK/distill/model\"" "" "[adversarial]
 discriminator = \"$WORK/adapt/model\"")"
 cp "$WORK/adversarial.toml" "$WORK/adversarial_long.toml"
 sed -i "s#$WORK/adversarial\"#$WORK/adversarial_long\"#; s#^stage = .*#stage = \"adversarial\"#" "$WORK/adversarial_long.toml"
 printf 'long_frames = 13\nsegment_overlap = 1\n' >> "$WORK/adversarial_long.toml"
 sed -i "s#^steps = .*#steps = $(steps 20)#; s#^sample_every = .*#sample_every = $(steps 20)#" "$WORK/adversarial_long.toml"
-run 90 adversarial_long $PY -m worldsim.train adversarial --config "$WORK/adversarial_long.toml"
+run 90 adversarial_long $TRAIN adversarial --config "$WORK/adversarial_long.toml"
 
 # ---- 4. samples and curves ----------------------------------------------------------------------
 # Strips come from the runs themselves (loop.sample_every: half-way and at the last step); the
@@ -139,6 +144,7 @@ EOF
 
 fi
 
+if [ "$NPROC" -gt 1 ]; then note "done in $SECONDS s (throughput: scripts/gpu_fsdp_throughput.sh)"; exit 0; fi
 # ---- 5. stage 1 throughput: 1 GPU vs FSDP2 on 2 ---------------------------------------------------
 tp_config() {                                         # the adapt config at a fixed per-GPU batch
   config "$1" "$(steps 60)" 24 "$BANK" "control_channels = 25" "" "" > /dev/null
