@@ -8,8 +8,8 @@ Each "FWD,BWD[,WARPS_FWD,WARPS_BWD[,FAST_FWD,FAST_BWD]]" names the tl.dot precis
 backward kernels for fp32 inputs, then optionally their warps per program and whether each uses Triton's
 fast sigmoid/sqrt/division (1) or the correctly rounded ones (0); "torch,torch" is the fp32 torch reference.
 `run` prints the relative errors, the heads that dominate the ln_weight error, then each configuration's
-forward/backward time at L=18,432, H=48. Run with PYTHONPATH=plugins/worldsim-ttt on a CUDA machine; PROBE_CPU=1 checks the script on the CPU (tiny L, H),
-with the torch backend standing in for the kernels.
+forward/backward time at L=18,432, H=48. Run with PYTHONPATH=plugins/worldsim-ttt on a CUDA machine;
+PROBE_CPU=1 checks the script on the CPU (tiny L, H), with the torch backend standing in for the kernels.
 """
 import os
 import sys
