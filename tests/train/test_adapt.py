@@ -1,12 +1,15 @@
 import json
 
+import numpy as np
 import pytest
 import torch
+
+from worldsim.render.video import read_video
 
 from worldsim.train.adapt import AdaptStage, shift
 from worldsim.train.data import ClipBank, ClipReader
 from worldsim.train.loop import StepContext, train
-from worldsim.train.samples import PeriodicSamples
+from worldsim.train.samples import PeriodicSamples, decode
 
 
 def run_adapt(cfg, bank):
@@ -77,8 +80,17 @@ def test_periodic_validation_samples_leave_the_loss_curve_unchanged(tmp_path, ti
     cfg = tiny_config(tmp_path / "b", steps=4, data={"val_path": str(val)}, loop={"sample_every": 2})
     ctx = StepContext.from_config(cfg)
     sampler = PeriodicSamples(ClipBank.load(val), cfg.loop.out_dir, base=False)
-    history = train(AdaptStage(cfg, ctx), ClipReader(tiny_bank(), 4, 0), cfg, ctx, sampler)
+    stage = AdaptStage(cfg, ctx)
+    history = train(stage, ClipReader(tiny_bank(), 4, 0), cfg, ctx, sampler)
     assert [r["loss"] for r in history] == plain
     assert [("val_loss" in r) for r in history] == [False, True, False, True]
     assert history[3]["val_loss"] < history[1]["val_loss"] * 1.5      # a number on the same scale
-    assert sorted(p.name for p in (tmp_path / "b" / "samples").iterdir()) == ["step_00000002.png", "step_00000004.png"]
+    samples = tmp_path / "b" / "samples"
+    assert sorted(p.name for p in samples.iterdir()) == [f"step_0000000{i}.{e}" for i in (2, 4) for e in ("mp4", "png")]
+    video = read_video(samples / "step_00000004.mp4")   # 2 clips side by side, VAE-decoded real above generated
+    assert video.shape == (1 + 4 * 4, 2 * 32, 2 * 32, 3)              # 5 latent frames of 4x4 -> 17 of 32x32
+    with torch.no_grad():
+        real = decode(stage.model.eval(), ClipBank.load(val).tensors["latents"].float())   # (2, 17, 32, 32, 3)
+    top = video[:, :32].astype(float)                   # lossy-coded: near the real clips, in their order
+    in_order, swapped = (abs(top - np.concatenate(list(clips), axis=2)).mean() for clips in (real, real[::-1]))
+    assert in_order < 0.7 * swapped, (in_order, swapped)

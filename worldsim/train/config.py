@@ -58,7 +58,7 @@ class LoopSection:
     steps: int = 20000
     out_dir: str = "runs/train"       # checkpoints, JSONL log, TensorBoard events
     log_every: int = 10
-    sample_every: int = 0             # sample strips of data.val_path every N steps (0: never)
+    sample_every: int = 0             # sample strips + mp4 of data.val_path every N steps (0: never)
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2         # newest N step folders kept
     seed: int = 0                     # seeds python/numpy/torch at the start of a fresh run

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import WorldsimUserError
 from ..models.model import AaptModel
 from .data import ClipBank
 
@@ -49,8 +50,28 @@ def strip(real: np.ndarray, fake: np.ndarray, every: int = 4) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+def side_by_side(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
+    """Video frames with every clip in a column, real on top and generated below: (T, 2H, B*W, 3)."""
+    return np.concatenate([np.concatenate(list(real), axis=2), np.concatenate(list(fake), axis=2)], axis=1)
+
+
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 16.0) -> bool:
+    """frames (T, H, W, 3) uint8 to an mp4; False where PyAV is not installed (strips only)."""
+    try:
+        from ..render.video import VideoWriter
+    except ImportError:
+        return False
+    with VideoWriter(path, fps, frames.shape[2], frames.shape[1]) as writer:
+        writer.write(frames)
+    return True
+
+
 def write_png(path: str | Path, image: np.ndarray) -> None:
-    from PIL import Image
+    try:
+        from PIL import Image
+    except ImportError:
+        raise WorldsimUserError("sample strips need pillow: pip install 'worldsim[train]' (or set "
+                                "loop.sample_every = 0)") from None
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
 
@@ -76,12 +97,14 @@ def sample_strip(model: AaptModel, bank: ClipBank, out: str | Path, clips: int =
         real_video = decode(model, latents)                              # the VAE's reconstruction
     if write:
         write_png(out, strip(real_video, fake_video, every))
+        write_mp4(Path(out).with_suffix(".mp4"), side_by_side(real_video, fake_video))
     return Path(out)
 
 
 class PeriodicSamples:
     """Every `loop.sample_every` steps: strips of the training model on the validation bank
-    (`data.val_path`) to out_dir/samples/step_N.png, and, for stages with a `loss(batch)`, the
+    (`data.val_path`) to out_dir/samples/step_N.png and the whole clips, real above generated, to
+    step_N.mp4 (when PyAV is installed), and, for stages with a `loss(batch)`, the
     loss on the first validation clips at a fixed seed (`val_loss`). Both run inside a forked RNG,
     so the training RNG (and exact resume) is untouched."""
 
