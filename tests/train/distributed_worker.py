@@ -114,7 +114,6 @@ for vae, r in zip(vaes, rows):
 same_weights(vaes[1], vaes[0])
 
 
-
 # 4. FSDP2 mixed precision: the policy shard_model takes on CUDA with loop.bf16.
 def bf16_gathered(module):
     module.unshard()
