@@ -14,10 +14,8 @@
 #      (student forcing) and stage 3 long-video (segments)
 #   4. sample strips (PNG) of every generator on the validation clips, written by the runs
 #      half-way and at the end; loss curves (JSONL + PNG)
-#   5. stage 1 throughput on 1 GPU, and with FSDP2 on 2 GPUs when the machine has two
 # Every command is bounded by `timeout`; the whole script targets ~8 minutes on one H100/H200.
 # Knobs: PRESET (default), SIZE (128x128), DEVICE (cuda), PERCENT (of every stage's step count, 100),
-# THROUGHPUT_ONLY=1 (banks, VAE and latents, then only the 1- vs 2-GPU stage-1 throughput),
 # NPROC (1; N > 1 trains every stage under torchrun on N GPUs, FSDP2; data.batch_size is per GPU).
 set -uo pipefail
 
@@ -92,7 +90,6 @@ run 60 encode_train $PY -m worldsim.train encode --bank "$WORK/train_px.safetens
 run 60 encode_val $PY -m worldsim.train encode --bank "$WORK/val_px.safetensors" --vae "$WORK/vae/model" --keep-video \
     --device "$DEVICE" --out "$WORK/val.safetensors"
 BANK="$WORK/train.safetensors"
-if [ -z "${THROUGHPUT_ONLY:-}" ]; then
 run 90 base $TRAIN base --config "$(config base "$(steps 400)" 16 "$BANK" "init = \"$WORK/vae/model\"" 'lr = 3e-4')"
 
 # ---- 3. stages 1-3 ------------------------------------------------------------------------------
@@ -142,25 +139,4 @@ for ax, (name, recs) in zip(list(axes) if len(logs) > 1 else [axes], logs.items(
 fig.tight_layout(); fig.savefig(out / "loss_curves.png", dpi=80)
 EOF
 
-fi
-
-if [ "$NPROC" -gt 1 ]; then note "done in $SECONDS s (throughput: scripts/gpu_fsdp_throughput.sh)"; exit 0; fi
-# ---- 5. stage 1 throughput: 1 GPU vs FSDP2 on 2 ---------------------------------------------------
-tp_config() {                                         # the adapt config at a fixed per-GPU batch
-  config "$1" "$(steps 60)" 24 "$BANK" "control_channels = 25" "" "" > /dev/null
-  sed -i "s#^stage = .*#stage = \"adapt\"#" "$WORK/$1.toml"
-  echo "$WORK/$1.toml"
-}
-run 120 throughput_1gpu $PY -m worldsim.train adapt --config "$(tp_config adapt_1gpu)"
-NGPU=$($PY -c 'import torch; print(torch.cuda.device_count())')
-LOGS=("$WORK/adapt_1gpu/log.jsonl")
-if [ "$NGPU" -ge 2 ]; then
-  run 180 throughput_2gpu $PY -m torch.distributed.run --standalone --nproc_per_node=2 \
-      -m worldsim.train adapt --config "$(tp_config adapt_2gpu)"
-  LOGS+=("$WORK/adapt_2gpu/log.jsonl")
-else
-  note "throughput_2gpu: skipped, $NGPU GPU(s) here (run this script on a 2-GPU machine for FSDP2)"
-fi
-run 30 throughput $PY -m worldsim.train throughput "${LOGS[@]}" --skip 10
-cat "$OUT/throughput.out" >> "$SUMMARY"
-note "done in $SECONDS s"
+note "done in $SECONDS s (1- vs 2-GPU throughput: scripts/gpu_fsdp_throughput.sh)"

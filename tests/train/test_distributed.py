@@ -67,6 +67,7 @@ def test_one_process_torchrun_trains_through_fsdp_and_plain_python_does_not(tmp_
     launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--standalone",
                                str(script)], capture_output=True, text=True, timeout=60, env=env)
     assert "context 0 1 True" in launched.stdout, launched.stdout[-2000:] + launched.stderr[-2000:]
-    env.pop("LOCAL_RANK", None), env.pop("TORCHELASTIC_RUN_ID", None)
+    for name in ("LOCAL_RANK", "TORCHELASTIC_RUN_ID"):
+        env.pop(name, None)
     plain = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
     assert "context 0 1 False" in plain.stdout, plain.stderr[-2000:]
