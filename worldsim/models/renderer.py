@@ -37,6 +37,7 @@ class AaptSession:
     first_latent: torch.Tensor         # (C, h, w), decoded by step 0
     decoder_cache: StreamCache
     steps: int = 0
+    teacher: tuple | None = None       # (ground-truth video it came from, its latents (1+k, C, h, w))
 
 
 class AaptRenderer:
@@ -158,6 +159,34 @@ class AaptRenderer:
         for state in states:
             state.steps += 1
         return out
+
+    @torch.no_grad()
+    def step_teacher_forced(self, states: Sequence[AaptSession], packets: Sequence[Sequence[dict]],
+                            true_frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """`step`, but each session first recycles the ground truth instead of its own last latent
+        (teacher forcing, used by `worldsim eval`). true_frames[i]: uint8 (n, H, W, 3), session i's
+        true video from its first frame through at least its previous step; later frames are
+        ignored (the VAE is causal). A video is encoded once per session and reused while the
+        same array is passed."""
+        if len(true_frames) != len(states):
+            raise ValueError(f"{len(states)} sessions but {len(true_frames)} true videos")
+        own = self.model.generator.prev_latent.clone()                      # restored if the step fails
+        for index, (state, video) in enumerate(zip(states, true_frames)):
+            if state.steps == 0:
+                continue
+            need = 1 + 4 * (state.steps - 1)                             # frames through the previous step
+            if not isinstance(video, np.ndarray) or video.ndim != 4 or len(video) < need:
+                raise RendererError(f"teacher forcing step {state.steps} needs >= {need} true frames", index)
+            if state.teacher is None or state.teacher[0] is not video:
+                clip = torch.from_numpy(video[:1 + 4 * ((len(video) - 1) // 4)]).to(self.device)
+                clip = clip.permute(3, 0, 1, 2)[None].to(self.model.generator.prev_latent.dtype) / 127.5 - 1.0
+                state.teacher = (video, self.model.vae.encode(clip)[0].transpose(0, 1))   # (1+k, C, h, w)
+            self.model.generator.prev_latent[state.slot] = state.teacher[1][state.steps - 1]
+        try:
+            return self.step(states, packets)
+        except Exception:
+            self.model.generator.prev_latent.copy_(own)
+            raise
 
     def _decode(self, rows: list[int], states, latents: torch.Tensor, out: list) -> None:
         self.decoder.cache = StreamCache.stack([states[i].decoder_cache for i in rows])
