@@ -47,6 +47,9 @@ def validate_part(kind: str, part: object, schema: dict) -> None:
     if type(part) is not dict:
         raise ControlError(f"packet[{kind!r}] must be a dict, got {type(part).__name__}")
     fields = schema["fields"]
+    if not all(type(name) is str for name in part):    # bytes keys (msgpack bin) cannot be sorted with str
+        raise ControlError(f"packet[{kind!r}]: field names must be strings, got "
+                           f"{sorted(repr(name) for name in part if type(name) is not str)[:4]}")
     if part.keys() != fields.keys():
         missing, extra = sorted(fields.keys() - part.keys()), sorted(part.keys() - fields.keys())
         raise ControlError(f"packet[{kind!r}]: missing fields {missing}, unknown fields {extra}")

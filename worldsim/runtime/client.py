@@ -22,7 +22,7 @@ import zmq
 from . import protocol as P
 from .process import WorkerProcess
 from .renderer import RendererSpec
-from .shm import FrameSlots
+from .shm import SLOTS, FrameSlots
 
 POLL_SLICE_S = 0.05        # the longest we block before checking that the worker lives
 
@@ -38,9 +38,9 @@ class WorkerRestarted(WorkerDied):
 class RequestError(RuntimeError):
     """The worker answered a request with ERROR."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, retry_s: float | None = None):
         super().__init__(f"[{code}] {message}")
-        self.code = code
+        self.code, self.retry_s = code, retry_s   # retry_s: with `overloaded`, when to try again
 
 
 @dataclass
@@ -121,7 +121,7 @@ class Client:
             self._sock.close(0)
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_BYTES)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_FRAME_BYTES + 1)
         self._sock.setsockopt(zmq.SNDTIMEO, int(self.liveness_s * 1000))   # no peer: a send must not hang
         if self.curve is not None:
             from .security import secure_client
@@ -138,26 +138,13 @@ class Client:
     def open(self, renderer: str, seed: int = 0, prompt: str = "", first_frame: np.ndarray | None = None,
              controls: Sequence[str] = ()) -> Session:
         header, payload = _open_header(renderer, seed, prompt, first_frame, controls)
-        slots = self._frame_slots(renderer)
-        if slots is not None:
-            header["shm"] = slots.describe()
-        try:
-            reply = self._request(P.MsgType.OPEN, header, payload)
-        except BaseException:
-            if slots is not None:
-                slots.close()
-            raise
+        if self.shared_memory:
+            header["shm"] = SLOTS
+        reply = self._request(P.MsgType.OPEN, header, payload)
         session = Session(reply.header["session"], renderer, RendererSpec.from_dict(reply.header["spec"]),
-                          seed, prompt, tuple(controls), first_frame, slots=slots)
+                          seed, prompt, tuple(controls), first_frame, slots=_attach(reply.header))
         self.sessions.append(session)
         return session
-
-    def _frame_slots(self, renderer: str) -> FrameSlots | None:
-        spec = self.welcome.get("specs", {}).get(renderer)
-        if not self.shared_memory or spec is None:
-            return None
-        frames = max(spec["frames_per_step"], spec["first_step_frames"])
-        return FrameSlots(frames * spec["height"] * spec["width"] * 3)
 
     def close(self, session: Session) -> None:
         if session in self.sessions:
@@ -236,7 +223,7 @@ class Client:
             self._waiting = False
         reply = self._replies.pop(rid)
         if reply.type is P.MsgType.ERROR:
-            raise RequestError(reply.header["code"], reply.header["message"])
+            raise RequestError(reply.header["code"], reply.header["message"], reply.header.get("retry_s"))
         return reply
 
     def _pump_until(self, done, timeout: float, what: str) -> None:
@@ -346,12 +333,24 @@ class Client:
         for session in self.sessions:                # reopen with the same parameters
             header, payload = _open_header(session.renderer, session.seed, session.prompt, session.first_frame,
                                            session.controls)
+            if self.shared_memory:
+                header["shm"] = SLOTS
+            reply = self._request(P.MsgType.OPEN, header, payload)
             if session.slots is not None:
-                header["shm"] = session.slots.describe()
-            session.id = self._request(P.MsgType.OPEN, header, payload).header["session"]
-            session.steps_sent = 0
+                session.slots.close()
+            session.id, session.slots, session.steps_sent = reply.header["session"], _attach(reply.header), 0
         raise WorkerRestarted(f"{reason}; worker restarted (pid {self.process.pid}), "
                               f"{len(self.sessions)} sessions reopened, {lost} steps lost")
+
+
+def _attach(opened: dict) -> FrameSlots | None:
+    """The worker's shared-memory slots named in OPENED (None: frames come inline)."""
+    if "shm" not in opened:
+        return None
+    try:
+        return FrameSlots(opened["shm"])
+    except (OSError, ValueError):
+        return None
 
 
 def _open_header(renderer: str, seed: int, prompt: str, first_frame: np.ndarray | None,

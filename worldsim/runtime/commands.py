@@ -65,6 +65,8 @@ def register(sub) -> None:
     p.add_argument("--bind", default="tcp://127.0.0.1:5555", help="ZMQ address (loopback by default)")
     p.add_argument("--curve", metavar="DIR", help="encrypt with CURVE and accept only keys in DIR/clients/ "
                    "(required beyond loopback)")
+    p.add_argument("--session-idle-s", type=float, default=60.0, metavar="S",
+                   help="free the sessions of a client silent for S seconds (default 60)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("keys", help="make a CURVE key pair for `serve --curve` / `play --curve`")
@@ -121,14 +123,22 @@ def check_bind_address(address: str, curve: str | None = None) -> None:
 def _serve(args) -> int:
     from .play import default_renderer
     from .worker import run_worker
+    from .security import KeyFileError
     check_bind_address(args.bind, args.curve)
-    run_worker(args.bind, [args.renderer or default_renderer()], _renderer_options(args), curve_dir=args.curve)
+    try:
+        run_worker(args.bind, [args.renderer or default_renderer()], _renderer_options(args), curve_dir=args.curve,
+                   session_idle_s=args.session_idle_s)
+    except (RuntimeError, KeyFileError, OSError) as err:     # bad --bind, --curve folder: one line
+        raise WorldsimUserError(str(err)) from None
     return 0
 
 
 def _keys(args) -> int:
-    from .security import make_keys
-    public, secret = make_keys(args.out, args.name)
+    from .security import KeyFileError, make_keys
+    try:
+        public, secret = make_keys(args.out, args.name)
+    except KeyFileError as err:
+        raise WorldsimUserError(str(err)) from None
     print(f"public key {public}\nsecret key {secret} (keep it private)")
     return 0
 

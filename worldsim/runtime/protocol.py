@@ -7,18 +7,25 @@ headers are validated against a schema per type. Never pickle, never eval.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 import numpy as np
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2                  # 2: the worker creates and names shared-memory slots
 MAX_HEADER_BYTES = 64 * 1024          # a header larger than this is refused
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024  # one payload frame (e.g. 4 frames of 1280x720 RGB = 11 MB)
-MAX_PAYLOAD_FRAMES = 4
-MAX_MESSAGE_BYTES = MAX_HEADER_BYTES + MAX_PAYLOAD_FRAMES * MAX_PAYLOAD_BYTES  # ZMQ_MAXMSGSIZE
+MAX_PAYLOAD_FRAMES = 1                # no message takes more than one payload frame
+MAX_FRAME_BYTES = MAX_PAYLOAD_BYTES   # ZMQ_MAXMSGSIZE (per frame): a larger frame drops the connection
+MAX_MESSAGE_FRAMES = 2 + MAX_PAYLOAD_FRAMES
+MAX_MESSAGE_BYTES = 1 + MAX_HEADER_BYTES + MAX_PAYLOAD_FRAMES * MAX_PAYLOAD_BYTES   # all frames together
 MAX_PACKETS_PER_STEP = 64
+MAX_SESSIONS_PER_WORKER = 64
+MAX_SESSIONS_PER_CLIENT = 8
+MAX_PENDING_STEPS = 8                 # per session; more is a client that does not wait for frames
+MAX_SHM_SLOTS = 8
 DTYPES = ("uint8", "float16", "float32")
 
 
@@ -47,9 +54,10 @@ class ErrorCode(str, enum.Enum):
 class ProtocolError(ValueError):
     """A message that does not follow the protocol; carries the ERROR code and the request id if known."""
 
-    def __init__(self, code: ErrorCode, message: str, rid: int = -1, session: int = -1):
+    def __init__(self, code: ErrorCode, message: str, rid: int = -1, session: int = -1,
+                 retry_s: float | None = None):
         super().__init__(message)
-        self.code, self.rid, self.session = code, rid, session
+        self.code, self.rid, self.session, self.retry_s = code, rid, session, retry_s
 
 
 @dataclass
@@ -63,15 +71,17 @@ class Message:
 # field -> (python types, required, limit); limit is the max length for str/list, (lo, hi) for ints.
 _I64 = (-(2 ** 62), 2 ** 62)
 _U32 = (0, 2 ** 32 - 1)
+_SEED = (0, 2 ** 62)
 _ARRAY = {"shape": (list, True, 5), "dtype": (str, True, 16), "encoding": (str, True, 16)}
 SCHEMAS: dict[MsgType, dict[str, tuple]] = {
     MsgType.HELLO: {"rid": (int, True, _I64), "version": (int, True, _U32), "client": (str, False, 128)},
     MsgType.WELCOME: {"rid": (int, True, _I64), "version": (int, True, _U32), "renderers": (list, True, 256),
                       "specs": (dict, True, 256), "worker": (str, False, 256)},
-    MsgType.OPEN: {"rid": (int, True, _I64), "renderer": (str, True, 64), "seed": (int, False, _I64),
+    MsgType.OPEN: {"rid": (int, True, _I64), "renderer": (str, True, 64), "seed": (int, False, _SEED),
                    "prompt": (str, False, 4096), "controls": (list, False, 16), "first_frame": (dict, False, 3),
-                   "shm": (dict, False, 3)},
-    MsgType.OPENED: {"rid": (int, True, _I64), "session": (int, True, _U32), "spec": (dict, True, 64)},
+                   "shm": (int, False, (1, MAX_SHM_SLOTS))},   # ask the worker for this many frame slots
+    MsgType.OPENED: {"rid": (int, True, _I64), "session": (int, True, _U32), "spec": (dict, True, 64),
+                     "shm": (dict, False, 3)},                   # {name, slots, slot_bytes}: made by the worker
     MsgType.STEP: {"rid": (int, True, _I64), "session": (int, True, _U32), "tick": (int, True, _I64),
                    "packets": (list, True, MAX_PACKETS_PER_STEP), "slot": (int, False, (0, 63))},
     MsgType.FRAMES: {"rid": (int, True, _I64), "session": (int, True, _U32), "tick": (int, True, _I64),
@@ -83,7 +93,7 @@ SCHEMAS: dict[MsgType, dict[str, tuple]] = {
     MsgType.PONG: {"rid": (int, True, _I64), "sessions": (int, True, _U32), "pending": (int, True, _U32),
                    "load": (float, False, None)},
     MsgType.ERROR: {"rid": (int, True, _I64), "code": (str, True, 32), "message": (str, True, 4096),
-                    "session": (int, False, _I64)},
+                    "session": (int, False, _I64), "retry_s": (float, False, (0.0, 3600.0))},
 }
 # (min, max) payload frames; FRAMES has none when its frames are in a shared-memory slot
 _PAYLOAD_FRAMES = {MsgType.OPEN: (0, 1), MsgType.FRAMES: (0, 1)}
@@ -91,6 +101,10 @@ _PAYLOAD_FRAMES = {MsgType.OPEN: (0, 1), MsgType.FRAMES: (0, 1)}
 
 def _check_field(name: str, value: Any, types, limit, rid: int) -> None:
     if types is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if types is float and isinstance(value, float):
+        if limit is not None and not limit[0] <= value <= limit[1]:   # NaN fails too
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {name!r}={value} out of range {limit}", rid)
         return
     if not isinstance(value, types) or isinstance(value, bool):
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {name!r} must be {types.__name__}, got {type(value).__name__}", rid)
@@ -107,7 +121,8 @@ def validate_header(mtype: MsgType, header: Any) -> dict:
     if not isinstance(header, dict):
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{mtype.name} header must be a map, got {type(header).__name__}")
     rid = header.get("rid", -1)
-    rid = rid if isinstance(rid, int) and not isinstance(rid, bool) else -1
+    # echo only a request id the reply can carry: an ERROR with an out-of-range rid would not decode
+    rid = rid if type(rid) is int and _I64[0] <= rid <= _I64[1] else -1
     schema = SCHEMAS[mtype]
     for name in header:
         if name not in schema:
@@ -118,7 +133,22 @@ def validate_header(mtype: MsgType, header: Any) -> dict:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, f"{mtype.name}: missing field {name!r}", rid)
             continue
         _check_field(name, header[name], types, limit, rid)
+    if mtype is MsgType.STEP:
+        check_packets(header["packets"], rid)
     return header
+
+
+def check_packets(packets: list, rid: int = -1) -> None:
+    """The shape every packet must have before anything looks inside: a map of str -> map of str."""
+    for i, packet in enumerate(packets):
+        if type(packet) is not dict or len(packet) > 16:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"packet {i} must be a map of at most 16 control kinds", rid)
+        for kind, part in packet.items():
+            if type(kind) is not str:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"packet {i}: control kinds must be strings, "
+                                    f"got {type(kind).__name__}", rid)
+            if type(part) is not dict or not all(type(k) is str for k in part):
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"packet {i}[{kind!r}] must be a map with string keys", rid)
 
 
 def validate_array_desc(desc: Any, rid: int = -1) -> tuple[tuple[int, ...], np.dtype]:
@@ -135,7 +165,7 @@ def validate_array_desc(desc: Any, rid: int = -1) -> tuple[tuple[int, ...], np.d
     if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 65536 for n in shape):
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"bad shape {shape!r}", rid)
     dtype = np.dtype(desc["dtype"])
-    if int(np.prod(shape)) * dtype.itemsize > MAX_PAYLOAD_BYTES:
+    if math.prod(shape) * dtype.itemsize > MAX_PAYLOAD_BYTES:     # Python ints: no overflow
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"array of shape {shape} exceeds {MAX_PAYLOAD_BYTES} bytes", rid)
     return tuple(shape), dtype
 
@@ -178,14 +208,28 @@ def array_from_payload(desc: dict, frame, rid: int = -1) -> np.ndarray:
     """Payload frame + description -> read-only numpy view (zero-copy)."""
     shape, dtype = validate_array_desc(desc, rid)
     buf = frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(buf) != expected:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"payload has {len(buf)} bytes, shape {shape} {dtype} needs {expected}", rid)
     return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
 
-def error(rid: int, code: ErrorCode, message: str, session: int = -1) -> list:
-    header = {"rid": rid, "code": code.value, "message": message[:4000]}
-    if session >= 0:
+def error(rid: int, code: ErrorCode, message: str, session: int = -1, retry_s: float | None = None) -> list:
+    header = {"rid": rid if _I64[0] <= rid <= _I64[1] else -1, "code": code.value, "message": message[:4000]}
+    if 0 <= session <= _I64[1]:
         header["session"] = session
+    if retry_s is not None:
+        header["retry_s"] = float(min(max(retry_s, 0.0), 3600.0))
     return encode(MsgType.ERROR, header)
+
+
+def peek_rid(frames: list) -> int:
+    """The request id of a message that will be refused anyway (-1 when there is none to echo)."""
+    if len(frames) < 2 or len(frames[1]) > MAX_HEADER_BYTES:
+        return -1
+    try:
+        header = msgpack.unpackb(frames[1].buffer if hasattr(frames[1], "buffer") else frames[1], raw=False)
+    except Exception:
+        return -1
+    rid = header.get("rid", -1) if isinstance(header, dict) else -1
+    return rid if type(rid) is int and _I64[0] <= rid <= _I64[1] else -1

@@ -11,6 +11,7 @@ A key directory holds `server.key_secret` (server side) or `server.key` + `<name
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import zmq
@@ -23,9 +24,29 @@ class KeyFileError(ValueError):
 
 
 def make_keys(out: str | Path, name: str) -> tuple[Path, Path]:
+    """A key pair in `out` (made 0700 if new; refused if others may read it): NAME.key, NAME.key_secret (0600)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    public, secret = zmq.auth.create_certificates(out, name)
+    if not name or "/" in name or name.startswith("."):
+        raise KeyFileError(f"bad key name {name!r}: use a plain name such as server or alice")
+    try:
+        if out.exists():
+            if not out.is_dir():
+                raise KeyFileError(f"{out} is not a folder")
+            if out.stat().st_mode & 0o077:
+                raise KeyFileError(f"{out} can be read by other users (mode {out.stat().st_mode & 0o777:o}); "
+                                   f"keep keys in a private folder (chmod 700 {out}) or pick a new one")
+        else:
+            out.mkdir(parents=True, mode=0o700)
+            os.chmod(out, 0o700)                      # whatever the umask
+        old_umask = os.umask(0o077)                   # the secret file is never readable by others, not even briefly
+        try:
+            public, secret = zmq.auth.create_certificates(out, name)
+        finally:
+            os.umask(old_umask)
+        os.chmod(secret, 0o600)
+        os.chmod(public, 0o644)
+    except OSError as err:
+        raise KeyFileError(f"cannot write keys to {out}: {err.strerror or err}") from None
     return Path(public), Path(secret)
 
 
@@ -44,6 +65,8 @@ def _load(path: Path, secret: bool) -> tuple[bytes, bytes | None]:
 def secure_server(ctx: zmq.Context, socket: zmq.Socket, key_dir: str | Path) -> ThreadAuthenticator:
     """Make `socket` a CURVE server that accepts only the public keys in `key_dir/clients/`."""
     key_dir = Path(key_dir)
+    if not key_dir.is_dir():
+        raise KeyFileError(f"CURVE key folder {key_dir} not found (make one with `worldsim keys server --out {key_dir}`)")
     public, secret = _load(key_dir / "server.key_secret", secret=True)
     clients = key_dir / "clients"
     if not clients.is_dir() or not any(clients.glob("*.key")):

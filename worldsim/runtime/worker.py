@@ -1,25 +1,27 @@
 """The worker process: serves renderers to clients over a ZMQ ROUTER socket.
 
-    IO thread:    ROUTER <-> queues. Decodes and validates every message (ZMQ releases the GIL, so
-                  this overlaps renderer work), answers PING itself and refuses bad input with ERROR.
-    main thread:  blocks on the input queue only when idle; handles HELLO/OPEN/CLOSE; gathers the
-                  pending STEP of every session and runs them as one batched `Renderer.step` per
-                  renderer; sends FRAMES back through an inproc PUSH socket to the IO thread.
+    IO thread:    ROUTER <-> queues (worldsim.runtime.worker_io): message limits, validation, PING,
+                  per-client quotas, disconnects.
+    main thread:  blocks only when idle; takes bounded round-robin slices of requests
+                  (HELLO/OPEN/STEP/CLOSE, worldsim.runtime.scheduling) and between two slices
+                  runs the oldest pending STEP of every session as one batched `Renderer.step`
+                  per renderer; sends replies back through an inproc PUSH socket to the IO thread.
 
-One bad message or one failing session gets an ERROR and never stops the others.
+Nothing a client sends can raise out of the main loop: every request is handled under its own
+guard, every session's packets are checked under their own guard, and a renderer failure is
+narrowed down to the session that caused it. Sessions of clients that vanish are freed
+(worldsim.runtime.sessions).
 """
 from __future__ import annotations
 
 import collections
 import itertools
 import os
-import queue
 import signal
 import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -29,153 +31,106 @@ from worldsim.controls import ControlError, validate_packet
 
 from . import protocol as P
 from .renderer import Renderer, RendererError
-from .shm import AttachedSlots
-
-MAX_SESSIONS = 64
-MAX_PENDING_STEPS = 8          # per session; more is a client that does not wait for frames
-
-
-@dataclass
-class _Session:
-    id: int
-    owner: bytes                 # ZMQ identity of the client that opened it
-    renderer_name: str
-    controls: list[str]          # control kinds every packet of this session carries
-    state: Any
-    slots: AttachedSlots | None = None   # the client's shared-memory frame slots (local clients)
-    steps: int = 0
-    pending: collections.deque = field(default_factory=collections.deque)   # (rid, tick, packets, t_recv, slot)
+from .scheduling import CONTROL_SLICE, STEP_DEADLINE_S, FairInbox
+from .sessions import SESSION_IDLE_S, Session, SessionTable
+from .shm import WorkerSlots
+from .worker_io import WorkerIO
 
 
 class Worker:
     """Owns the renderers and sessions. `serve()` runs until `stop()` (or SIGTERM)."""
 
     def __init__(self, address: str, renderers: Mapping[str, Renderer], name: str = "worldsim-worker",
-                 curve_dir: str | None = None):
-        self.address = address
-        self.curve_dir = curve_dir          # CURVE keys: encrypt and allow-list clients (worldsim.runtime.security)
+                 curve_dir: str | None = None, session_idle_s: float = SESSION_IDLE_S,
+                 step_deadline_s: float = STEP_DEADLINE_S):
         self.renderers = dict(renderers)
         self.name = name
-        self.sessions: dict[int, _Session] = {}
+        self.table = SessionTable(idle_s=session_idle_s)
+        self.step_deadline_s = step_deadline_s
         self._ids = itertools.count(1)
-        self._inbox: queue.Queue = queue.Queue()
+        self._inbox = FairInbox()
         self._ctx = zmq.Context.instance()
         self._stop = threading.Event()
         self._outbox_addr = f"inproc://worldsim-outbox-{id(self)}"
-        self._bound = threading.Event()
-        self._bind_error: BaseException | None = None
-        self._io = threading.Thread(target=self._io_loop, name="worldsim-io", daemon=True)
+        self.io = WorkerIO(address, self._inbox, self._ctx, self._outbox_addr,
+                           lambda: (len(self.table), self.table.pending()), curve_dir)
         self._specs = {n: r.spec.to_dict() for n, r in self.renderers.items()}
-        self.stats = {"steps": 0, "batches": 0, "errors": 0}
+        self._slow_turn = 0
+        self.stats = {"steps": 0, "batches": 0, "errors": 0, "freed_gone": 0, "freed_idle": 0}
 
-    # ---- IO thread ------------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return self.io.address
+
+    @property
+    def sessions(self) -> dict[int, Session]:
+        return self.table.sessions
+
     def start_io(self, timeout: float = 10.0) -> None:
-        self._io.start()
-        if not self._bound.wait(timeout):
-            raise RuntimeError(f"worker IO thread did not bind {self.address} within {timeout} s")
-        if self._bind_error is not None:
-            raise RuntimeError(f"cannot bind {self.address}: {self._bind_error}") from self._bind_error
+        self.io.start(timeout)
 
-    def _io_loop(self) -> None:
-        router = self._ctx.socket(zmq.ROUTER)
-        router.setsockopt(zmq.LINGER, 0)
-        router.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_BYTES)
-        outbox = self._ctx.socket(zmq.PULL)
-        outbox.setsockopt(zmq.LINGER, 0)
-        auth = None
-        try:
-            if self.curve_dir is not None:
-                from .security import secure_server
-                auth = secure_server(self._ctx, router, self.curve_dir)
-            router.bind(self.address)
-            self.address = router.getsockopt(zmq.LAST_ENDPOINT).decode()   # the real port for "tcp://host:*"
-            outbox.bind(self._outbox_addr)
-        except (zmq.ZMQError, ValueError) as err:
-            self._bind_error = err
-            self._bound.set()
-            return
-        self._bound.set()
-        poller = zmq.Poller()
-        poller.register(router, zmq.POLLIN)
-        poller.register(outbox, zmq.POLLIN)
-        try:
-            while not self._stop.is_set():
-                events = dict(poller.poll(100))
-                if router in events:
-                    for _ in range(64):               # drain a burst, then check the outbox
-                        try:
-                            frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
-                        self._on_message(router, frames)
-                if outbox in events:
-                    while True:
-                        try:
-                            frames = outbox.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
-                        router.send_multipart(frames, copy=False)
-        finally:
-            router.close(0)
-            outbox.close(0)
-            if auth is not None:
-                auth.stop()
-
-    def _on_message(self, router: zmq.Socket, frames: list) -> None:
-        identity, body = frames[0].bytes, frames[1:]
-        try:
-            msg = P.decode(body)
-        except P.ProtocolError as err:
-            self.stats["errors"] += 1
-            router.send_multipart([identity, *P.error(err.rid, err.code, str(err))])
-            return
-        if msg.type is P.MsgType.PING:              # answered here, so liveness never waits for the GPU
-            pending = sum(len(s.pending) for s in list(self.sessions.values())) + self._inbox.qsize()
-            router.send_multipart([identity, *P.encode(P.MsgType.PONG, {
-                "rid": msg.header["rid"], "sessions": len(self.sessions), "pending": pending})])
-            return
-        self._inbox.put((identity, msg, time.perf_counter()))
+    def pending_messages(self) -> int:
+        """Requests waiting for the main thread."""
+        return len(self._inbox)
 
     # ---- main loop ------------------------------------------------------------------------
     def serve(self) -> None:
-        if not self._io.is_alive():
+        if not self.io.thread.is_alive():
             self.start_io()
         self._out = self._ctx.socket(zmq.PUSH)
         self._out.setsockopt(zmq.LINGER, 0)
         self._out.connect(self._outbox_addr)
+        next_sweep = 0.0
         try:
             while not self._stop.is_set():
-                has_work = any(s.pending for s in self.sessions.values())
-                try:   # block only when idle
-                    item = self._inbox.get_nowait() if has_work else self._inbox.get(timeout=0.5)
-                except queue.Empty:
-                    item = None
-                while item is not None:
+                if not any(s.pending for s in self.table.values()):
+                    self._inbox.wait(0.25)                # block only when idle
+                for item in self._inbox.take(CONTROL_SLICE):
                     if item == "stop":
                         return
-                    self._handle(*item)
-                    try:
-                        item = self._inbox.get_nowait()
-                    except queue.Empty:
-                        item = None
+                    if item[0] == "gone":
+                        self._free(self.table.of_owner(item[1]), "its client disconnected", "freed_gone")
+                    else:
+                        self._handle(*item)
                 self._run_batches()
+                now = time.monotonic()
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + min(1.0, self.table.idle_s / 4)
         finally:
             self._stop.set()
-            self._io.join(timeout=2)
+            self.io.stop.set()
+            self.io.thread.join(timeout=2)
             self._out.close(0)
-            for session in self.sessions.values():
+            for session in list(self.table.values()):
                 self._close_state(session)
 
     def stop(self) -> None:
         self._stop.set()
-        self._inbox.put("stop")
+        self._inbox.put_control("stop")
+
+    def _sweep(self, now: float) -> None:
+        """Free the sessions of silent clients; forget clients that have no session and went quiet."""
+        seen = self.io.last_seen
+        self._free(self.table.idle(seen, now), f"freed after {self.table.idle_s:.0f} s idle: "
+                   "no message from its client", "freed_idle")
+        for owner, at in list(seen.items()):
+            if now - at > self.table.idle_s and owner not in self.table.by_owner:
+                seen.pop(owner, None)
+
+    def _free(self, sessions: list[Session], why: str, stat: str) -> None:
+        for session in sessions:
+            if self.table.remove(session.id, why) is not None:
+                self.stats[stat] += 1
+                self._close_state(session)
 
     def _send(self, identity: bytes, frames: list) -> None:
         self._out.send_multipart([identity, *frames], copy=False)
 
-    def _error(self, identity: bytes, rid: int, code: P.ErrorCode, message: str, session: int = -1) -> None:
+    def _error(self, identity: bytes, rid: int, code: P.ErrorCode, message: str, session: int = -1,
+               retry_s: float | None = None) -> None:
         self.stats["errors"] += 1
-        self._send(identity, P.error(rid, code, message, session))
+        self._send(identity, P.error(rid, code, message, session, retry_s))
 
     def _handle(self, identity: bytes, msg: P.Message, t_recv: float) -> None:
         h, rid = msg.header, msg.header["rid"]
@@ -190,31 +145,26 @@ class Worker:
             elif msg.type is P.MsgType.OPEN:
                 self._open(identity, msg)
             elif msg.type is P.MsgType.STEP:
-                session = self._owned(identity, h["session"], rid)
-                if len(session.pending) >= MAX_PENDING_STEPS:
-                    raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"session {session.id} has {MAX_PENDING_STEPS} "
-                                          "steps pending; wait for FRAMES before sending more", rid, session.id)
+                session = self.table.owned(identity, h["session"], rid)
+                if len(session.pending) >= P.MAX_PENDING_STEPS:
+                    raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"session {session.id} has {P.MAX_PENDING_STEPS} "
+                                          "steps pending; wait for FRAMES before sending more", rid, session.id,
+                                          retry_s=0.05)
                 session.pending.append((rid, h["tick"], h["packets"], t_recv, h.get("slot")))
             elif msg.type is P.MsgType.CLOSE:
-                session = self._owned(identity, h["session"], rid)
-                del self.sessions[session.id]
+                session = self.table.owned(identity, h["session"], rid)
+                self.table.remove(session.id, "closed by its client")
                 self._close_state(session)
                 self._send(identity, P.encode(P.MsgType.CLOSED, {"rid": rid, "session": session.id}))
             else:
                 raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, f"a worker does not accept {msg.type.name}", rid)
         except P.ProtocolError as err:
-            self._error(identity, err.rid, err.code, str(err), err.session)
+            self._error(identity, err.rid, err.code, str(err), err.session, err.retry_s)
         except RendererError as err:
             self._error(identity, rid, P.ErrorCode.BAD_REQUEST, str(err), h.get("session", -1))
         except Exception as err:   # a bug while serving one request must not stop the worker
             traceback.print_exc(file=sys.stderr)
             self._error(identity, rid, P.ErrorCode.INTERNAL, f"{type(err).__name__}: {err}", h.get("session", -1))
-
-    def _owned(self, identity: bytes, sid: int, rid: int) -> _Session:
-        session = self.sessions.get(sid)
-        if session is None or session.owner != identity:
-            raise P.ProtocolError(P.ErrorCode.UNKNOWN_SESSION, f"no session {sid} open for this client", rid, sid)
-        return session
 
     def _open(self, identity: bytes, msg: P.Message) -> None:
         h, rid = msg.header, msg.header["rid"]
@@ -222,13 +172,14 @@ class Worker:
         if renderer is None:
             raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, f"renderer {h['renderer']!r} is not served here; "
                                   f"this worker serves {sorted(self.renderers)}", rid)
-        if len(self.sessions) >= MAX_SESSIONS:
-            raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"worker already serves {MAX_SESSIONS} sessions", rid)
+        self.table.check_room(identity, rid, self.io.last_seen)
         first_frame = None
         if "first_frame" in h:
             if len(msg.payload) != 1:
                 raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, "first_frame described but no payload frame sent", rid)
             first_frame = P.array_from_payload(h["first_frame"], msg.payload[0], rid)
+        elif msg.payload:
+            raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, "a payload frame sent without first_frame", rid)
         controls = h.get("controls", [])
         if not all(isinstance(c, str) for c in controls):
             raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, "controls must be a list of control kind names", rid)
@@ -236,26 +187,33 @@ class Worker:
         if unknown:
             raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, f"renderer {h['renderer']!r} takes controls "
                                   f"{sorted(renderer.spec.control_kinds)}, not {sorted(unknown)}", rid)
-        slots = None
-        if "shm" in h:
-            try:
-                slots = AttachedSlots(h["shm"])
-            except (ValueError, OSError) as err:
-                raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, f"cannot attach shared memory: {err}", rid) from None
         try:
             state = renderer.open(h.get("seed", 0), h.get("prompt", ""), first_frame, controls)
-        except BaseException:
-            if slots is not None:
-                slots.close()
+        except Exception as err:
+            if isinstance(err, MemoryError) or "OutOfMemory" in type(err).__name__:
+                raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"out of memory opening a session ({len(self.table)} "
+                                      "open); retry when sessions close, or ask for a smaller size", rid,
+                                      retry_s=5.0) from None
             raise
         sid = next(self._ids)
         kinds = list(controls) or sorted(renderer.spec.control_kinds)
-        self.sessions[sid] = _Session(sid, identity, h["renderer"], kinds, state, slots)
-        self._send(identity, P.encode(P.MsgType.OPENED, {"rid": rid, "session": sid, "spec": self._specs[h["renderer"]]}))
+        session = Session(sid, identity, h["renderer"], kinds, state)
+        reply = {"rid": rid, "session": sid, "spec": self._specs[h["renderer"]]}
+        if "shm" in h:
+            spec = renderer.spec
+            frames = max(spec.frames_per_step, spec.first_step_frames)
+            try:
+                session.slots = WorkerSlots(frames * spec.height * spec.width * 3, h["shm"])
+                reply["shm"] = session.slots.describe()
+            except (OSError, ValueError) as err:   # no shared memory: frames travel inline
+                print(f"worldsim worker: no shared memory for session {sid}: {err}", file=sys.stderr)
+        self.table.add(session)
+        self._send(identity, P.encode(P.MsgType.OPENED, reply))
 
-    def _close_state(self, session: _Session) -> None:
+    def _close_state(self, session: Session) -> None:
         if session.slots is not None:
             session.slots.close()
+            session.slots = None
         try:
             self.renderers[session.renderer_name].close(session.state)
         except Exception:
@@ -263,37 +221,67 @@ class Worker:
 
     # ---- batching -------------------------------------------------------------------------
     def _run_batches(self) -> None:
-        """Take the oldest pending STEP of every session and run one batch per renderer."""
-        groups: dict[str, list[_Session]] = collections.defaultdict(list)
-        for session in self.sessions.values():
+        """Take the oldest pending STEP of every session and run one batch per renderer.
+
+        Sessions whose last step overran the step deadline are stepped alone, after the batch of
+        the others, in turn, until this round's solo steps have used up one deadline."""
+        groups: dict[str, list[Session]] = collections.defaultdict(list)
+        for session in self.table.values():
             if session.pending:
                 groups[session.renderer_name].append(session)
         for name, sessions in groups.items():
             ready = []
             for session in sessions:
-                rid, tick, packets = session.pending[0][:3]
-                problem = _check_packets(packets, self.renderers[name].spec.frames_for_step(session.steps),
-                                         session.controls)
+                rid = session.pending[0][0]
+                try:
+                    problem = _check_packets(session.pending[0][2],
+                                             self.renderers[name].spec.frames_for_step(session.steps),
+                                             session.controls)
+                except Exception as err:          # a control plugin's validator failed on this input
+                    problem = f"packets could not be checked: {type(err).__name__}: {err}"
                 if problem:
                     session.pending.popleft()
                     self._error(session.owner, rid, P.ErrorCode.BAD_REQUEST, problem, session.id)
                 else:
                     ready.append(session)
-            self._step(name, ready)
+            slow = [s for s in ready if s.slow]
+            self._guarded_step(name, [s for s in ready if not s.slow])
+            t0 = time.perf_counter()
+            for k in range(len(slow)):
+                self._guarded_step(name, [slow[(self._slow_turn + k) % len(slow)]])
+                if time.perf_counter() - t0 > self.step_deadline_s:
+                    self._slow_turn += k + 1
+                    break
 
-    def _step(self, name: str, sessions: list[_Session]) -> None:
+    def _guarded_step(self, name: str, sessions: list[Session]) -> None:
+        """`_step`, and should its own error handling fail, an `internal` ERROR for those sessions only."""
+        try:
+            self._step(name, [s for s in sessions if s.pending])
+        except Exception as err:
+            traceback.print_exc(file=sys.stderr)
+            for session in sessions:
+                if session.pending:
+                    rid = session.pending.popleft()[0]
+                    self._error(session.owner, rid, P.ErrorCode.INTERNAL, f"step failed: {type(err).__name__}: {err}",
+                                session.id)
+
+    def _step(self, name: str, sessions: list[Session]) -> None:
         if not sessions:
             return
         renderer = self.renderers[name]
         t0 = time.perf_counter()
         try:
             frames = renderer.step([s.state for s in sessions], [s.pending[0][2] for s in sessions])
+            if not isinstance(frames, (list, tuple)) or len(frames) != len(sessions):
+                count = len(frames) if isinstance(frames, (list, tuple)) else type(frames).__name__
+                raise RuntimeError(f"returned {count} outputs for {len(sessions)} sessions")
         except RendererError as err:
             if err.index is None and len(sessions) > 1:
                 for session in sessions:            # find the culprit one by one
                     self._step(name, [session])
                 return
-            bad = sessions[err.index or 0]
+            index = err.index if isinstance(err.index, int) and 0 <= err.index < len(sessions) else 0
+            bad = sessions[index]
             rid = bad.pending.popleft()[0]
             self._error(bad.owner, rid, P.ErrorCode.BAD_REQUEST, str(err), bad.id)
             self._step(name, [s for s in sessions if s is not bad])
@@ -308,21 +296,37 @@ class Worker:
             self._error(sessions[0].owner, rid, P.ErrorCode.INTERNAL, f"renderer {name} failed: {type(err).__name__}: {err}",
                         sessions[0].id)
             return
-        render_ms = (time.perf_counter() - t0) * 1e3
+        render_s = time.perf_counter() - t0
         self.stats["batches"] += 1
+        for session in sessions:
+            session.slow = render_s > self.step_deadline_s   # a slow batch: each steps alone until it is fast
         for session, out in zip(sessions, frames):
-            rid, tick, _, t_recv, slot = session.pending.popleft()
-            out = np.ascontiguousarray(out, dtype=np.uint8)
-            header = {"rid": rid, "session": session.id, "tick": tick, "step": session.steps,
-                      "frames": P.describe(out),
-                      "timings": {"queue_ms": (t0 - t_recv) * 1e3, "render_ms": render_ms, "batch": len(sessions)}}
-            session.steps += 1
-            self.stats["steps"] += 1
-            if slot is not None and session.slots is not None and session.slots.write(slot, out):
-                header["slot"] = slot
-                self._send(session.owner, P.encode(P.MsgType.FRAMES, header))
-            else:
-                self._send(session.owner, P.encode(P.MsgType.FRAMES, header, [out]))
+            try:
+                self._reply(renderer, session, out, t0, render_s, len(sessions))
+            except Exception as err:             # this session's reply only
+                traceback.print_exc(file=sys.stderr)
+                self._error(session.owner, -1, P.ErrorCode.INTERNAL, f"cannot send frames: {type(err).__name__}: {err}",
+                            session.id)
+
+    def _reply(self, renderer: Renderer, session: Session, out, t0: float, render_s: float, batch: int) -> None:
+        rid, tick, _, t_recv, slot = session.pending.popleft()
+        spec = renderer.spec
+        want = (spec.frames_for_step(session.steps), spec.height, spec.width, 3)
+        out = np.asarray(out)
+        if out.shape != want:
+            self._error(session.owner, rid, P.ErrorCode.INTERNAL, f"renderer {spec.name} returned frames of shape "
+                        f"{out.shape} for step {session.steps}, expected {want}", session.id)
+            return
+        out = np.ascontiguousarray(out, dtype=np.uint8)
+        header = {"rid": rid, "session": session.id, "tick": tick, "step": session.steps, "frames": P.describe(out),
+                  "timings": {"queue_ms": (t0 - t_recv) * 1e3, "render_ms": render_s * 1e3, "batch": batch}}
+        session.steps += 1
+        self.stats["steps"] += 1
+        if slot is not None and session.slots is not None and session.slots.write(slot, out):
+            header["slot"] = slot
+            self._send(session.owner, P.encode(P.MsgType.FRAMES, header))
+        else:
+            self._send(session.owner, P.encode(P.MsgType.FRAMES, header, [out]))
 
 
 def _check_packets(packets: list, expected: int, kinds: list[str]) -> str | None:
@@ -356,7 +360,8 @@ def _die_with_parent(parent_pid: int | None) -> None:
 
 
 def run_worker(address: str, renderer_names: list[str], options: Mapping[str, Any] | None = None,
-               ready_fd: int | None = None, parent_pid: int | None = None, curve_dir: str | None = None) -> None:
+               ready_fd: int | None = None, parent_pid: int | None = None, curve_dir: str | None = None,
+               session_idle_s: float = SESSION_IDLE_S) -> None:
     """Build the renderers, bind, report READY on `ready_fd`, serve until SIGTERM/SIGINT."""
     from .registry import create_renderer
     _die_with_parent(parent_pid)
@@ -368,7 +373,7 @@ def run_worker(address: str, renderer_names: list[str], options: Mapping[str, An
             print(f"worldsim worker: cannot start renderer {name!r}: {type(err).__name__}: {err}",
                   file=sys.stderr, flush=True)
             sys.exit(1)
-    worker = Worker(address, renderers, curve_dir=curve_dir)
+    worker = Worker(address, renderers, curve_dir=curve_dir, session_idle_s=session_idle_s)
     worker.start_io()
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())

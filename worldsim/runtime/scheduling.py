@@ -1,0 +1,98 @@
+"""Fair scheduling between clients: per-client inbox quotas, round-robin slices, slow sessions apart.
+
+The IO thread puts each decoded request into the queue of the client that sent it; a client with
+`quota` requests already waiting is answered `overloaded` by the IO thread at once (the request
+never reaches the main thread). The main thread takes bounded slices, one request per client in
+turn, and runs a batch of steps between slices, so a client that floods the worker delays only
+itself.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Any, Hashable
+
+INBOX_QUOTA = 32          # requests of one client waiting for the main thread
+CONTROL_SLICE = 16        # requests the main thread handles between two batches of steps
+STEP_DEADLINE_S = 0.5     # a session whose step took longer is slow: stepped alone, after the others
+
+
+class FairInbox:
+    """Thread-safe per-client queues with a quota, drained round-robin."""
+
+    def __init__(self, quota: int = INBOX_QUOTA):
+        self.quota = quota
+        self._queues: dict[Hashable, collections.deque] = {}
+        self._order: collections.deque = collections.deque()     # clients with something queued, in turn
+        self._cond = threading.Condition()
+        self._size = 0
+        self.peak = 0                                             # the most requests ever waiting at once
+
+    def put(self, client: Hashable, item: Any) -> bool:
+        """Queue `item` for `client`; False (nothing queued) when the client is over its quota."""
+        with self._cond:
+            q = self._queues.get(client)
+            if q is None:
+                q = self._queues[client] = collections.deque()
+            if len(q) >= self.quota:
+                return False
+            if not q:
+                self._order.append(client)
+            q.append(item)
+            self._size += 1
+            self.peak = max(self.peak, self._size)
+            self._cond.notify()
+            return True
+
+    def put_control(self, item: Any) -> None:
+        """A message from the worker itself (stop, a client gone): no quota, served first."""
+        self.put_front(None, item)
+
+    def put_front(self, client: Hashable, item: Any) -> None:
+        with self._cond:
+            q = self._queues.setdefault(client, collections.deque())
+            if not q:
+                self._order.appendleft(client)
+            q.appendleft(item)
+            self._size += 1
+            self._cond.notify()
+
+    def take(self, limit: int = CONTROL_SLICE) -> list:
+        """Up to `limit` items, one per client in turn (round-robin across calls too)."""
+        out = []
+        with self._cond:
+            while self._order and len(out) < limit:
+                client = self._order.popleft()
+                q = self._queues[client]
+                out.append(q.popleft())
+                self._size -= 1
+                if q:
+                    self._order.append(client)
+                else:
+                    del self._queues[client]
+        return out
+
+    def wait(self, timeout: float) -> bool:
+        """Block until something is queued (True) or `timeout` passes (False)."""
+        with self._cond:
+            if self._size:
+                return True
+            return self._cond.wait_for(lambda: self._size > 0, timeout)
+
+    def drop(self, client: Hashable) -> int:
+        """Forget everything queued by `client` (it is gone); returns how many were dropped."""
+        with self._cond:
+            q = self._queues.pop(client, None)
+            if not q:
+                return 0
+            self._order.remove(client)
+            self._size -= len(q)
+            return len(q)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def queued(self, client: Hashable) -> int:
+        with self._cond:
+            q = self._queues.get(client)
+            return len(q) if q else 0
