@@ -65,22 +65,40 @@ def read_config(path: str | Path) -> dict[str, Any]:
                               "(written by save_checkpoint or `worldsim train`)")
     try:
         meta = json.loads(cfg_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{cfg_file} is not valid JSON ({err}); the checkpoint is corrupt") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:   # RecursionError: absurdly deep nesting
+        raise CheckpointError(f"{cfg_file} is not valid JSON ({type(err).__name__}: {str(err)[:200]}); "
+                              "the checkpoint is corrupt") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_file} is not a worldsim AAPT checkpoint config (format {FORMAT!r} expected)")
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{cfg_file} has version {meta.get('version')!r}; this worldsim reads version {VERSION}")
+    _check_types(cfg_file, meta)
     stats = meta.get("latent_stats", {})
     channels = meta.get("model", {}).get("vae", {}).get("latent_channels", 16)
     for key in ("mean", "std"):
         values = stats.get(key)
-        if (not isinstance(values, list) or len(values) != channels
-                or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)):
+        if not isinstance(values, list) or len(values) != channels or not all(map(_finite, values)):
             raise CheckpointError(f"{cfg_file}: latent_stats.{key} must be {channels} finite numbers")
     if min(stats["std"]) <= 0:
         raise CheckpointError(f"{cfg_file}: latent_stats.std must be positive")
     return meta
+
+
+def _finite(v: Any) -> bool:
+    return type(v) in (int, float) and (type(v) is float or abs(v) < 2 ** 1000) and math.isfinite(v)
+
+
+def _check_types(cfg_file: Path, meta: dict) -> None:
+    """The parts of config.json read before the model config is built must have the right JSON types."""
+    for key in ("model", "latent_stats", "controls"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise CheckpointError(f"{cfg_file}: `{key}` must be a JSON object, got {type(meta[key]).__name__}")
+    vae = meta.get("model", {}).get("vae", {})
+    if not isinstance(vae, dict):
+        raise CheckpointError(f"{cfg_file}: `model.vae` must be a JSON object, got {type(vae).__name__}")
+    channels = vae.get("latent_channels", 16)
+    if type(channels) is not int or not 0 < channels <= 4096:
+        raise CheckpointError(f"{cfg_file}: `model.vae.latent_channels` must be an integer in 1..4096, got {channels!r}")
 
 
 def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = None
@@ -93,7 +111,7 @@ def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = 
     path = Path(path) if Path(path).is_dir() else Path(path).parent
     try:
         cfg = ModelConfig.from_dict(meta["model"])
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:   # a field of the wrong JSON type
         raise CheckpointError(f"{path / CONFIG}: bad model config ({err})") from None
     try:
         state = load_file(str(path / WEIGHTS), device=str(device))
