@@ -1,8 +1,8 @@
-"""`worldsim bench runtime | model | world`: each benchmark module adds its own subcommand."""
+"""`worldsim bench runtime | model | world | controls | load | fuzz`: each benchmark module adds its own subcommand."""
 from __future__ import annotations
 
 BENCH_MODULES = ["worldsim.bench.runtime", "worldsim.bench.model", "worldsim.bench.world",
-                 "worldsim.bench.controls"]
+                 "worldsim.bench.controls", "worldsim.bench.load", "worldsim.bench.fuzz"]
 
 
 def register(sub) -> None:

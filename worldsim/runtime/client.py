@@ -121,7 +121,7 @@ class Client:
             self._sock.close(0)
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_FRAME_BYTES + 1)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_FRAME_BYTES)
         self._sock.setsockopt(zmq.SNDTIMEO, int(self.liveness_s * 1000))   # no peer: a send must not hang
         if self.curve is not None:
             from .security import secure_client

@@ -58,7 +58,7 @@ class WorkerIO:
     def _run(self) -> None:
         router = self._ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
-        router.setsockopt(zmq.MAXMSGSIZE, P.MAX_FRAME_BYTES + 1)
+        router.setsockopt(zmq.MAXMSGSIZE, P.MAX_FRAME_BYTES)
         router.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         router.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         outbox = self._ctx.socket(zmq.PULL)
