@@ -1,0 +1,39 @@
+"""Drift over a long rollout: does the picture wander away from the world as time goes on?
+
+For each seed, the feature-statistics distance (features.py: colour histograms, luma
+statistics, an oriented derivative-of-Gaussian filter bank at 3 scales, an edge histogram) of the
+generated frames to the true frames over the last `window` seconds, divided by the same distance
+over the first `window` seconds (frame 0, which is given, left out):
+
+    drift = (d_last + eps) / (d_first + eps)      1.0: no drift; > 1: worse at the end
+
+eps = 1e-6 makes a perfect subject (both distances 0) read exactly 1.0. A subject that is wrong
+from the start and stays wrong also reads ~1.0, so read drift beside d_first and the PSNR.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .features import frame_features, window_distance
+
+EPS = 1e-6
+
+
+def drift(true: np.ndarray, gen: np.ndarray, fps: float, window: float = 5.0) -> dict:
+    """true, gen (S, T, H, W, 3) of one long trajectory -> per-seed and mean drift ratios."""
+    n = max(1, min(round(window * fps), true.shape[1] - 1))
+    first, last = slice(1, 1 + n), slice(true.shape[1] - n, true.shape[1])
+    out = {"window_s": window, "seconds": (true.shape[1] - 1) / fps, "per_seed": []}
+    for who, video in (("model", gen), ("first", np.broadcast_to(true[:, :1], true.shape))):
+        ratios, d_firsts, d_lasts = [], [], []
+        for s in range(true.shape[0]):
+            d_first = window_distance(frame_features(video[s, first]), frame_features(true[s, first]))
+            d_last = window_distance(frame_features(video[s, last]), frame_features(true[s, last]))
+            ratios.append((d_last + EPS) / (d_first + EPS))
+            d_firsts.append(d_first)
+            d_lasts.append(d_last)
+        out[who] = {"drift": float(np.mean(ratios)), "d_first": float(np.mean(d_firsts)),
+                    "d_last": float(np.mean(d_lasts))}
+        if who == "model":
+            out["per_seed"] = [float(r) for r in ratios]
+    return out
