@@ -112,3 +112,17 @@ def test_pose_bank_from_the_puppet_scene_trains_a_pose_model_that_plays(tmp_path
     train_adapt(tmp_path, out, channels=controls.shape[2], batch_size=1, steps=1)
     renderer = AaptRenderer(str(tmp_path / "run" / "model"), width=32, height=32, max_sessions=1)
     assert list(renderer.spec.control_kinds) == ["pose"]
+
+
+def test_a_bank_rendered_in_worker_processes_equals_one_rendered_in_one(tmp_path):
+    """`--workers 2` splits the world seeds over processes; the camera scales are still measured on
+    the whole bank, so the bank is the one a single process makes."""
+    from worldsim.train.bank import BankSpec, build_bank, build_bank_parallel
+
+    spec = BankSpec(width=16, height=16, frames=5, clips_per_seed=1, camera="od")
+    one = build_bank([0, 1, 2], spec)
+    split = build_bank_parallel([0, 1, 2], spec, workers=2, scratch=str(tmp_path / "parts"))
+    assert split.prompts == one.prompts and split.info == one.info
+    for key in ("video", "c2w", "controls"):
+        assert torch.equal(split.tensors[key], one.tensors[key]), key
+    assert not list((tmp_path / "parts").iterdir())           # the parts are removed once merged

@@ -54,13 +54,55 @@ def save_checkpoint(model: AaptModel, path: str | Path, controls: dict[str, dict
     return path
 
 
+def save_shipped(model: AaptModel, path: str | Path, dtype: torch.dtype = torch.float16,
+                 shard_bytes: int = 15 * 2**20, omit: tuple[str, ...] = ("vae.decoder.",),
+                 controls: dict[str, dict] | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """A checkpoint to ship inside the package: weights cast to `dtype`, split into shards of at most
+    `shard_bytes` (model-00001.safetensors, ...), the modules under `omit` left out (play decodes
+    with the light decoder; the full one is for training). config.json lists the shards and what
+    was left out; load_checkpoint reads this layout like the single-file one."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    save_checkpoint(model, path, controls=controls, extra=extra)        # config.json (and full weights)
+    (path / WEIGHTS).unlink()
+    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in model.state_dict().items()
+             if not k.startswith(omit)}
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if nbytes > shard_bytes:
+            raise ValueError(f"{key} alone ({nbytes} bytes) is larger than a shard ({shard_bytes} bytes)")
+        if size + nbytes > shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][key] = tensor
+        size += nbytes
+    names = [f"model-{i + 1:05d}.safetensors" for i in range(len(shards))]
+    for name, shard in zip(names, shards):
+        save_file(shard, str(path / name), metadata={"format": FORMAT})
+    meta = json.loads((path / CONFIG).read_text())
+    meta.update(weights=names, omitted=list(omit), dtype=str(dtype).removeprefix("torch."))
+    (path / CONFIG).write_text(json.dumps(meta, indent=1))
+    return path
+
+
+def weight_files(path: Path, meta: dict[str, Any]) -> list[Path]:
+    """The checkpoint's weight files: its shards (config.json `weights`) or model.safetensors."""
+    names = meta.get("weights", [WEIGHTS])
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n == Path(n).name for n in names):
+        raise CheckpointError(f"{path / CONFIG}: `weights` must be a list of file names in the checkpoint folder")
+    return [path / n for n in names]
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The checkpoint's config.json, checked (no weights are read)."""
     path = Path(path)
     if path.is_file() and path.name in (WEIGHTS, CONFIG):
         path = path.parent
     cfg_file = path / CONFIG
-    if not path.is_dir() or not cfg_file.is_file() or not (path / WEIGHTS).is_file():
+    if not path.is_dir() or not cfg_file.is_file():
         raise CheckpointError(f"no checkpoint at {path}: expected a folder with {CONFIG} and {WEIGHTS} "
                               "(written by save_checkpoint or `worldsim train`)")
     try:
@@ -70,6 +112,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
                               "the checkpoint is corrupt") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_file} is not a worldsim AAPT checkpoint config (format {FORMAT!r} expected)")
+    missing = [f.name for f in weight_files(path, meta) if not f.is_file()]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{cfg_file} has version {meta.get('version')!r}; this worldsim reads version {VERSION}")
     _check_types(cfg_file, meta)
@@ -113,14 +158,17 @@ def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = 
         cfg = ModelConfig.from_dict(meta["model"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:   # a field of the wrong JSON type
         raise CheckpointError(f"{path / CONFIG}: bad model config ({err})") from None
-    try:
-        state = load_file(str(path / WEIGHTS), device=str(device))
-    except (SafetensorError, OSError, RuntimeError) as err:
-        raise CheckpointError(f"{path / WEIGHTS} is not a readable safetensors file ({err}); "
-                              "the checkpoint is corrupt or truncated") from None
+    state: dict[str, torch.Tensor] = {}
+    for file in weight_files(path, meta):
+        try:
+            state.update(load_file(str(file), device=str(device)))
+        except (SafetensorError, OSError, RuntimeError) as err:
+            raise CheckpointError(f"{file} is not a readable safetensors file ({err}); "
+                                  "the checkpoint is corrupt or truncated") from None
     with torch.device("meta"):
         model = AaptModel(cfg)
-    expected = model.state_dict()
+    omitted = tuple(meta.get("omitted", ()))
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith(omitted)}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
              if k in state and state[k].shape != v.shape]
@@ -131,6 +179,15 @@ def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = 
                               f"(preset {cfg.name!r}): " + "; ".join(parts))
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
-    model.load_state_dict(state, assign=True, strict=True)
+    model.load_state_dict(state, assign=True, strict=not omitted)
+    if omitted:                                 # left out when shipped: materialised as zeros, unused in play
+        for name, module in model.named_modules():
+            if f"{name}." in omitted:
+                module.to_empty(device=device)
+                with torch.no_grad():
+                    for t in module.state_dict().values():
+                        t.zero_()
+                if dtype is not None:
+                    module.to(dtype)
     model.vae.set_latent_stats(meta["latent_stats"]["mean"], meta["latent_stats"]["std"])
     return model.eval(), meta

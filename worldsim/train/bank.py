@@ -18,7 +18,7 @@ every checkpoint trained on it. Walks with implausible steps are dropped.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -133,8 +133,9 @@ def render_chunk(seeds_and_players: list[tuple[int, int]], spec: BankSpec, scene
 
     if spec.kind == "pose":
         return [pose_clip(player, spec.frames, spec.width, spec.height, spec.device) for _, player in seeds_and_players]
+    cameras = 512 if torch.device(spec.device).type == "cuda" else 64       # per batched render call
     return camera_clips(seeds_and_players, spec.frames, spec.width, spec.height, spec.device,
-                        kernels_for(spec.device, spec.compile), scenes)
+                        kernels_for(spec.device, spec.compile), scenes, max_batch=cameras)
 
 
 def build_bank(seeds: list[int], spec: BankSpec, vae=None, keep_video: bool = True, progress=None) -> ClipBank:
@@ -171,14 +172,60 @@ def build_bank(seeds: list[int], spec: BankSpec, vae=None, keep_video: bool = Tr
         packets = [[{"pose": {"keypoints": k.reshape(-1).tolist()}} for k in c.keypoints] for c in clips]
         tensors["controls"] = packet_controls(packets, "pose", spec, {})
         info["controls"] = {"pose": {}}
-    elif spec.camera:
-        packets = [walk_packets(c.c2w.numpy(), spec.eye_height) for c in clips]
-        poses = np.stack([[np.asarray(p["camera"]["c2w"]).reshape(4, 4) for p in clip] for clip in packets])
-        scales = spec.scales if spec.scales is not None else camera_scales(poses, spec)
-        config = {"kind": spec.camera, "fovy_deg": spec.fovy_deg, "scales": list(scales)}
-        tensors["controls"] = packet_controls(packets, "camera", spec, config)
-        info["controls"] = {"camera": config}
-    return ClipBank(tensors, [c.caption for c in clips], info)
+    bank = ClipBank(tensors, [c.caption for c in clips], info)
+    if spec.camera:
+        add_camera_controls(bank, spec)
+    return bank
+
+
+def add_camera_controls(bank: ClipBank, spec: BankSpec) -> None:
+    """The bank's camera `controls` from its walks' poses (`c2w`), encoded as the worker encodes the
+    client's packets; scales measured on these walks unless spec.scales gives them."""
+    packets = [walk_packets(c.numpy(), spec.eye_height) for c in bank.tensors["c2w"]]
+    poses = np.stack([[np.asarray(p["camera"]["c2w"]).reshape(4, 4) for p in clip] for clip in packets])
+    scales = spec.scales if spec.scales is not None else camera_scales(poses, spec)
+    config = {"kind": spec.camera, "fovy_deg": spec.fovy_deg, "scales": list(scales)}
+    bank.tensors["controls"] = packet_controls(packets, "camera", spec, config)
+    bank.info["controls"] = {"camera": config}
+
+
+def _render_part(job: tuple[list[int], BankSpec, str]) -> str:
+    """In a worker process: one part of a bank (pixels, poses; pose controls), saved to `path`."""
+    seeds, spec, path = job
+    torch.set_num_threads(1)
+    build_bank(seeds, replace(spec, camera=""), None, keep_video=True).save(path)
+    return path
+
+
+def build_bank_parallel(seeds: list[int], spec: BankSpec, workers: int, scratch: str, progress=None) -> ClipBank:
+    """build_bank (without a VAE) split over `workers` processes, each rendering its share of the
+    world seeds (on spec.device; with several GPUs, round robin over "cuda:0", "cuda:1", ...). The
+    camera encoding is measured on the whole bank afterwards, as one process would."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from pathlib import Path
+
+    spec.check()
+    gpus = torch.cuda.device_count() if torch.device(spec.device).type == "cuda" else 0
+    chunks = [list(c) for c in np.array_split(np.asarray(seeds), min(len(seeds), workers * 4)) if len(c)]
+    Path(scratch).mkdir(parents=True, exist_ok=True)
+    jobs = [(list(map(int, c)), replace(spec, device=f"cuda:{i % gpus}") if gpus > 1 else spec,
+             str(Path(scratch) / f"part_{i:04d}.safetensors")) for i, c in enumerate(chunks)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        paths = []
+        for (chunk, _, _), path in zip(jobs, pool.map(_render_part, jobs)):
+            paths.append(path)
+            if progress is not None:
+                progress(len(chunk) * spec.clips_per_seed)
+    parts = [ClipBank.load(p) for p in paths]
+    tensors = {k: torch.cat([p.tensors[k] for p in parts]) for k in parts[0].tensors}
+    info = {**parts[0].info, "world_seeds": seeds, "dropped": sum(p.info["dropped"] for p in parts)}
+    bank = ClipBank(tensors, [t for p in parts for t in p.prompts], info)
+    for p in paths:
+        Path(p).unlink()
+    if spec.camera:
+        add_camera_controls(bank, spec)
+    return bank
 
 
 def describe(bank: ClipBank) -> str:

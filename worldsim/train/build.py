@@ -42,9 +42,12 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
     return model.train()
 
 
-def export_model(model: AaptModel, out_dir: str | Path, stage: str, controls: dict | None = None) -> Path:
+def export_model(model: AaptModel, out_dir: str | Path, stage: str, controls: dict | None = None,
+                 clip_frames: int = 0) -> Path:
     """The trained model as a worldsim-aapt checkpoint folder (out_dir/model); `controls` is the
-    encoder config of the clips' control channels (the bank's info), so play encodes as training did."""
+    encoder config of the clips' control channels (the bank's info), so play encodes as training did;
+    `clip_frames`: latent frames per training clip (config.json `trained_clip_frames`), so play can
+    say when it asks for window positions the model never saw."""
     if model.cfg.generator.control_channels == 0:
         controls = {}                                  # an unconditioned stage (base) ignores them
     path = Path(out_dir) / "model"
@@ -53,7 +56,10 @@ def export_model(model: AaptModel, out_dir: str | Path, stage: str, controls: di
         plain = build_model(model.cfg, seed=None)
         plain.load_state_dict(state)
         plain.vae.set_latent_stats(model.vae.latent_mean.cpu(), model.vae.latent_std.cpu())
-        save_checkpoint(plain, path, controls=controls, extra={"trained_by": f"worldsim train {stage}"})
+        extra = {"trained_by": f"worldsim train {stage}"}
+        if clip_frames:
+            extra["trained_clip_frames"] = clip_frames
+        save_checkpoint(plain, path, controls=controls, extra=extra)
     barrier()
     return path
 

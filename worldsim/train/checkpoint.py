@@ -100,8 +100,9 @@ def _shard_optimizer_state(opt: torch.optim.Optimizer, sd: dict) -> dict:
 
 def save_train_state(root: str | Path, step: int, modules: dict[str, nn.Module],
                      optimizers: dict[str, torch.optim.Optimizer], data: dict, config: dict,
-                     keep: int = 2) -> Path:
-    """Every rank calls this (sharded tensors are gathered); rank 0 writes."""
+                     keep: int = 2, elapsed_s: float = 0.0) -> Path:
+    """Every rank calls this (sharded tensors are gathered); rank 0 writes. `elapsed_s`: training
+    seconds so far (a time-budgeted run resumes with the budget it had left)."""
     root = Path(root)
     final = root / f"step_{step:08d}"
     weights = {f"{m}.{k}": full_tensor(v) for m, mod in modules.items() for k, v in mod.state_dict().items()}
@@ -111,13 +112,13 @@ def save_train_state(root: str | Path, step: int, modules: dict[str, nn.Module],
         opt_tensors.update(t)
         opt_meta[name] = m
     if is_main():
-        _write(root, final, step, weights, opt_tensors, opt_meta, data, config, keep)
+        _write(root, final, step, weights, opt_tensors, opt_meta, data, config, keep, elapsed_s)
     barrier()
     return final
 
 
 def _write(root: Path, final: Path, step: int, weights: dict, opt_tensors: dict, opt_meta: dict,
-           data: dict, config: dict, keep: int) -> None:
+           data: dict, config: dict, keep: int, elapsed_s: float = 0.0) -> None:
     from safetensors.torch import save_file
 
     root.mkdir(parents=True, exist_ok=True)
@@ -128,7 +129,8 @@ def _write(root: Path, final: Path, step: int, weights: dict, opt_tensors: dict,
     save_file(opt_tensors, str(tmp / "optim.safetensors"))
     rng_meta, rng_tensors = rng_state()
     save_file(rng_tensors, str(tmp / "torch_rng.safetensors"))
-    state = {"step": step, "data": data, "rng": rng_meta, "optimizers": opt_meta, "config": config}
+    state = {"step": step, "elapsed_s": elapsed_s, "data": data, "rng": rng_meta, "optimizers": opt_meta,
+             "config": config}
     (tmp / "state.json").write_text(json.dumps(state, indent=1))
     if final.exists():
         shutil.rmtree(final)

@@ -57,7 +57,11 @@ def run_stage(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.config}: data.val_path: no clip bank at {cfg.data.val_path!r}")
         sampler = PeriodicSamples(ClipBank.load(cfg.data.val_path), cfg.loop.out_dir, base=cfg.stage == "base")
     history = train(stage, reader, cfg, ctx, sampler)
-    path = export_model(stage.model, cfg.loop.out_dir, cfg.stage, controls=bank.info.get("controls"))
+    frames = 0 if cfg.stage == "vae" else cfg.data.frames or bank.tensors["latents"].shape[1]
+    if cfg.stage == "adversarial":
+        frames = max(frames, cfg.adversarial.long_frames)            # long-video rollouts reach further
+    path = export_model(stage.model, cfg.loop.out_dir, cfg.stage, controls=bank.info.get("controls"),
+                        clip_frames=frames)
     last = history[-1] if history else {}
     if is_main():
         print(f"{cfg.stage}: {len(history)} steps this run on {world} process(es), last {last}; model -> {path}")
@@ -67,7 +71,7 @@ def run_stage(args: argparse.Namespace) -> int:
 def run_bank(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .bank import BankSpec, build_bank, describe, parse_seeds
+    from .bank import BankSpec, build_bank, build_bank_parallel, describe, parse_seeds
     from .data import DataError
 
     try:
@@ -90,7 +94,12 @@ def run_bank(args: argparse.Namespace) -> int:
         from ..models.checkpoint import load_checkpoint
         vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
     with tqdm(total=len(seeds) * spec.clips_per_seed, desc="bank", unit="clip") as bar:
-        bank = build_bank(seeds, spec, vae, keep_video=args.keep_video or vae is None, progress=bar.update)
+        if args.workers > 1:
+            if vae is not None:
+                raise DataError("--workers renders pixels only: encode afterwards with `worldsim train encode`")
+            bank = build_bank_parallel(seeds, spec, args.workers, f"{args.out}.parts", progress=bar.update)
+        else:
+            bank = build_bank(seeds, spec, vae, keep_video=args.keep_video or vae is None, progress=bar.update)
     bank.save(args.out)
     print(f"{args.out}: {describe(bank)}")
     return 0
@@ -185,6 +194,8 @@ def register(subparsers) -> None:
     b.add_argument("--device", default="cpu", help="render and encode on cpu or cuda")
     b.add_argument("--batch", type=int, default=16, help="clips rendered per call")
     b.add_argument("--compile", action="store_true", help="torch.compile the ray-marcher")
+    b.add_argument("--workers", type=int, default=1,
+                   help="render in N processes (round robin over the GPUs with --device cuda); pixels only")
     b.set_defaults(func=run_bank)
     e = sub.add_parser("encode", help="add VAE `latents` to a pixel clip bank",
                        description="Encode a bank's `video` with a (trained) VAE checkpoint into `latents`.")

@@ -51,11 +51,15 @@ class OptimSection:
     eps: float = 1e-8
     grad_clip: float = 1.0            # max global grad norm (0: off)
     warmup_steps: int = 200           # linear warm-up of the learning rate
+    schedule: str = "constant"        # constant | cosine: lr decays to final_lr_fraction over the run
+    final_lr_fraction: float = 0.1    # (cosine) the last step's lr over optim.lr
 
 
 @dataclass
 class LoopSection:
     steps: int = 20000
+    max_seconds: float = 0.0          # > 0: also stop after this much training time (a budget, not a
+                                      # step count: the run ends, checkpoints and exports early)
     out_dir: str = "runs/train"       # checkpoints, JSONL log, TensorBoard events
     log_every: int = 10
     sample_every: int = 0             # sample strips + mp4 of data.val_path every N steps (0: never)
@@ -163,6 +167,10 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError(f"unknown stage {cfg.stage!r}; stages: {', '.join(STAGES)}")
     if cfg.data.batch_size < 1 or cfg.loop.steps < 0 or cfg.loop.checkpoint_every < 1 or cfg.loop.log_every < 1:
         raise ConfigError("data.batch_size, loop.checkpoint_every and loop.log_every must be >= 1, loop.steps >= 0")
+    if cfg.optim.schedule not in ("constant", "cosine"):
+        raise ConfigError(f"optim.schedule must be constant or cosine, got {cfg.optim.schedule!r}")
+    if cfg.loop.max_seconds < 0:
+        raise ConfigError("loop.max_seconds must be >= 0 (0: no time budget)")
     if cfg.loop.sample_every and not cfg.data.val_path:
         raise ConfigError("loop.sample_every needs data.val_path (a validation clip bank)")
     return cfg

@@ -14,6 +14,7 @@ the killed run) are dropped.
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from contextlib import nullcontext
@@ -92,13 +93,28 @@ def apply_gradients(opt: torch.optim.Optimizer, step: int, optim: OptimSection) 
     """The optimiser step on gradients already accumulated (e.g. per segment of a long video)."""
     scale = min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps > 0 else 1.0
     params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-    for g in opt.param_groups:
-        g["lr"] = g.setdefault("base_lr", g["lr"]) * scale
+    for g in opt.param_groups:                  # "decay": the loop's schedule factor (set_decay)
+        g["lr"] = g.setdefault("base_lr", g["lr"]) * scale * g.get("decay", 1.0)
     # foreach: FSDP2's gradients are DTensors, for which torch's default is one op per tensor
     norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"),
                                           foreach=True)
     opt.step()
     return float(full_tensor(norm))
+
+
+def schedule_factor(optim: OptimSection, progress: float) -> float:
+    """The learning-rate factor at `progress` in [0, 1] of the run: 1 (constant), or a cosine from
+    1 down to optim.final_lr_fraction."""
+    if optim.schedule != "cosine":
+        return 1.0
+    p = min(max(progress, 0.0), 1.0)
+    return optim.final_lr_fraction + (1 - optim.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def set_decay(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+    for opt in optimizers.values():
+        for g in opt.param_groups:
+            g["decay"] = factor
 
 
 def adamw(params: Iterable[nn.Parameter], optim: OptimSection, lr: float | None = None) -> torch.optim.AdamW:
@@ -156,11 +172,11 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
     out.mkdir(parents=True, exist_ok=True)
     ckpt_root = out / "checkpoints"
     state = load_train_state(ckpt_root, stage.modules, stage.optimizers)
-    step = 0
+    step, elapsed = 0, 0.0                   # elapsed: wall seconds of training so far (loop.max_seconds)
     if state is None:
         seed_everything(cfg.loop.seed + 7919 * ctx.rank)
     else:
-        step = state["step"]
+        step, elapsed = state["step"], float(state.get("elapsed_s", 0.0))
         reader.load_state_dict(state["data"])
         if ctx.world > 1:
             seed_everything(cfg.loop.seed + 7919 * ctx.rank + 104729 * step)
@@ -172,14 +188,28 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
 
     def checkpoint(at: int) -> None:
         save_train_state(ckpt_root, at, stage.modules, stage.optimizers, reader.state_dict(),
-                         cfg.to_dict(), keep=cfg.loop.keep_checkpoints)
+                         cfg.to_dict(), keep=cfg.loop.keep_checkpoints, elapsed_s=elapsed)
 
+    def run_time() -> float:                 # wall seconds of training, the same on every rank (their mean)
+        nonlocal elapsed
+        elapsed = resumed_at + time.perf_counter() - loop_start
+        return mean_over_ranks({"elapsed": elapsed})["elapsed"] if cfg.loop.max_seconds > 0 else elapsed
+
+    def progress(seconds: float) -> float:   # of the run: steps, or the time budget if it ends first
+        done = step / max(cfg.loop.steps, 1)
+        return max(done, seconds / cfg.loop.max_seconds) if cfg.loop.max_seconds > 0 else done
+
+    resumed_at, loop_start = elapsed, time.perf_counter()
     bar = tqdm(total=cfg.loop.steps, initial=step, disable=not (cfg.loop.progress and main), desc=cfg.stage)
     try:
         for m in stage.modules.values():
             m.train()
         while step < cfg.loop.steps:
+            seconds_so_far = run_time()
+            if cfg.loop.max_seconds > 0 and seconds_so_far >= cfg.loop.max_seconds:
+                break                        # the time budget is spent: checkpoint and export now
             batch = next(reader)
+            set_decay(stage.optimizers, schedule_factor(cfg.optim, progress(seconds_so_far)))
             started = time.perf_counter()
             metrics = stage.train_step(batch, step)                  # ends in .item(): synced
             seconds = time.perf_counter() - started
@@ -199,6 +229,7 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
             if step % cfg.loop.checkpoint_every == 0 and step < cfg.loop.steps:
                 checkpoint(step)
         if state is None or step > state["step"]:
+            run_time()
             checkpoint(step)
     finally:
         bar.close()

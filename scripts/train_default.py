@@ -1,0 +1,176 @@
+"""Train the embedded default model end to end on one GPU, every stage in this one process.
+
+    CUDA_VISIBLE_DEVICES=0 python scripts/train_default.py camera --work /tmp/wd/camera
+    CUDA_VISIBLE_DEVICES=1 python scripts/train_default.py pose --work /tmp/wd/pose \
+        --then-adversarial-ablation /tmp/wd/camera
+
+Stages (docs/train.md), each bounded by a wall-clock budget (loop.max_seconds, cosine learning
+rate over the budget) instead of a step count, so the whole run fits a device lease:
+bank (rendered in worker processes) -> vae -> encode -> adapt (from the VAE run: a random
+generator, trained block-causally on clips longer than the attention window) -> distill ->
+adversarial (student forcing). After each generator stage: a sample strip of the validation
+clips and a shipped copy (`save_shipped`: float16 shards <= 15 MiB, no full VAE decoder) under
+WORK/ship_<stage>. `--then-adversarial-ablation CAMERA_WORK` afterwards runs the teacher-forced
+adversarial ablation of that camera run (it waits for CAMERA_WORK/distill/model).
+
+Everything runs in-process (`worldsim.train.__main__.main`): a device lease may end the call
+that started this process, and programs started after that cannot load torch. Progress goes to
+WORK/driver.log; every stage's log.jsonl and out/ stay under WORK.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import tomli_w
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BANKS = {   # kind: (train world seeds, clips per seed, validation seeds)
+    "camera": ("0-383", 3, "1000-1007"),
+    "pose": ("0-383", 1, "1000-1007"),      # pose clips: one per seed (the puppet's look and walk)
+}
+
+
+class Driver:
+    def __init__(self, kind: str, work: Path, scale: float, workers: int, dry_run: bool = False):
+        self.kind, self.work, self.scale, self.workers = kind, work, scale, workers
+        # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
+        self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
+        self.frames = 17 if dry_run else 81    # video frames per clip: 81 = 21 latent frames > the 16-frame window
+        self.seeds = ("0-3", 4, "1000") if dry_run else BANKS[kind]
+        self.batch_cap = 4 if dry_run else 1024
+        work.mkdir(parents=True, exist_ok=True)
+        self.log = (work / "driver.log").open("a")
+        self.t0 = time.time()
+
+    def note(self, text: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')} +{time.time() - self.t0:6.0f}s] {self.kind}: {text}"
+        print(line, flush=True)
+        self.log.write(line + "\n")
+        self.log.flush()
+
+    def train(self, *argv: str) -> None:
+        from worldsim.train.__main__ import main
+        started = time.time()
+        rc = main(list(argv))
+        self.note(f"{' '.join(argv[:2])}: rc {rc} in {time.time() - started:.0f} s")
+        if rc:
+            raise SystemExit(f"{argv[0]} failed (rc {rc})")
+
+    def config(self, stage: str, seconds: float, batch: int, lr: float, bank: str, model: dict,
+               extra: dict | None = None) -> str:
+        cfg = {"stage": stage, "model": {"preset": self.preset, **model},
+               "data": {"path": bank, "batch_size": min(batch, self.batch_cap)},
+               "optim": {"lr": lr, "warmup_steps": 100, "schedule": "cosine", "final_lr_fraction": 0.05},
+               "loop": {"steps": 1_000_000, "max_seconds": seconds * self.scale, "out_dir": str(self.work / stage),
+                        "log_every": 10, "checkpoint_every": 1_000_000, "device": self.device, "progress": False,
+                        "tensorboard": False}, **(extra or {})}
+        path = self.work / f"{stage}.toml"
+        path.write_text(tomli_w.dumps(cfg))
+        return str(path)
+
+    def banks(self) -> None:
+        seeds, per_seed, val = self.seeds
+        common = ["--frames", str(self.frames), "--size", self.size, "--device", self.device, "--kind", self.kind]
+        if not (self.work / "train_px.safetensors").exists():
+            self.train("bank", "--world-seeds", seeds, "--clips-per-seed", str(per_seed), *common,
+                       "--workers", str(self.workers), "--out", str(self.work / "train_px.safetensors"),
+                       *(["--camera", "od"] if self.kind == "camera" else []))
+        if not (self.work / "val_px.safetensors").exists():
+            self.train("bank", "--world-seeds", val, "--clips-per-seed", "2", *common,
+                       "--out", str(self.work / "val_px.safetensors"),
+                       *(["--camera-from", str(self.work / "train_px.safetensors")] if self.kind == "camera" else []))
+
+    def vae_bank(self) -> str:
+        """The VAE trains on 17-frame windows of the clips (5 per 81-frame clip, sharing end frames)."""
+        import torch
+
+        from worldsim.train.data import ClipBank
+        path = self.work / "vae_px.safetensors"
+        if not path.exists():
+            bank = ClipBank.load(self.work / "train_px.safetensors")
+            video = bank.tensors["video"]                                        # (N, 3, 81, H, W)
+            windows = torch.cat([video[:, :, s:s + 17] for s in range(0, self.frames - 16, 16)])
+            ClipBank({"video": windows}, bank.prompts * (windows.shape[0] // video.shape[0]), bank.info).save(path)
+            self.note(f"vae bank: {tuple(windows.shape)}")
+        return str(path)
+
+    def strip_and_ship(self, stage: str, val: Path | None = None) -> None:
+        import torch
+
+        from worldsim.models.checkpoint import load_checkpoint, read_config, save_shipped
+        model_dir = self.work / stage / "model"
+        self.train("samples", "--model", str(model_dir), "--bank", str(val or self.work / "val.safetensors"),
+                   "--out", str(self.work / f"samples_{stage}.png"), "--device", self.device)
+        model, meta = load_checkpoint(model_dir, dtype=torch.float32)
+        keep = {k: meta[k] for k in ("trained_by", "trained_clip_frames") if k in meta}
+        save_shipped(model, self.work / f"ship_{stage}", controls=read_config(model_dir)["controls"], extra=keep)
+        self.note(f"shipped {stage} -> {self.work / f'ship_{stage}'}")
+
+    def run(self, budgets: dict[str, float]) -> None:
+        self.banks()
+        vae = self.work / "vae" / "model"
+        self.train("vae", "--config", self.config("vae", budgets["vae"], 16, 3e-4, self.vae_bank(), {}))
+        self.train("encode", "--bank", str(self.work / "train_px.safetensors"), "--vae", str(vae), "--measure-stats",
+                   "--device", self.device, "--batch", "64", "--out", str(self.work / "train.safetensors"))
+        self.train("encode", "--bank", str(self.work / "val_px.safetensors"), "--vae", str(vae), "--keep-video",
+                   "--device", self.device, "--out", str(self.work / "val.safetensors"))
+        bank = str(self.work / "train.safetensors")
+        from safetensors import safe_open
+        with safe_open(bank, framework="pt") as f:
+            channels = f.get_slice("controls").get_shape()[2]   # camera rays (25) | pose heatmaps
+        self.train("adapt", "--config", self.config("adapt", budgets["adapt"], 64, 4e-4, bank,
+                                                    {"init": str(vae), "control_channels": channels}))
+        self.strip_and_ship("adapt")
+        adapt = str(self.work / "adapt" / "model")
+        self.train("distill", "--config", self.config("distill", budgets["distill"], 32, 5e-5, bank, {"init": adapt},
+                                                      {"distill": {"teacher": adapt}}))
+        self.strip_and_ship("distill")
+        if budgets["adversarial"] > 0:
+            self.adversarial(self.work, "adversarial", True, budgets["adversarial"])
+
+    def adversarial(self, camera: Path, name: str, student_forcing: bool, seconds: float) -> None:
+        bank = str(camera / "train.safetensors")
+        cfg = self.config(name, seconds, 8, 1e-5, bank, {"init": str(camera / "distill" / "model")},
+                          {"adversarial": {"discriminator": str(camera / "adapt" / "model"),
+                                           "student_forcing": student_forcing}})
+        self.train("adversarial", "--config", cfg)
+        self.strip_and_ship(name, camera / "val.safetensors")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("kind", choices=("camera", "pose"))
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every stage's time budget")
+    p.add_argument("--workers", type=int, default=12, help="bank rendering processes")
+    p.add_argument("--budgets", default="{}", help='JSON seconds per stage, e.g. {"adapt": 480}')
+    p.add_argument("--then-adversarial-ablation", type=Path, help="a camera run's WORK: teacher-forced stage 3 of it")
+    p.add_argument("--dry-run", action="store_true", help="tiny preset on the CPU, seconds per stage")
+    args = p.parse_args()
+    budgets = {"vae": 200, "adapt": 480, "distill": 150, "adversarial": 180, "ablation": 180}
+    if args.kind == "pose":
+        budgets.update(adapt=400, distill=120, adversarial=0)
+    budgets.update(json.loads(args.budgets))
+    if args.dry_run:
+        budgets = {k: min(v, 4.0) for k, v in budgets.items()}
+    d = Driver(args.kind, args.work, args.scale, args.workers, args.dry_run)
+    d.note(f"budgets {budgets} x{args.scale}")
+    d.run(budgets)
+    if args.then_adversarial_ablation:
+        ready = args.then_adversarial_ablation / "distill" / "model" / "config.json"
+        while not ready.exists():
+            time.sleep(5)
+        d.note("camera distill ready: teacher-forced adversarial ablation")
+        d.adversarial(args.then_adversarial_ablation, "adversarial_tf", False, budgets["ablation"])
+    d.note("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
