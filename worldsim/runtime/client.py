@@ -76,12 +76,18 @@ class StepResult:
 
 class Client:
     def __init__(self, address: str, process: WorkerProcess | None = None, timeout: float = 30.0,
-                 restart: bool = True, liveness_s: float = 1.0, curve: tuple[str, str] | None = None):
+                 restart: bool = True, liveness_s: float = 1.0, curve: tuple[str, str] | None = None,
+                 reconnect: bool = False, reconnect_timeout: float = 5.0):
         self.address = address
         self.curve = curve                         # (key dir, client name): CURVE to a remote worker
         self.process = process
         self.timeout = timeout
         self.restart = restart and process is not None
+        # a remote worker that went silent, or no longer knows our sessions (restarted, or freed them
+        # as idle): say hello again, reopen every session and raise WorkerRestarted
+        self.reconnect = reconnect and process is None
+        self.reconnect_timeout = reconnect_timeout
+        self._reconnecting = False
         self.shared_memory = process is not None   # frames through shared memory with our own worker
         self.liveness_s = liveness_s
         self._ctx = zmq.Context.instance()
@@ -212,13 +218,14 @@ class Client:
         self.shutdown()
 
     # ---- internals ------------------------------------------------------------------------
-    def _request(self, mtype: P.MsgType, header: dict, payload: list | None = None) -> P.Message:
+    def _request(self, mtype: P.MsgType, header: dict, payload: list | None = None,
+                 timeout: float | None = None) -> P.Message:
         rid = next(self._rids)
         self._sent()
         self._send(P.encode(mtype, {"rid": rid, **header}, payload))
         self._waiting = True
         try:
-            self._pump_until(lambda: rid in self._replies, self.timeout, mtype.name)
+            self._pump_until(lambda: rid in self._replies, timeout or self.timeout, mtype.name)
         finally:
             self._waiting = False
         reply = self._replies.pop(rid)
@@ -249,7 +256,11 @@ class Client:
             frames = self._frames_of(msg, session, rid)
             result = StepResult(rid, session, tick, frames, sent_at, now, msg.header["step"], msg.header.get("timings", {}))
         else:
-            err = RequestError(msg.header.get("code", "internal"), msg.header.get("message", str(msg.header)))
+            code = msg.header.get("code", "internal")
+            if code == "unknown_session" and self.reconnect and not self._reconnecting and session in self.sessions:
+                self._worker_died(f"worker at {self.address} no longer knows session {session.id}: "
+                                  f"{msg.header.get('message', '')}")
+            err = RequestError(code, msg.header.get("message", str(msg.header)), msg.header.get("retry_s"))
             result = StepResult(rid, session, tick, None, sent_at, now, error=err)
         if slot is not None and session.slots is not None:
             session.slots.release(slot)
@@ -286,6 +297,8 @@ class Client:
                 return None
 
     def _check_alive(self) -> None:
+        if self._reconnecting:
+            return                     # the reconnecting request has its own timeout
         if self.process is not None:
             if not self.process.alive():
                 self._worker_died(f"worker process {self.process.pid} exited with code {self.process.proc.returncode}")
@@ -307,6 +320,8 @@ class Client:
         try:
             self._sock.send_multipart(frames, copy=False)
         except zmq.Again:
+            if self._reconnecting:
+                raise TimeoutError(f"no connection to {self.address} within {self.liveness_s} s") from None
             self._worker_died(f"cannot reach the worker at {self.address} (no connection within {self.liveness_s} s)")
 
     def _sent(self) -> None:
@@ -321,15 +336,29 @@ class Client:
             if session.slots is not None:
                 session.slots.reset()
         self._done.clear()
-        if not self.restart:
+        if not self.restart and not self.reconnect:
             tail = self.process.log_tail() if self.process else ""
             raise WorkerDied(f"{reason}; {lost} steps lost" + (f"\nworker log:\n{tail}" if tail else ""))
-        self.process.stop()
-        self.process = WorkerProcess(self.process.renderers, self.process.options, self.process.ready_timeout).start()
-        self.address = self.process.address
+        if self.restart:
+            self.process.stop()
+            self.process = WorkerProcess(self.process.renderers, self.process.options,
+                                         self.process.ready_timeout).start()
+            self.address = self.process.address
         self._connect()
+        self._reconnecting = self.reconnect
+        try:
+            self.welcome = self._request(P.MsgType.HELLO, {"version": P.PROTOCOL_VERSION, "client": "worldsim"},
+                                         timeout=self.reconnect_timeout if self.reconnect else None).header
+            self._reopen_all()
+        except (TimeoutError, RequestError) as err:
+            raise WorkerDied(f"{reason}; {lost} steps lost; reconnecting failed: {err}") from None
+        finally:
+            self._reconnecting = False
         self.restarts += 1
-        self.welcome = self.hello()
+        what = f"worker restarted (pid {self.process.pid})" if self.restart else "reconnected"
+        raise WorkerRestarted(f"{reason}; {what}, {len(self.sessions)} sessions reopened, {lost} steps lost")
+
+    def _reopen_all(self) -> None:
         for session in self.sessions:                # reopen with the same parameters
             header, payload = _open_header(session.renderer, session.seed, session.prompt, session.first_frame,
                                            session.controls)
@@ -339,8 +368,6 @@ class Client:
             if session.slots is not None:
                 session.slots.close()
             session.id, session.slots, session.steps_sent = reply.header["session"], _attach(reply.header), 0
-        raise WorkerRestarted(f"{reason}; worker restarted (pid {self.process.pid}), "
-                              f"{len(self.sessions)} sessions reopened, {lost} steps lost")
 
 
 def _attach(opened: dict) -> FrameSlots | None:

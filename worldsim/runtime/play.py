@@ -49,7 +49,7 @@ class PlayOptions:
 
 def make_client(renderer: str, options: dict, connect: str | None, in_process: bool, curve=None):
     if connect:
-        return Client.connect(connect, curve=curve)
+        return Client.connect(connect, curve=curve, reconnect=True)
     if in_process:
         return LocalClient(renderer, options)
     return Client.spawn(renderer, options)
