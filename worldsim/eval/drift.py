@@ -3,7 +3,7 @@
 For each seed, the feature-statistics distance (features.py: colour histograms, luma
 statistics, an oriented derivative-of-Gaussian filter bank at 3 scales, an edge histogram) of the
 generated frames to the true frames over the last `window` seconds, divided by the same distance
-over the first `window` seconds (frame 0, which is given, left out):
+over the first `window` seconds (frame 0, which is given, left out; a run shorter than 2 windows uses its halves):
 
     drift = (d_last + eps) / (d_first + eps)      1.0: no drift; > 1: worse at the end
 
@@ -21,7 +21,8 @@ EPS = 1e-6
 
 def drift(true: np.ndarray, gen: np.ndarray, fps: float, window: float = 5.0) -> dict:
     """true, gen (S, T, H, W, 3) of one long trajectory -> per-seed and mean drift ratios."""
-    n = max(1, min(round(window * fps), true.shape[1] - 1))
+    window = min(window, (true.shape[1] - 1) / fps / 2)                 # a short run: its halves
+    n = max(1, round(window * fps))
     first, last = slice(1, 1 + n), slice(true.shape[1] - n, true.shape[1])
     out = {"window_s": window, "seconds": (true.shape[1] - 1) / fps, "per_seed": []}
     for who, video in (("model", gen), ("first", np.broadcast_to(true[:, :1], true.shape))):

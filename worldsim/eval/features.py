@@ -48,7 +48,7 @@ def _features(frames: np.ndarray) -> np.ndarray:
     stats = torch.stack([luma.mean((1, 2, 3)), luma.std((1, 2, 3))], 1) / 255.0         # (n, 2)
     filters, texture, x = _filters(), [], luma
     for _ in range(SCALES):
-        texture.append(F.conv2d(x, filters).abs().mean((2, 3)) / 255.0)                 # (n, 4)
+        texture.append(F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), filters).abs().mean((2, 3)) / 255.0)
         x = F.avg_pool2d(x, 2)
     gy, gx = luma[:, :, 1:, :-1] - luma[:, :, :-1, :-1], luma[:, :, :-1, 1:] - luma[:, :, :-1, :-1]
     magnitude = (gx ** 2 + gy ** 2).sqrt().reshape(n, -1).numpy()

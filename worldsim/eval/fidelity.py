@@ -4,7 +4,8 @@ Baselines (computed from the ground truth itself, so they need no model):
   copy   each frame is the true last frame of the previous step (what a model that only copies
          its recycled input would show; the fair floor for a next-step prediction)
   first  the true first frame, repeated (a model that freezes)
-Frame 0 (given to the subject) is never scored.
+Frame 0 (given to the subject) is never scored. The PSNR of a set of frames is that of their mean
+MSE (images.psnr_from_mse); SSIM is averaged.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import math
 
 import numpy as np
 
-from .images import psnr, ssim
+from .images import mse, psnr_from_mse, ssim
 
 
 def copy_indices(positions: np.ndarray) -> np.ndarray:
@@ -24,8 +25,8 @@ def copy_indices(positions: np.ndarray) -> np.ndarray:
 
 
 def scores(gen: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
-    """(S, T, H, W, 3) pairs -> {"psnr": (S, T), "ssim": (S, T)}."""
-    return {"psnr": psnr(gen, true), "ssim": ssim(gen, true)}
+    """(S, T, H, W, 3) pairs -> {"mse": (S, T), "ssim": (S, T)}."""
+    return {"mse": mse(gen, true), "ssim": ssim(gen, true)}
 
 
 def baselines(true: np.ndarray, positions: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
@@ -34,9 +35,16 @@ def baselines(true: np.ndarray, positions: np.ndarray) -> dict[str, dict[str, np
     return {"copy": scores(true[:, copy_indices(positions)], true), "first": scores(first, true)}
 
 
-def _mean(values: list[np.ndarray]) -> float | None:
+def _mean(values: list[np.ndarray], metric: str = "ssim") -> float | None:
+    """Mean SSIM, or the PSNR of the mean MSE ("psnr"), over all frames of `values`."""
     flat = np.concatenate([v.ravel() for v in values]) if values else np.zeros(0)
-    return float(flat.mean()) if flat.size else None
+    if not flat.size:
+        return None
+    return float(psnr_from_mse(flat.mean())) if metric == "psnr" else float(flat.mean())
+
+
+def _scored(rows: dict, who: str, metric: str) -> np.ndarray:
+    return rows[who]["mse" if metric == "psnr" else metric]
 
 
 def teacher_forced(runs: list[tuple], ) -> dict:
@@ -51,8 +59,8 @@ def teacher_forced(runs: list[tuple], ) -> dict:
         rows = {"model": scores(gen, true), "copy": baselines(true, positions)["copy"]}
         for who, s in rows.items():
             for metric in ("psnr", "ssim"):
-                acc[who][metric].append(s[metric][:, moving])
-    out = {who: {m: _mean(v) for m, v in metrics.items()} for who, metrics in acc.items()}
+                acc[who][metric].append(_scored(rows, who, metric)[:, moving])
+    out = {who: {m: _mean(v, m) for m, v in metrics.items()} for who, metrics in acc.items()}
     out["frames"] = frames
     out["trajectories"] = [r[0].name for r in runs]
     return out
@@ -73,19 +81,19 @@ def autoregressive(runs: list[tuple], fps: float, seconds: float, horizons=(1, 5
         for who, s in rows.items():
             for metric in ("psnr", "ssim"):
                 for i in range(n_sec):
-                    per[who][metric][i].append(s[metric][:, sec == i])
+                    per[who][metric][i].append(_scored(rows, who, metric)[:, sec == i])
     out = {"horizons": {}, "per_second": {}, "trajectories": [r[0].name for r in runs]}
     for h in horizons:
         k = math.ceil(h - 1e-9)
-        out["horizons"][f"{h:g}s"] = {who: {m: _mean(sum(v[:k], [])) for m, v in metrics.items()}
+        out["horizons"][f"{h:g}s"] = {who: {m: _mean(sum(v[:k], []), m) for m, v in metrics.items()}
                                       for who, metrics in per.items()}
     for who, metrics in per.items():
-        out["per_second"][who] = {m: [_mean(v[i]) for i in range(n_sec)] for m, v in metrics.items()}
+        out["per_second"][who] = {m: [_mean(v[i], m) for i in range(n_sec)] for m, v in metrics.items()}
     return out
 
 
 def psnr_curve(true: np.ndarray, gen: np.ndarray, fps: float) -> list[float]:
     """Mean PSNR per second over seeds of one long rollout (S, T, ...), frame 0 left out."""
-    values = psnr(gen[:, 1:], true[:, 1:])                                  # (S, T-1)
+    values = mse(gen[:, 1:], true[:, 1:])                                   # (S, T-1)
     sec = (np.arange(1, true.shape[1]) - 1) // round(fps)
-    return [float(values[:, sec == i].mean()) for i in range(int(sec.max()) + 1)]
+    return [float(psnr_from_mse(values[:, sec == i].mean())) for i in range(int(sec.max()) + 1)]

@@ -1,6 +1,7 @@
 """Per-frame image similarity: PSNR and SSIM of uint8 RGB frames.
 
     psnr(a, b)      # (N, H, W, 3) uint8 each -> (N,) dB; identical frames read PSNR_CAP
+    psnr_from_mse(mse(a, b).mean())   # the PSNR of a set of frames: of their mean MSE
     ssim(a, b)      # (N, H, W, 3) uint8 each -> (N,) in [-1, 1]; Gaussian window 11, sigma 1.5
 
 SSIM is Wang et al. (2004) with the usual constants (K1 0.01, K2 0.03, range 255), computed per
@@ -10,18 +11,26 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 PSNR_CAP = 100.0          # dB for identical frames (keeps the JSON finite)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(..., H, W, 3) uint8 pairs -> (...) PSNR in dB, at most PSNR_CAP."""
+def mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) uint8 pairs -> (...) mean squared error per frame."""
     _check(a, b)
-    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean(axis=(-3, -2, -1))
+    return ((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean(axis=(-3, -2, -1))
+
+
+def psnr_from_mse(m) -> np.ndarray:
+    """dB from a mean squared error, at most PSNR_CAP. A set of frames is scored by its mean MSE,
+    so one identical frame does not weigh 100 dB in an average."""
     with np.errstate(divide="ignore"):
-        db = 10.0 * np.log10(255.0 ** 2 / mse)
-    return np.minimum(db, PSNR_CAP)
+        return np.minimum(10.0 * np.log10(255.0 ** 2 / np.asarray(m, dtype=np.float64)), PSNR_CAP)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) uint8 pairs -> (...) PSNR in dB per frame, at most PSNR_CAP."""
+    return psnr_from_mse(mse(a, b))
 
 
 def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -39,22 +48,30 @@ def ssim(a: np.ndarray, b: np.ndarray, chunk: int = 64) -> np.ndarray:
     return out.reshape(lead)
 
 
+def _band(n: int, g: torch.Tensor) -> torch.Tensor:
+    """(n - k + 1, n) matrix whose rows slide the kernel g (k,) along n samples: a valid 1D filter."""
+    rows = n - len(g) + 1
+    band = torch.zeros(rows, n, dtype=g.dtype)
+    for i in range(rows):
+        band[i, i:i + len(g)] = g
+    return band
+
+
 def _ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:         # (n, H, W, 3) -> (n,)
-    g = _gaussian()
-    size = min(len(g), a.shape[1], a.shape[2])
+    size = min(11, a.shape[1], a.shape[2])
     g = _gaussian(size, 1.5 * size / 11)
-    x = torch.from_numpy(a).permute(0, 3, 1, 2).reshape(-1, 1, *a.shape[1:3]).double()   # (n*3, 1, H, W)
-    y = torch.from_numpy(b).permute(0, 3, 1, 2).reshape(-1, 1, *b.shape[1:3]).double()
+    by, bx = _band(a.shape[1], g), _band(a.shape[2], g)
+    x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).double()      # (n, 3, H, W)
+    y = torch.from_numpy(np.ascontiguousarray(b)).permute(0, 3, 1, 2).double()
 
     def blur(t: torch.Tensor) -> torch.Tensor:                  # separable Gaussian, valid part only
-        t = F.conv2d(t, g.view(1, 1, -1, 1))
-        return F.conv2d(t, g.view(1, 1, 1, -1))
+        return by @ t @ bx.T
 
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.mean(dim=(1, 2, 3)).reshape(len(a), 3).mean(dim=1).numpy()
+    return s.mean(dim=(2, 3)).mean(dim=1).numpy()
 
 
 def _check(a: np.ndarray, b: np.ndarray) -> None:

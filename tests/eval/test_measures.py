@@ -1,0 +1,127 @@
+"""Each measure on synthetic cases with known answers."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from worldsim.errors import WorldsimUserError
+from worldsim.eval.config import EvalConfig, parse_seeds
+from worldsim.eval.drift import drift
+from worldsim.eval.images import PSNR_CAP, psnr, ssim
+from worldsim.eval.phase import phase_shift
+from worldsim.eval.report import dumps, table
+from worldsim.eval.run import evaluate
+from worldsim.eval.yaw import per_position
+
+FAST = EvalConfig(seeds=(100000,), seconds=2.0, drift_seconds=4.0, teacher_seconds=1.0, video_seconds=0)
+
+
+def stripes() -> np.ndarray:
+    frame = np.zeros((16, 16, 3), np.uint8)
+    frame[:, ::2] = 255
+    return frame
+
+
+def test_psnr_of_known_shifts_and_offsets():
+    a = stripes()
+    assert psnr(a, np.roll(a, 1, axis=1)) == pytest.approx(0.0)            # every pixel off by 255
+    assert psnr(a, np.roll(a, 2, axis=1)) == PSNR_CAP                       # identical
+    b = np.full((8, 8, 3), 100, np.uint8)
+    assert psnr(b, b + 5) == pytest.approx(10 * math.log10(255 ** 2 / 25))
+
+
+def test_ssim_is_one_for_identical_frames_and_known_for_a_brightness_offset():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    assert np.allclose(ssim(a, a), 1.0)
+    flat = np.full((1, 16, 16, 3), 100, np.uint8)
+    c1 = (0.01 * 255) ** 2                                                  # only the luminance term is < 1
+    assert ssim(flat, flat + 10)[0] == pytest.approx((2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1))
+    noisy = np.clip(a + rng.normal(0, 60, a.shape), 0, 255).astype(np.uint8)
+    assert (ssim(a, noisy) < 0.9).all()
+
+
+def smooth(size: int, seed: int = 0, sigma: float = 0.15):
+    rng = np.random.default_rng(seed)
+    fy, fx = np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None]
+    spectrum = np.fft.fft2(rng.normal(size=(size, size))) * np.exp(-(fx ** 2 + fy ** 2) / (2 * sigma ** 2))
+    return lambda dx, dy: np.real(np.fft.ifft2(spectrum * np.exp(-2j * np.pi * (fx * dx + fy * dy))))
+
+
+@pytest.mark.parametrize("dx,dy", [(3.0, 0.0), (2.37, -1.61), (-7.25, 0.4), (0.05, 0.0), (0.5, 0.5)])
+def test_phase_correlation_is_subpixel_accurate(dx, dy):
+    shifted = smooth(256)
+    a, b = shifted(0, 0), shifted(dx, dy)
+    got = phase_shift(a, b, window=False)                                  # periodic: the whole image
+    assert abs(got[0] - dx) <= 0.05 and abs(got[1] - dy) <= 0.05
+    got = phase_shift(a[64:192, 64:192], b[64:192, 64:192])                 # a crop: windowed
+    assert abs(got[0] - dx) <= 0.05 and abs(got[1] - dy) <= 0.05
+
+
+def test_phase_correlation_of_an_integer_roll_of_uint8_frames():
+    frame = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    assert phase_shift(frame, np.roll(frame, (2, -3), axis=(0, 1)), window=False) == pytest.approx((-3.0, 2.0), abs=1e-9)
+
+
+def test_truth_against_itself_is_perfect(synthetic):
+    truth = synthetic["panorama"]()
+    s = evaluate(synthetic["panorama"](), FAST, truth_renderer=truth, progress=False)
+    assert s["teacher_forced"] is None                                      # no step_teacher_forced: n/a
+    for h in s["autoregressive"]["horizons"].values():
+        assert h["model"] == {"psnr": PSNR_CAP, "ssim": pytest.approx(1.0)}
+        assert h["copy"]["psnr"] < PSNR_CAP
+    assert s["yaw"]["autoregressive"]["following_pct"] == pytest.approx(100.0)
+    assert s["yaw"]["autoregressive"]["error_pct"] == pytest.approx(0.0)
+    assert s["drift"]["model"]["drift"] == 1.0
+    for r in s["revisit"].values():
+        assert r["vs_first"]["psnr"] == r["vs_truth"]["psnr"] == r["truth_vs_first"]["psnr"] == PSNR_CAP
+    json.loads(dumps(s))                                                   # strict JSON
+    assert "n/a" in table(s)
+
+
+def test_a_frozen_generator_follows_no_yaw(synthetic):
+    s = evaluate(synthetic["frozen"](), FAST, truth_renderer=synthetic["panorama"](), progress=False)
+    assert s["yaw"]["autoregressive"]["following_pct"] == pytest.approx(0.0)
+    assert s["yaw"]["autoregressive"]["error_pct"] == pytest.approx(100.0)
+    turn = s["revisit"]["turn360"]
+    assert turn["vs_first"]["psnr"] == PSNR_CAP                             # frozen looks "consistent" ...
+    assert turn["away_psnr"] == pytest.approx(turn["away_psnr_first_frame"])   # ... but is the freeze baseline
+
+
+def test_a_generator_lagging_one_step_is_caught_by_the_revisit_measure(synthetic):
+    s = evaluate(synthetic["lagging"](), FAST, truth_renderer=synthetic["panorama"](), progress=False)
+    for name in ("turn360", "revisit"):
+        r = s["revisit"][name]
+        assert r["truth_vs_first"]["psnr"] == PSNR_CAP
+        assert r["vs_truth"]["psnr"] < 25 and r["vs_first"]["psnr"] < 25
+    assert s["yaw"]["autoregressive"]["following_pct"] > 80                 # the lag is not a freeze
+
+
+def test_drift_is_one_without_drift_and_grows_with_decay():
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 256, (1, 1 + 24 * 10, 16, 16, 3), dtype=np.uint8)
+    assert drift(true, true, 24.0)["model"]["drift"] == 1.0
+    fade = np.linspace(0, 1, true.shape[1])[None, :, None, None, None]     # blends into grey over time
+    decayed = (true * (1 - fade) + 128 * fade).astype(np.uint8)
+    assert drift(true, decayed, 24.0)["model"]["drift"] > 2
+
+
+def test_yaw_following_per_position_shows_where_it_stops():
+    positions = np.repeat(np.arange(0, 9), 4)[3:]                          # frame t -> its step
+    true = np.where(positions >= 1, 4.0, np.nan)[None]
+    gen = np.where(positions <= 4, 4.0, 0.0)[None]
+    rows = {r["positions"]: r for r in per_position(gen, true, positions, window=4)}
+    assert rows["1-4"]["following_pct"] == 100.0 and not rows["1-4"]["beyond_window"]
+    assert rows["5-8"]["following_pct"] == 0.0 and rows["5-8"]["beyond_window"]
+
+
+def test_seeds_parse_and_training_seeds_are_refused():
+    assert parse_seeds("100000-100002,100007") == (100000, 100001, 100002, 100007)
+    for bad in ("abc", "5-2", "1,,2"):
+        with pytest.raises(WorldsimUserError, match="--seeds"):
+            parse_seeds(bad)
+    with pytest.raises(WorldsimUserError, match="training world seeds"):
+        EvalConfig(seeds=(3,))
