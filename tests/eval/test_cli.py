@@ -1,0 +1,62 @@
+"""`worldsim eval` end to end: a tiny random aapt checkpoint against the reference world on CPU."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from worldsim.cli import main
+from worldsim.config import model_preset, replace_generator
+from worldsim.controls.encoding import control_channels
+from worldsim.models.checkpoint import save_checkpoint
+from worldsim.models.model import build_model
+
+SHORT = ["--seeds", "100000", "--seconds", "1", "--drift-seconds", "1", "--teacher-seconds", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    threads = torch.get_num_threads()                # the aapt renderer sets one thread
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    controls = {"camera": {"kind": "od"}}
+    cfg = replace_generator(model_preset("tiny"), control_channels=control_channels(list(controls), controls))
+    save_checkpoint(build_model(cfg, seed=0), tmp_path / "ckpt", controls=controls)
+    return tmp_path / "ckpt"
+
+
+def test_eval_of_a_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["eval", "--renderer", "aapt", "--checkpoint", str(tiny_checkpoint), *SHORT,
+                 "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [100000] and summary["subject"]["width"] == 32
+    assert summary["teacher_forced"]["model"]["psnr"] is not None           # aapt has step_teacher_forced
+    assert summary["yaw"]["teacher_forced"]["by_position"][0]["positions"] == "1-4"
+    assert summary["speed"]["frames_per_s"] > 0
+    assert (out / "walk-seed-100000.mp4").stat().st_size > 0
+    for name in summary.get("plots", []):
+        assert (out / name).stat().st_size > 0
+
+    assert main(["eval", "--compare", str(out / "summary.json"), str(out / "summary.json")]) == 0
+    text = capsys.readouterr().out
+    assert "B - A" in text and "yaw following" in text
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--renderer", "aapt", "--checkpoint", "/nonexistent"], "no checkpoint there"),
+    (["--seeds", "100000-99"], "--seeds must look like"),
+    (["--seeds", "7"], "training world seeds"),
+    (["--renderer", "nosuch"], "unknown renderer 'nosuch'"),
+    (["--compare", "/nonexistent.json", "/nonexistent.json"], "no such file"),
+])
+def test_user_mistakes_are_one_line_errors(argv, message, capsys):
+    assert main(["eval", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
