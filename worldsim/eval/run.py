@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import platform
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
     total = sum(steps_needed(truth_renderer.spec, t.frames) + steps_needed(spec, t.frames) for t in trajs)
     total += sum(steps_needed(spec, min(n_teach, t.frames)) for t in trajs if teach and t.name in TEACHER_TRAJECTORIES)
     bar = _bar(total, progress)
+    started = time.perf_counter()
     truth, ar, tf = {}, {}, {}
     step_times, frames_made = [], 0
     # The truth renders one trajectory ahead in a second thread (one CPU thread each): on a 2-core
@@ -73,6 +75,7 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
                 future.cancel()
             bar.close()
     by_name = {t.name: t for t in trajs}
+    rolled = time.perf_counter()
 
     def rows(names, runs, limit=None):
         return [(truncate(by_name[n], limit or by_name[n].frames), truth[n].frames[:, :runs[n].frames.shape[1]],
@@ -97,6 +100,7 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
         "revisit": revisit([(by_name[n], truth[n].frames, ar[n].frames) for n in ("turn360", "revisit")], spec.fps),
         "speed": speed(step_times, frames_made, len(seeds)),
     }
+    summary["wall_s"] = {"rollouts": rolled - started, "measures": time.perf_counter() - rolled}
     if out_dir is not None and cfg.video_seconds > 0:
         summary["videos"] = write_videos(out_dir, seeds, truth["walk"].frames, ar["walk"].frames,
                                          frame_count(cfg.video_seconds, spec.fps), spec.fps)
