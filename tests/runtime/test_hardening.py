@@ -254,3 +254,21 @@ def test_serve_errors_are_one_line(args):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.parametrize("args", [["--connect", "nonsense://x"], ["--connect", "tcp://127.0.0.1:1"],
+                                  ["--connect", "tcp://127.0.0.1:1", "--curve", "/nonexistent"]])
+def test_play_connect_errors_are_one_line(args):
+    out = subprocess.run([sys.executable, "-m", "worldsim.cli", "play", "--headless", "--ticks", "2", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_keys_errors_are_one_line(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    out = subprocess.run([sys.executable, "-m", "worldsim.cli", "keys", "server", "--out", str(shared)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "other users" in out.stderr and len(out.stderr.strip().splitlines()) == 1

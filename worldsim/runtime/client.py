@@ -336,7 +336,7 @@ class Client:
             if session.slots is not None:
                 session.slots.reset()
         self._done.clear()
-        if not self.restart and not self.reconnect:
+        if not self.restart and not (self.reconnect and self.welcome):   # never reached: nothing to reconnect
             tail = self.process.log_tail() if self.process else ""
             raise WorkerDied(f"{reason}; {lost} steps lost" + (f"\nworker log:\n{tail}" if tail else ""))
         if self.restart:

@@ -85,7 +85,10 @@ def register(sub) -> None:
 def _play(args) -> int:
     from .client import RequestError, WorkerDied
     from .play import PlayOptions, play
+    import zmq
+
     from .process import WorkerStartError
+    from .security import KeyFileError
     from worldsim.controls import ControlError, ScriptError
     from worldsim.render.display import DisplayUnavailableError
     from worldsim.render.headless import HeadlessUnavailableError
@@ -99,8 +102,10 @@ def _play(args) -> int:
     try:
         summary = play(opts)
     except (ControlError, ScriptError, FileNotFoundError, KeyError, WorkerStartError, WorkerDied, RequestError,
-            DisplayUnavailableError, HeadlessUnavailableError) as err:
+            DisplayUnavailableError, HeadlessUnavailableError, KeyFileError, TimeoutError) as err:
         raise WorldsimUserError(str(err)) from err
+    except zmq.ZMQError as err:                      # a malformed --connect address
+        raise WorldsimUserError(f"cannot connect to {args.connect!r}: {err}") from None
     print(json.dumps({k: summary[k] for k in ("renderer", "display_fps", "latency_ms_p50", "latency_ms_p95",
                                               "frames_shown", "frames_dropped")}), file=sys.stderr)
     return 0
