@@ -1,8 +1,9 @@
-"""`worldsim bench runtime | model | world | controls | load | fuzz`: each benchmark module adds its own subcommand."""
+"""`worldsim bench runtime | model | world | controls | load | fuzz | recover`: each benchmark module adds its own subcommand."""
 from __future__ import annotations
 
 BENCH_MODULES = ["worldsim.bench.runtime", "worldsim.bench.model", "worldsim.bench.world",
-                 "worldsim.bench.controls", "worldsim.bench.load", "worldsim.bench.fuzz"]
+                 "worldsim.bench.controls", "worldsim.bench.load", "worldsim.bench.fuzz",
+                 "worldsim.bench.recover"]
 
 
 def register(sub) -> None:

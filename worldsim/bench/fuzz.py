@@ -119,6 +119,15 @@ def malformed(rng: random.Random, victim: int = 1) -> list:
     return [type_byte, packed, *payload][: rng.choice([1, 2, 99, 99, 99])]
 
 
+def flood(rng: random.Random, victim: int = 1) -> list:
+    """A well-formed message that costs the worker work and the sender nothing: HELLO, or a STEP
+    of a session that is not the sender's (the flood of issue 13)."""
+    if rng.random() < 0.5:
+        return P.encode(P.MsgType.HELLO, {"rid": rng.randint(0, 10 ** 6), "version": P.PROTOCOL_VERSION})
+    return P.encode(P.MsgType.STEP, {"rid": rng.randint(0, 10 ** 6), "session": rng.choice([victim, 4242]),
+                                     "tick": 0, "packets": [CAMERA] * 4})
+
+
 def _good_stream(address: str, stop: threading.Event, out: dict) -> None:
     try:
         with Client.connect(address, timeout=30.0) as client:
@@ -137,6 +146,7 @@ def _good_stream(address: str, stop: threading.Event, out: dict) -> None:
                         out["errors"] += 1
                         continue
                     out["received"] += len(r.frames)
+                    out["latency_ms"].append(r.round_trip_ms)
                     out["out_of_order"] += r.step != expect
                     expect = r.step + 1
     except Exception as err:
@@ -145,10 +155,12 @@ def _good_stream(address: str, stop: threading.Event, out: dict) -> None:
 
 
 def run(messages: int = 100_000, sockets: int = 4, window: int = 16, seed: int = 0, oversize: int = 0,
-        reply_timeout_s: float = 10.0) -> dict:
+        reply_timeout_s: float = 10.0, kind: str = "malformed") -> dict:
     rng = random.Random(seed)
+    make = flood if kind == "flood" else malformed
     process = WorkerProcess(["testpattern"], {"width": 64, "height": 48}).start()
-    good = {"asked": 0, "received": 0, "errors": 0, "out_of_order": 0, "failure": None, "ready": threading.Event()}
+    good = {"asked": 0, "received": 0, "errors": 0, "out_of_order": 0, "failure": None, "ready": threading.Event(),
+            "latency_ms": []}
     stop = threading.Event()
     streamer = threading.Thread(target=_good_stream, args=(process.address, stop, good), daemon=True)
     streamer.start()
@@ -169,7 +181,7 @@ def run(messages: int = 100_000, sockets: int = 4, window: int = 16, seed: int =
             for s in socks:
                 batch = min(window, messages - sent)
                 for _ in range(batch):
-                    s.send_multipart(malformed(rng, good.get("session", 1)))
+                    s.send_multipart(make(rng, good.get("session", 1)))
                 sent += batch
                 for _ in range(batch):
                     if not s.poll(int(reply_timeout_s * 1000)):
@@ -202,6 +214,9 @@ def run(messages: int = 100_000, sockets: int = 4, window: int = 16, seed: int =
             "good_frames_asked": good["asked"], "good_frames_received": good["received"],
             "good_frames_lost": good["asked"] - good["received"], "good_errors": good["errors"],
             "good_out_of_order": good["out_of_order"], "good_failure": good["failure"],
+            "good_step_ms_p50": float(np.percentile(good["latency_ms"], 50)) if good["latency_ms"] else None,
+            "good_step_ms_p99": float(np.percentile(good["latency_ms"], 99)) if good["latency_ms"] else None,
+            "good_step_ms_max": max(good["latency_ms"], default=None), "kind": kind,
             "worker_rss_mb_start": mem_start, "worker_rss_mb_end": mem_end,
             "memory_change_pct": 100.0 * (mem_end - mem_start) / mem_start,
             "messages_per_s": sent / (time.monotonic() - t0), "seed": seed}
@@ -220,12 +235,17 @@ def register(sub) -> None:
     p.add_argument("--messages", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--oversize", type=int, default=3, help="messages with a frame over the per-frame cap")
+    p.add_argument("--window", type=int, default=16, help="messages each of the 4 fuzz sockets sends before "
+                   "reading the replies")
+    p.add_argument("--flood", action="store_true", help="well-formed HELLO / others' STEP messages instead "
+                   "of malformed ones (a client trying to starve the others)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_main)
 
 
 def _main(args) -> int:
-    result = run(args.messages, seed=args.seed, oversize=args.oversize)
+    result = run(args.messages, window=args.window, seed=args.seed, oversize=args.oversize,
+                 kind="flood" if args.flood else "malformed")
     print(json.dumps(result) if args.json else "\n".join(f"{k:<22} {v}" for k, v in result.items()))
     ok = (result["worker_alive"] and result["unanswered"] == 0 and result["good_frames_lost"] == 0
           and not result["good_errors"] and not result["good_failure"] and not result["good_out_of_order"])

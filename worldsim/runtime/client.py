@@ -330,6 +330,7 @@ class Client:
             self._last_heard = time.monotonic()
 
     def _worker_died(self, reason: str) -> None:
+        t0 = time.monotonic()
         lost = len(self._inflight)
         self._inflight.clear()
         for session in self.sessions:
@@ -356,7 +357,8 @@ class Client:
             self._reconnecting = False
         self.restarts += 1
         what = f"worker restarted (pid {self.process.pid})" if self.restart else "reconnected"
-        raise WorkerRestarted(f"{reason}; {what}, {len(self.sessions)} sessions reopened, {lost} steps lost")
+        raise WorkerRestarted(f"{reason}; {what}, {len(self.sessions)} sessions reopened in "
+                              f"{time.monotonic() - t0:.2f} s, {lost} steps lost")
 
     def _reopen_all(self) -> None:
         for session in self.sessions:                # reopen with the same parameters
