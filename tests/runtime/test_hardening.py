@@ -248,7 +248,8 @@ def test_secret_keys_are_private(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "keys").st_mode) == 0o700
 
 
-@pytest.mark.parametrize("args", [["--bind", "nonsense://x"], ["--bind", "tcp://127.0.0.1:5555", "--curve", "/nonexistent"]])
+@pytest.mark.parametrize("args", [["--bind", "tcp://[::1"], ["--bind", "tcp://127.0.0.1:99999"],
+                                  ["--bind", "tcp://127.0.0.1:5555", "--curve", "/nonexistent"]])
 def test_serve_errors_are_one_line(args):
     out = subprocess.run([sys.executable, "-m", "worldsim.cli", "serve", "--renderer", "testpattern", *args],
                          capture_output=True, text=True, timeout=60)

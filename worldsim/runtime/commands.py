@@ -113,9 +113,18 @@ def _play(args) -> int:
 
 def check_bind_address(address: str, curve: str | None = None) -> None:
     """Refuse to serve in the clear on anything but loopback: beyond it, CURVE is required."""
-    if curve or address.startswith(("ipc://", "inproc://")):
+    if address.startswith(("ipc://", "inproc://")):
         return
-    host = urlparse(address).hostname or ""
+    try:
+        parsed = urlparse(address)
+        host, port = parsed.hostname or "", parsed.netloc.rpartition(":")[2]
+    except ValueError as err:
+        raise WorldsimUserError(f"bad bind address {address!r}: {err}") from None
+    if parsed.scheme != "tcp" or not host or not (port == "*" or (port.isdigit() and 0 < int(port) < 65536)):
+        raise WorldsimUserError(f"bad bind address {address!r}: use tcp://HOST:PORT (PORT 1..65535 or *) "
+                                "or ipc://PATH")
+    if curve:
+        return
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
