@@ -21,6 +21,7 @@ import zmq
 from worldsim.runtime import protocol as P
 from worldsim.runtime.client import Client
 from worldsim.runtime.process import local_address
+from worldsim.runtime.scheduling import INBOX_QUOTA
 from worldsim.runtime.testpattern import TestPatternRenderer
 from worldsim.runtime.worker import Worker
 
@@ -152,7 +153,7 @@ def test_a_flood_from_one_client_does_not_hold_up_another():
             flood.send(P.MsgType.HELLO, {"rid": 1000 + i, "version": P.PROTOCOL_VERSION})
         good.send(P.MsgType.STEP, {"rid": 3, "session": sid, "tick": 1, "packets": [LEVEL] * 4})
         deadline = time.monotonic() + 10
-        while worker.pending_messages() < 2 and time.monotonic() < deadline:
+        while worker.pending_messages() < INBOX_QUOTA + 1 and time.monotonic() < deadline:   # flood + good step
             time.sleep(0.05)
         renderer.gate.set()
         assert good.recv().type is P.MsgType.FRAMES and good.recv().type is P.MsgType.FRAMES

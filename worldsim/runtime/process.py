@@ -40,7 +40,9 @@ class WorkerProcess:
         self.log_path = log.name
         cmd = [sys.executable, "-m", "worldsim.runtime.serve_main", "--bind", self.address,
                "--renderers", ",".join(self.renderers), "--options", json.dumps(self.options),
-               "--ready-fd", str(write_fd), "--parent-pid", str(os.getpid())]
+               "--ready-fd", str(write_fd), "--parent-pid", str(os.getpid()),
+               # a private worker serves its parent only and dies with it: a paused parent keeps its sessions
+               "--session-idle-s", "inf"]
         try:
             self.proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)

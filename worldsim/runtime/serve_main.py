@@ -17,8 +17,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--options", default="{}", help="JSON object of renderer options")
     p.add_argument("--ready-fd", type=int)
     p.add_argument("--parent-pid", type=int)
+    p.add_argument("--session-idle-s", type=float, default=60.0)
     a = p.parse_args(argv)
-    run_worker(a.bind, a.renderers.split(","), json.loads(a.options), a.ready_fd, a.parent_pid)
+    run_worker(a.bind, a.renderers.split(","), json.loads(a.options), a.ready_fd, a.parent_pid,
+               session_idle_s=a.session_idle_s)
 
 
 if __name__ == "__main__":

@@ -53,10 +53,10 @@ class SessionTable:
         if len(self.sessions) >= self.max_sessions:
             now = time.monotonic()
             expiry = [last_seen.get(o, now) + self.idle_s - now for o in self.by_owner]
-            retry = max(1.0, min(expiry, default=self.idle_s))
+            retry = min(max(1.0, min(expiry, default=self.idle_s)), 3600.0)
             raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"worker serves {self.max_sessions} sessions, the most it "
                                   f"takes; retry in {retry:.0f} s (sessions of clients that disconnect are freed at "
-                                  f"once, of silent clients after {self.idle_s:.0f} s)", rid, retry_s=retry)
+                                  f"once, of silent clients after {self.idle_s:g} s)", rid, retry_s=retry)
 
     def add(self, session: Session) -> None:
         self.sessions[session.id] = session

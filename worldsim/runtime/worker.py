@@ -112,7 +112,7 @@ class Worker:
     def _sweep(self, now: float) -> None:
         """Free the sessions of silent clients; forget clients that have no session and went quiet."""
         seen = self.io.last_seen
-        self._free(self.table.idle(seen, now), f"freed after {self.table.idle_s:.0f} s idle: "
+        self._free(self.table.idle(seen, now), f"freed after {self.table.idle_s:g} s idle: "
                    "no message from its client", "freed_idle")
         for owner, at in list(seen.items()):
             if now - at > self.table.idle_s and owner not in self.table.by_owner:
