@@ -114,8 +114,8 @@ class Worker:
         seen = self.io.last_seen
         self._free(self.table.idle(seen, now), f"freed after {self.table.idle_s:g} s idle: "
                    "no message from its client", "freed_idle")
-        for owner, at in list(seen.items()):
-            if now - at > self.table.idle_s and owner not in self.table.by_owner:
+        for owner, at in list(seen.items()):            # bounded by the clients heard in the last 10 s
+            if now - at > min(self.table.idle_s, 10.0) and owner not in self.table.by_owner:
                 seen.pop(owner, None)
 
     def _free(self, sessions: list[Session], why: str, stat: str) -> None:
@@ -208,6 +208,7 @@ class Worker:
             except (OSError, ValueError) as err:   # no shared memory: frames travel inline
                 print(f"worldsim worker: no shared memory for session {sid}: {err}", file=sys.stderr)
         self.table.add(session)
+        self.io.last_seen.setdefault(identity, time.monotonic())   # its idle clock runs from now at the latest
         self._send(identity, P.encode(P.MsgType.OPENED, reply))
 
     def _close_state(self, session: Session) -> None:
