@@ -20,9 +20,11 @@ def register(sub) -> None:
                    help="held-out world seeds, e.g. 100000-100003 or 100000,100009 (not 0..999: training)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of the walk/yaw/strafe/still runs (default 10)")
     p.add_argument("--drift-seconds", type=float, default=60.0, help="length of the walk for the drift measure (default 60)")
-    p.add_argument("--teacher-seconds", type=float, default=5.0, help="length of the teacher-forced runs (default 5)")
+    p.add_argument("--teacher-seconds", type=float, default=4.0, help="length of the teacher-forced runs (default 4: 24 latent frames)")
     p.add_argument("--out", metavar="DIR", help="write summary.json, plots and side-by-side mp4s here")
     p.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown (for docs)")
+    p.add_argument("--show", metavar="JSON", help="print the table of a saved summary.json and exit")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print two summary JSONs side by side and exit")
     p.set_defaults(func=run)
 
@@ -63,6 +65,11 @@ def run(args) -> int:
     if args.compare:
         print(compare(load(args.compare[0]), load(args.compare[1])))
         return 0
+    if args.show:
+        print(table(load(args.show), markdown=args.markdown), end="")
+        return 0
+    if args.markdown and args.json:
+        raise WorldsimUserError("--json and --markdown: pick one")
     cfg = EvalConfig(seeds=parse_seeds(args.seeds), seconds=args.seconds, drift_seconds=max(args.drift_seconds, args.seconds),
                      teacher_seconds=args.teacher_seconds)
     subject = make_subject(args, len(cfg.seeds))
@@ -76,7 +83,7 @@ def run(args) -> int:
         summary["plots"], note = write_plots(summary, args.out)
         notes += [note] if note else []
         Path(args.out, "summary.json").write_text(dumps(summary) + "\n")
-    print(dumps(summary) if args.json else table(summary))
+    print(dumps(summary) if args.json else table(summary, markdown=args.markdown), end="" if not args.json else "\n")
     for note in notes:
         print(note, file=sys.stderr)
     return 0

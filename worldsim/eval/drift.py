@@ -25,14 +25,11 @@ def drift(true: np.ndarray, gen: np.ndarray, fps: float, window: float = 5.0) ->
     n = max(1, round(window * fps))
     first, last = slice(1, 1 + n), slice(true.shape[1] - n, true.shape[1])
     out = {"window_s": window, "seconds": (true.shape[1] - 1) / fps, "per_seed": []}
+    truth = [(frame_features(true[s, first]), frame_features(true[s, last])) for s in range(true.shape[0])]
     for who, video in (("model", gen), ("first", np.broadcast_to(true[:, :1], true.shape))):
-        ratios, d_firsts, d_lasts = [], [], []
-        for s in range(true.shape[0]):
-            d_first = window_distance(frame_features(video[s, first]), frame_features(true[s, first]))
-            d_last = window_distance(frame_features(video[s, last]), frame_features(true[s, last]))
-            ratios.append((d_last + EPS) / (d_first + EPS))
-            d_firsts.append(d_first)
-            d_lasts.append(d_last)
+        d_firsts = [window_distance(frame_features(video[s, first]), t_first) for s, (t_first, _) in enumerate(truth)]
+        d_lasts = [window_distance(frame_features(video[s, last]), t_last) for s, (_, t_last) in enumerate(truth)]
+        ratios = [(d_last + EPS) / (d_first + EPS) for d_first, d_last in zip(d_firsts, d_lasts)]
         out[who] = {"drift": float(np.mean(ratios)), "d_first": float(np.mean(d_firsts)),
                     "d_last": float(np.mean(d_lasts))}
         if who == "model":

@@ -77,18 +77,23 @@ def table(s: dict, markdown: bool = False) -> str:
     titles = ("measure", s.get("label") or "subject", "copy", "first frame")
     if markdown:
         lines += ["| " + " | ".join(titles) + " |", "|---|---:|---:|---:|"]
-        lines += ["| " + " | ".join(r) + " |" for r in body]
+        lines += ["| " + " | ".join((r[0].strip(),) + r[1:]) + " |" for r in body]
     else:
         width = max(len(r[0]) for r in body + [titles])
         lines += [f"{titles[0]:<{width}}  {titles[1]:>12}  {titles[2]:>8}  {titles[3]:>11}"]
         lines += [f"{m:<{width}}  {a:>12}  {b:>8}  {c:>11}" for m, a, b, c in body]
     by_pos = _get(s, "yaw", "autoregressive", "by_position") or []
     tf_pos = {r["positions"]: r["following_pct"] for r in (_get(s, "yaw", "teacher_forced", "by_position") or [])}
-    if by_pos and not markdown:
-        lines += ["", "yaw following % by latent-frame position (autoregressive / teacher-forced; * beyond the window):"]
-        lines += ["  " + "  ".join(f"{r['positions']}{'*' if r['beyond_window'] else ''}: {_fmt(r['following_pct'], 0)}"
-                                   f"/{_fmt(tf_pos.get(r['positions']), 0)}" for r in by_pos)]
-    return "\n".join(lines)
+    title = "yaw following % by latent-frame position (autoregressive / teacher-forced; * beyond the window)"
+    cells = [(f"{r['positions']}{'*' if r['beyond_window'] else ''}", _fmt(r["following_pct"], 0),
+              _fmt(tf_pos.get(r["positions"]), 0)) for r in by_pos]
+    if cells and markdown:
+        lines += ["", title + ":", "", "| positions | " + " | ".join(c[0] for c in cells) + " |",
+                  "|---|" + "---:|" * len(cells), "| autoregressive | " + " | ".join(c[1] for c in cells) + " |",
+                  "| teacher-forced | " + " | ".join(c[2] for c in cells) + " |"]
+    elif cells:
+        lines += ["", title + ":", "  " + "  ".join(f"{p}: {a}/{t}" for p, a, t in cells)]
+    return "\n".join(lines) + "\n"
 
 
 def load(path: str | Path) -> dict:

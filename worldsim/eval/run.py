@@ -8,9 +8,9 @@ packets; the subject starts every session from the truth's first frame.
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ from .config import EvalConfig
 from .drift import drift
 from .fidelity import autoregressive, psnr_curve, teacher_forced
 from .revisit import revisit
-from .rollout import can_teacher_force, roll_out, steps_needed
+from .rollout import can_teacher_force, roll_out
+from .truth import TruthPool
 from .speed import speed
 from .trajectories import Trajectory, build_trajectories, frame_count
 from .yaw import yaw_following
@@ -35,44 +36,35 @@ def truncate(traj: Trajectory, frames: int) -> Trajectory:
     return Trajectory(traj.name, traj.packets[:frames], traj.c2w[:frames], traj.revisit)
 
 
-def ground_truth(spec, fovy_deg: float = 60.0):
-    from ..worlds.renderer import ReferenceRenderer
-    return ReferenceRenderer(width=spec.width, height=spec.height, fps=spec.fps, fovy_deg=fovy_deg)
-
-
 def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label: str = "",
              progress: bool = True, truth_renderer=None) -> dict:
     spec, seeds = subject.spec, list(cfg.seeds)
-    truth_renderer = truth_renderer or ground_truth(spec)
     trajs = build_trajectories(cfg, spec.fps, kinds=list(spec.control_kinds))
-    fovy = float(truth_renderer.spec.info.get("fovy_deg", 60.0))
     teach = can_teacher_force(subject)
     n_teach = frame_count(cfg.teacher_seconds, spec.fps)
-    total = sum(steps_needed(truth_renderer.spec, t.frames) + steps_needed(spec, t.frames) for t in trajs)
-    total += sum(steps_needed(spec, min(n_teach, t.frames)) for t in trajs if teach and t.name in TEACHER_TRAJECTORIES)
-    bar = _bar(total, progress)
+    bar = _bar(sum(2 * t.frames + (min(n_teach, t.frames) if teach and t.name in TEACHER_TRAJECTORIES else 0)
+                   for t in trajs) * len(seeds), progress)
     started = time.perf_counter()
     truth, ar, tf = {}, {}, {}
-    step_times, frames_made = [], 0
-    # The truth renders one trajectory ahead in a second thread (one CPU thread each): on a 2-core
-    # machine the reference and the subject run side by side.
-    with ThreadPoolExecutor(1) as pool, cpu_threads(1):
-        ahead = {t.name: pool.submit(roll_out, truth_renderer, seeds, t, progress=bar.update) for t in trajs}
+    pool = TruthPool(spec, renderer=truth_renderer)
+    fovy = pool.fovy_deg
+    with cpu_threads(1 if truth_renderer is not None else None):     # a truth thread here: one thread each
+        ahead = {t.name: pool.submit(seeds, t) for t in trajs}
+        for t in trajs:
+            ahead[t.name].add_done_callback(lambda _, n=t.frames: bar.update(n * len(seeds)))
         try:
             for traj in trajs:
+                bar.set_postfix_str(traj.name)
                 truth[traj.name] = ahead[traj.name].result()
                 first = truth[traj.name].frames[:, 0]
-                run = roll_out(subject, seeds, traj, first_frames=first, progress=bar.update)
+                run = roll_out(subject, seeds, traj, first_frames=first, progress=_frames(bar, spec, len(seeds)))
                 ar[traj.name] = run
-                step_times += run.step_seconds
-                frames_made += traj.frames
                 if teach and traj.name in TEACHER_TRAJECTORIES:
                     true = [np.ascontiguousarray(v[:n_teach]) for v in truth[traj.name].frames]
                     tf[traj.name] = roll_out(subject, seeds, truncate(traj, n_teach), first_frames=first,
-                                             teacher=true, progress=bar.update)
+                                             teacher=true, progress=_frames(bar, spec, len(seeds)))
         finally:
-            for future in ahead.values():
-                future.cancel()
+            pool.close()
             bar.close()
     by_name = {t.name: t for t in trajs}
     rolled = time.perf_counter()
@@ -81,12 +73,25 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
         return [(truncate(by_name[n], limit or by_name[n].frames), truth[n].frames[:, :runs[n].frames.shape[1]],
                  runs[n].frames, runs[n].positions) for n in names if n in runs]
 
+    with cpu_threads(os.cpu_count()):
+        summary = _measures(spec, cfg, trajs, truth, ar, tf, rows, teach, fovy)
+    summary["label"] = label or spec.name
+    summary["ground_truth"] = {"renderer": pool.name, "fovy_deg": fovy}
+    summary["wall_s"] = {"rollouts": rolled - started, "measures": time.perf_counter() - rolled}
+    if out_dir is not None and cfg.video_seconds > 0:
+        summary["videos"] = write_videos(out_dir, seeds, truth["walk"].frames, ar["walk"].frames,
+                                         frame_count(cfg.video_seconds, spec.fps), spec.fps)
+    return summary
+
+
+def _measures(spec, cfg, trajs, truth, ar, tf, rows, teach, fovy) -> dict:
+    seeds, by_name, frames_made = list(cfg.seeds), {t.name: t for t in trajs}, sum(t.frames for t in trajs)
+    step_times = [t for run in ar.values() for t in run.step_seconds]
     window = spec.info.get("window")
-    summary = {
-        "format": "worldsim-eval", "version": 1, "label": label or spec.name,
+    return {
+        "format": "worldsim-eval", "version": 1,
         "subject": {"renderer": spec.name, "width": spec.width, "height": spec.height, "fps": spec.fps,
                     "info": _plain(spec.info)},
-        "ground_truth": {"renderer": truth_renderer.spec.name, "fovy_deg": fovy},
         "seeds": seeds, "config": cfg.to_dict(),
         "trajectories": {t.name: {"frames": t.frames, "seconds": (t.frames - 1) / spec.fps} for t in trajs},
         "date": datetime.date.today().isoformat(), "host": {"machine": platform.machine(), "python": platform.python_version()},
@@ -100,11 +105,6 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
         "revisit": revisit([(by_name[n], truth[n].frames, ar[n].frames) for n in ("turn360", "revisit")], spec.fps),
         "speed": speed(step_times, frames_made, len(seeds)),
     }
-    summary["wall_s"] = {"rollouts": rolled - started, "measures": time.perf_counter() - rolled}
-    if out_dir is not None and cfg.video_seconds > 0:
-        summary["videos"] = write_videos(out_dir, seeds, truth["walk"].frames, ar["walk"].frames,
-                                         frame_count(cfg.video_seconds, spec.fps), spec.fps)
-    return summary
 
 
 def write_videos(out_dir, seeds, true: np.ndarray, gen: np.ndarray, frames: int, fps: float) -> list[str]:
@@ -127,6 +127,16 @@ def _plain(value):
     return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
+def _frames(bar, spec, sessions: int):
+    """A rollout's progress callback (one call per step) as video frames on the bar."""
+    count = {"step": 0}
+
+    def update(_: int) -> None:
+        bar.update(spec.frames_for_step(count["step"]) * sessions)
+        count["step"] += 1
+    return update
+
+
 class _NoBar:
     def update(self, n: int = 1) -> None: ...
     def set_postfix_str(self, text: str) -> None: ...
@@ -137,4 +147,4 @@ def _bar(total: int, enabled: bool):
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
-    return tqdm(total=total, unit="step", desc="eval", leave=False, dynamic_ncols=True)
+    return tqdm(total=total, unit="frame", desc="eval", leave=False, dynamic_ncols=True)
