@@ -4,7 +4,8 @@ Each client (its own socket, in its own thread) opens a session and sends steps 
 frame rate (24 fps: a step of 4 frames every 1/6 s) with up to 2 steps in flight, as the frame
 loop does. Reports frames asked for and received, frames lost (asked for, never received: target
 0), steps out of order (a step index or tick that does not follow the previous: target 0), errors,
-step round-trip latency p50/p99 and the worker's resident memory after warm-up and at the end.
+step round-trip latency p50/p99 and the worker's resident memory after warm-up, at the end of the
+streaming (every session still open), at its peak, and after the clients closed their sessions.
 """
 from __future__ import annotations
 
@@ -87,17 +88,18 @@ def run(sessions: int = 8, seconds: float = 60.0, width: int = 736, height: int 
         for p in players:
             p.started.wait(60)
         time.sleep(min(warmup_s, seconds / 4))
-        mem_start = rss_mb(process.pid)
-        peak, samples = mem_start, []
+        mem_start = mem_end = peak = rss_mb(process.pid)
         t0 = time.monotonic()
         while any(p.is_alive() for p in players):
             time.sleep(1.0)
             if process.alive():
-                samples.append(rss_mb(process.pid))
-                peak = max(peak, samples[-1])
+                sample = rss_mb(process.pid)
+                peak = max(peak, sample)
+                if all(p.is_alive() for p in players) and time.monotonic() - t0 < seconds - 2:
+                    mem_end = sample                 # the last sample with every session open and streaming
         for p in players:
             p.join()
-        mem_end = rss_mb(process.pid) if process.alive() else float("nan")
+        mem_closed = rss_mb(process.pid) if process.alive() else float("nan")
         worker_alive = process.alive()
     finally:
         process.stop()
@@ -112,6 +114,7 @@ def run(sessions: int = 8, seconds: float = 60.0, width: int = 736, height: int 
         "step_ms_p50": float(np.percentile(latency, 50)) if latency else float("nan"),
         "step_ms_p99": float(np.percentile(latency, 99)) if latency else float("nan"),
         "worker_rss_mb_start": mem_start, "worker_rss_mb_end": mem_end, "worker_rss_mb_peak": peak,
+        "worker_rss_mb_after_close": mem_closed,
         "memory_change_pct": 100.0 * (mem_end - mem_start) / mem_start,
         "elapsed_s": time.monotonic() - t0,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
