@@ -94,3 +94,36 @@ def test_periodic_validation_samples_leave_the_loss_curve_unchanged(tmp_path, ti
     top = video[:, :32].astype(float)                   # lossy-coded: near the real clips, in their order
     in_order, swapped = (abs(top - np.concatenate(list(clips), axis=2)).mean() for clips in (real, real[::-1]))
     assert in_order < 0.7 * swapped, (in_order, swapped)
+
+
+def test_a_time_budget_ends_the_run_early_checkpointed_and_resumable(tmp_path, tiny_bank, tiny_config, monkeypatch):
+    """loop.max_seconds: the run stops once its wall-clock budget is spent (long before
+    loop.steps), writes its checkpoint, and a resumed run with the same budget has none left."""
+    import time
+
+    cfg = tiny_config(tmp_path / "run", steps=100_000, loop={"max_seconds": 0.5})
+    stage_step = AdaptStage.train_step
+
+    def slow_step(self, batch, step):                 # 0.1 s a step: ~5 steps fit the budget
+        time.sleep(0.1)
+        return stage_step(self, batch, step)
+    monkeypatch.setattr(AdaptStage, "train_step", slow_step)
+    history = run_adapt(cfg, tiny_bank())
+    assert 2 <= len(history) <= 8, len(history)
+    state = json.loads((tmp_path / "run" / "checkpoints" / f"step_{len(history):08d}" / "state.json").read_text())
+    assert state["elapsed_s"] >= 0.5
+    assert run_adapt(cfg, tiny_bank()) == []          # resumed: the budget is already spent
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_its_final_fraction(tmp_path, tiny_bank, tiny_config):
+    from worldsim.train.loop import schedule_factor
+
+    cfg = tiny_config(tmp_path / "run", steps=10, optim={"schedule": "cosine", "final_lr_fraction": 0.1})
+    assert schedule_factor(cfg.optim, 0.0) == pytest.approx(1.0)
+    assert schedule_factor(cfg.optim, 0.5) == pytest.approx(0.55)
+    assert schedule_factor(cfg.optim, 1.0) == pytest.approx(0.1)
+    ctx = StepContext.from_config(cfg)
+    stage = AdaptStage(cfg, ctx)
+    train(stage, ClipReader(tiny_bank(), 4, 0), cfg, ctx)
+    group = stage.optimizers["adamw"].param_groups[0]
+    assert group["lr"] == pytest.approx(cfg.optim.lr * schedule_factor(cfg.optim, 0.9))   # the last step's lr
