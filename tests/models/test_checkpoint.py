@@ -40,7 +40,7 @@ def test_missing_folder_or_file(tmp_path, saved):
         load_checkpoint(tmp_path / "nope")
     _, path = saved
     (path / "model.safetensors").unlink()
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="incomplete: missing model.safetensors"):
         load_checkpoint(path)
 
 

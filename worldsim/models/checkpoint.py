@@ -54,38 +54,11 @@ def save_checkpoint(model: AaptModel, path: str | Path, controls: dict[str, dict
     return path
 
 
-def save_shipped(model: AaptModel, path: str | Path, dtype: torch.dtype = torch.float16,
-                 shard_bytes: int = 15 * 2**20, omit: tuple[str, ...] = ("vae.decoder.",),
-                 controls: dict[str, dict] | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """A checkpoint to ship inside the package: weights cast to `dtype`, split into shards of at most
-    `shard_bytes` (model-00001.safetensors, ...), the modules under `omit` left out (play decodes
-    with the light decoder; the full one is for training). config.json lists the shards and what
-    was left out; load_checkpoint reads this layout like the single-file one."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    save_checkpoint(model, path, controls=controls, extra=extra)        # config.json (and full weights)
-    (path / WEIGHTS).unlink()
-    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in model.state_dict().items()
-             if not k.startswith(omit)}
-    shards: list[dict[str, torch.Tensor]] = [{}]
-    size = 0
-    for key, tensor in state.items():
-        nbytes = tensor.numel() * tensor.element_size()
-        if nbytes > shard_bytes:
-            raise ValueError(f"{key} alone ({nbytes} bytes) is larger than a shard ({shard_bytes} bytes)")
-        if size + nbytes > shard_bytes:
-            shards.append({})
-            size = 0
-        shards[-1][key] = tensor
-        size += nbytes
-    names = [f"model-{i + 1:05d}.safetensors" for i in range(len(shards))]
-    for name, shard in zip(names, shards):
-        save_file(shard, str(path / name), metadata={"format": FORMAT})
-    meta = json.loads((path / CONFIG).read_text())
-    meta.update(weights=names, omitted=list(omit), dtype=str(dtype).removeprefix("torch."))
-    (path / CONFIG).write_text(json.dumps(meta, indent=1))
-    return path
+def __getattr__(name: str):
+    if name == "save_shipped":                  # the shipped format lives in shipped.py
+        from .shipped import save_shipped
+        return save_shipped
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def weight_files(path: Path, meta: dict[str, Any]) -> list[Path]:
@@ -149,8 +122,7 @@ def _check_types(cfg_file: Path, meta: dict) -> None:
 def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = None
                     ) -> tuple[AaptModel, dict[str, Any]]:
     """(model on `device`, config.json contents). dtype: cast the weights (default: as stored)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from .shipped import read_weights
 
     meta = read_config(path)
     path = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -158,13 +130,8 @@ def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = 
         cfg = ModelConfig.from_dict(meta["model"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:   # a field of the wrong JSON type
         raise CheckpointError(f"{path / CONFIG}: bad model config ({err})") from None
-    state: dict[str, torch.Tensor] = {}
-    for file in weight_files(path, meta):
-        try:
-            state.update(load_file(str(file), device=str(device)))
-        except (SafetensorError, OSError, RuntimeError) as err:
-            raise CheckpointError(f"{file} is not a readable safetensors file ({err}); "
-                                  "the checkpoint is corrupt or truncated") from None
+    files = weight_files(path, meta)
+    state = read_weights(path, meta, files, device, dtype)
     with torch.device("meta"):
         model = AaptModel(cfg)
     omitted = tuple(meta.get("omitted", ()))
@@ -175,7 +142,8 @@ def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = 
     if missing or unexpected or wrong:
         parts = [f"{name}: {', '.join(items[:4])}{' ...' if len(items) > 4 else ''}"
                  for name, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if items]
-        raise CheckpointError(f"{path / WEIGHTS} does not match the model in {CONFIG} "
+        where = path / WEIGHTS if len(files) == 1 else f"{path}/{files[0].name}..{files[-1].name}"
+        raise CheckpointError(f"{where} does not match the model in {CONFIG} "
                               f"(preset {cfg.name!r}): " + "; ".join(parts))
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}

@@ -162,12 +162,30 @@ def run_throughput(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_ship(args: argparse.Namespace) -> int:
+    """Re-write a checkpoint in the shipped form (worldsim/models/shipped.py) and print the sizes."""
+    import torch
+
+    from ..models.checkpoint import load_checkpoint
+    from ..models.shipped import save_shipped
+
+    model, meta = load_checkpoint(args.model, dtype=torch.float32)
+    layout = {"format", "version", "preset", "resolution", "window", "model", "controls", "latent_stats",
+              "weights", "omitted", "dtype", "quantization"}
+    path = save_shipped(model, args.out, dtype=args.dtype, controls=meta.get("controls"),
+                        extra={k: v for k, v in meta.items() if k not in layout})
+    sizes = {f.name: f.stat().st_size for f in sorted(path.glob("model-*.safetensors"))}
+    print(f"{path}: {args.dtype}, {len(sizes)} shards, {sum(sizes.values()) / 2**20:.1f} MiB "
+          f"(largest {max(sizes.values()) / 2**20:.1f} MiB)")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a stage of the AAPT pipeline; build clip banks",
                               description="Train one stage: vae, base, adapt, distill, adversarial; or build a clip "
                                           "bank from the reference world (docs/train.md). A run whose out_dir "
                                           "holds a checkpoint resumes from it exactly.")
-    sub = p.add_subparsers(dest="stage", required=True, metavar="{" + ",".join(STAGES) + ",bank,encode,samples,throughput}")
+    sub = p.add_subparsers(dest="stage", required=True, metavar="{" + ",".join(STAGES) + ",bank,encode,samples,throughput,ship}")
     for stage in STAGES:
         sp = sub.add_parser(stage, help=f"train stage {stage}")
         sp.add_argument("--config", required=True, help="TOML config (examples in configs/)")
@@ -222,3 +240,10 @@ def register(subparsers) -> None:
     t.add_argument("logs", nargs="+", help="log.jsonl files; speed-ups are against the first")
     t.add_argument("--skip", type=int, default=5, help="warm-up steps left out")
     t.set_defaults(func=run_throughput)
+    sh = sub.add_parser("ship", help="write a checkpoint in the shipped form (small shards, float16 or int8)",
+                        description="Shards of <= 15 MiB without the full VAE decoder; --dtype int8 stores "
+                                    "weight matrices as per-channel int8 (docs/model.md).")
+    sh.add_argument("--model", required=True, help="checkpoint folder (full or shipped)")
+    sh.add_argument("--out", required=True, help="folder to write (e.g. worldsim/assets/default)")
+    sh.add_argument("--dtype", choices=("float16", "int8"), default="float16")
+    sh.set_defaults(func=run_ship)
