@@ -92,7 +92,7 @@ def test_bad_requests_raise_renderer_errors():
 def test_checkpoint_option_through_the_registry(tmp_path):
     r = make_renderer()
     save_checkpoint(r.model, tmp_path / "ckpt", controls=r.controls)
-    loaded = create_renderer("aapt", checkpoint=str(tmp_path / "ckpt"), max_sessions=1)
+    loaded = create_renderer("aapt", checkpoint=str(tmp_path / "ckpt"), max_sessions=1, start="noise")
     assert loaded.spec.info["checkpoint"].endswith("ckpt") and loaded.spec.control_kinds == r.spec.control_kinds
     s1, s2 = r.open(seed=5), loaded.open(seed=5)
     for k, (f1, f2) in enumerate(zip(play(r, [s1], 3), play(loaded, [s2], 3))):
@@ -113,7 +113,7 @@ def test_plays_a_checkpoint_through_the_worker_process(tmp_path):
 
     r = make_renderer()
     save_checkpoint(r.model, tmp_path / "ckpt", controls=r.controls)
-    with Client.spawn("aapt", {"checkpoint": str(tmp_path / "ckpt")}) as client:
+    with Client.spawn("aapt", {"checkpoint": str(tmp_path / "ckpt"), "start": "noise"}) as client:
         session = client.open("aapt", seed=5)
         assert session.spec.info["preset"] == "tiny"
         first = client.step(session, 0, camera_packets(0, 1))

@@ -9,13 +9,23 @@ Sessions share one model and one static KV cache of `max_sessions` rows; a step 
 pending sessions as one batch (one generator forward, one decoder forward). The control kinds,
 their encoder settings (camera encoding, scale constants) and the latent statistics come from the
 checkpoint's config; without a checkpoint a preset is randomly initialised (frames are noise
-until it is trained) and `controls` picks the kinds. Without a first frame a session starts
-from a seeded random latent. On CPU the renderer sets torch to one intra-op thread (`threads`).
+until it is trained) and `controls` picks the kinds. Without a first frame a trained model
+(a checkpoint) starts from the reference world's first frame (`start="reference"`): the
+ray-marched world of the session's seed at its spawn point, seen from the rig's starting pose
+(the frame `worldsim eval` starts from), or for a pose model the puppet scene; a random model
+starts from a seeded random latent (`start="noise"`). On CPU the renderer sets torch to one
+intra-op thread (`threads`).
+
+A model trained on clips of `trained_clip_frames` latent frames (config.json) that plays with a
+window of N frames sees, once the ring is full, N + 1 positions; if that is more than it was
+trained on, `spec.info["warning"]` says so and the first session to run past prints it once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Sequence
+
+import sys
 
 import numpy as np
 import torch
@@ -44,7 +54,7 @@ class AaptRenderer:
     def __init__(self, checkpoint: str | None = None, preset: str = "default", width: int | None = None,
                  height: int | None = None, device: str = "cpu", dtype: str | None = None,
                  max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
-                 light_decoder: bool = True, seed: int = 0, threads: int | None = None):
+                 light_decoder: bool = True, seed: int = 0, threads: int | None = None, start: str | None = None):
         from ..controls.encoding import control_channels
         from ..controls.registry import get_control
 
@@ -54,6 +64,11 @@ class AaptRenderer:
             # needs the other core (two spinning OpenMP threads on a busy 2-core box run ~6x slower).
             torch.set_num_threads(threads or 1)
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
+        self.start = start or ("reference" if checkpoint else "noise")
+        if self.start not in ("reference", "noise"):
+            raise ValueError(f"aapt start must be 'reference' or 'noise', got {start!r}")
+        self._reference = None                 # made on the first session that starts from the reference
+        meta = {}
         if checkpoint:
             self.model, meta = load_checkpoint(checkpoint, self.device, torch_dtype)
             self.controls = meta.get("controls", {})
@@ -83,7 +98,15 @@ class AaptRenderer:
             info={"preset": cfg.name, "latent": [gen.latent_channels, *self.latent_hw], "window": gen.window,
                   "checkpoint": str(checkpoint) if checkpoint else None, "device": str(self.device),
                   "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
-                  "generator_params": sum(p.numel() for p in self.model.generator.parameters())})
+                  "generator_params": sum(p.numel() for p in self.model.generator.parameters()),
+                  "start": self.start})
+        self.trained_frames = meta.get("trained_clip_frames")
+        if isinstance(self.trained_frames, int) and self.trained_frames < gen.window + 1:
+            self.spec.info["warning"] = (
+                f"this model was trained on clips of {self.trained_frames} latent frames but plays with a window "
+                f"of {gen.window} (+ the first frame): positions beyond {self.trained_frames} latent frames "
+                f"({4 * (self.trained_frames - 1) / cfg.fps:.1f} s) are untrained; expect the picture to degrade")
+        self._warned = False
 
     # ---- sessions --------------------------------------------------------------------------
     @torch.no_grad()
@@ -98,7 +121,7 @@ class AaptRenderer:
             raise RendererError(f"aapt renderer is full ({self.spec.info['max_sessions']} sessions); "
                                 "close one or raise max_sessions")
         noise = torch.Generator().manual_seed(int(seed))
-        latent = self._first_latent(first_frame, noise)                   # (C, h, w)
+        latent = self._first_latent(first_frame, noise, int(seed))                 # (C, h, w)
         slot = self.free_slots.pop(0)
         text = self.model.text_encoder([prompt])
         self.model.generator.start(latent[None], text, slots=[slot])
@@ -110,8 +133,10 @@ class AaptRenderer:
             self.free_slots.append(state.slot)
             state.slot = -1
 
-    def _first_latent(self, frame: np.ndarray | None, noise: torch.Generator) -> torch.Tensor:
+    def _first_latent(self, frame: np.ndarray | None, noise: torch.Generator, seed: int) -> torch.Tensor:
         dtype = self.model.generator.prev_latent.dtype
+        if frame is None and self.start == "reference":
+            frame = self.reference_frame(seed)
         if frame is None:
             z = torch.randn(self.model.cfg.vae.latent_channels, *self.latent_hw, generator=noise)
             return z.to(self.device, dtype)
@@ -122,6 +147,24 @@ class AaptRenderer:
         video = torch.from_numpy(frame).to(self.device).permute(2, 0, 1)[None, :, None]   # (1, 3, 1, H, W)
         video = video.to(dtype) / 127.5 - 1.0
         return self.model.vae.encode(video)[0, :, 0]
+
+    def reference_frame(self, seed: int) -> np.ndarray | None:
+        """The reference's first frame for `seed` at this renderer's size: the world from the rig's
+        starting pose at the spawn point (as `worldsim eval` renders its ground truth), or the
+        puppet scene for a pose model."""
+        width, height = self.spec.width, self.spec.height
+        if "camera" not in self.controls:
+            if "pose" in self.controls:
+                from ..worlds.dataset import pose_clip
+                return pose_clip(seed, frames=1, width=width, height=height).frames[0].numpy()
+            return None
+        from ..eval.rollout import roll_out
+        from ..eval.trajectories import drive
+        if self._reference is None:
+            from ..worlds.renderer import ReferenceRenderer
+            self._reference = ReferenceRenderer(width, height, self.spec.fps,
+                                                fovy_deg=self.controls["camera"].get("fovy_deg", 60.0))
+        return roll_out(self._reference, [seed], drive("start", [], 1, ["camera"], self.spec.fps)).frames[0, 0]
 
     # ---- steps -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -158,6 +201,9 @@ class AaptRenderer:
             self._decode(later, states, latents, out)
         for state in states:
             state.steps += 1
+        if "warning" in self.spec.info and not self._warned and any(s.steps > self.trained_frames for s in states):
+            self._warned = True
+            print(f"aapt: warning: {self.spec.info['warning']}", file=sys.stderr, flush=True)
         return out
 
     @torch.no_grad()

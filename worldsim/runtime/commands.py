@@ -58,6 +58,11 @@ def register(sub) -> None:
     p.add_argument("--fullscreen", action="store_true")
     p.add_argument("--fly", action="store_true", help="fly instead of walking")
     p.add_argument("--fast", action="store_true", help="do not wait for the clock (with --ticks: as fast as possible)")
+    p.add_argument("--model", metavar="NAME", help="a shipped model (worldsim/assets/NAME: default, pose), "
+                   "played by the aapt renderer")
+    p.add_argument("--split", action="store_true", help="the reference world beside the renderer, driven by "
+                   "the same input")
+    p.add_argument("--image", metavar="FILE", help="start from this picture (cropped and resized to the model's size)")
     p.set_defaults(func=_play)
 
     p = sub.add_parser("serve", help="serve renderers to remote players")
@@ -98,7 +103,8 @@ def _play(args) -> int:
                        seed=args.seed, prompt=args.prompt, renderer_options=_renderer_options(args),
                        window=_size(args.window) if args.window else None, fullscreen=args.fullscreen,
                        fly=args.fly, realtime=not args.fast,
-                       curve=(args.curve, args.curve_name) if args.curve else None)
+                       curve=(args.curve, args.curve_name) if args.curve else None,
+                       model=args.model, split=args.split, image=args.image)
     try:
         summary = play(opts)
     except (ControlError, ScriptError, FileNotFoundError, KeyError, WorkerStartError, WorkerDied, RequestError,

@@ -14,7 +14,12 @@ from .inprocess import LocalClient
 from .loop import FrameLoop
 from .registry import available_renderers
 
-EMBEDDED_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "default"   # config.json + weights
+ASSETS = Path(__file__).resolve().parent.parent / "assets"        # shipped models: ASSETS/NAME/config.json + shards
+EMBEDDED_CHECKPOINT = ASSETS / "default"
+
+
+def shipped_models() -> list[str]:
+    return sorted(p.name for p in ASSETS.glob("*") if (p / "config.json").is_file())
 
 
 def default_renderer() -> str:
@@ -45,6 +50,9 @@ class PlayOptions:
     fly: bool = False
     realtime: bool = True
     curve: tuple[str, str] | None = None      # (key dir, client name) for --connect
+    model: str | None = None                  # a shipped model (worldsim/assets/NAME), played by aapt
+    split: bool = False                       # the reference world beside the renderer, same input
+    image: str | None = None                  # start from this picture
 
 
 def make_client(renderer: str, options: dict, connect: str | None, in_process: bool, curve=None):
@@ -67,10 +75,7 @@ def window_size(spec_w: int, spec_h: int, window: tuple[int, int] | None) -> tup
 def play(opts: PlayOptions) -> dict:
     from worldsim.controls import PacketBuilder, ScriptedInput
 
-    renderer = opts.renderer or default_renderer()
-    options = dict(opts.renderer_options)
-    if renderer == "aapt" and "checkpoint" not in options and (EMBEDDED_CHECKPOINT / "config.json").exists():
-        options["checkpoint"] = str(EMBEDDED_CHECKPOINT)          # the embedded default model
+    renderer, options = resolve_renderer(opts)
     client = make_client(renderer, options, opts.connect, opts.in_process, opts.curve)
     display = recorder = None
     try:
@@ -78,8 +83,14 @@ def play(opts: PlayOptions) -> dict:
         if spec_dict is None:
             raise RequestError("bad_request", f"worker does not serve {renderer!r}: {client.welcome['renderers']}")
         kinds = sorted(spec_dict["control_kinds"])
-        session = client.open(renderer, opts.seed, opts.prompt, controls=kinds)
+        first = None
+        if opts.image:
+            size = spec_dict["info"]["right"] if opts.split else spec_dict
+            first = load_image(opts.image, size["width"], size["height"])
+        session = client.open(renderer, opts.seed, opts.prompt, first, controls=kinds)
         spec = session.spec
+        if spec.info.get("warning"):
+            print(f"worldsim: warning: {spec.name}: {spec.info['warning']}", file=sys.stderr)
         if opts.input_script:
             source = ScriptedInput.load(opts.input_script)
             ticks = opts.ticks if opts.ticks is not None else source.length
@@ -116,6 +127,50 @@ def play(opts: PlayOptions) -> dict:
         if display is not None:
             display.close()
         client.shutdown()
+
+
+def resolve_renderer(opts: PlayOptions) -> tuple[str, dict]:
+    """(renderer name, its options): --model picks a shipped model, the aapt renderer defaults to
+    the embedded one, and --split puts the reference world on the left of it."""
+    from worldsim.errors import WorldsimUserError
+    renderer = opts.renderer or ("aapt" if opts.model or opts.split else default_renderer())
+    options = dict(opts.renderer_options)
+    if opts.model:
+        if opts.model not in shipped_models():
+            raise WorldsimUserError(f"no shipped model {opts.model!r}; shipped: {', '.join(shipped_models()) or 'none'}")
+        if "checkpoint" in options:
+            raise WorldsimUserError("--model and --checkpoint both name a model: give one")
+        options["checkpoint"] = str(ASSETS / opts.model)
+    if renderer == "aapt" and "checkpoint" not in options and (EMBEDDED_CHECKPOINT / "config.json").exists():
+        options["checkpoint"] = str(EMBEDDED_CHECKPOINT)          # the embedded default model
+    if opts.split:
+        if renderer in ("reference", "split"):
+            raise WorldsimUserError("--split shows the reference world beside another renderer (e.g. aapt)")
+        options = {"left": "reference", "right": renderer, **options}
+        renderer = "split"
+    return renderer, options
+
+
+def load_image(path: str, width: int, height: int):
+    """The picture at `path` as uint8 (height, width, 3): centre-cropped to the aspect, then resized."""
+    from worldsim.errors import WorldsimUserError
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise WorldsimUserError("--image needs pillow to read pictures: pip install pillow") from None
+    import numpy as np
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+    except FileNotFoundError:
+        raise WorldsimUserError(f"--image {path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise WorldsimUserError(f"--image {path}: not a readable image ({type(err).__name__})") from None
+    w, h = img.size
+    scale = min(w / width, h / height)                            # the largest box of the target aspect
+    cw, ch = width * scale, height * scale
+    box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
+    return np.asarray(img.resize((width, height), Image.Resampling.LANCZOS, box=box), dtype=np.uint8)
 
 
 def _open_display(spec, opts: PlayOptions):
