@@ -144,7 +144,7 @@ class AaptRenderer:
         if not isinstance(frame, np.ndarray) or frame.shape != shape or frame.dtype != np.uint8:
             got = (getattr(frame, "shape", None), getattr(frame, "dtype", type(frame).__name__))
             raise RendererError(f"first_frame must be uint8 {shape}, got {got}")
-        video = torch.from_numpy(frame).to(self.device).permute(2, 0, 1)[None, :, None]   # (1, 3, 1, H, W)
+        video = torch.tensor(frame, device=self.device).permute(2, 0, 1)[None, :, None]    # (1, 3, 1, H, W)
         video = video.to(dtype) / 127.5 - 1.0
         return self.model.vae.encode(video)[0, :, 0]
 
