@@ -131,3 +131,19 @@ def test_int8_scale_that_does_not_fit(tmp_path, model):
     with pytest.raises(CheckpointError, match="int8 tensors without a .int8_scale") as err:
         load_checkpoint(path)
     _one_line(err)
+
+
+def test_train_ship_command(tmp_path, model, capsys):
+    from worldsim.cli import main
+    from worldsim.models.checkpoint import save_checkpoint
+
+    save_checkpoint(model, tmp_path / "full", controls=CONTROLS, extra={"trained_clip_frames": 7, "trained_by": "t"})
+    assert main(["train", "ship", "--model", str(tmp_path / "full"), "--out", str(tmp_path / "ship"),
+                 "--dtype", "int8"]) == 0
+    assert "int8, 1 shards" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "ship" / "config.json").read_text())
+    assert meta["dtype"] == "int8" and meta["trained_clip_frames"] == 7 and meta["trained_by"] == "t"
+    assert meta["controls"] == CONTROLS
+    loaded, _ = load_checkpoint(tmp_path / "ship")
+    torch.testing.assert_close(next(iter(loaded.generator.parameters())).float(),
+                               next(iter(model.generator.parameters())).float(), atol=0.05, rtol=0)
