@@ -141,12 +141,13 @@ def check_bind_address(address: str, curve: str | None = None) -> None:
 
 
 def _serve(args) -> int:
-    from .play import default_renderer
+    from .play import PlayOptions, resolve_renderer
     from .worker import run_worker
     from .security import KeyFileError
     check_bind_address(args.bind, args.curve)
+    renderer, options = resolve_renderer(PlayOptions(renderer=args.renderer, renderer_options=_renderer_options(args)))
     try:
-        run_worker(args.bind, [args.renderer or default_renderer()], _renderer_options(args), curve_dir=args.curve,
+        run_worker(args.bind, [renderer], options, curve_dir=args.curve,    # aapt: the embedded model by default
                    session_idle_s=args.session_idle_s)
     except (RuntimeError, KeyFileError, OSError) as err:     # bad --bind, --curve folder: one line
         raise WorldsimUserError(str(err)) from None
