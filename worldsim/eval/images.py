@@ -4,8 +4,9 @@
     psnr_from_mse(mse(a, b).mean())   # the PSNR of a set of frames: of their mean MSE
     ssim(a, b)      # (N, H, W, 3) uint8 each -> (N,) in [-1, 1]; Gaussian window 11, sigma 1.5
 
-SSIM is Wang et al. (2004) with the usual constants (K1 0.01, K2 0.03, range 255), computed per
-RGB channel over the valid part of the image (no padding) and averaged over the channels.
+SSIM is Wang et al. (2004) with the usual constants (K1 0.01, K2 0.03, range 255), computed on
+the luma (BT.601 Y, as the original and FFmpeg's `ssim` Y do) over the valid part of the image
+(no padding), averaged over the image.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 
 def ssim(a: np.ndarray, b: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """(..., H, W, 3) uint8 pairs -> (...) mean SSIM over the image and the channels."""
+    """(..., H, W, 3) uint8 pairs -> (...) mean luma SSIM over the image."""
     _check(a, b)
     lead = a.shape[:-3]
     a2, b2 = a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:])
@@ -68,8 +69,9 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:         # (n, H, W, 3) ->
     g = _gaussian(size, 1.5 * size / 11)
     by, bx = _band(a.shape[1], g).float(), _band(a.shape[2], g).float()
     # float32 is enough: the variances' cancellation error (~255^2 * 1e-7) is far below C2 (58.5)
-    x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float()       # (n, 3, H, W)
-    y = torch.from_numpy(np.ascontiguousarray(b)).permute(0, 3, 1, 2).float()
+    luma = torch.tensor([0.299, 0.587, 0.114])
+    x = torch.from_numpy(np.ascontiguousarray(a)).float() @ luma                      # (n, H, W)
+    y = torch.from_numpy(np.ascontiguousarray(b)).float() @ luma
 
     def blur(t: torch.Tensor) -> torch.Tensor:                  # separable Gaussian, valid part only
         return by @ t @ bx.T
@@ -78,7 +80,7 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:         # (n, H, W, 3) ->
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.mean(dim=(2, 3)).mean(dim=1).double().numpy()
+    return s.mean(dim=(1, 2)).double().numpy()
 
 
 def _check(a: np.ndarray, b: np.ndarray) -> None:

@@ -8,7 +8,6 @@ packets; the subject starts every session from the truth's first frame.
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import time
 from pathlib import Path
@@ -73,7 +72,7 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
         return [(truncate(by_name[n], limit or by_name[n].frames), truth[n].frames[:, :runs[n].frames.shape[1]],
                  runs[n].frames, runs[n].positions) for n in names if n in runs]
 
-    with cpu_threads(os.cpu_count()):
+    with cpu_threads(1):                      # robust on a shared small CPU (OpenMP threads wait on each other)
         summary = _measures(spec, cfg, trajs, truth, ar, tf, rows, teach, fovy)
     summary["label"] = label or spec.name
     summary["ground_truth"] = {"renderer": pool.name, "fovy_deg": fovy}
