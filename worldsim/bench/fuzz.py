@@ -169,7 +169,7 @@ def run(messages: int = 100_000, sockets: int = 4, window: int = 16, seed: int =
     socks = []
     codes: collections.Counter = collections.Counter()
     sent = answered = 0
-    mem_start = None
+    mem_start, mem_samples = None, []
     t0 = time.monotonic()
     try:
         for _ in range(sockets):
@@ -191,6 +191,8 @@ def run(messages: int = 100_000, sockets: int = 4, window: int = 16, seed: int =
                     codes[_code(reply)] += 1
             if mem_start is None and sent >= min(2000, messages // 10):
                 mem_start = rss_mb(process.pid)
+            if sent // 10_000 > len(mem_samples):
+                mem_samples.append(round(rss_mb(process.pid), 1))
         for _ in range(oversize):
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
@@ -219,7 +221,7 @@ def run(messages: int = 100_000, sockets: int = 4, window: int = 16, seed: int =
             "good_step_ms_max": max(good["latency_ms"], default=None), "kind": kind,
             "worker_rss_mb_start": mem_start, "worker_rss_mb_end": mem_end,
             "memory_change_pct": 100.0 * (mem_end - mem_start) / mem_start,
-            "messages_per_s": sent / (time.monotonic() - t0), "seed": seed}
+            "worker_rss_mb_every_10k": mem_samples, "messages_per_s": sent / (time.monotonic() - t0), "seed": seed}
 
 
 def _code(reply: list) -> str:
