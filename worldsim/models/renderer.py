@@ -162,7 +162,9 @@ class AaptRenderer:
         from ..eval.trajectories import drive
         if self._reference is None:
             from ..worlds.renderer import ReferenceRenderer
-            self._reference = ReferenceRenderer(width, height, self.spec.fps,
+            # eager kernels: one frame renders in ~1 s, where a first compile of the ray-marcher
+            # would keep a new player's window black for a minute or more (the frames are identical)
+            self._reference = ReferenceRenderer(width, height, self.spec.fps, compile=False,
                                                 fovy_deg=self.controls["camera"].get("fovy_deg", 60.0))
         return roll_out(self._reference, [seed], drive("start", [], 1, ["camera"], self.spec.fps)).frames[0, 0]
 
