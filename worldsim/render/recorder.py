@@ -27,7 +27,13 @@ LOG_SUFFIX = ".ctl.msgpack"
 
 
 class ControlLogError(ValueError):
-    """A control log that cannot be read: names the file and the record index."""
+    """A control log that cannot be read: names the file and the record index. For a log cut short,
+    `records_before` is how many records `allow_truncated=True` would keep (None otherwise) and
+    `damage` what cut it short, without the advice."""
+
+    def __init__(self, message: str, records_before: int | None = None, damage: str | None = None):
+        super().__init__(message)
+        self.records_before, self.damage = records_before, damage
 
 
 def control_log_path(video_path: str | Path) -> Path:
@@ -137,11 +143,13 @@ class ControlLog:
         unpacker.feed(data)
         records = iter(unpacker)
         header = _next_record(records, path, 0)
-        if header is None or header.get("kind") != "header" or header.get("format") != LOG_FORMAT:
+        if not isinstance(header, dict) or header.get("kind") != "header" or header.get("format") != LOG_FORMAT:
             raise ControlLogError(f"{path}: record 0 is not a {LOG_FORMAT} header; not a worldsim control log")
         missing = [key for key in ("version", "fps", "video", "meta") if key not in header]
         if missing:
             raise ControlLogError(f"{path}: record 0 (header) lacks {', '.join(missing)}")
+        if not isinstance(header["meta"], dict):
+            raise ControlLogError(f"{path}: record 0 (header): meta is not a map")
         if not isinstance(header["version"], int) or header["version"] > LOG_VERSION:
             raise ControlLogError(f"{path}: control log version {header.get('version')!r} is newer than this "
                                   f"worldsim reads ({LOG_VERSION}); upgrade worldsim")
@@ -167,7 +175,8 @@ class ControlLog:
         except ControlLogError as error:
             if not allow_truncated:
                 raise ControlLogError(f"{error}; read it with allow_truncated=True to keep the "
-                                      f"{index - 1} records before it") from None
+                                      f"{index - 1} records before it", records_before=index - 1,
+                                      damage=str(error)) from None
             log.problem = str(error)
             return log
         log.complete = True

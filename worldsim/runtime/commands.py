@@ -83,7 +83,9 @@ def register(sub) -> None:
     p.add_argument("log", help="FILE.ctl.msgpack written by `worldsim play --record`")
     p.add_argument("--window", action="store_true", help="show the replay in a window (real time)")
     p.add_argument("--record", metavar="FILE.mp4", help="write the replayed video")
-    p.add_argument("--in-process", action="store_true")
+    p.add_argument("--in-process", action="store_true", help="run the renderer in this process (no worker)")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="replay a log cut short (a crash) up to the damage, checking the frames it holds")
     p.set_defaults(func=_replay)
 
 
@@ -165,9 +167,22 @@ def _keys(args) -> int:
 
 
 def _replay(args) -> int:
+    from .client import RequestError
     from .play import replay
-    result = replay(args.log, headless=not args.window, realtime=args.window, in_process=args.in_process,
-                    record=args.record)
+    from .process import WorkerStartError
+    from worldsim.render.recorder import ControlLogError
+    try:
+        result = replay(args.log, headless=not args.window, realtime=args.window, in_process=args.in_process,
+                        record=args.record, allow_truncated=args.allow_truncated)
+    except (FileNotFoundError, RequestError, WorkerStartError) as err:   # a log another renderer cannot play
+        raise WorldsimUserError(str(err)) from None
+    except ControlLogError as err:
+        if err.records_before is None:
+            raise WorldsimUserError(str(err)) from None
+        raise WorldsimUserError(f"{err.damage}; replay it with --allow-truncated to check the "
+                                f"{err.records_before} records before it") from None
+    if not result["complete"]:
+        print(f"{args.log}: the log was cut short; checked the frames it holds", file=sys.stderr)
     print(f"{result['identical']}/{result['frames_recorded']} frames identical "
           f"({result['frames_replayed']} replayed)" + ("" if result["exact"] else
                                                       f"; first difference at frame {result['first_difference']}"))

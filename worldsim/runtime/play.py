@@ -242,12 +242,15 @@ class FrameDigests:
 
 
 def replay(log_path: str, headless: bool = True, realtime: bool = False, in_process: bool = False,
-           record: str | None = None) -> dict:
-    """Feed a control log back through the loop; compare every produced frame with the recording."""
-    from worldsim.render.recorder import ControlLog, Recorder
-    log = ControlLog.read(log_path)
+           record: str | None = None, allow_truncated: bool = False) -> dict:
+    """Feed a control log back through the loop; compare every produced frame with the recording
+    (of a log cut short, with allow_truncated: the frames it holds)."""
+    from worldsim.render.recorder import ControlLog, ControlLogError, Recorder
+    log = ControlLog.read(log_path, allow_truncated=allow_truncated)
     meta = log.meta
-    renderer = meta["renderer"]
+    renderer = meta.get("renderer")
+    if not isinstance(renderer, str):
+        raise ControlLogError(f"{log_path}: the header names no renderer; not a `worldsim play --record` log")
     client = make_client(renderer, meta.get("renderer_options", {}), None, in_process)
     display = writer = None
     try:
@@ -263,9 +266,11 @@ def replay(log_path: str, headless: bool = True, realtime: bool = False, in_proc
         recorded = log.frame_hashes
         same = sum(a == b for a, b in zip(digests.digests, recorded))
         first_diff = next((i for i, (a, b) in enumerate(zip(digests.digests, recorded)) if a != b), None)
+        # a log cut short may lose the frames of its last ticks: only the frames it holds are compared
+        replayed = len(digests.digests) if log.complete else min(len(digests.digests), len(recorded))
         return {"frames_recorded": len(recorded), "frames_replayed": len(digests.digests), "identical": same,
-                "first_difference": first_diff,
-                "exact": same == len(recorded) == len(digests.digests)}
+                "first_difference": first_diff, "complete": log.complete,
+                "exact": same == len(recorded) == replayed}
     finally:
         if writer is not None:
             writer.close()

@@ -7,6 +7,13 @@ from pathlib import Path
 
 from .config import STAGES, ConfigError
 
+STAGE_HELP = {
+    "vae": "stage 0: the causal VAE, on a pixel clip bank",
+    "base": "stage 0: the bidirectional base DiT, on latents",
+    "adapt": "stage 1: adapt the base to causal, frame-by-frame diffusion",
+    "distill": "stage 2: distil to one step per frame (consistency distillation)",
+    "adversarial": "stage 3: adversarial post-training with student forcing (long rollouts)",
+}
 REQUIRED = {"vae": ("video",), "base": ("latents",), "adapt": ("latents",), "distill": ("latents",),
             "adversarial": ("latents",)}
 
@@ -68,6 +75,15 @@ def run_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def output_folder(path: str) -> None:
+    """Make the folder a file is written to, before hours of work go into it (one line if it cannot be)."""
+    from .data import DataError
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"--out {path}: cannot make its folder ({err.strerror})") from None
+
+
 def run_bank(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -89,6 +105,7 @@ def run_bank(args: argparse.Namespace) -> int:
         spec.camera, spec.scales = camera["kind"], camera["scales"]
     spec.check()
     seeds = parse_seeds(args.world_seeds)
+    output_folder(args.out)
     vae = None
     if args.vae:
         from ..models.checkpoint import load_checkpoint
@@ -114,6 +131,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
     bank = ClipBank.load(args.bank)
     bank.require("video", path=args.bank)
+    output_folder(args.out)
     vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
     video = bank.tensors["video"]
 
@@ -187,7 +205,7 @@ def register(subparsers) -> None:
                                           "holds a checkpoint resumes from it exactly.")
     sub = p.add_subparsers(dest="stage", required=True, metavar="{" + ",".join(STAGES) + ",bank,encode,samples,throughput,ship}")
     for stage in STAGES:
-        sp = sub.add_parser(stage, help=f"train stage {stage}")
+        sp = sub.add_parser(stage, help=STAGE_HELP[stage], description=STAGE_HELP[stage] + " (docs/train.md).")
         sp.add_argument("--config", required=True, help="TOML config (examples in configs/)")
         sp.add_argument("--steps", type=int, help="override loop.steps")
         sp.add_argument("--out", help="override loop.out_dir")
@@ -199,7 +217,7 @@ def register(subparsers) -> None:
                                    "one safetensors clip bank.")
     b.add_argument("--world-seeds", required=True, help="e.g. 0-63 or 0-7,100 (use other seeds for validation)")
     b.add_argument("--out", required=True, help="bank file (.safetensors)")
-    b.add_argument("--clips-per-seed", type=int, default=4)
+    b.add_argument("--clips-per-seed", type=int, default=4, help="clips (players) per world seed")
     b.add_argument("--frames", type=int, default=17, help="video frames per clip, 1 + 4k")
     b.add_argument("--size", default="128x128", help="WIDTHxHEIGHT, multiples of 8")
     b.add_argument("--vae", help="checkpoint whose VAE encodes the clips into `latents` (else pixels only)")
@@ -217,24 +235,24 @@ def register(subparsers) -> None:
     b.set_defaults(func=run_bank)
     e = sub.add_parser("encode", help="add VAE `latents` to a pixel clip bank",
                        description="Encode a bank's `video` with a (trained) VAE checkpoint into `latents`.")
-    e.add_argument("--bank", required=True)
+    e.add_argument("--bank", required=True, help="pixel clip bank (.safetensors with `video`)")
     e.add_argument("--vae", required=True, help="checkpoint folder whose VAE encodes")
-    e.add_argument("--out", required=True)
-    e.add_argument("--keep-video", action="store_true")
+    e.add_argument("--out", required=True, help="bank file to write (.safetensors)")
+    e.add_argument("--keep-video", action="store_true", help="keep `video` beside the latents")
     e.add_argument("--measure-stats", action="store_true",
                    help="measure the per-channel latent mean/std on this bank and store them in the VAE checkpoint")
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--batch", type=int, default=16)
+    e.add_argument("--device", default="cpu", help="encode on cpu or cuda")
+    e.add_argument("--batch", type=int, default=16, help="clips encoded per call")
     e.set_defaults(func=run_encode)
     s = sub.add_parser("samples", help="a PNG strip of a model's rollouts beside validation clips")
     s.add_argument("--model", required=True, help="checkpoint folder")
     s.add_argument("--bank", required=True, help="validation clip bank (latents; video and controls if any)")
     s.add_argument("--out", required=True, help="PNG file")
-    s.add_argument("--clips", type=int, default=4)
+    s.add_argument("--clips", type=int, default=4, help="validation clips in the strip (one row each)")
     s.add_argument("--every", type=int, default=4, help="every n-th video frame")
     s.add_argument("--base", action="store_true", help="a bidirectional base model: sample whole clips from noise")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--seed", type=int, default=0, help="noise seed of the rollouts")
+    s.add_argument("--device", default="cpu", help="run the model on cpu or cuda")
     s.set_defaults(func=run_samples)
     t = sub.add_parser("throughput", help="step time and clips/s of training logs (log.jsonl)")
     t.add_argument("logs", nargs="+", help="log.jsonl files; speed-ups are against the first")
