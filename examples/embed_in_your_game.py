@@ -18,10 +18,15 @@ from worldsim.runtime.client import Client
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--renderer", default="testpattern")
+    p.add_argument("--renderer", default="testpattern", help="renderer name (default: testpattern)")
     p.add_argument("--frames", type=int, default=0, help="render N frames without a window, then stop")
-    p.add_argument("--out", default="last.png")
+    p.add_argument("--out", default="last.png", help="with --frames: where to save the last frame")
     args = p.parse_args()
+    if args.frames:
+        try:
+            import PIL  # noqa: F401  (saves the last frame)
+        except ImportError:
+            p.exit(2, f"{p.prog}: error: --frames saves a PNG and needs pillow: pip install pillow\n")
 
     with Client.spawn(args.renderer) as client:                       # spawns and owns the worker
         session = client.open(args.renderer, seed=1, controls=["camera"])

@@ -1,9 +1,16 @@
 """User mistakes on the command line end in one line on stderr and a non-zero exit, never a traceback."""
+import subprocess
+import sys
+from pathlib import Path
+
 import msgpack
 import pytest
+import torch
 
 from worldsim.cli import main
 from worldsim.runtime.play import PlayOptions, play
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(capsys, *argv):
@@ -53,3 +60,32 @@ def test_a_truncated_log_names_the_flag_that_replays_it(capsys, tmp_path, record
     assert main(["replay", str(cut), "--in-process", "--allow-truncated"]) == 0
     out = capsys.readouterr()
     assert "frames identical" in out.out and "cut short" in out.err
+
+
+@pytest.fixture
+def without_pillow(monkeypatch):
+    for name in [m for m in sys.modules if m == "PIL" or m.startswith("PIL.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "PIL", None)                    # `import PIL` raises ImportError
+
+
+def test_a_png_strip_without_pillow_names_the_install_before_rendering(capsys, tmp_path, without_pillow):
+    code, err = run_cli(capsys, "world", "render", "--out", str(tmp_path / "strip.png"), "--frames", "4")
+    assert_one_line_error(code, err, "pip install pillow")
+
+
+def test_the_example_without_pillow_names_the_install():
+    code = ("import runpy, sys; sys.modules['PIL'] = None; sys.argv = ['embed', '--frames', '4']; "
+            f"runpy.run_path({str(ROOT / 'examples' / 'embed_in_your_game.py')!r}, run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("pip install pillow") and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has CUDA")
+@pytest.mark.parametrize("argv", [["play", "--renderer", "testpattern"], ["serve", "--renderer", "testpattern"],
+                                  ["world", "render", "--out", "clip.mp4"],
+                                  ["train", "bank", "--world-seeds", "0", "--out", "bank.safetensors"]])
+def test_a_cuda_device_without_cuda_is_one_line(capsys, argv):
+    code, err = run_cli(capsys, *argv, "--device", "cuda")
+    assert_one_line_error(code, err, "--device cuda", "--device cpu")

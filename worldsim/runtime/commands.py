@@ -26,6 +26,8 @@ def _renderer_options(args) -> dict:
     if getattr(args, "checkpoint", None):
         options["checkpoint"] = args.checkpoint
     if getattr(args, "device", None):
+        from worldsim.devices import require_device
+        require_device(args.device)
         options["device"] = args.device
     return options
 

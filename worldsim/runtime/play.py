@@ -154,10 +154,9 @@ def resolve_renderer(opts: PlayOptions) -> tuple[str, dict]:
 def load_image(path: str, width: int, height: int):
     """The picture at `path` as uint8 (height, width, 3): centre-cropped to the aspect, then resized."""
     from worldsim.errors import WorldsimUserError
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise WorldsimUserError("--image needs pillow to read pictures: pip install pillow") from None
+    from worldsim.pillow import pillow_image
+    Image = pillow_image("--image (reading pictures)")
+    from PIL import UnidentifiedImageError
     import numpy as np
     try:
         with Image.open(path) as img:

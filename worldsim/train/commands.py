@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..devices import require_device
 from .config import STAGES, ConfigError
 
 STAGE_HELP = {
@@ -49,6 +50,7 @@ def run_stage(args: argparse.Namespace) -> int:
         cfg.loop.out_dir = args.out
     if args.device is not None:
         cfg.loop.device = args.device
+    require_device(cfg.loop.device, "--device" if args.device else f"{args.config}: loop.device")
     if not cfg.data.path:
         raise ConfigError(f"{args.config}: set data.path to a clip bank (docs/train.md)")
     bank = ClipBank.load(cfg.data.path)
@@ -104,6 +106,7 @@ def run_bank(args: argparse.Namespace) -> int:
             raise DataError(f"{args.camera_from} has no camera controls to take the encoding from")
         spec.camera, spec.scales = camera["kind"], camera["scales"]
     spec.check()
+    require_device(args.device)
     seeds = parse_seeds(args.world_seeds)
     output_folder(args.out)
     vae = None
@@ -129,6 +132,7 @@ def run_encode(args: argparse.Namespace) -> int:
     from .bank import describe, encode_latents, store_latent_stats
     from .data import ClipBank
 
+    require_device(args.device)
     bank = ClipBank.load(args.bank)
     bank.require("video", path=args.bank)
     output_folder(args.out)
@@ -157,6 +161,7 @@ def run_samples(args: argparse.Namespace) -> int:
     from .data import ClipBank
     from .samples import sample_strip
 
+    require_device(args.device)
     model = load_checkpoint(args.model, device=args.device)[0].eval()
     path = sample_strip(model, ClipBank.load(args.bank), args.out, args.clips, args.every, args.base, args.seed)
     print(f"samples -> {path}")

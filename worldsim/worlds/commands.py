@@ -38,16 +38,14 @@ def _common(p) -> None:
 
 def _check(args):
     from worldsim.cli import WorldsimUserError
+    from worldsim.devices import require_device
     from worldsim.runtime.commands import _size
     width, height = _size(args.size)
     if width % 8 or height % 8:
         raise WorldsimUserError(f"--size must be multiples of 8, got {args.size}")
     if args.frames < 1:
         raise WorldsimUserError(f"--frames must be at least 1, got {args.frames}")
-    if args.device.startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            raise WorldsimUserError("--device cuda: no CUDA device here")
+    require_device(args.device)
     return width, height
 
 
@@ -70,6 +68,9 @@ def _render(args) -> int:
         raise WorldsimUserError(f"--out must end in .mp4 or .png, got {out}")
     if args.seed < 0:
         raise WorldsimUserError(f"--seed must be non-negative, got {args.seed}")
+    if out.suffix.lower() == ".png":
+        from worldsim.pillow import pillow_image
+        Image = pillow_image("--out FILE.png")                    # before rendering, not after
     world = build_world(args.seed)
     player_seed = args.seed if args.player_seed is None else args.player_seed
     plan = Player(player_seed).plan(args.frames)
@@ -86,7 +87,6 @@ def _render(args) -> int:
     video = torch.cat(frames).numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".png":
-        from PIL import Image
         picks = np.linspace(0, len(video) - 1, min(4, len(video))).round().astype(int)
         Image.fromarray(np.concatenate(list(video[picks]), axis=1)).save(out)
     else:
