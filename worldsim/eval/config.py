@@ -18,7 +18,7 @@ class EvalConfig:
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     seconds: float = 10.0            # length of the walk/yaw/strafe/still trajectories (AR over 1, 5, 10 s)
     drift_seconds: float = 60.0      # the walk is rolled out this long for the drift measure
-    teacher_seconds: float = 4.0     # teacher-forced runs cover the first seconds of walk/yaw/strafe
+    teacher_seconds: float = 4.0     # teacher-forced runs cover the first seconds of walk and yaw
     video_seconds: float = 10.0      # side-by-side mp4 per seed (0: none)
 
     def __post_init__(self):

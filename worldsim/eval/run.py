@@ -26,7 +26,7 @@ from .trajectories import Trajectory, build_trajectories, frame_count
 from .yaw import yaw_following
 
 AR_TRAJECTORIES = ("walk", "yaw", "strafe", "still")
-TEACHER_TRAJECTORIES = ("walk", "yaw", "strafe")
+TEACHER_TRAJECTORIES = ("walk", "yaw")            # moving; each costs a VAE encode of the true video per seed
 YAW_TRAJECTORIES = ("yaw", "turn360", "revisit")
 
 
