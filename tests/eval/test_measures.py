@@ -125,3 +125,10 @@ def test_seeds_parse_and_training_seeds_are_refused():
             parse_seeds(bad)
     with pytest.raises(WorldsimUserError, match="training world seeds"):
         EvalConfig(seeds=(3,))
+
+
+def test_a_size_the_reference_cannot_render_is_a_user_error():
+    from worldsim.eval.truth import TruthPool
+    from worldsim.runtime.renderer import RendererSpec
+    with pytest.raises(WorldsimUserError, match="cannot render the subject's 30x30"):
+        TruthPool(RendererSpec("odd", 30, 30))

@@ -47,7 +47,7 @@ def _scored(rows: dict, who: str, metric: str) -> np.ndarray:
     return rows[who]["mse" if metric == "psnr" else metric]
 
 
-def teacher_forced(runs: list[tuple], ) -> dict:
+def teacher_forced(runs: list[tuple]) -> dict:
     """runs: (trajectory, truth (S, T, ...), generated (S, T, ...), positions) of teacher-forced
     rollouts. Mean PSNR/SSIM over moving frames, beside the copy baseline."""
     acc: dict[str, dict[str, list]] = {"model": {"psnr": [], "ssim": []}, "copy": {"psnr": [], "ssim": []}}

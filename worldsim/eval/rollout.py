@@ -73,6 +73,3 @@ def roll_out(renderer, seeds: Sequence[int], trajectory: Trajectory, first_frame
     frames = np.stack([np.concatenate(v)[:total] for v in videos])      # (S, T, H, W, 3)
     return Run(frames, step_positions(spec, total), times)
 
-
-def steps_needed(spec, frames: int) -> int:
-    return int(step_positions(spec, frames)[-1]) + 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 
+from ..errors import WorldsimUserError
 from .rollout import roll_out
 
 _renderer = None                                   # the worker process's reference renderer
@@ -33,6 +34,12 @@ class TruthPool:
     def __init__(self, spec, fovy_deg: float = 60.0, renderer=None):
         self.renderer = renderer
         if renderer is None:
+            from ..worlds.raymarch import tile_size
+            try:
+                tile_size(spec.height, spec.width)
+            except ValueError as err:
+                raise WorldsimUserError(f"the reference world cannot render the subject's "
+                                        f"{spec.width}x{spec.height}: {err}") from None
             options = {"width": spec.width, "height": spec.height, "fps": spec.fps, "fovy_deg": fovy_deg}
             self.name, self.fovy_deg = "reference", fovy_deg
             self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
