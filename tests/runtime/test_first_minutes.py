@@ -89,3 +89,54 @@ def test_the_example_without_pillow_names_the_install():
 def test_a_cuda_device_without_cuda_is_one_line(capsys, argv):
     code, err = run_cli(capsys, *argv, "--device", "cuda")
     assert_one_line_error(code, err, "--device cuda", "--device cpu")
+
+
+def test_an_unknown_renderer_is_one_line_listing_the_available_ones(capsys):
+    code, err = run_cli(capsys, "play", "--headless", "--renderer", "foo")
+    assert_one_line_error(code, err, "unknown renderer 'foo'", "testpattern")
+
+
+@pytest.mark.parametrize("where", [[], ["--in-process"]])
+def test_a_renderer_refusing_its_options_is_one_line_without_an_exception_name(capsys, where):
+    code, err = run_cli(capsys, "play", "--headless", "--renderer", "testpattern", "--size", "13x7", *where)
+    assert_one_line_error(code, err, "cannot start renderer 'testpattern'", "13x7")
+    assert "ValueError" not in err
+
+
+def test_an_option_a_renderer_does_not_take_is_named():
+    from worldsim.runtime.registry import create_renderer
+    with pytest.raises(ValueError, match="takes no option checkpoint"):
+        create_renderer("testpattern", checkpoint="ckpt/")
+
+
+@pytest.mark.parametrize("ticks", ["0", "-5"])
+def test_ticks_below_one_are_refused(capsys, ticks):
+    code, err = run_cli(capsys, "play", "--headless", "--renderer", "testpattern", "--ticks", ticks)
+    assert_one_line_error(code, err, "--ticks")
+
+
+def test_connect_without_renderer_plays_the_one_the_worker_serves(capsys, tmp_path):
+    from worldsim.runtime.process import WorkerProcess
+    worker = WorkerProcess(["testpattern"], {"width": 64, "height": 48}).start()
+    try:
+        stats = tmp_path / "stats.json"
+        assert main(["play", "--connect", worker.address, "--headless", "--ticks", "5", "--fast",
+                     "--stats", str(stats)]) == 0
+    finally:
+        worker.stop()
+    assert '"renderer": "testpattern"' in stats.read_text()
+
+
+def test_connect_without_renderer_to_a_worker_of_several_lists_them():
+    from worldsim.errors import WorldsimUserError
+    from worldsim.runtime.play import served_renderer
+    with pytest.raises(WorldsimUserError, match="serves reference, testpattern: name one with --renderer"):
+        served_renderer({"renderers": ["reference", "testpattern"]}, "tcp://127.0.0.1:5555")
+
+
+def test_a_model_without_weights_says_it_plays_noise():
+    from worldsim.runtime.play import random_weights_note
+    from worldsim.runtime.renderer import RendererSpec
+    spec = RendererSpec("aapt", 64, 64, info={"checkpoint": None, "preset": "tiny"})
+    assert "weights are random" in random_weights_note(spec)
+    assert random_weights_note(RendererSpec("aapt", 64, 64, info={"checkpoint": "ckpt/"})) is None

@@ -59,8 +59,31 @@ def make_client(renderer: str, options: dict, connect: str | None, in_process: b
     if connect:
         return Client.connect(connect, curve=curve, reconnect=True)
     if in_process:
-        return LocalClient(renderer, options)
+        from .process import WorkerStartError
+        from .worker import START_REFUSALS, start_failure_reason
+        try:
+            return LocalClient(renderer, options)
+        except START_REFUSALS as err:           # the same line a worker process would report
+            raise WorkerStartError(f"cannot start renderer {renderer!r}: {start_failure_reason(err)}") from None
     return Client.spawn(renderer, options)
+
+
+def random_weights_note(spec) -> str | None:
+    """Say so when the aapt renderer plays a randomly initialised model (no checkpoint): it shows noise."""
+    if spec.name == "aapt" and "checkpoint" in spec.info and not spec.info["checkpoint"]:
+        return (f"aapt has no checkpoint: its weights are random (preset {spec.info.get('preset')!r}), so the "
+                "frames are noise; give --checkpoint DIR or --model NAME")
+    return None
+
+
+def served_renderer(welcome: dict, address: str) -> str:
+    """The renderer to play on a remote worker when none is named: the one it serves, if only one."""
+    from worldsim.errors import WorldsimUserError
+    served = list(welcome.get("renderers") or [])
+    if len(served) == 1:
+        return served[0]
+    raise WorldsimUserError(f"{address} serves {', '.join(served) or 'no renderer'}: "
+                            "name one with --renderer")
 
 
 def window_size(spec_w: int, spec_h: int, window: tuple[int, int] | None) -> tuple[int, int]:
@@ -79,6 +102,8 @@ def play(opts: PlayOptions) -> dict:
     client = make_client(renderer, options, opts.connect, opts.in_process, opts.curve)
     display = recorder = None
     try:
+        if opts.connect and not (opts.renderer or opts.model or opts.split):
+            renderer = served_renderer(client.welcome, opts.connect)
         spec_dict = client.welcome["specs"].get(renderer)
         if spec_dict is None:
             raise RequestError("bad_request", f"worker does not serve {renderer!r}: {client.welcome['renderers']}")
@@ -89,6 +114,9 @@ def play(opts: PlayOptions) -> dict:
             first = load_image(opts.image, size["width"], size["height"])
         session = client.open(renderer, opts.seed, opts.prompt, first, controls=kinds)
         spec = session.spec
+        note = random_weights_note(spec)
+        if note:
+            print(f"worldsim: warning: {note}", file=sys.stderr)
         if spec.info.get("warning"):
             print(f"worldsim: warning: {spec.name}: {spec.info['warning']}", file=sys.stderr)
         if opts.input_script:
@@ -134,6 +162,8 @@ def resolve_renderer(opts: PlayOptions) -> tuple[str, dict]:
     the embedded one, and --split puts the reference world on the left of it."""
     from worldsim.errors import WorldsimUserError
     renderer = opts.renderer or ("aapt" if opts.model or opts.split else default_renderer())
+    if not opts.connect and renderer not in available_renderers():     # a remote worker may serve others
+        raise WorldsimUserError(f"unknown renderer {renderer!r}; available: {', '.join(available_renderers())}")
     options = dict(opts.renderer_options)
     if opts.model:
         if opts.model not in shipped_models():

@@ -74,8 +74,19 @@ class WorkerProcess:
                 if data.startswith(b"READY"):
                     return
             if self.proc.poll() is not None:
+                refused = self.start_refusal()
+                if refused:                   # a bad option or checkpoint: the worker's one line says it all
+                    raise WorkerStartError(refused)
                 raise WorkerStartError(f"worker exited with code {self.proc.returncode} before READY. "
                                        f"Worker log ({self.log_path}):\n" + self.log_tail())
+
+    def start_refusal(self) -> str | None:
+        """The worker's `cannot start renderer NAME: why` line, if that is how it ended."""
+        from .worker import START_FAILURE
+        lines = self.log_tail(1).strip().splitlines()
+        if lines and lines[-1].startswith(START_FAILURE):
+            return lines[-1].removeprefix("worldsim worker: ")
+        return None
 
     def log_tail(self, lines: int = 20) -> str:
         try:

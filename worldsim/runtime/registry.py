@@ -46,4 +46,20 @@ def create_renderer(name: str, **options: Any) -> Renderer:
         raise KeyError(f"unknown renderer {name!r}; available: {', '.join(available_renderers()) or 'none'}")
     if isinstance(factory, str):
         factory = _load(factory)
+    unknown = unknown_options(factory, options)
+    if unknown:
+        raise ValueError(f"renderer {name!r} takes no option {', '.join(unknown)}")
     return factory(**options)
+
+
+def unknown_options(factory: Callable[..., Renderer], options: dict) -> list[str]:
+    """The options `factory` has no parameter for (none when it takes **kwargs or hides its signature)."""
+    import inspect
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return []
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return sorted(set(options) - names)

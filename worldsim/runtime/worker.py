@@ -29,6 +29,8 @@ import zmq
 
 from worldsim.controls import ControlError, validate_packet
 
+from worldsim.errors import WorldsimUserError
+
 from . import protocol as P
 from .renderer import Renderer, RendererError
 from .scheduling import CONTROL_SLICE, STEP_DEADLINE_S, FairInbox
@@ -360,6 +362,19 @@ def _die_with_parent(parent_pid: int | None) -> None:
     threading.Thread(target=watch, name="worldsim-parent-watch", daemon=True).start()
 
 
+START_FAILURE = "worldsim worker: cannot start renderer"   # the line a spawning client shows (process.py)
+START_REFUSALS = (ValueError, LookupError, OSError, RendererError, WorldsimUserError)   # bad options or files
+
+
+def start_failure_reason(err: Exception) -> str:
+    """What went wrong, in the user's words: the message of a refused option or file; the exception's
+    name too for anything else (a bug, to report)."""
+    if isinstance(err, START_REFUSALS):
+        text = err.args[0] if isinstance(err, KeyError) and err.args else err
+        return " ".join(str(text).split())
+    return " ".join(f"{type(err).__name__}: {err}".split())
+
+
 def run_worker(address: str, renderer_names: list[str], options: Mapping[str, Any] | None = None,
                ready_fd: int | None = None, parent_pid: int | None = None, curve_dir: str | None = None,
                session_idle_s: float = SESSION_IDLE_S) -> None:
@@ -371,8 +386,7 @@ def run_worker(address: str, renderer_names: list[str], options: Mapping[str, An
         try:
             renderers[name] = create_renderer(name, **dict(options or {}))
         except Exception as err:   # a bad checkpoint or option: one clear line, no traceback
-            print(f"worldsim worker: cannot start renderer {name!r}: {type(err).__name__}: {err}",
-                  file=sys.stderr, flush=True)
+            print(f"{START_FAILURE} {name!r}: {start_failure_reason(err)}", file=sys.stderr, flush=True)
             sys.exit(1)
     worker = Worker(address, renderers, curve_dir=curve_dir, session_idle_s=session_idle_s)
     worker.start_io()
