@@ -1,4 +1,4 @@
-"""`worldsim` command line: play | serve | replay | world | bench | train | eval.
+"""`worldsim` command line: play | serve | keys | replay | world | bench | train | eval | controls.
 
 Each subsystem owns its commands in a `commands` module with `register(subparsers)`;
 this file only assembles them, so adding a command never touches the others.

@@ -5,7 +5,7 @@
 
 The model is randomly initialised directly on the device (meta -> empty -> init), its cache is
 filled past the window (the ring full, the steady state of unbounded play), then `--steps` steps
-are timed with the device synchronised. FLOPs per step follow DESIGN.md §11:
+are timed with the device synchronised. FLOPs per step:
 2 * P_video * T + 4 * L * T * S * d (T tokens per frame, S keys attended, L layers, d width).
 """
 from __future__ import annotations

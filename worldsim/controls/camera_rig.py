@@ -1,6 +1,6 @@
 """CameraRig: named actions -> one camera pose (c2w) per video frame, at a fixed tick.
 
-Conventions (DESIGN §5.2): world right-handed, +y up, ground in the x-z plane. OpenCV camera
+Conventions: world right-handed, +y up, ground in the x-z plane. OpenCV camera
 (x right, y down, z forward). A level camera with yaw 0 looks along world -z: its c2w rotation is
 diag(1, -1, -1). +yaw turns left (counter-clockwise seen from above); +pitch looks up.
 

@@ -1,4 +1,4 @@
-"""worldsim.train: the AAPT training pipeline (docs/train.md, DESIGN §9).
+"""worldsim.train: the AAPT training pipeline (docs/train.md).
 
 config.py       typed TOML configs (TrainConfig and its sections)
 data.py         clip banks and their seeded, resumable (and rank-sharded) reader

@@ -1,4 +1,4 @@
-"""Stage 1, diffusion adaptation (DESIGN §9): block-causal attention with recycled inputs.
+"""Stage 1, diffusion adaptation (docs/train.md): block-causal attention with recycled inputs.
 
 Teacher forcing: frame i >= 1 enters as [noisy x_i | clean x_{i-1} | controls_i | flag] and
 frame 0 clean, all frames in one forward with the block-causal mask (Generator.forward_clip).

@@ -1,4 +1,4 @@
-"""Stage 3, adversarial post-training with student forcing (DESIGN §9).
+"""Stage 3, adversarial post-training with student forcing (docs/train.md).
 
 Generator G from stage 2. Discriminator D: the same causal backbone, initialised from stage 1,
 with a per-frame logit head on its last hidden states; D sees frames in the noise slot at

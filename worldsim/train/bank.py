@@ -1,4 +1,4 @@
-"""Clip banks from the reference world (DESIGN §8): clips of the worlds' stochastic player,
+"""Clip banks from the reference world (docs/train.md): clips of the worlds' stochastic player,
 rendered by the ray-marcher, encoded by the VAE, with the worker's own control encoding.
 
     worldsim train bank --world-seeds 0-63 --clips-per-seed 4 --frames 17 --size 128x128 \

@@ -1,4 +1,4 @@
-"""Stage 0b, the bidirectional base video DiT (DESIGN §9): it stands in for the pretrained video
+"""Stage 0b, the bidirectional base video DiT (docs/train.md): it stands in for the pretrained video
 model that AAPT starts from (and the TTT plugin too).
 
 Flow matching on whole clips: x_t = (1 - t) x0 + t eps with one t per clip, t ~ shift(U(0,1), s),

@@ -75,7 +75,7 @@ class LoopSection:
 
 @dataclass
 class VAESection:
-    kl_weight: float = 1e-6           # small KL against N(0, I) (DESIGN §7)
+    kl_weight: float = 1e-6           # small KL against N(0, I) (docs/model.md)
     l1_weight: float = 1.0
     l2_weight: float = 1.0
     light_weight: float = 1.0         # distilling the lightweight (play) decoder from the full one

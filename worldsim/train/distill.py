@@ -1,4 +1,4 @@
-"""Stage 2, consistency distillation to one step (DESIGN §9).
+"""Stage 2, consistency distillation to one step (docs/train.md).
 
 Grid t_k = shift(k / K, s), k = 1..K, one k per clip. The frozen stage-1 teacher (no CFG) takes
 one Euler step x̂_{t_{k-1}} = x_{t_k} + (t_{k-1} - t_k) v_teacher(x_{t_k}); the student matches

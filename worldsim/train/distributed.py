@@ -7,7 +7,7 @@ the text states first), and FSDP2 treats every call of a sharded module as a for
 per-stream units re-gathered their weights and reduce-scattered their gradients after each call's
 backward (3 reduce-scatters and 6 all-gathers per stream and step in stage 1). One unit gathers
 the whole generator once per forward and reduce-scatters once at the end of its backward; the
-parameters stay gathered between forward and backward (ZeRO-2 like, DESIGN §9), which is what
+parameters stay gathered between forward and backward (ZeRO-2 like), which is what
 `reshard_after_forward=False` per stream gave as well. The root methods the model calls instead
 of `forward` (`forward_clip`, `start`, ...) are registered as FSDP forward methods. The text
 encoder is fully sharded; stage 3's discriminator is sharded per block stream (resharded after

@@ -1,4 +1,4 @@
-"""Long-video training for stage 3 (DESIGN §9): G generates a long video in overlapping segments.
+"""Long-video training for stage 3 (docs/train.md): G generates a long video in overlapping segments.
 
     video = LongRollout.run(gen, first, controls, text, eps, clip_frames=F, overlap=1)
     for seg in video.segments:                     # D clips of F frames: overlap context + new frames

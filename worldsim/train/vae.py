@@ -1,4 +1,4 @@
-"""Stage 0, the causal 3D VAE (DESIGN §7): reconstruction (L1 + L2) + a small KL to N(0, I).
+"""Stage 0, the causal 3D VAE (docs/model.md): reconstruction (L1 + L2) + a small KL to N(0, I).
 
 Trains the encoder and the full decoder on RGB clips (bank key `video`, uint8 (B, 3, 1+4k, H, W)),
 and at the same time distils the lightweight decoder (the one real-time play uses) from the full

@@ -1,4 +1,4 @@
-"""worldsim.worlds: the reference world (DESIGN §8; docs/reference-world.md).
+"""worldsim.worlds: the reference world (docs/reference-world.md).
 
 world.py (seed -> terrain, objects, sky, shadows) · raymarch.py (batched renderer: march.py,
 culling.py, primitives.py; compiled.py fuses the kernels) · renderer.py (the `reference` backend)

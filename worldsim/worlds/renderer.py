@@ -7,7 +7,7 @@ from the client's CameraRig, which knows no terrain: by default (`camera_height=
 the c2w's y is the eye height above the ground, and the renderer adds the ground height (terrain,
 or the water surface over water) at the camera's (x, z); the client's origin (x, z) = (0, 0) is
 placed at the world's spawn point, on dry land. `camera_height="absolute"` takes c2w as
-world coordinates (what the datasets store). Intrinsics come from `fovy_deg` (DESIGN §5.2).
+world coordinates (what the datasets store). Intrinsics come from `fovy_deg`.
 A step renders every frame of every session in one batched ray-march call.
 """
 from __future__ import annotations
