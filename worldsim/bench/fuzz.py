@@ -234,14 +234,14 @@ def _code(reply: list) -> str:
 
 def register(sub) -> None:
     p = sub.add_parser("fuzz", help="malformed messages at a worker while a good session streams")
-    p.add_argument("--messages", type=int, default=100_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--messages", type=int, default=100_000, help="messages to send (default 100000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the message generator")
     p.add_argument("--oversize", type=int, default=3, help="messages with a frame over the per-frame cap")
     p.add_argument("--window", type=int, default=16, help="messages each of the 4 fuzz sockets sends before "
                    "reading the replies")
     p.add_argument("--flood", action="store_true", help="well-formed HELLO / others' STEP messages instead "
                    "of malformed ones (a client trying to starve the others)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_main)
 
 

@@ -124,9 +124,9 @@ def run(sessions: int = 8, seconds: float = 60.0, width: int = 736, height: int 
 def register(sub) -> None:
     p = sub.add_parser("load", help="N concurrent clients streaming from one worker: lost / out-of-order frames, "
                        "latency, worker memory")
-    p.add_argument("--sessions", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--size", default="736x416", metavar="WxH")
+    p.add_argument("--sessions", type=int, default=8, help="concurrent clients, one session each")
+    p.add_argument("--seconds", type=float, default=60.0, help="how long they stream")
+    p.add_argument("--size", default="736x416", metavar="WxH", help="frame size (default 736x416)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_main)
 

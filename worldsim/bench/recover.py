@@ -44,5 +44,5 @@ def run(times: int = 5, width: int = 736, height: int = 416) -> dict:
 
 def register(sub) -> None:
     p = sub.add_parser("recover", help="time from killing the worker mid-step to the client's WorkerRestarted")
-    p.add_argument("--times", type=int, default=5)
+    p.add_argument("--times", type=int, default=5, help="kills to time (default 5)")
     p.set_defaults(func=lambda args: print(json.dumps(run(args.times))))

@@ -95,8 +95,8 @@ def _cpus() -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("runtime", help="frames/s and added latency of the worker path (testpattern renderer)")
-    p.add_argument("--size", default="736x416", metavar="WxH")
-    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--size", default="736x416", metavar="WxH", help="frame size (default 736x416)")
+    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_main)
 

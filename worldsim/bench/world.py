@@ -81,10 +81,10 @@ def run(device: str = "cpu", width: int = 128, height: int = 128, batch: int | N
 def register(sub) -> None:
     p = sub.add_parser("world", help="frames/s of the reference world's ray-marcher (CPU or GPU)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    p.add_argument("--size", default="128x128", metavar="WxH")
+    p.add_argument("--size", default="128x128", metavar="WxH", help="frame size, multiples of 8")
     p.add_argument("--batch", type=int, default=None, help="cameras per render call (default 4 on CPU, 512 on GPU)")
     p.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="world seed")
     p.add_argument("--threads", type=int, default=1, help="CPU threads while rendering (default 1)")
     p.add_argument("--no-compile", action="store_true", help="run the eager code (no torch.compile)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

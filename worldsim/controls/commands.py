@@ -23,8 +23,8 @@ def register(sub) -> None:
     p.set_defaults(func=_bindings)
 
     p = csub.add_parser("script", help="write a seeded random-walk input script (for tests and data)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ticks", type=int, default=240)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random walk")
+    p.add_argument("--ticks", type=int, default=240, help="script length in ticks (default 240: 10 s)")
     p.add_argument("-o", "--output", metavar="FILE.toml", help="write here instead of printing")
     p.set_defaults(func=_script)
 
@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("scripts", nargs="*", metavar="SCRIPT.toml", help="input scripts that drive a CameraRig")
     p.add_argument("--random", type=int, default=0, metavar="N", help="also N seeded random walks")
     p.add_argument("--ticks", type=int, default=1441, help="ticks of each random walk")
-    p.add_argument("--kind", choices=["od", "plucker"], default="od")
+    p.add_argument("--kind", choices=["od", "plucker"], default="od", help="camera encoding to measure")
     p.add_argument("--fovy", type=float, default=60.0, help="vertical field of view, degrees")
     p.add_argument("--fly", action="store_true", help="fly mode instead of walking")
     p.set_defaults(func=_measure)

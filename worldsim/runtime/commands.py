@@ -33,7 +33,9 @@ def _renderer_options(args) -> dict:
 
 
 def _renderer_args(p) -> None:
-    p.add_argument("--renderer", help="renderer name (default: the embedded model, else the reference world)")
+    from .registry import available_renderers
+    p.add_argument("--renderer", help=f"one of {', '.join(available_renderers())} (default: aapt with the embedded "
+                   "model, else the reference world)")
     p.add_argument("--size", metavar="WxH", help="frame size asked of the renderer (e.g. 736x416)")
     p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint folder (config.json + model.safetensors) "
                    "for the aapt renderer")
@@ -54,10 +56,10 @@ def register(sub) -> None:
     p.add_argument("--record", metavar="FILE.mp4", help="record video + control log (FILE.ctl.msgpack)")
     p.add_argument("--screenshot", metavar="FILE.png", help="save the last screen (and the screenshot key's)")
     p.add_argument("--stats", metavar="FILE.json", help="write fps / latency / drop statistics as JSON")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prompt", default="")
+    p.add_argument("--seed", type=int, default=0, help="world / noise seed of the session (default 0)")
+    p.add_argument("--prompt", default="", help="text prompt for renderers that take one (aapt)")
     p.add_argument("--window", metavar="WxH", help="window size (default: the frame scaled up)")
-    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--fullscreen", action="store_true", help="start in fullscreen (F11 toggles)")
     p.add_argument("--fly", action="store_true", help="fly instead of walking")
     p.add_argument("--fast", action="store_true", help="do not wait for the clock (with --ticks: as fast as possible)")
     p.add_argument("--model", metavar="NAME", help="a shipped model (worldsim/assets/NAME: default, pose), "
@@ -78,7 +80,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("keys", help="make a CURVE key pair for `serve --curve` / `play --curve`")
     p.add_argument("name", help="server, or a client's name")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR", help="key folder (made private, 0700, if new)")
     p.set_defaults(func=_keys)
 
     p = sub.add_parser("replay", help="replay a recorded control log and check the frames")

@@ -268,5 +268,6 @@ def register(subparsers) -> None:
                                     "weight matrices as per-channel int8 (docs/model.md).")
     sh.add_argument("--model", required=True, help="checkpoint folder (full or shipped)")
     sh.add_argument("--out", required=True, help="folder to write (e.g. worldsim/assets/default)")
-    sh.add_argument("--dtype", choices=("float16", "int8"), default="float16")
+    sh.add_argument("--dtype", choices=("float16", "int8"), default="float16",
+                    help="weight storage: float16, or per-channel int8 weight matrices")
     sh.set_defaults(func=run_ship)

@@ -13,26 +13,27 @@ def register(sub) -> None:
 
     p = world_sub.add_parser("render", help="render a player's walk through one world to .mp4 (or a .png strip)")
     p.add_argument("--seed", type=int, default=0, help="world seed")
-    p.add_argument("--frames", type=int, default=96)
+    p.add_argument("--frames", type=int, default=96, help="video frames to render (default 96: 4 s)")
     p.add_argument("--out", required=True, help="clip.mp4, or strip.png (4 frames side by side)")
     p.add_argument("--player-seed", type=int, default=None, help="the player's seed (default: the world seed)")
     _common(p)
     p.set_defaults(func=_render)
 
     p = world_sub.add_parser("export", help="export a dataset of clips as shards (lossless mp4 + msgpack)")
-    p.add_argument("--clips", type=int, required=True)
+    p.add_argument("--clips", type=int, required=True, help="number of clips")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--frames", type=int, default=48, help="frames per clip")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (world and player seeds follow from it)")
-    p.add_argument("--kind", choices=("camera", "pose"), default="camera")
-    p.add_argument("--clips-per-shard", type=int, default=16)
+    p.add_argument("--kind", choices=("camera", "pose"), default="camera",
+                   help="camera: walks through worlds; pose: the puppet scene with pose controls")
+    p.add_argument("--clips-per-shard", type=int, default=16, help="clips per shard file (default 16)")
     _common(p)
     p.set_defaults(func=_export)
 
 
 def _common(p) -> None:
     p.add_argument("--size", default="128x128", metavar="WxH", help="multiples of 8")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="ray-march on cpu or cuda (default cpu)")
     p.add_argument("--no-compile", action="store_true", help="eager ray-marcher (no torch.compile warm-up)")
 
 

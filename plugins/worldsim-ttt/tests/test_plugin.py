@@ -31,3 +31,13 @@ def test_module_main_prints_backends():
     info = json.loads(out.stdout)
     assert info["name"] == "ttt" and info["backends_here"] == available_backends()
     assert "torch" in info["backends_here"]
+
+
+def test_the_module_command_honours_help(capsys):
+    import pytest
+    from worldsim_ttt.__main__ import main
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m worldsim_ttt") and "backends_here" not in out
