@@ -109,10 +109,10 @@ def test_an_option_a_renderer_does_not_take_is_named():
         create_renderer("testpattern", checkpoint="ckpt/")
 
 
-@pytest.mark.parametrize("ticks", ["0", "-5"])
-def test_ticks_below_one_are_refused(capsys, ticks):
-    code, err = run_cli(capsys, "play", "--headless", "--renderer", "testpattern", "--ticks", ticks)
-    assert_one_line_error(code, err, "--ticks")
+@pytest.mark.parametrize("option", [["--ticks", "0"], ["--ticks", "-5"], ["--seed", "-1"]])
+def test_counts_and_seeds_out_of_range_are_refused(capsys, option):
+    code, err = run_cli(capsys, "play", "--headless", "--renderer", "testpattern", "--in-process", *option)
+    assert_one_line_error(code, err, option[0])
 
 
 def test_connect_without_renderer_plays_the_one_the_worker_serves(capsys, tmp_path):

@@ -105,6 +105,8 @@ def _play(args) -> int:
     from worldsim.render.headless import HeadlessUnavailableError
     if args.ticks is not None and args.ticks < 1:
         raise WorldsimUserError(f"--ticks must be at least 1, got {args.ticks}")
+    if not 0 <= args.seed <= 2 ** 62:
+        raise WorldsimUserError(f"--seed must be in 0..2**62, got {args.seed}")
     opts = PlayOptions(renderer=args.renderer, connect=args.connect, in_process=args.in_process,
                        headless=args.headless, ticks=args.ticks, input_script=args.input_script,
                        bindings=args.bindings, record=args.record, screenshot=args.screenshot, stats=args.stats,
