@@ -98,8 +98,11 @@ def window_size(spec_w: int, spec_h: int, window: tuple[int, int] | None) -> tup
 def play(opts: PlayOptions) -> dict:
     from worldsim.controls import PacketBuilder, ScriptedInput
 
+    from .status import show_waiting, starting_text, status_line
+
     renderer, options = resolve_renderer(opts)
-    client = make_client(renderer, options, opts.connect, opts.in_process, opts.curve)
+    with status_line(starting_text(renderer, options, opts.connect)):
+        client = make_client(renderer, options, opts.connect, opts.in_process, opts.curve)
     display = recorder = None
     try:
         if opts.connect and not (opts.renderer or opts.model or opts.split):
@@ -112,7 +115,8 @@ def play(opts: PlayOptions) -> dict:
         if opts.image:
             size = spec_dict["info"]["right"] if opts.split else spec_dict
             first = load_image(opts.image, size["width"], size["height"])
-        session = client.open(renderer, opts.seed, opts.prompt, first, controls=kinds)
+        with status_line("opening a session"):
+            session = client.open(renderer, opts.seed, opts.prompt, first, controls=kinds)
         spec = session.spec
         note = random_weights_note(spec)
         if note:
@@ -133,6 +137,7 @@ def play(opts: PlayOptions) -> dict:
             rig_options.update(width=spec.width, height=spec.height)
         packets = PacketBuilder(kinds, **rig_options)
         display = _open_display(spec, opts)
+        show_waiting(display, spec)
         if opts.record:
             from worldsim.render.recorder import Recorder
             recorder = Recorder(opts.record, spec.fps, {
@@ -254,11 +259,12 @@ class _NoInput:
 class FrameDigests:
     """A recorder stand-in that keeps the sha256 of every produced frame (to compare with a log)."""
 
-    def __init__(self, writer=None):
+    def __init__(self, writer=None, progress=None):
         from worldsim.render.recorder import frame_digest
         self._digest = frame_digest
         self.digests: list[str] = []
         self.writer = writer
+        self.progress = progress              # a tqdm bar counting the frames, or None
 
     def log_tick(self, record: dict) -> None:
         if self.writer is not None:
@@ -266,6 +272,8 @@ class FrameDigests:
 
     def add_frames(self, frames) -> None:
         self.digests.extend(self._digest(f) for f in frames)
+        if self.progress is not None:
+            self.progress.update(len(frames))
         if self.writer is not None:
             self.writer.add_frames(frames)
 
@@ -286,12 +294,14 @@ def replay(log_path: str, headless: bool = True, realtime: bool = False, in_proc
         session = client.open(renderer, meta.get("seed", 0), meta.get("prompt", ""), controls=meta.get("controls", ()))
         if record:
             writer = Recorder(record, session.spec.fps, meta)
-        digests = FrameDigests(writer)
+        from tqdm import tqdm
         if not headless or realtime:
             display = _open_display(session.spec, PlayOptions(headless=headless))
-        loop = FrameLoop(client, session, _NoInput(), LoggedPackets(log.ticks), display=display, recorder=digests,
-                         realtime=realtime)
-        loop.run(len(log.ticks))
+        with tqdm(total=len(log.frame_hashes), desc="replay", unit="frame", disable=None) as bar:   # on a terminal
+            digests = FrameDigests(writer, bar)
+            loop = FrameLoop(client, session, _NoInput(), LoggedPackets(log.ticks), display=display,
+                             recorder=digests, realtime=realtime)
+            loop.run(len(log.ticks))
         recorded = log.frame_hashes
         same = sum(a == b for a, b in zip(digests.digests, recorded))
         first_diff = next((i for i, (a, b) in enumerate(zip(digests.digests, recorded)) if a != b), None)

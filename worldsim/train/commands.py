@@ -140,7 +140,13 @@ def run_encode(args: argparse.Namespace) -> int:
     video = bank.tensors["video"]
 
     def encode_all():
-        return torch.cat([encode_latents(vae, video[i:i + args.batch]) for i in range(0, len(bank), args.batch)])
+        from tqdm import tqdm
+        with tqdm(total=len(bank), desc="encode", unit="clip") as bar:
+            parts = []
+            for i in range(0, len(bank), args.batch):
+                parts.append(encode_latents(vae, video[i:i + args.batch]))
+                bar.update(parts[-1].shape[0])
+        return torch.cat(parts)
     if args.measure_stats:
         vae.set_latent_stats(torch.zeros_like(vae.latent_mean), torch.ones_like(vae.latent_std))
         raw = encode_all()                                                # (N, F, C, h, w)
