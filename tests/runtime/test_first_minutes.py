@@ -103,6 +103,15 @@ def test_a_renderer_refusing_its_options_is_one_line_without_an_exception_name(c
     assert "ValueError" not in err
 
 
+def test_a_refused_worker_leaves_no_log_behind(tmp_path, monkeypatch):
+    import tempfile
+    from worldsim.runtime.process import WorkerProcess, WorkerStartError
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(WorkerStartError, match="cannot start renderer"):
+        WorkerProcess(["testpattern"], {"width": 13, "height": 7}).start()
+    assert list(tmp_path.glob("worldsim-worker-*.log")) == []
+
+
 def test_an_option_a_renderer_does_not_take_is_named():
     from worldsim.runtime.registry import create_renderer
     with pytest.raises(ValueError, match="takes no option checkpoint"):

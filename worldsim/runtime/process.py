@@ -76,6 +76,7 @@ class WorkerProcess:
             if self.proc.poll() is not None:
                 refused = self.start_refusal()
                 if refused:                   # a bad option or checkpoint: the worker's one line says it all
+                    self._remove_log()
                     raise WorkerStartError(refused)
                 raise WorkerStartError(f"worker exited with code {self.proc.returncode} before READY. "
                                        f"Worker log ({self.log_path}):\n" + self.log_tail())
@@ -106,11 +107,15 @@ class WorkerProcess:
         if self.proc is not None:
             _shutdown(self.proc, self.address, timeout)
             self._finalizer.detach()
-            if self.proc.returncode in (0, -15) and self.log_path:   # clean exit: the log is not needed
-                try:
-                    os.unlink(self.log_path)
-                except OSError:
-                    pass
+            if self.proc.returncode in (0, -15):   # clean exit: the log is not needed
+                self._remove_log()
+
+    def _remove_log(self) -> None:
+        if self.log_path:
+            try:
+                os.unlink(self.log_path)
+            except OSError:
+                pass
 
 
 def _shutdown(proc: subprocess.Popen, address: str, timeout: float = 3.0) -> None:
