@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:                       # `worldsim ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except WorldsimUserError as err:
         print(f"worldsim: error: {err}", file=sys.stderr)
         return 2

@@ -155,7 +155,8 @@ def _good_stream(address: str, stop: threading.Event, out: dict) -> None:
 
 
 def run(messages: int = 100_000, sockets: int = 4, window: int = 16, seed: int = 0, oversize: int = 0,
-        reply_timeout_s: float = 10.0, kind: str = "malformed") -> dict:
+        reply_timeout_s: float = 10.0, kind: str = "malformed", progress=None) -> dict:
+    """`progress(n)`, if given, is called with the number of messages each batch sent."""
     rng = random.Random(seed)
     make = flood if kind == "flood" else malformed
     process = WorkerProcess(["testpattern"], {"width": 64, "height": 48}).start()
@@ -183,6 +184,8 @@ def run(messages: int = 100_000, sockets: int = 4, window: int = 16, seed: int =
                 for _ in range(batch):
                     s.send_multipart(make(rng, good.get("session", 1)))
                 sent += batch
+                if progress is not None:
+                    progress(batch)
                 for _ in range(batch):
                     if not s.poll(int(reply_timeout_s * 1000)):
                         break
@@ -246,8 +249,10 @@ def register(sub) -> None:
 
 
 def _main(args) -> int:
-    result = run(args.messages, window=args.window, seed=args.seed, oversize=args.oversize,
-                 kind="flood" if args.flood else "malformed")
+    from tqdm import tqdm
+    with tqdm(total=args.messages, desc="fuzz", unit="msg", disable=args.json) as bar:
+        result = run(args.messages, window=args.window, seed=args.seed, oversize=args.oversize,
+                     kind="flood" if args.flood else "malformed", progress=bar.update)
     print(json.dumps(result) if args.json else "\n".join(f"{k:<22} {v}" for k, v in result.items()))
     ok = (result["worker_alive"] and result["unanswered"] == 0 and result["good_frames_lost"] == 0
           and not result["good_errors"] and not result["good_failure"] and not result["good_out_of_order"])

@@ -79,7 +79,8 @@ class _Player(threading.Thread):
 
 
 def run(sessions: int = 8, seconds: float = 60.0, width: int = 736, height: int = 416,
-        warmup_s: float = 5.0) -> dict:
+        warmup_s: float = 5.0, progress=None) -> dict:
+    """`progress(s)`, if given, is called with the seconds of streaming that passed, about once a second."""
     process = WorkerProcess(["testpattern"], {"width": width, "height": height}).start()
     try:
         players = [_Player(process.address, i, seconds) for i in range(sessions)]
@@ -92,6 +93,8 @@ def run(sessions: int = 8, seconds: float = 60.0, width: int = 736, height: int 
         t0 = time.monotonic()
         while any(p.is_alive() for p in players):
             time.sleep(1.0)
+            if progress is not None:
+                progress(1.0)
             if process.alive():
                 sample = rss_mb(process.pid)
                 peak = max(peak, sample)
@@ -137,7 +140,9 @@ def _main(args) -> int:
     width, height = _size(args.size)
     if not 1 <= args.sessions <= 64 or args.seconds <= 0:
         raise WorldsimUserError("--sessions must be 1..64 and --seconds positive")
-    result = run(args.sessions, args.seconds, width, height)
+    from tqdm import tqdm
+    with tqdm(total=round(args.seconds), desc="load", unit="s", disable=args.json) as bar:
+        result = run(args.sessions, args.seconds, width, height, progress=bar.update)
     if args.json:
         print(json.dumps(result))
     else:
