@@ -149,3 +149,8 @@ def test_a_model_without_weights_says_it_plays_noise():
     spec = RendererSpec("aapt", 64, 64, info={"checkpoint": None, "preset": "tiny"})
     assert "weights are random" in random_weights_note(spec)
     assert random_weights_note(RendererSpec("aapt", 64, 64, info={"checkpoint": "ckpt/"})) is None
+
+
+def test_serve_with_a_refused_option_is_one_line(capsys):
+    code, err = run_cli(capsys, "serve", "--renderer", "testpattern", "--size", "13x7", "--bind", "tcp://127.0.0.1:*")
+    assert_one_line_error(code, err, "cannot start renderer 'testpattern'", "13x7")

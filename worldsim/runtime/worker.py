@@ -386,6 +386,8 @@ def run_worker(address: str, renderer_names: list[str], options: Mapping[str, An
         try:
             renderers[name] = create_renderer(name, **dict(options or {}))
         except Exception as err:   # a bad checkpoint or option: one clear line, no traceback
+            if ready_fd is None and isinstance(err, START_REFUSALS):     # `worldsim serve`: the CLI's own line
+                raise WorldsimUserError(f"cannot start renderer {name!r}: {start_failure_reason(err)}") from None
             print(f"{START_FAILURE} {name!r}: {start_failure_reason(err)}", file=sys.stderr, flush=True)
             sys.exit(1)
     worker = Worker(address, renderers, curve_dir=curve_dir, session_idle_s=session_idle_s)
