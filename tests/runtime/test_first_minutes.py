@@ -154,3 +154,12 @@ def test_a_model_without_weights_says_it_plays_noise():
 def test_serve_with_a_refused_option_is_one_line(capsys):
     code, err = run_cli(capsys, "serve", "--renderer", "testpattern", "--size", "13x7", "--bind", "tcp://127.0.0.1:*")
     assert_one_line_error(code, err, "cannot start renderer 'testpattern'", "13x7")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="DISPLAY is how Linux names a screen")
+def test_play_without_a_screen_says_so_before_starting_the_renderer(capsys, monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("worldsim.runtime.play.make_client", lambda *a, **k: pytest.fail("the renderer started"))
+    code, err = run_cli(capsys, "play", "--renderer", "testpattern")
+    assert_one_line_error(code, err, "--headless", "xvfb-run")

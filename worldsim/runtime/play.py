@@ -68,6 +68,16 @@ def make_client(renderer: str, options: dict, connect: str | None, in_process: b
     return Client.spawn(renderer, options)
 
 
+def require_screen() -> None:
+    """On Linux without DISPLAY, WAYLAND_DISPLAY or SDL_VIDEODRIVER no window can open: say so now."""
+    import os
+    if sys.platform.startswith("linux") and not any(
+            os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")):
+        from worldsim.render.display import DisplayUnavailableError
+        raise DisplayUnavailableError("no screen to open a window on (DISPLAY is not set). Use the headless "
+                                      "display (`worldsim play --headless`) or run under `xvfb-run -a`.")
+
+
 def random_weights_note(spec) -> str | None:
     """Say so when the aapt renderer plays a randomly initialised model (no checkpoint): it shows noise."""
     if spec.name == "aapt" and "checkpoint" in spec.info and not spec.info["checkpoint"]:
@@ -101,6 +111,8 @@ def play(opts: PlayOptions) -> dict:
     from .status import show_waiting, starting_text, status_line
 
     renderer, options = resolve_renderer(opts)
+    if not opts.headless:
+        require_screen()                      # before the renderer loads, not after
     with status_line(starting_text(renderer, options, opts.connect)):
         client = make_client(renderer, options, opts.connect, opts.in_process, opts.curve)
     display = recorder = None
