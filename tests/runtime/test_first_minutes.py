@@ -118,7 +118,8 @@ def test_an_option_a_renderer_does_not_take_is_named():
         create_renderer("testpattern", checkpoint="ckpt/")
 
 
-@pytest.mark.parametrize("option", [["--ticks", "0"], ["--ticks", "-5"], ["--seed", "-1"]])
+@pytest.mark.parametrize("option", [["--ticks", "0"], ["--ticks", "-5"], ["--seed", "-1"], ["--record", "run"],
+                                    ["--screenshot", "shot.jpg"], ["--window", "10x10000000"]])
 def test_counts_and_seeds_out_of_range_are_refused(capsys, option):
     code, err = run_cli(capsys, "play", "--headless", "--renderer", "testpattern", "--in-process", *option)
     assert_one_line_error(code, err, option[0])

@@ -9,6 +9,9 @@ from urllib.parse import urlparse
 from worldsim.cli import WorldsimUserError
 
 
+MAX_WINDOW = 8192        # pixels a side: beyond, GL framebuffers fail on common drivers
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -107,6 +110,11 @@ def _play(args) -> int:
         raise WorldsimUserError(f"--ticks must be at least 1, got {args.ticks}")
     if not 0 <= args.seed <= 2 ** 62:
         raise WorldsimUserError(f"--seed must be in 0..2**62, got {args.seed}")
+    for option, path, suffix in (("--record", args.record, ".mp4"), ("--screenshot", args.screenshot, ".png")):
+        if path and not path.lower().endswith(suffix):
+            raise WorldsimUserError(f"{option} must name a {suffix} file, got {path!r}")
+    if args.window and max(_size(args.window)) > MAX_WINDOW:
+        raise WorldsimUserError(f"--window {args.window}: at most {MAX_WINDOW} pixels a side")
     opts = PlayOptions(renderer=args.renderer, connect=args.connect, in_process=args.in_process,
                        headless=args.headless, ticks=args.ticks, input_script=args.input_script,
                        bindings=args.bindings, record=args.record, screenshot=args.screenshot, stats=args.stats,
@@ -179,6 +187,8 @@ def _replay(args) -> int:
     from .play import replay
     from .process import WorkerStartError
     from worldsim.render.recorder import ControlLogError
+    if args.record and not args.record.lower().endswith(".mp4"):
+        raise WorldsimUserError(f"--record must name a .mp4 file, got {args.record!r}")
     try:
         result = replay(args.log, headless=not args.window, realtime=args.window, in_process=args.in_process,
                         record=args.record, allow_truncated=args.allow_truncated)
