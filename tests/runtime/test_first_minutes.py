@@ -119,7 +119,8 @@ def test_an_option_a_renderer_does_not_take_is_named():
 
 
 @pytest.mark.parametrize("option", [["--ticks", "0"], ["--ticks", "-5"], ["--seed", "-1"], ["--record", "run"],
-                                    ["--screenshot", "shot.jpg"], ["--window", "10x10000000"]])
+                                    ["--screenshot", "shot.jpg"], ["--window", "10x10000000"],
+                                    ["--curve", "keys/"]])
 def test_counts_and_seeds_out_of_range_are_refused(capsys, option):
     code, err = run_cli(capsys, "play", "--headless", "--renderer", "testpattern", "--in-process", *option)
     assert_one_line_error(code, err, option[0])
@@ -164,3 +165,8 @@ def test_play_without_a_screen_says_so_before_starting_the_renderer(capsys, monk
     monkeypatch.setattr("worldsim.runtime.play.make_client", lambda *a, **k: pytest.fail("the renderer started"))
     code, err = run_cli(capsys, "play", "--renderer", "testpattern")
     assert_one_line_error(code, err, "--headless", "xvfb-run")
+
+
+def test_worker_options_with_connect_are_refused(capsys):
+    code, err = run_cli(capsys, "play", "--connect", "tcp://127.0.0.1:5555", "--checkpoint", "ckpt/")
+    assert_one_line_error(code, err, "worldsim serve")

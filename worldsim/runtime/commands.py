@@ -110,6 +110,11 @@ def _play(args) -> int:
         raise WorldsimUserError(f"--ticks must be at least 1, got {args.ticks}")
     if not 0 <= args.seed <= 2 ** 62:
         raise WorldsimUserError(f"--seed must be in 0..2**62, got {args.seed}")
+    if args.curve and not args.connect:
+        raise WorldsimUserError("--curve encrypts the link to a remote worker: use it with --connect")
+    if args.connect and (args.in_process or args.checkpoint or args.size or args.device):
+        raise WorldsimUserError("--connect plays on a running worker: --in-process, --checkpoint, --size and "
+                                "--device belong to `worldsim serve` there")
     for option, path, suffix in (("--record", args.record, ".mp4"), ("--screenshot", args.screenshot, ".png")):
         if path and not path.lower().endswith(suffix):
             raise WorldsimUserError(f"{option} must name a {suffix} file, got {path!r}")
