@@ -7,7 +7,8 @@ import pytest
 from worldsim.controls import PacketBuilder, ScriptedInput
 from worldsim.runtime.inprocess import LocalClient
 from worldsim.runtime.loop import FrameLoop
-from worldsim.runtime.play import PlayOptions, play, replay
+from worldsim.runtime.play import PlayOptions, play
+from worldsim.runtime.replay import replay
 from worldsim.runtime.testpattern import TestPatternRenderer
 
 

@@ -189,7 +189,7 @@ def _keys(args) -> int:
 
 def _replay(args) -> int:
     from .client import RequestError
-    from .play import replay
+    from .replay import replay
     from .process import WorkerStartError
     from worldsim.render.recorder import ControlLogError
     if args.record and not args.record.lower().endswith(".mp4"):
