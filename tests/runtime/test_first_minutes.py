@@ -170,3 +170,13 @@ def test_play_without_a_screen_says_so_before_starting_the_renderer(capsys, monk
 def test_worker_options_with_connect_are_refused(capsys):
     code, err = run_cli(capsys, "play", "--connect", "tcp://127.0.0.1:5555", "--checkpoint", "ckpt/")
     assert_one_line_error(code, err, "worldsim serve")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["controls", "check", "foo"], ["worldsim: error: unknown control 'foo'"]),
+    (["controls", "script", "--ticks", "-3"], ["--ticks"]),
+    (["train", "throughput", "nope.jsonl"], ["nope.jsonl", "cannot read"]),
+])
+def test_other_commands_refuse_mistakes_in_one_line(capsys, argv, words):
+    code, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, *words)

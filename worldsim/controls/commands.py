@@ -40,7 +40,7 @@ def register(sub) -> None:
 
 def _user_error(err: Exception):
     from worldsim.cli import WorldsimUserError
-    return WorldsimUserError(str(err))
+    return WorldsimUserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err))  # no repr quotes
 
 
 def _list(args) -> int:
@@ -83,6 +83,8 @@ def _bindings(args) -> int:
 
 def _script(args) -> int:
     from .script import wander_script
+    if args.ticks < 1:
+        raise _user_error(ValueError(f"--ticks must be at least 1, got {args.ticks}"))
     text = wander_script(args.seed, args.ticks).dumps()
     if args.output:
         with open(args.output, "w") as f:

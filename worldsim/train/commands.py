@@ -181,7 +181,12 @@ def run_throughput(args: argparse.Namespace) -> int:
 
     first = None
     for path in args.logs:
-        records = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()][args.skip:]
+        try:
+            records = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()][args.skip:]
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read the training log ({err.strerror})") from None
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: not a training log (log.jsonl): line {err.lineno} is not JSON") from None
         if not records or "step_s" not in records[0]:
             raise ConfigError(f"{path}: no timed steps after the first {args.skip} (log_every must be 1)")
         rate = statistics.median(r["clips_per_s"] for r in records)
