@@ -85,7 +85,8 @@ def test_the_example_without_pillow_names_the_install():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has CUDA")
 @pytest.mark.parametrize("argv", [["play", "--renderer", "testpattern"], ["serve", "--renderer", "testpattern"],
                                   ["world", "render", "--out", "clip.mp4"],
-                                  ["train", "bank", "--world-seeds", "0", "--out", "bank.safetensors"]])
+                                  ["train", "bank", "--world-seeds", "0", "--out", "bank.safetensors"],
+                                  ["bench", "world"], ["bench", "model", "--preset", "tiny"]])
 def test_a_cuda_device_without_cuda_is_one_line(capsys, argv):
     code, err = run_cli(capsys, *argv, "--device", "cuda")
     assert_one_line_error(code, err, "--device cuda", "--device cpu")

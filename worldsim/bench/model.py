@@ -74,6 +74,8 @@ def run(args) -> int:
         raise WorldsimUserError(f"--res {width}x{height}: sizes must be divisible by {8 * gcfg.patch}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    from worldsim.devices import require_device
+    require_device(args.device)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

@@ -97,6 +97,8 @@ def _main(args) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise WorldsimUserError(f"--size must look like 128x128, got {args.size!r}") from None
+    from worldsim.devices import require_device
+    require_device(args.device)
     try:
         result = run(args.device, width, height, args.batch, args.seconds, args.seed, not args.no_compile,
                      args.threads)
