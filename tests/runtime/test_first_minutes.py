@@ -122,7 +122,7 @@ def test_an_option_a_renderer_does_not_take_is_named():
 @pytest.mark.parametrize("option", [["--ticks", "0"], ["--ticks", "-5"], ["--seed", "-1"], ["--record", "run"],
                                     ["--screenshot", "shot.jpg"], ["--window", "10x10000000"],
                                     ["--curve", "keys/"]])
-def test_counts_and_seeds_out_of_range_are_refused(capsys, option):
+def test_play_options_out_of_range_are_refused_up_front(capsys, option):
     code, err = run_cli(capsys, "play", "--headless", "--renderer", "testpattern", "--in-process", *option)
     assert_one_line_error(code, err, option[0])
 

@@ -60,7 +60,7 @@ class ClipBank:
     def load(cls, path: str | Path) -> "ClipBank":
         from safetensors import SafetensorError, safe_open
         if not Path(path).is_file():
-            raise DataError(f"no clip bank at {path!r} (set data.path in the config)")
+            raise DataError(f"no clip bank at {path!r} (make one with `worldsim train bank`; docs/train.md)")
         try:
             with safe_open(str(path), framework="pt") as f:
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
