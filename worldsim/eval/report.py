@@ -112,16 +112,15 @@ def compare(a: dict, b: dict) -> str:
     """The subject columns of two summaries side by side, with B - A."""
     ra, rb = rows(a), rows(b)
     width = max(len(r[0]) for r in ra + rb)
-    la, lb = str(a.get("label"))[:14], str(b.get("label"))[:14]
     lines = [f"A: {header(a)}", f"B: {header(b)}", "",
-             f"{'measure':<{width}}  {la:>14}  {lb:>14}  {'B - A':>8}"]
+             f"{'measure':<{width}}  {'A':>12}  {'B':>12}  {'B - A':>8}"]
     values_b = {r[0]: r[1] for r in rb}
     names = [r[0] for r in ra] + [r[0] for r in rb if r[0] not in {x[0] for x in ra}]
     values_a = {r[0]: r[1] for r in ra}
     for m in names:
         va, vb = values_a.get(m), values_b.get(m)
         diff = _fmt(vb - va) if isinstance(va, float) and isinstance(vb, float) else ""
-        lines.append(f"{m:<{width}}  {_fmt(va):>14}  {_fmt(vb):>14}  {diff:>8}")
+        lines.append(f"{m:<{width}}  {_fmt(va):>12}  {_fmt(vb):>12}  {diff:>8}")
     if a.get("seeds") != b.get("seeds"):
         lines.append(f"note: the seeds differ (A {a.get('seeds')}, B {b.get('seeds')})")
     return "\n".join(lines)
