@@ -56,3 +56,18 @@ def check_finite(actions: dict[str, float], who: str) -> None:
 def held_buttons(actions: dict[str, float]) -> list[str]:
     """Names of the buttons held in one tick's sample, in BUTTONS order."""
     return [b for b in BUTTONS if actions.get(b, 0.0) > 0.5]
+
+
+def sample_step(source, frames: int) -> list[dict[str, float]]:
+    """The actions of the next `frames` ticks, read from `source` now (the frame loop reads a step's
+    controls all at once, at the step's first tick, so the step can go to the renderer at once).
+
+    A source that knows its future (a script: `sample_step(n)`) gives each tick's own actions. A live
+    source is read once and held: buttons and sticks stay as they are now for the whole step, and
+    the mouse moved since the last read is spread evenly over the step's frames."""
+    own = getattr(source, "sample_step", None)
+    if own is not None:
+        return own(frames)
+    now = source.sample()
+    held = {name: (value / frames if name in MOUSE_AXES else value) for name, value in now.items()}
+    return [dict(held) for _ in range(frames)]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import tomlfile
-from .actions import STICK_AXES, action_family, idle_actions
+from .actions import STICK_AXES, action_family, idle_actions, sample_step
 from .schema import ControlError
 
 
@@ -112,6 +112,10 @@ class ScriptedInput:
         self.tick += 1
         return out
 
+    def sample_step(self, frames: int) -> list[dict[str, float]]:
+        """The next `frames` ticks of the script: it knows its future, so a step read ahead is exact."""
+        return [self.sample() for _ in range(frames)]
+
     def pop_triggers(self) -> list[str]:
         pending, self._pending = self._pending, []
         return pending
@@ -169,6 +173,11 @@ class ScriptRecorder:
         actions = self.source.sample()
         self.samples.append(dict(actions))
         return actions
+
+    def sample_step(self, frames: int) -> list[dict[str, float]]:
+        step = sample_step(self.source, frames)
+        self.samples.extend(dict(a) for a in step)
+        return step
 
     def pop_triggers(self) -> list[str]:
         triggers = self.source.pop_triggers()

@@ -135,7 +135,7 @@ def _play(args) -> int:
         raise WorldsimUserError(str(err)) from err
     except zmq.ZMQError as err:                      # a malformed --connect address
         raise WorldsimUserError(f"cannot connect to {args.connect!r}: {err}") from None
-    shown = {k: summary[k] for k in ("renderer", "display_fps", "latency_ms_p50", "latency_ms_p95",
+    shown = {k: summary[k] for k in ("renderer", "display_fps", "latency_ms_p50", "latency_ms_p99",
                                      "frames_shown", "frames_dropped")}
     print(json.dumps({k: None if isinstance(v, float) and v != v else v for k, v in shown.items()}),  # NaN -> null
           file=sys.stderr)

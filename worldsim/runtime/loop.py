@@ -1,9 +1,12 @@
 """FrameLoop: the fixed-tick game loop between the player's input and the renderer's frames.
 
-    every tick (1/fps s):  input.sample() -> actions -> packets.tick(actions) -> one control packet
-    every step:            the packets of `frames_for_step` ticks go out as one STEP (pipelined:
-                           `max_in_flight` steps outstanding plus one complete step waiting, so the
-                           renderer never waits on the display)
+    a step's first tick:   the controls of all the step's frames are read at once (a live input is
+                           held for the step, a script gives each tick's own actions) -> one control
+                           packet per frame -> the STEP goes out on that same tick (up to
+                           `max_in_flight` steps outstanding; a step is read only when it can be sent
+                           at once, so no read controls wait behind the renderer). Reading ahead
+                           instead of waiting for the step's last tick takes `frames_per_step - 1`
+                           ticks off latency.
     every tick:            the next received frame is presented (latest-wins: a backlog is dropped)
 
 Time comes from an injectable clock, accumulated with a clamp so a stall never spirals. When the
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import numpy as np
+
+from worldsim.controls.actions import sample_step
 
 from .client import Session, WorkerRestarted
 from .stats import LoopStats
@@ -38,6 +43,7 @@ class _Frame:
     image: np.ndarray       # uint8 [H, W, 3]
     tick: int               # the tick whose control packet produced it
     sampled_at: float       # clock time that packet was sampled
+    first: bool = True      # the first frame made from that read of the controls (latency counts it)
 
 
 class FrameLoop:
@@ -59,7 +65,7 @@ class FrameLoop:
         self.tick = 0
         self.running = False
         self.last_frame: np.ndarray | None = None
-        self._building: list[tuple[int, float, dict]] = []          # (tick, sampled_at, packet) of the next step
+        self._lead = 0                                               # ticks still covered by the last step read
         self._ready: collections.deque = collections.deque()        # complete steps not yet sent
         self._sent: dict[int, list[tuple[int, float]]] = {}         # rid -> [(tick, sampled_at)] per frame
         self._frames: collections.deque[_Frame] = collections.deque()
@@ -75,16 +81,17 @@ class FrameLoop:
             acc += min(now - last, self.max_frame_time) if self.realtime else self.dt
             last = now
             self._pump_events()
-            ticked = False
+            ticked = blocked = False
             while acc >= self.dt and self.running and (ticks is None or self.tick < ticks):
                 if not self._can_tick():
                     acc = min(acc, self.dt)       # wait for the renderer; no catch-up burst later
+                    blocked = True
                     break
                 self._do_tick(now)
                 acc -= self.dt
                 ticked = True
             self._submit_ready()
-            self._receive(timeout=0.0 if ticked or not self.realtime else min(self.dt - acc, 0.002))
+            self._receive(timeout=0.0 if ticked or not self.realtime else 0.002 if blocked else min(self.dt - acc, 0.002))
             if ticked and not self._frames and self._sent:
                 # nothing to show this tick but a step is in flight: wait for it (up to half a tick)
                 # rather than stalling a whole tick; this takes a tick off input-to-photon latency
@@ -119,20 +126,26 @@ class FrameLoop:
 
     # ---- ticks and steps ------------------------------------------------------------------
     def _can_tick(self) -> bool:
-        """A tick that completes a step needs room for it in the pipeline."""
-        completes = len(self._building) + 1 == self.spec.frames_for_step(self._steps_built)
-        return not completes or len(self._ready) + self.client.in_flight < self.max_in_flight + 1
+        """A tick that starts a step needs room to send it now."""
+        # a step's first tick reads its controls only when the step can go out at once: controls
+        # read into a step that then waits for the renderer would only age
+        return self._lead > 0 or len(self._ready) + self.client.in_flight < self.max_in_flight
 
     def _do_tick(self, now: float) -> None:
-        actions = self.input.sample()
-        packet = self.packets.tick(actions)
-        if self.recorder is not None:
-            self.recorder.log_tick({"tick": self.tick, "actions": actions, "packet": packet})
-        self._building.append((self.tick, now, packet))
-        if len(self._building) == self.spec.frames_for_step(self._steps_built):
-            self._ready.append(self._building)
-            self._building = []
+        if self._lead == 0:
+            # a step's first tick: read the controls of all its frames now, so the STEP can be sent
+            # on this tick instead of after its last frame's tick
+            frames = self.spec.frames_for_step(self._steps_built)
+            step = []
+            for i, actions in enumerate(sample_step(self.input, frames)):
+                packet = self.packets.tick(actions)
+                if self.recorder is not None:
+                    self.recorder.log_tick({"tick": self.tick + i, "actions": actions, "packet": packet})
+                step.append((self.tick + i, now, packet))
+            self._ready.append(step)
             self._steps_built += 1
+            self._lead = frames
+        self._lead -= 1
         self.tick += 1
         self.stats.ticks = self.tick
 
@@ -163,8 +176,8 @@ class FrameLoop:
             self.stats.frames_received += len(result.frames)
             if self.recorder is not None:
                 self.recorder.add_frames(result.frames)
-            for image, (tick, sampled) in zip(result.frames, origin):
-                self._frames.append(_Frame(image, tick, sampled))
+            for i, (image, (tick, sampled)) in enumerate(zip(result.frames, origin)):
+                self._frames.append(_Frame(image, tick, sampled, first=i == 0))
         # latest-wins: never keep more than one step (+1 frame of jitter) waiting for the screen
         keep = self.spec.frames_per_step + 1
         while len(self._frames) > keep:
@@ -180,7 +193,7 @@ class FrameLoop:
         if self.display is not None:
             self.display.present(frame.image, self.hud())
         now = self.clock()
-        self.stats.on_present(now, now - frame.sampled_at)
+        self.stats.on_present(now, now - frame.sampled_at, first=frame.first)
 
     def hud(self) -> dict:
         return {**self.stats.hud(), "renderer": self.spec.name}
@@ -199,7 +212,7 @@ class FrameLoop:
         self._flush()
 
     def _flush(self) -> None:
-        self._building, self._sent = [], {}
+        self._lead, self._sent = 0, {}
         self._ready.clear()
         self._frames.clear()
         self._steps_built = 0

@@ -15,7 +15,8 @@ class LoopStats:
     """Running measurements; `summary()` is what `worldsim play --stats FILE` writes."""
 
     def __init__(self, window: int = 240):
-        self.latency_ms: list[float] = []          # tick sampled -> first frame using it presented
+        self.latency_ms: list[float] = []          # controls read -> first frame made from that read presented
+        self.input_age_ms: list[float] = []        # every frame shown: how long ago its controls were read
         self.step_ms: list[float] = []             # renderer time per step (worker side)
         self.transport_ms: list[float] = []        # round trip minus worker queue and render time
         self.round_trip_ms: list[float] = []
@@ -31,12 +32,14 @@ class LoopStats:
         self.ended: float | None = None
         self._present_times: deque = deque(maxlen=window)
 
-    def on_present(self, now: float, latency_s: float) -> None:
+    def on_present(self, now: float, latency_s: float, first: bool = True) -> None:
         if self.started is None:
             self.started = now
         self.ended = now
         self.frames_shown += 1
-        self.latency_ms.append(latency_s * 1e3)
+        self.input_age_ms.append(latency_s * 1e3)
+        if first:
+            self.latency_ms.append(latency_s * 1e3)
         self._present_times.append(now)
 
     def on_step(self, round_trip_ms: float, timings: dict) -> None:
@@ -53,7 +56,8 @@ class LoopStats:
 
     def hud(self) -> dict:
         recent = self.latency_ms[-48:]
-        return {"fps": f"{self.recent_fps():5.1f}", "latency": f"{_pct(recent, 50):4.0f} ms",
+        return {"fps": f"{self.recent_fps():5.1f}",
+                "latency": f"{_pct(recent, 50):4.0f} ms (p99 {_pct(recent, 99):.0f})",
                 "step": f"{_pct(self.step_ms[-12:], 50):5.1f} ms", "tick": self.ticks,
                 "dropped": self.frames_dropped}
 
@@ -63,6 +67,9 @@ class LoopStats:
             "display_fps": (self.frames_shown - 1) / span if span > 0 else 0.0,
             "latency_ms_p50": _pct(self.latency_ms, 50),
             "latency_ms_p95": _pct(self.latency_ms, 95),
+            "latency_ms_p99": _pct(self.latency_ms, 99),
+            "input_age_ms_p50": _pct(self.input_age_ms, 50),
+            "input_age_ms_p99": _pct(self.input_age_ms, 99),
             "step_ms_p50": _pct(self.step_ms, 50),
             "transport_ms_p50": _pct(self.transport_ms, 50),
             "round_trip_ms_p50": _pct(self.round_trip_ms, 50),
