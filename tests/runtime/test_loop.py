@@ -214,3 +214,11 @@ def test_a_live_input_is_held_for_the_step_and_its_mouse_spread():
     assert [a["look_dx"] for a in step] == [2.0] * 4           # 8 px since the last read, over 4 frames
     script = ScriptedInput.loads('[[segment]]\nticks = [1, 2]\nhold = ["jump"]\n')
     assert [a["jump"] for a in sample_step(script, 4)] == [0.0, 1.0, 0.0, 0.0]   # a script: each tick's own
+
+
+def test_the_hud_says_no_frame_yet_instead_of_nan_before_the_first_latency():
+    from worldsim.runtime.stats import LoopStats
+
+    hud = LoopStats().hud()
+    assert "nan" not in " ".join(str(v) for v in hud.values()).lower()
+    assert "no frame yet" in hud["latency"]

@@ -56,9 +56,9 @@ class LoopStats:
 
     def hud(self) -> dict:
         recent = self.latency_ms[-48:]
-        return {"fps": f"{self.recent_fps():5.1f}",
-                "latency": f"{_pct(recent, 50):4.0f} ms (p99 {_pct(recent, 99):.0f})",
-                "step": f"{_pct(self.step_ms[-12:], 50):5.1f} ms", "tick": self.ticks,
+        latency = f"{_pct(recent, 50):4.0f} ms (p99 {_pct(recent, 99):.0f})" if recent else "   - (no frame yet)"
+        return {"fps": f"{self.recent_fps():5.1f}", "latency": latency,
+                "step": f"{_pct(self.step_ms[-12:], 50):5.1f} ms" if self.step_ms else "   -", "tick": self.ticks,
                 "dropped": self.frames_dropped}
 
     def summary(self) -> dict:
