@@ -3,17 +3,15 @@
     python examples/embed_in_your_game.py                  # a window; arrows turn, WASD walk, Esc quits
     python examples/embed_in_your_game.py --frames 40 --out last.png   # no window: save the last frame
 
-A worker process renders (so your loop never waits on the model); your code sends one control
-packet per video frame and gets 4 frames back per step.
+A worker process renders (so your loop never waits on the model); each `world.step(actions)`
+holds your named actions for one step and returns its frames (4 per step, 1 for the first).
+The API: docs/sdk.md.
 """
 from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from worldsim.controls import PacketBuilder, idle_actions
-from worldsim.runtime.client import Client
+import worldsim
 
 
 def main() -> None:
@@ -28,49 +26,38 @@ def main() -> None:
         except ImportError:
             p.exit(2, f"{p.prog}: error: --frames saves a PNG and needs pillow: pip install pillow\n")
 
-    with Client.spawn(args.renderer) as client:                       # spawns and owns the worker
-        session = client.open(args.renderer, seed=1, controls=["camera"])
-        rig = PacketBuilder(["camera"], mode="fly", fps=session.spec.fps)
+    with worldsim.open(args.renderer, seed=1) as world:                # spawns and owns the worker
         if args.frames:
-            render_offscreen(client, session, rig, args.frames, args.out)
+            render_offscreen(world, args.frames, args.out)
         else:
-            play_in_window(client, session, rig)
+            play_in_window(world)
 
 
-def frames_for(client, session, rig, actions: dict) -> np.ndarray:
-    """One step: as many packets as the step makes frames -> uint8 [F, H, W, 3]."""
-    n = session.spec.frames_for_step(session.steps_sent)
-    result = client.step(session, session.steps_sent, [rig.tick(actions) for _ in range(n)])
-    if result.error is not None:
-        raise result.error
-    return result.frames
-
-
-def render_offscreen(client, session, rig, count: int, out: str) -> None:
+def render_offscreen(world, count: int, out: str) -> None:
     from PIL import Image
     shown = 0
     while shown < count:
-        frames = frames_for(client, session, rig, {**idle_actions(), "turn_right": 1.0})
+        frames = world.step({"turn_right": 1.0})
         shown += len(frames)
     Image.fromarray(frames[-1]).save(out)
     print(f"{shown} frames rendered; the last one is in {out}")
 
 
-def play_in_window(client, session, rig) -> None:
+def play_in_window(world) -> None:
     import pygame
     pygame.init()
-    screen = pygame.display.set_mode((session.spec.width, session.spec.height))
+    screen = pygame.display.set_mode((world.spec.width, world.spec.height))
     keys = {pygame.K_LEFT: "turn_left", pygame.K_RIGHT: "turn_right", pygame.K_w: "move_forward",
             pygame.K_s: "move_backward", pygame.K_a: "strafe_left", pygame.K_d: "strafe_right"}
     clock = pygame.time.Clock()
     while not any(e.type == pygame.QUIT or (e.type == pygame.KEYDOWN and e.key == pygame.K_ESCAPE)
                   for e in pygame.event.get()):
         pressed = pygame.key.get_pressed()
-        actions = {**idle_actions(), **{name: float(pressed[key]) for key, name in keys.items()}}
-        for frame in frames_for(client, session, rig, actions):       # your game shows them one per tick
+        actions = {name: float(pressed[key]) for key, name in keys.items()}
+        for frame in world.step(actions):                             # your game shows them one per tick
             screen.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
             pygame.display.flip()
-            clock.tick(session.spec.fps)
+            clock.tick(world.spec.fps)
     pygame.quit()
 
 

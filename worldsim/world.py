@@ -1,0 +1,258 @@
+"""The SDK surface: `worldsim.open(...)` gives a `World` you step with named actions and get frames from.
+
+    with worldsim.open() as world:                          # the embedded model, as `worldsim play`
+        frames = world.step({"move_forward": 1.0})          # uint8 (F, H, W, 3), F = world.frames_per_step()
+        world.record("walk.mp4")                            # every frame stepped from now on
+        world.reset(seed=3)
+
+A worker process renders unless `in_process=True` (the renderer runs in this process) or
+`connect="tcp://host:port"` (a worker started with `worldsim serve`). Bad arguments raise
+`WorldsimUserError` with a one-line message. Docs: docs/sdk.md.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import WorldsimUserError
+from .runtime.renderer import RendererSpec
+
+__all__ = ["World", "open"]
+
+
+def open(renderer: str | None = None, checkpoint: str | None = None, model: str | None = None,
+         connect: str | None = None, seed: int = 0, size: tuple[int, int] | None = None,
+         device: str | None = None, in_process: bool = False) -> "World":
+    """Open a world: a renderer (default: the one `worldsim play` opens) and one session on it.
+
+    renderer     a renderer name (`worldsim.available_renderers()`); None: the embedded model
+    checkpoint   a trained checkpoint folder (played by the `aapt` renderer)
+    model        a shipped model name (worldsim/assets/NAME, e.g. "pose"); not with `checkpoint`
+    connect      "tcp://host:port" of a running `worldsim serve` instead of a private worker
+    seed         the session's seed (the world and its start point)
+    size         (width, height) of the frames, where the renderer can change it
+    device       "cpu", "cuda", "cuda:1"... for renderers that take one
+    in_process   render in this process (no worker process; `step` blocks while the model runs)
+    """
+    from .runtime.play import PlayOptions, make_client, resolve_renderer, served_renderer
+
+    if checkpoint is not None and model is not None:
+        raise WorldsimUserError("checkpoint= and model= both name a model: give one")
+    if connect is not None:
+        if in_process:
+            raise WorldsimUserError("connect= renders on a remote worker: in_process=True contradicts it")
+        if checkpoint is not None or model is not None or size is not None or device is not None:
+            raise WorldsimUserError("connect= uses the remote worker's renderer as it was started: "
+                                    "checkpoint=, model=, size= and device= cannot change it")
+        if not isinstance(connect, str) or "://" not in connect:
+            raise WorldsimUserError(f"connect= takes an address like 'tcp://host:5555', got {connect!r}")
+    if renderer is not None and not isinstance(renderer, str):
+        raise WorldsimUserError(f"renderer= takes a renderer name, got {type(renderer).__name__}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise WorldsimUserError(f"seed= takes an int, got {seed!r}")
+    options: dict[str, Any] = {}
+    if checkpoint is not None:
+        options["checkpoint"] = str(checkpoint)
+        renderer = renderer or "aapt"
+    if size is not None:
+        try:
+            width, height = (int(v) for v in size)
+        except (TypeError, ValueError):
+            raise WorldsimUserError(f"size= takes (width, height), got {size!r}") from None
+        options.update(width=width, height=height)
+    if device is not None:
+        options["device"] = str(device)
+    name, options = resolve_renderer(PlayOptions(renderer=renderer, connect=connect, model=model,
+                                                 renderer_options=options))
+    try:
+        client = make_client(name, options, connect, in_process)
+    except TypeError as err:         # a renderer without a size= or device= option, in process
+        raise WorldsimUserError(f"cannot start renderer {name!r}: {err}") from None
+    try:
+        if connect is not None and renderer is None:
+            name = served_renderer(client.welcome, connect)
+        return World(client, name, options, seed)
+    except BaseException:
+        client.shutdown()
+        raise
+
+
+class World:
+    """One session on a renderer. Made by `worldsim.open`; close it (or use `with`)."""
+
+    def __init__(self, client, renderer: str, options: dict, seed: int = 0):
+        from .controls import PacketBuilder
+        spec = client.welcome.get("specs", {}).get(renderer)
+        if spec is None:
+            raise WorldsimUserError(f"the worker does not serve {renderer!r}; it serves "
+                                    f"{', '.join(client.welcome.get('renderers', [])) or 'nothing'}")
+        self.client, self.renderer, self.options = client, renderer, options
+        self.kinds: list[str] = sorted(spec["control_kinds"])
+        self.seed = seed
+        self.session = None
+        self.steps = 0                          # steps taken since open/reset
+        self.last_packets: list[dict] = []      # the packets of the last step (one per frame)
+        self._recorder = None
+        self._closed = False
+        self._open_session(seed)
+        rig_options: dict[str, Any] = {"fps": self.spec.fps}
+        if "camera" in self.kinds:
+            rig_options["mode"] = "walk"        # as `worldsim play` (without --fly)
+        if "pose" in self.kinds:
+            rig_options.update(width=self.spec.width, height=self.spec.height)
+        self._rig = PacketBuilder(self.kinds, **rig_options)
+
+    # ---- information ------------------------------------------------------------------------
+    @property
+    def spec(self) -> RendererSpec:
+        """The renderer's spec: name, width, height, fps, frames_per_step, control_kinds, info."""
+        return self.session.spec
+
+    def frames_per_step(self, step: int | None = None) -> int:
+        """How many frames (and packets) step number `step` has; default: the next step."""
+        return self.spec.frames_for_step(self.steps if step is None else step)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ---- stepping ---------------------------------------------------------------------------
+    def step(self, controls: dict[str, float] | Sequence[dict] | None = None, as_torch: bool = False):
+        """Render one step: uint8 (F, H, W, 3) frames (a torch tensor with as_torch=True).
+
+        `controls` is a dict of named actions (worldsim.controls.ACTIONS, e.g. {"move_forward": 1.0,
+        "look_dx": 3.0}; each value held for every frame of the step; None: nothing pressed), or a
+        list of ready control packets, one per frame (`frames_per_step()` of them)."""
+        self._check_open("step")
+        n = self.frames_per_step()
+        if controls is None or isinstance(controls, dict):
+            actions = _actions(controls or {})
+            packets = [self._rig.tick(actions) for _ in range(n)]
+            logged = [actions] * n
+        elif isinstance(controls, (list, tuple)):
+            if len(controls) != n or not all(isinstance(p, dict) for p in controls):
+                raise WorldsimUserError(f"step {self.steps} takes {n} control packets (dicts), one per frame; "
+                                        f"got {len(controls)}" + ("" if all(isinstance(p, dict) for p in controls)
+                                                                  else " with non-dicts"))
+            from .controls import ControlError, validate_packet
+            for i, packet in enumerate(controls):   # checked here too: an in-process renderer may not
+                try:
+                    validate_packet(packet, self.kinds)
+                except ControlError as err:
+                    raise WorldsimUserError(_one_line(f"step {self.steps}, packet {i}: {err}")) from None
+            packets, logged = list(controls), [{}] * n
+        else:
+            raise WorldsimUserError(f"controls must be a dict of named actions or a list of packets, "
+                                    f"got {type(controls).__name__}")
+        from .runtime.client import RequestError
+        try:
+            result = self.client.step(self.session, self.steps, packets)
+        except RequestError as err:
+            raise WorldsimUserError(_one_line(f"step {self.steps}: {err}")) from None
+        if result.error is not None:
+            if result.error.code == "bad_request":
+                raise WorldsimUserError(_one_line(f"step {self.steps}: {result.error}")) from None
+            raise result.error
+        frames = np.array(result.frames, dtype=np.uint8, copy=True)
+        if self._recorder is not None:
+            for i, (actions, packet) in enumerate(zip(logged, packets)):
+                self._recorder.log_tick({"tick": self._ticks + i, "actions": actions, "packet": packet})
+            self._recorder.add_frames(frames)
+        self._ticks += len(packets)
+        self.steps += 1
+        self.last_packets = packets
+        if as_torch:
+            import torch
+            return torch.from_numpy(frames)
+        return frames
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start again: a new session (same seed, or `seed`), the camera back at its start."""
+        self._check_open("reset")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise WorldsimUserError(f"reset: seed takes an int, got {seed!r}")
+        old = self.session
+        self._open_session(self.seed if seed is None else seed)
+        self.client.close(old)
+        self._rig.reset()
+        self.last_packets = []
+
+    # ---- recording --------------------------------------------------------------------------
+    def record(self, path: str | None) -> None:
+        """Write every frame stepped from now on to the mp4 `path` (and its control log,
+        `NAME.ctl.msgpack`, replayable with `worldsim replay`); `record(None)` stops."""
+        self._check_open("record")
+        self._stop_recording()
+        if path is None:
+            return
+        from .render.recorder import Recorder
+        try:
+            self._recorder = Recorder(path, self.spec.fps, {
+                "renderer": self.renderer, "seed": self.seed, "prompt": "", "controls": self.kinds,
+                "spec": self.spec.to_dict(), "renderer_options": self.options,
+                "worker": self.client.welcome.get("worker")})
+        except (ValueError, OSError) as err:
+            raise WorldsimUserError(_one_line(f"record: {err}")) from None
+
+    # ---- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Finish any recording, close the session and stop the worker (safe to call twice)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._stop_recording()
+        finally:
+            self.client.shutdown()
+
+    def __enter__(self) -> "World":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"step {self.steps}"
+        return f"<World {self.renderer} {self.spec.width}x{self.spec.height} seed {self.seed}, {state}>"
+
+    # ---- internals --------------------------------------------------------------------------
+    def _open_session(self, seed: int) -> None:
+        from .runtime.client import RequestError
+        try:
+            self.session = self.client.open(self.renderer, seed, controls=self.kinds)
+        except RequestError as err:
+            raise WorldsimUserError(_one_line(f"cannot open a session on {self.renderer!r}: {err}")) from None
+        self.seed, self.steps, self._ticks = seed, 0, 0
+
+    def _stop_recording(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.close()
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise WorldsimUserError(f"{what}: this world is closed")
+
+
+def _actions(controls: dict) -> dict[str, float]:
+    """A full sample of named actions (missing ones at 0) from the caller's dict, checked."""
+    from .controls.actions import AXES, BUTTONS, TRIGGERS, idle_actions
+    actions = idle_actions()
+    for name, value in controls.items():
+        if name not in actions:
+            hint = " (a one-shot event, not a held control)" if name in TRIGGERS else ""
+            raise WorldsimUserError(f"unknown action {name!r}{hint}; known: {', '.join(BUTTONS + AXES)}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise WorldsimUserError(f"action {name!r} takes a number, got {value!r}") from None
+        if not math.isfinite(value):
+            raise WorldsimUserError(f"action {name!r} is {value}: it must be finite")
+        actions[name] = value
+    return actions
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
