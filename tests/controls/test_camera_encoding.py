@@ -1,4 +1,4 @@
-"""Camera encodings: relative poses, od / plucker ray embeddings, scales, outliers (DESIGN §5.2)."""
+"""Camera encodings: relative poses, od / plucker ray embeddings, scales, outliers."""
 import math
 
 import numpy as np

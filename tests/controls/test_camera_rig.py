@@ -1,4 +1,4 @@
-"""CameraRig: conventions of DESIGN §5.2 and the integration at a fixed tick."""
+"""CameraRig: the camera conventions of docs/controls.md and the integration at a fixed tick."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The generator's streaming path equals its training path (DESIGN.md §6.7), and its state is static."""
+"""The generator's streaming path equals its training path, and its state is static."""
 from __future__ import annotations
 
 import pytest

@@ -191,7 +191,7 @@ class Generator(nn.Module):
 
         inputs (B, F, Cin, h, w) from `clip_inputs`; t (B, F) noise level per frame, or (B,) one
         level per clip (frame 0, the clean first frame, then gets 0); text (B, Lt, text_dim).
-        `causal=False` is the bidirectional base model (DESIGN §9 stage 0): every frame sees every
+        `causal=False` is the bidirectional base model (docs/train.md, stage base): every frame sees every
         frame of the clip and the text, no sinks or window; inputs from `noise_inputs`, and a (B,)
         t applies to all frames. Returns the velocity (B, F, C, h, w), or with `features` the final
         normalised hidden states (B, F, T, d) (a discriminator's head reads them)."""

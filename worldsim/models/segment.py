@@ -1,4 +1,4 @@
-"""A segment of frames against a detached KV cache: long-video training (DESIGN §9, stage 3).
+"""A segment of frames against a detached KV cache: long-video training (docs/train.md, stage adversarial).
 
     context = cache_snapshot(gen)                  # after rolling out frames 0..start-1
     v = forward_segment(gen, inputs, t, text, context, start)   # frames start..start+S-1, with grad
