@@ -10,9 +10,9 @@ from .runtime.renderer import Renderer, RendererError, RendererSpec
 
 __version__ = "0.1.0"
 __all__ = ["Renderer", "RendererError", "RendererSpec", "World", "WorldsimUserError", "available_renderers",
-           "create_renderer", "open", "register_renderer", "__version__"]
+           "create_renderer", "load_snapshot", "open", "register_renderer", "__version__"]
 
-_LAZY = {"open": ".world", "World": ".world", "WorldsimUserError": ".errors"}   # imported on first use
+_LAZY = {"open": ".world", "World": ".world", "load_snapshot": ".world", "WorldsimUserError": ".errors"}   # imported on first use
 
 
 def __getattr__(name: str):

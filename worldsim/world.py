@@ -19,7 +19,7 @@ import numpy as np
 from .errors import WorldsimUserError
 from .runtime.renderer import RendererSpec
 
-__all__ = ["World", "open"]
+__all__ = ["World", "load_snapshot", "open"]
 
 
 def open(renderer: str | None = None, checkpoint: str | None = None, model: str | None = None,
@@ -196,6 +196,53 @@ class World:
         except (ValueError, OSError) as err:
             raise WorldsimUserError(_one_line(f"record: {err}")) from None
 
+    # ---- snapshots --------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        """The whole state of this world now (the renderer's session and the camera rig), to give
+        to `restore` later: stepping on from a restored snapshot gives the same frames. In-process
+        worlds (`in_process=True`) of renderers that support it (`reference`, `aapt`)."""
+        self._check_open("snapshot")
+        renderer, state = self._local_session("snapshot")
+        from .snapshot import FORMAT, object_state
+        return {"format": FORMAT, "renderer": self.renderer, "size": [self.spec.width, self.spec.height],
+                "seed": self.seed, "steps": self.steps, "ticks": self._ticks,
+                "last_packets": json_copy(self.last_packets),
+                "rig": {kind: object_state(rig) for kind, rig in self._rig.rigs.items()},
+                "session": renderer.snapshot(state)}
+
+    def restore(self, state: dict) -> None:
+        """Go back to a `snapshot()` of a world of the same renderer and size (this one, or
+        one loaded with `worldsim.load_snapshot`)."""
+        self._check_open("restore")
+        renderer, _ = self._local_session("restore")
+        from .snapshot import FORMAT, set_object_state
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise WorldsimUserError("restore takes a snapshot made by World.snapshot or worldsim.load_snapshot")
+        size = [self.spec.width, self.spec.height]
+        if state["renderer"] != self.renderer or list(state["size"]) != size:
+            raise WorldsimUserError(f"restore: the snapshot is of {state['renderer']} {state['size'][0]}x"
+                                    f"{state['size'][1]}, this world is {self.renderer} {size[0]}x{size[1]}")
+        if state["seed"] != self.seed:
+            self.reset(state["seed"])
+        from .runtime.renderer import RendererError
+        try:
+            renderer.restore(self.client._states[self.session.id], state["session"])
+        except (RendererError, KeyError, ValueError, RuntimeError) as err:
+            raise WorldsimUserError(_one_line(f"restore: {err}")) from None
+        for kind, rig_state in state["rig"].items():
+            set_object_state(self._rig.rigs[kind], rig_state)
+        self.steps, self._ticks = int(state["steps"]), int(state["ticks"])
+        self.last_packets = json_copy(state["last_packets"])
+        self.session.steps_sent = self.steps
+
+    def save_snapshot(self, path: str) -> None:
+        """`snapshot()` written to `path` (one safetensors file; read it with `worldsim.load_snapshot`)."""
+        from .snapshot import save
+        try:
+            save(self.snapshot(), path)
+        except OSError as err:
+            raise WorldsimUserError(_one_line(f"save_snapshot: {err}")) from None
+
     # ---- closing ----------------------------------------------------------------------------
     def close(self) -> None:
         """Finish any recording, close the session and stop the worker (safe to call twice)."""
@@ -226,6 +273,15 @@ class World:
             raise WorldsimUserError(_one_line(f"cannot open a session on {self.renderer!r}: {err}")) from None
         self.seed, self.steps, self._ticks = seed, 0, 0
 
+    def _local_session(self, what: str):
+        renderer = getattr(self.client, "renderer", None)
+        if renderer is None or not hasattr(self.client, "_states"):
+            raise WorldsimUserError(f"{what}: snapshots need in_process=True for now "
+                                    "(a worker process cannot send its session state yet)")
+        if not (hasattr(renderer, "snapshot") and hasattr(renderer, "restore")):
+            raise WorldsimUserError(f"{what}: the {self.renderer!r} renderer does not support snapshots")
+        return renderer, self.client._states[self.session.id]
+
     def _stop_recording(self) -> None:
         recorder, self._recorder = self._recorder, None
         if recorder is not None:
@@ -252,6 +308,20 @@ def _actions(controls: dict) -> dict[str, float]:
             raise WorldsimUserError(f"action {name!r} is {value}: it must be finite")
         actions[name] = value
     return actions
+
+
+def load_snapshot(path: str) -> dict:
+    """A snapshot saved by `World.save_snapshot`, for `World.restore`."""
+    from .snapshot import load
+    try:
+        return load(path)
+    except (OSError, ValueError) as err:
+        raise WorldsimUserError(_one_line(f"load_snapshot: {err}")) from None
+
+
+def json_copy(value):
+    import json
+    return json.loads(json.dumps(value))
 
 
 def _one_line(message: str) -> str:

@@ -168,6 +168,52 @@ class AaptRenderer:
                                                 fovy_deg=self.controls["camera"].get("fovy_deg", 60.0))
         return roll_out(self._reference, [seed], drive("start", [], 1, ["camera"], self.spec.fps)).frames[0, 0]
 
+    # ---- snapshots (World.snapshot / restore) ----------------------------------------------
+    def snapshot(self, state: AaptSession) -> dict:
+        """A copy of the session's whole state: its KV cache rows, recycled latent, decoder
+        caches, step count, noise RNG and control encoders."""
+        from ..snapshot import object_state
+        if state.slot < 0:
+            raise RendererError("session is closed")
+        gen, slot = self.model.generator, state.slot
+        names = {m: n for n, m in self.model.vae.named_modules()}
+        return {
+            "steps": state.steps, "noise": state.noise.get_state(), "first_latent": state.first_latent.clone(),
+            "encoders": {k: object_state(e) for k, e in state.encoders.encoders.items()},
+            "decoder": {names[m]: t.clone() for m, t in state.decoder_cache.frames.items()},
+            "decoder_started": sorted(names[m] for m in state.decoder_cache.started),
+            "kv": [{"keys": c.keys[slot].clone(), "values": c.values[slot].clone(),
+                    "first_keys": c.first_keys[slot].clone()} for c in gen.caches],
+            "frame_index": int(gen.frame_index[slot]), "host_frames": int(gen._host_frames[slot]),
+            "prev_latent": gen.prev_latent[slot].clone()}
+
+    def restore(self, state: AaptSession, snap: dict) -> None:
+        """Put `snapshot`'s state into the (open) session `state`, whatever slot it has."""
+        from ..snapshot import set_object_state
+        if state.slot < 0:
+            raise RendererError("session is closed")
+        gen, slot = self.model.generator, state.slot
+        if len(snap["kv"]) != len(gen.caches) or snap["prev_latent"].shape != gen.prev_latent.shape[1:]:
+            raise RendererError("this snapshot is of a different aapt model or size")
+        modules = dict(self.model.vae.named_modules())
+        with torch.no_grad():
+            for cache, kv in zip(gen.caches, snap["kv"]):
+                cache.keys[slot] = kv["keys"].to(cache.keys)
+                cache.values[slot] = kv["values"].to(cache.values)
+                cache.first_keys[slot] = kv["first_keys"].to(cache.first_keys)
+            gen.frame_index[slot] = int(snap["frame_index"])
+            gen._host_frames[slot] = int(snap["host_frames"])
+            gen.prev_latent[slot] = snap["prev_latent"].to(gen.prev_latent)
+        decoder = StreamCache()
+        decoder.frames = {modules[n]: t.to(self.device).clone() for n, t in snap["decoder"].items()}
+        decoder.started = {modules[n] for n in snap["decoder_started"]}
+        state.decoder_cache = decoder
+        state.first_latent = snap["first_latent"].to(gen.prev_latent).clone()
+        state.noise.set_state(snap["noise"].clone())
+        for kind, enc_state in snap["encoders"].items():
+            set_object_state(state.encoders.encoders[kind], enc_state)
+        state.steps, state.teacher = int(snap["steps"]), None
+
     # ---- steps -----------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, states: Sequence[AaptSession], packets: Sequence[Sequence[dict]]) -> list[np.ndarray]:

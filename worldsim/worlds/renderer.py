@@ -111,6 +111,14 @@ class ReferenceRenderer:
     def close(self, state: ReferenceSession) -> None:
         state.steps = -1
 
+    def snapshot(self, state: ReferenceSession) -> dict:
+        """The session's state (World.snapshot): its world seed, prompt and step count."""
+        return {"seed": state.seed, "prompt": state.prompt, "steps": state.steps}
+
+    def restore(self, state: ReferenceSession, snap: dict) -> None:
+        self.scene(int(snap["seed"]))
+        state.seed, state.prompt, state.steps = int(snap["seed"]), str(snap["prompt"]), int(snap["steps"])
+
     def step(self, states: Sequence[ReferenceSession], packets: Sequence[Sequence[dict]]) -> list[np.ndarray]:
         if len(states) != len(packets):
             raise ValueError(f"{len(states)} sessions but {len(packets)} packet lists")
