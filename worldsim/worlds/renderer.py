@@ -85,10 +85,10 @@ class ReferenceRenderer:
 
     @property
     def kernels(self):
-        if self._kernels is None:
-            from .compiled import kernels_for
-            self._kernels = kernels_for(self.device, self.compile)
-        return self._kernels
+        if self._kernels is None:   # eager until a CPU package build is done (background.py)
+            from .background import kernels_soon
+            self._kernels = kernels_soon(self.device, self.compile)
+        return self._kernels.current()
 
     def scene(self, seed: int) -> Scene:
         if seed not in self._scenes:
