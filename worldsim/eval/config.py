@@ -40,21 +40,11 @@ class EvalConfig:
 
 def parse_seeds(text: str) -> tuple[int, ...]:
     """'100000-100003' or '100000,100005,100009' (or a mix) -> the seeds, in order, without repeats."""
-    seeds: list[int] = []
+    from ..worlds.seeds import parse_seed_list
     try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                lo, hi = (int(v) for v in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                seeds += range(lo, hi + 1)
-            else:
-                seeds.append(int(part))
+        seeds = parse_seed_list(text)
     except ValueError:
         raise WorldsimUserError(f"--seeds must look like 100000-100003 or 100000,100007, got {text!r}") from None
-    if any(s < 0 for s in seeds):
-        raise WorldsimUserError(f"--seeds must be non-negative, got {text!r}")
     if len(seeds) > 64:
         raise WorldsimUserError(f"--seeds names {len(seeds)} worlds; at most 64")
-    return tuple(dict.fromkeys(seeds))
+    return tuple(seeds)

@@ -58,16 +58,11 @@ class BankSpec:
 
 def parse_seeds(text: str) -> list[int]:
     """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
-    seeds: list[int] = []
+    from ..worlds.seeds import parse_seed_list
     try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            lo, _, hi = part.partition("-")
-            seeds += list(range(int(lo), int(hi or lo) + 1))
+        return parse_seed_list(text)
     except ValueError:
-        raise DataError(f"world seeds must look like 0-15,20 (got {text!r})") from None
-    if not seeds or min(seeds) < 0:
-        raise DataError(f"world seeds must be non-negative integers, got {text!r}")
-    return seeds
+        raise DataError(f"world seeds must be non-negative integers or ranges like 0-15,20 (got {text!r})") from None
 
 
 @torch.no_grad()
