@@ -1,17 +1,21 @@
 """Train the embedded default model end to end on one GPU, every stage in this one process.
 
-    CUDA_VISIBLE_DEVICES=0 python scripts/train_default.py camera --work /tmp/wd/camera
+    CUDA_VISIBLE_DEVICES=0 python scripts/train_default.py camera --work /tmp/wd/camera --compile
+    CUDA_VISIBLE_DEVICES=1 python scripts/train_default.py camera --work /tmp/wd/wide --compile \
+        --bank-from /tmp/wd/camera --vae-channels 64,128,256,256      # a variant on the same bank
     CUDA_VISIBLE_DEVICES=1 python scripts/train_default.py pose --work /tmp/wd/pose \
         --then-adversarial-ablation /tmp/wd/camera
 
 Stages (docs/train.md), each bounded by a wall-clock budget (loop.max_seconds, cosine learning
 rate over the budget) instead of a step count, so the whole run fits a device lease:
-bank (rendered in worker processes) -> vae -> encode -> adapt (from the VAE run: a random
-generator, trained block-causally on clips longer than the attention window) -> distill ->
-adversarial (student forcing). After each generator stage: a sample strip of the validation
-clips and a shipped copy (`save_shipped`: float16 shards <= 15 MiB, no full VAE decoder) under
-WORK/ship_<stage>. `--then-adversarial-ablation CAMERA_WORK` afterwards runs the teacher-forced
-adversarial ablation of that camera run (it waits for CAMERA_WORK/distill/model).
+bank (rendered in worker processes, or another run's with --bank-from) -> vae -> encode (and the
+light decoder's round trip on the validation clips: PSNR and motion kept) -> adapt (from the VAE
+run: a random generator, trained block-causally on clips longer than the attention window) ->
+distill -> adversarial (student forcing); a budget of 0 skips a stage. After each generator stage:
+a sample strip of the validation clips and a shipped copy (`save_shipped`: int8 shards <= 15 MiB,
+no full VAE decoder) under WORK/ship_<stage>. `--then-adversarial-ablation CAMERA_WORK` afterwards
+runs the teacher-forced adversarial ablation of that camera run (it waits for CAMERA_WORK/distill/model).
+With --compile a stage that fails to compile is run again eagerly (logged).
 
 Everything runs in-process (`worldsim.train.__main__.main`): a device lease may end the call
 that started this process, and programs started after that cannot load torch. Progress goes to
@@ -31,14 +35,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BANKS = {   # kind: (train world seeds, clips per seed, validation seeds)
-    "camera": ("0-383", 3, "1000-1007"),
+    "camera": ("0-511", 3, "1000-1007"),
     "pose": ("0-383", 1, "1000-1007"),      # pose clips: one per seed (the puppet's look and walk)
 }
 
 
 class Driver:
-    def __init__(self, kind: str, work: Path, scale: float, workers: int, dry_run: bool = False):
+    def __init__(self, kind: str, work: Path, scale: float, workers: int, dry_run: bool = False,
+                 compile: bool = False, bank_from: Path | None = None, vae_channels: tuple[int, ...] = ()):
         self.kind, self.work, self.scale, self.workers = kind, work, scale, workers
+        self.compile, self.bank_from, self.vae_channels = compile, bank_from, vae_channels
+        self.attention, self.t_one_fraction = "sdpa", 0.0          # generator attention, adapt.t_one_fraction
+        self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
         self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
         self.frames = 17 if dry_run else 81    # video frames per clip: 81 = 21 latent frames > the 16-frame window
@@ -57,7 +65,21 @@ class Driver:
     def train(self, *argv: str) -> None:
         from worldsim.train.__main__ import main
         started = time.time()
-        rc = main(list(argv))
+        try:
+            rc = main(list(argv))
+        except Exception as e:                       # noqa: BLE001 - a compiled stage falls back to eager
+            if not self.compile or "--config" not in argv:
+                raise
+            self.note(f"{argv[0]} failed compiled ({type(e).__name__}: {str(e)[:300]}); again eagerly")
+            path = Path(argv[argv.index("--config") + 1])
+            import shutil
+            import tomllib
+            cfg = tomllib.loads(path.read_text())
+            cfg["loop"]["compile"] = False
+            cfg["model"]["attention"] = "sdpa"       # flex is only fast compiled
+            path.write_text(tomli_w.dumps(cfg))
+            shutil.rmtree(cfg["loop"]["out_dir"], ignore_errors=True)
+            rc = main(list(argv))
         self.note(f"{' '.join(argv[:2])}: rc {rc} in {time.time() - started:.0f} s")
         if rc:
             raise SystemExit(f"{argv[0]} failed (rc {rc})")
@@ -69,12 +91,21 @@ class Driver:
                "optim": {"lr": lr, "warmup_steps": 100, "schedule": "cosine", "final_lr_fraction": 0.05},
                "loop": {"steps": 1_000_000, "max_seconds": seconds * self.scale, "out_dir": str(self.work / stage),
                         "log_every": 10, "checkpoint_every": 1_000_000, "device": self.device, "progress": False,
-                        "tensorboard": False}, **(extra or {})}
+                        "tensorboard": False, "compile": self.compile}, **(extra or {})}
         path = self.work / f"{stage}.toml"
         path.write_text(tomli_w.dumps(cfg))
         return str(path)
 
     def banks(self) -> None:
+        if self.bank_from is not None:               # another run renders it: wait, then link
+            for name in ("train_px.safetensors", "val_px.safetensors"):
+                src = self.bank_from / name
+                while not (src.exists() and (self.bank_from / f"{name}.done").exists()):
+                    time.sleep(5)
+                if not (self.work / name).exists():
+                    (self.work / name).symlink_to(src.resolve())
+            self.note(f"bank from {self.bank_from}")
+            return
         seeds, per_seed, val = self.seeds
         common = ["--frames", str(self.frames), "--size", self.size, "--device", self.device, "--kind", self.kind]
         if not (self.work / "train_px.safetensors").exists():
@@ -85,6 +116,8 @@ class Driver:
             self.train("bank", "--world-seeds", val, "--clips-per-seed", "2", *common,
                        "--out", str(self.work / "val_px.safetensors"),
                        *(["--camera-from", str(self.work / "train_px.safetensors")] if self.kind == "camera" else []))
+        for name in ("train_px.safetensors", "val_px.safetensors"):
+            (self.work / f"{name}.done").touch()     # for runs waiting with --bank-from
 
     def vae_bank(self) -> str:
         """The VAE trains on 17-frame windows of the clips (5 per 81-frame clip, sharing end frames)."""
@@ -109,13 +142,49 @@ class Driver:
                    "--out", str(self.work / f"samples_{stage}.png"), "--device", self.device)
         model, meta = load_checkpoint(model_dir, dtype=torch.float32)
         keep = {k: meta[k] for k in ("trained_by", "trained_clip_frames") if k in meta}
-        save_shipped(model, self.work / f"ship_{stage}", controls=read_config(model_dir)["controls"], extra=keep)
+        save_shipped(model, self.work / f"ship_{stage}", dtype=self.ship_dtype, controls=read_config(model_dir)["controls"],
+                     extra=keep)
         self.note(f"shipped {stage} -> {self.work / f'ship_{stage}'}")
+
+    def vae_init(self) -> dict:
+        """--vae-channels: a random checkpoint of the preset with those VAE widths to start from."""
+        if not self.vae_channels:
+            return {}
+        from dataclasses import replace
+
+        from worldsim.config import model_preset
+        from worldsim.models.checkpoint import save_checkpoint
+        from worldsim.models.model import build_model
+        cfg = model_preset(self.preset)
+        cfg = replace(cfg, vae=replace(cfg.vae, channels=self.vae_channels))
+        path = self.work / "init_vae"
+        save_checkpoint(build_model(cfg), path, extra={"trained_by": "random init (train_default --vae-channels)"})
+        return {"init": str(path)}
+
+    def round_trip(self) -> None:
+        """The light decoder's round trip on the validation clips: PSNR, and the motion it keeps
+        (mean |frame difference| decoded / real, within latent frames)."""
+        import torch
+
+        from worldsim.models.checkpoint import load_checkpoint
+        from worldsim.train.data import ClipBank
+        model, _ = load_checkpoint(self.work / "vae" / "model", device=self.device)
+        video = ClipBank.load(self.work / "val_px.safetensors").tensors["video"].to(self.device)
+        with torch.no_grad():
+            real = video.float() / 127.5 - 1
+            out = {}
+            for light in (True, False):
+                rec = torch.cat([model.vae.decode(model.vae.encode(c[None]), light=light) for c in real]).clamp(-1, 1)
+                mse = (rec - real).pow(2).mean().item()
+                motion = rec.diff(dim=2).abs().mean().item() / real.diff(dim=2).abs().mean().item()
+                out["light" if light else "full"] = f"PSNR {10 * torch.log10(torch.tensor(4 / mse)).item():.2f} dB, motion kept {motion:.2f}"
+        self.note(f"vae round trip on validation clips: {out}")
 
     def run(self, budgets: dict[str, float]) -> None:
         self.banks()
         vae = self.work / "vae" / "model"
-        self.train("vae", "--config", self.config("vae", budgets["vae"], 16, 3e-4, self.vae_bank(), {}))
+        self.train("vae", "--config", self.config("vae", budgets["vae"], 16, 3e-4, self.vae_bank(), self.vae_init()))
+        self.round_trip()
         self.train("encode", "--bank", str(self.work / "train_px.safetensors"), "--vae", str(vae), "--measure-stats",
                    "--device", self.device, "--batch", "64", "--out", str(self.work / "train.safetensors"))
         self.train("encode", "--bank", str(self.work / "val_px.safetensors"), "--vae", str(vae), "--keep-video",
@@ -125,8 +194,12 @@ class Driver:
         with safe_open(bank, framework="pt") as f:
             channels = f.get_slice("controls").get_shape()[2]   # camera rays (25) | pose heatmaps
         self.train("adapt", "--config", self.config("adapt", budgets["adapt"], 64, 4e-4, bank,
-                                                    {"init": str(vae), "control_channels": channels}))
+                                                    {"init": str(vae), "control_channels": channels,
+                                                     "attention": self.attention},
+                                                    {"adapt": {"t_one_fraction": self.t_one_fraction}}))
         self.strip_and_ship("adapt")
+        if budgets["distill"] <= 0:
+            return
         adapt = str(self.work / "adapt" / "model")
         self.train("distill", "--config", self.config("distill", budgets["distill"], 32, 5e-5, bank, {"init": adapt},
                                                       {"distill": {"teacher": adapt}}))
@@ -152,6 +225,11 @@ def main() -> int:
     p.add_argument("--budgets", default="{}", help='JSON seconds per stage, e.g. {"adapt": 480}')
     p.add_argument("--then-adversarial-ablation", type=Path, help="a camera run's WORK: teacher-forced stage 3 of it")
     p.add_argument("--dry-run", action="store_true", help="tiny preset on the CPU, seconds per stage")
+    p.add_argument("--compile", action="store_true", help="torch.compile the stages (eager again if that fails)")
+    p.add_argument("--bank-from", type=Path, help="use the clip banks another run's WORK renders (waits for them)")
+    p.add_argument("--vae-channels", default="", help="VAE widths per level instead of the preset's, e.g. 64,128,256,256")
+    p.add_argument("--attention", default="sdpa", choices=("sdpa", "flex"), help="generator attention in training")
+    p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()
     budgets = {"vae": 200, "adapt": 480, "distill": 150, "adversarial": 180, "ablation": 180}
     if args.kind == "pose":
@@ -159,7 +237,9 @@ def main() -> int:
     budgets.update(json.loads(args.budgets))
     if args.dry_run:
         budgets = {k: min(v, 4.0) for k, v in budgets.items()}
-    d = Driver(args.kind, args.work, args.scale, args.workers, args.dry_run)
+    channels = tuple(int(c) for c in args.vae_channels.split(",")) if args.vae_channels else ()
+    d = Driver(args.kind, args.work, args.scale, args.workers, args.dry_run, args.compile, args.bank_from, channels)
+    d.attention, d.t_one_fraction = args.attention, args.t_one
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
     if args.then_adversarial_ablation:

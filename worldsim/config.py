@@ -110,12 +110,16 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         text=TextConfig(dim=32, depth=1, heads=2, length=8),
         width=32, height=32),
     # The embedded model: real time at 128x128@24fps on a 2-core CPU (~14M generator parameters,
-    # ~22M with VAE and text encoder; ~2.5 GFLOP per latent frame with a full window).
+    # ~24M with VAE and text encoder; ~2.5 GFLOP per latent frame with a full window). 32 latent
+    # channels and a light decoder of (32, 64, 128): the 16-channel VAE with a (16, 32, 64) light
+    # decoder capped play at ~22 dB (docs/TRAINING.md, 2026-11-30); this one costs ~32 ms a latent
+    # frame on one CPU thread instead of ~13 (`worldsim bench model --decoder light`).
     "default": ModelConfig(
         name="default",
         generator=GeneratorConfig(dim=320, depth=10, heads=5, ffn_dim=1280, patch=2, window=16,
-                                  text_dim=256, rope_ref_hw=(8, 8)),
-        vae=VAEConfig(channels=(32, 64, 128, 128), light_channels=(16, 32, 64)),
+                                  latent_channels=32, text_dim=256, rope_ref_hw=(8, 8)),
+        vae=VAEConfig(latent_channels=32, channels=(32, 64, 128, 128), light_channels=(32, 64, 128),
+                      light_blocks=(0, 1, 1)),
         text=TextConfig(dim=256, depth=2, heads=4, length=32),
         width=128, height=128),
     # Wan-1.3B dimensions.

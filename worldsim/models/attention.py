@@ -119,8 +119,16 @@ def _clip_block_mask(layout: ClipLayout, device: str):
     return create_block_mask(mask_mod, None, None, layout.query_len, layout.key_len, device=device)
 
 
+@lru_cache(maxsize=1)
+def _compiled_flex():
+    from torch.nn.attention.flex_attention import flex_attention
+    return torch.compile(flex_attention, dynamic=False)
+
+
 def _flex(q, k, v, mask):
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    if q.is_cuda and not torch.compiler.is_compiling():
+        flex_attention = _compiled_flex()                    # eager flex materialises the scores
     if mask is None:
         return flex_attention(q, k, v)
     if isinstance(mask, ClipLayout):

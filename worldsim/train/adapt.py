@@ -2,8 +2,9 @@
 
 Teacher forcing: frame i >= 1 enters as [noisy x_i | clean x_{i-1} | controls_i | flag] and
 frame 0 clean, all frames in one forward with the block-causal mask (Generator.forward_clip).
-One noise level per clip, t ~ shift(U(0,1), s); the model predicts v = eps - x0 of its frame
-(the next frame after the recycled one) with an MSE.
+One noise level per clip, t ~ shift(U(0,1), s), or t = 1 for a share `adapt.t_one_fraction` of
+the clips (the level one-step play starts from: there the loss is the regression of x0 itself);
+the model predicts v = eps - x0 of its frame (the next frame after the recycled one) with an MSE.
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ class AdaptStage(SingleLossStage):
         controls = clip_controls(batch, x0, gen.cfg.control_channels)
         text = text_tokens(self.model, batch["prompts"], self.cfg.adapt.text_dropout)
         b = x0.shape[0]
-        t = shift(torch.rand(b), self.cfg.adapt.shift).to(x0)             # (B,) one level per clip
+        t = shift(torch.rand(b), self.cfg.adapt.shift)                     # (B,) one level per clip
+        t = torch.where(torch.rand(b) < self.cfg.adapt.t_one_fraction, 1.0, t).to(x0)
         eps = torch.randn_like(x0)
         v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), x0, controls), t, text)
         return (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean()       # frame 0 is given clean

@@ -34,6 +34,8 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
             raise ConfigError(f"model.preset: {e.args[0]}") from None
         model = build_model(preset, device=ctx.device, dtype=torch.float32, seed=cfg.loop.seed)
     model.generator.backend = cfg.model.attention
+    if cfg.loop.compile:
+        compile_for_training(model, cfg.stage)
     if ctx.activation_checkpointing:
         apply_activation_checkpointing(model.generator)
     model.requires_grad_(True)
@@ -85,3 +87,15 @@ def add_control_channels(model: AaptModel, channels: int) -> AaptModel:
     model.cfg = replace_generator(model.cfg, control_channels=channels)
     gen.cfg = model.cfg.generator
     return model
+
+
+def compile_for_training(model: AaptModel, stage: str) -> None:
+    """torch.compile what the stage runs (weights and state_dict keys unchanged): the VAE's three
+    conv stacks for `vae` (fused norms and activations), the generator's whole-clip forward for the
+    generator stages. Compilation happens at the first step."""
+    if stage == "vae":
+        for m in (model.vae.encoder, model.vae.decoder, model.vae.light_decoder):
+            m.compile()
+    else:
+        gen = model.generator
+        gen.forward_clip = torch.compile(gen.forward_clip)

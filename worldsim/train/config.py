@@ -69,6 +69,7 @@ class LoopSection:
     device: str = "auto"              # auto (cuda if present) | cpu | cuda
     bf16: bool = True                 # bf16 autocast on CUDA (ignored on CPU)
     activation_checkpointing: bool = False
+    compile: bool = False             # torch.compile the trained modules (VAE convs, generator clip forward)
     tensorboard: bool = True          # if tensorboard is installed
     progress: bool = True             # tqdm progress bar
 
@@ -78,7 +79,10 @@ class VAESection:
     kl_weight: float = 1e-6           # small KL against N(0, I) (docs/model.md)
     l1_weight: float = 1.0
     l2_weight: float = 1.0
-    light_weight: float = 1.0         # distilling the lightweight (play) decoder from the full one
+    light_weight: float = 1.0         # training the lightweight (play) decoder on the same latents
+    light_target: str = "video"       # video: the real frames | decoder: the full decoder's output (distilled)
+    motion_weight: float = 1.0        # L1 of frame-to-frame differences, recon vs real (keeps motion inside
+                                      # a latent frame's 4 frames; without it they decode nearly still)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class AdaptSection:
     # shift grows like sqrt(tokens): 24 * sqrt(64 / 1196) ~ 5.5 for the default preset's 64 tokens.
     shift: float = 5.5
     text_dropout: float = 0.1         # prompts replaced by "" (keeps CFG possible for the base)
+    t_one_fraction: float = 0.0       # share of clips trained at t = 1, the level one-step play starts from
 
 
 @dataclass
@@ -171,6 +176,10 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError(f"optim.schedule must be constant or cosine, got {cfg.optim.schedule!r}")
     if cfg.loop.max_seconds < 0:
         raise ConfigError("loop.max_seconds must be >= 0 (0: no time budget)")
+    if cfg.vae.light_target not in ("video", "decoder"):
+        raise ConfigError(f"vae.light_target must be video or decoder, got {cfg.vae.light_target!r}")
+    if not 0.0 <= cfg.adapt.t_one_fraction <= 1.0:
+        raise ConfigError(f"adapt.t_one_fraction must be in [0, 1], got {cfg.adapt.t_one_fraction}")
     if cfg.loop.sample_every and not cfg.data.val_path:
         raise ConfigError("loop.sample_every needs data.val_path (a validation clip bank)")
     return cfg

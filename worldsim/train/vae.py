@@ -1,10 +1,13 @@
 """Stage 0, the causal 3D VAE (docs/model.md): reconstruction (L1 + L2) + a small KL to N(0, I).
 
 Trains the encoder and the full decoder on RGB clips (bank key `video`, uint8 (B, 3, 1+4k, H, W)),
-and at the same time distils the lightweight decoder (the one real-time play uses) from the full
-one: it decodes the same (detached) latents and matches the full decoder's (detached) output with
-L1 + L2, weighted by `vae.light_weight`. The latent statistics are measured afterwards on a bank
-(`worldsim train encode --measure-stats`).
+and at the same time the lightweight decoder (the one real-time play uses): it decodes the same
+(detached) latents and matches the real frames (`vae.light_target = "video"`) or the full
+decoder's detached output ("decoder", a distillation) with L1 + L2, weighted by `vae.light_weight`.
+`vae.motion_weight` adds an L1 between frame-to-frame differences of the reconstruction and the
+real clip, for both decoders: a latent frame holds 4 video frames, and without it the decoders
+learn to emit them nearly still (a 90°/s turn moved 0 px inside a latent frame instead of 7).
+The latent statistics are measured afterwards on a bank (`worldsim train encode --measure-stats`).
 """
 from __future__ import annotations
 
@@ -20,9 +23,15 @@ from .distributed import shard_vae
 from .loop import StepContext, adamw, optimize
 
 
+def motion_l1(recon: Tensor, video: Tensor) -> Tensor:
+    """L1 between the frame-to-frame differences of recon and video (B, 3, T, H, W)."""
+    return (recon.diff(dim=2) - video.diff(dim=2)).abs().mean()
+
+
 def vae_loss(model: AaptModel, video: Tensor, kl_weight: float, l1: float, l2: float,
-             light_weight: float = 0.0) -> tuple[Tensor, dict]:
-    """video in [-1, 1] (B, 3, 1+4k, H, W) -> (loss, parts)."""
+             light_weight: float = 0.0, light_target: str = "decoder",
+             motion_weight: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
+    """video in [-1, 1] (B, 3, 1+4k, H, W) -> (loss, parts); parts stay on the device (no sync)."""
     mean, logvar = model.vae.encoder(video).chunk(2, dim=1)     # (B, C, 1+k, h, w) each
     logvar = logvar.clamp(-30, 20)
     z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
@@ -30,13 +39,19 @@ def vae_loss(model: AaptModel, video: Tensor, kl_weight: float, l1: float, l2: f
     rec_l1, rec_l2 = (recon - video).abs().mean(), (recon - video).pow(2).mean()
     kl = 0.5 * (mean.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).mean()
     loss = l1 * rec_l1 + l2 * rec_l2 + kl_weight * kl
-    parts = {"l1": rec_l1.item(), "l2": rec_l2.item(), "kl": kl.item()}
-    if light_weight > 0:                                        # distil the light decoder from the full one
-        target = recon.detach()
+    parts = {"l1": rec_l1, "l2": rec_l2, "kl": kl}
+    if motion_weight > 0:
+        parts["motion"] = motion_l1(recon, video)
+        loss = loss + motion_weight * parts["motion"]
+    if light_weight > 0:               # the light (play) decoder on the same, detached latents
+        target = video if light_target == "video" else recon.detach()
         light = model.vae.light_decoder(z.detach()).float()
         light_loss = (light - target).abs().mean() + (light - target).pow(2).mean()
+        if motion_weight > 0:
+            light_loss = light_loss + motion_weight * motion_l1(light, target)
         loss = loss + light_weight * light_loss
-        parts["light_loss"] = light_loss.item()
+        parts["light_loss"] = light_loss
+        parts["light_l2"] = (light.detach() - video).pow(2).mean()
     return loss, parts
 
 
@@ -55,6 +70,8 @@ class VAEStage:
         vc = self.cfg.vae
         video = batch["video"].to(self.ctx.device).float() / 127.5 - 1.0
         with self.ctx.autocast():
-            loss, parts = vae_loss(self.model, video, vc.kl_weight, vc.l1_weight, vc.l2_weight, vc.light_weight)
+            loss, parts = vae_loss(self.model, video, vc.kl_weight, vc.l1_weight, vc.l2_weight, vc.light_weight,
+                                   vc.light_target, vc.motion_weight)
         optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
-        return {"loss": loss.item(), **parts}
+        values = torch.stack([loss.detach(), *(v.detach().float() for v in parts.values())]).tolist()   # one sync
+        return dict(zip(["loss", *parts], values))
