@@ -15,6 +15,10 @@ Blocks. adaLN-Zero from the per-frame timestep embedding, projected once and sha
 blocks plus a learned per-block offset (Wan's scheme: 6d^2 parameters in all, not per block);
 text tokens use a learned vector instead of t, so their states do not depend on t. RMS QK-norm, 3D RoPE, single-stream weights, or
 separate text weights with `dual_stream` (MMDiT). Output: velocity v; one step x0 = eps - v(eps, t=1).
+Every kind of forward (clip, bidirectional, start, step, segment) is ONE loop over the blocks
+(`run_blocks`): `Block.forward(x, m, ctx, text)` runs the text stream on the text tokens when they
+come along and the video stream on the video tokens, attending as the context `ctx` says
+(context.py); a block is thus called once per forward (the unit of FSDP2 and torch.compile).
 
 Positions. Frame j sits at temporal position j. Frame 0 (a sink) is re-positioned for each query
 frame i to max(0, i - N), just before i's window of frames max(1, i-N+1)..i, so the distances a
