@@ -103,10 +103,11 @@ class Block(nn.Module):
     def text_stream(self) -> Stream:
         return self.text if self.text is not None else self.video
 
-    def forward(self, x: Tensor, m: Tensor, ctx, text: tuple[Tensor, Tensor] | None = None):
+    def forward(self, x: Tensor, m: Tensor, ctx, text: tuple[Tensor, Tensor] | None = None, text_out: bool = True):
         """x (B, F, T, d) video tokens and m (B, F, 6d) their adaLN input; `text` = (tokens (B, 1, Lt, d),
         adaLN input (B, 1, 6d)) when the text runs along (text sees only text), None when the
-        context has the text keys/values cached. Returns (x, text) for the next block."""
+        context has the text keys/values cached. Returns (x, text) for the next block; the last
+        block passes `text_out=False` (only its text keys/values are used)."""
         text_kv = None
         if text is not None:
             xt, mt = text
@@ -114,7 +115,7 @@ class Block(nn.Module):
             mods = s.modulate(mt)
             q, k, v = s.project(xt, mods)
             text_kv = (k, v)
-            text = (s.finish(xt, attention(q, k, v, None, ctx.backend), mods), mt)
+            text = (s.finish(xt, attention(q, k, v, None, ctx.backend), mods), mt) if text_out else None
         s = self.video
         mods = s.modulate(m)
         q, k, v = s.project(x, mods)
@@ -209,8 +210,9 @@ class Generator(nn.Module):
         adaLN input, `contexts` one attention context per block (context.py), `text` (B, Lt,
         text_dim) or None when the contexts hold cached text keys/values."""
         tokens = self.text_tokens(text) if text is not None else None
-        for blk, ctx in zip(self.blocks, contexts):
-            x, tokens = blk(x, m, ctx, tokens)
+        last = len(self.blocks) - 1
+        for i, (blk, ctx) in enumerate(zip(self.blocks, contexts)):
+            x, tokens = blk(x, m, ctx, tokens, text_out=i < last)
         return x
 
     # ---- whole clip (training) -------------------------------------------------------------
