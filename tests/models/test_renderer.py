@@ -71,6 +71,22 @@ def test_batched_sessions_at_different_phases_equal_sessions_alone():
         np.testing.assert_allclose(e.astype(int), g.astype(int), atol=1, rtol=0)
 
 
+def test_compiled_step_renders_the_same_frames_past_the_window():
+    import torch._dynamo
+    torch._dynamo.reset()
+    try:
+        frames = []
+        for compile in (False, "eager"):                 # "eager": dynamo's tracing, fullgraph, cheap
+            r = make_renderer(compile=compile)
+            frames.append(play(r, [r.open(seed=3), r.open(seed=4)], 6))       # window 3: both ring phases
+        assert r.spec.info["compile"] == "eager"
+        for a, b in zip(*frames):
+            for x, y in zip(a, b):
+                np.testing.assert_array_equal(x, y)
+    finally:
+        torch._dynamo.reset()
+
+
 def test_bad_requests_raise_renderer_errors():
     r = make_renderer()
     s = r.open(seed=0)

@@ -43,6 +43,8 @@ def adapt_loss(model, x, prompts):
 cfg = replace_generator(model_preset("tiny"), control_channels=0)
 reference, sharded = build_model(cfg, zero_init=False), build_model(cfg, zero_init=False)
 shard_model(sharded)
+from torch.distributed.fsdp import FSDPModule                       # noqa: E402
+assert all(isinstance(b, FSDPModule) for b in sharded.generator.blocks)              # one unit per block
 optim = OptimSection(warmup_steps=0, grad_clip=1.0)
 # SGD: Adam's normalised steps would turn float noise in tiny gradients into lr-sized differences
 opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (reference, sharded)]
@@ -116,9 +118,13 @@ same_weights(vaes[1], vaes[0])
 
 # 4. FSDP2 mixed precision: the policy shard_model takes on CUDA with loop.bf16.
 def bf16_gathered(module):
-    module.unshard()
+    from torch.distributed.fsdp import FSDPModule
+    units = [m for m in module.modules() if isinstance(m, FSDPModule)]     # the blocks, then the root
+    for unit in units:
+        unit.unshard()
     dtypes = {p.dtype for p in module.parameters()}
-    module.reshard()
+    for unit in units:
+        unit.reshard()
     return dtypes
 
 

@@ -2,6 +2,7 @@
 
     worldsim bench model --preset 8b --res 736x416 --window 30 --json            # one GPU, bf16
     worldsim bench model --preset default --res 128x128 --decoder light          # CPU real-time check
+    worldsim bench model --preset default --compile                              # the step compiled
 
 The model is randomly initialised directly on the device (meta -> empty -> init), its cache is
 filled past the window (the ring full, the steady state of unbounded play), then `--steps` steps
@@ -29,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--decoder", choices=["none", "light", "full"], default="none",
                    help="also stream-decode each latent to 4 frames (included in the time)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
+                   help="compile the step (torch.compile, fullgraph; default backend inductor, CUDA graphs "
+                        "on CUDA); the warm-up steps trace it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -89,6 +93,9 @@ def run(args) -> int:
     h, w = height // 8, width // 8
     b = args.batch
     gen.setup_cache(b, (h, w), cfg.text.length)
+    if args.compile:
+        cuda_graphs = args.compile == "inductor" and device.type == "cuda"
+        gen.compile_step(args.compile, mode="reduce-overhead" if cuda_graphs else None)
     with torch.no_grad():
         gen.start(torch.randn(b, gcfg.latent_channels, h, w, device=device, dtype=dtype),
                   torch.randn(b, cfg.text.length, gcfg.text_dim, device=device, dtype=dtype))
@@ -118,7 +125,7 @@ def run(args) -> int:
         "generator_params": sum(p.numel() for p in gen.parameters()), "decoder": args.decoder,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
         "dtype": str(dtype).removeprefix("torch."), "steps": len(times), "ms_min": round(1000 * min(times), 3),
-        "build_s": round(build_s, 2),
+        "build_s": round(build_s, 2), "compile": args.compile,
     }
     if args.json:
         print(json.dumps(result))

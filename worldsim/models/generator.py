@@ -15,6 +15,10 @@ Blocks. adaLN-Zero from the per-frame timestep embedding, projected once and sha
 blocks plus a learned per-block offset (Wan's scheme: 6d^2 parameters in all, not per block);
 text tokens use a learned vector instead of t, so their states do not depend on t. RMS QK-norm, 3D RoPE, single-stream weights, or
 separate text weights with `dual_stream` (MMDiT). Output: velocity v; one step x0 = eps - v(eps, t=1).
+Every kind of forward (clip, bidirectional, start, step, segment) is ONE loop over the blocks
+(`run_blocks`): `Block.forward(x, m, ctx, text)` runs the text stream on the text tokens when they
+come along and the video stream on the video tokens, attending as the context `ctx` says
+(context.py); a block is thus called once per forward (the unit of FSDP2 and torch.compile).
 
 Positions. Frame j sits at temporal position j. Frame 0 (a sink) is re-positioned for each query
 frame i to max(0, i - N), just before i's window of frames max(1, i-N+1)..i, so the distances a
@@ -24,6 +28,7 @@ query sees never exceed N however long the play runs (StreamingLLM). Angles are 
 from __future__ import annotations
 
 import math
+from itertools import repeat
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +36,9 @@ from torch import Tensor, nn
 
 from ..config import GeneratorConfig
 from .attention import ClipLayout, attention
+from .context import CachedStep, ClipContext, FirstFrame, FullContext
 from .kv_cache import KVCache, Slots, slot_index
-from .rope import Rope3D, apply_rope
+from .rope import Rope3D
 from .segment import Snapshot, forward_segment
 
 
@@ -84,6 +90,10 @@ class Stream(nn.Module):
 
 
 class Block(nn.Module):
+    """One transformer block: the text stream on the text tokens (when given) and the video stream
+    on the video tokens, whose attention the context `ctx` (context.py) decides. One module called
+    once per forward of any kind: the unit of FSDP2 sharding and of compilation."""
+
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         self.video = Stream(cfg)
@@ -92,6 +102,24 @@ class Block(nn.Module):
     @property
     def text_stream(self) -> Stream:
         return self.text if self.text is not None else self.video
+
+    def forward(self, x: Tensor, m: Tensor, ctx, text: tuple[Tensor, Tensor] | None = None, text_out: bool = True):
+        """x (B, F, T, d) video tokens and m (B, F, 6d) their adaLN input; `text` = (tokens (B, 1, Lt, d),
+        adaLN input (B, 1, 6d)) when the text runs along (text sees only text), None when the
+        context has the text keys/values cached. Returns (x, text) for the next block; the last
+        block passes `text_out=False` (only its text keys/values are used)."""
+        text_kv = None
+        if text is not None:
+            xt, mt = text
+            s = self.text_stream
+            mods = s.modulate(mt)
+            q, k, v = s.project(xt, mods)
+            text_kv = (k, v)
+            text = (s.finish(xt, attention(q, k, v, None, ctx.backend), mods), mt) if text_out else None
+        s = self.video
+        mods = s.modulate(m)
+        q, k, v = s.project(x, mods)
+        return s.finish(x, ctx.attend(q, k, v, text_kv), mods), text
 
 
 class Generator(nn.Module):
@@ -112,6 +140,7 @@ class Generator(nn.Module):
         self.backend = "sdpa"
         self.caches: nn.ModuleList | None = None
         self._host_frames: list[int] = []                     # host copy of frame_index (no syncs)
+        self._compiled_step = None                            # compile_step's two functions
 
     # ---- weights -------------------------------------------------------------------------
     @torch.no_grad()
@@ -170,19 +199,21 @@ class Generator(nn.Module):
         rest = self.frame_inputs(noisy[:, 1:], clean[:, :-1], controls[:, 1:])
         return torch.cat([self.first_inputs(clean[:, :1]), rest], dim=1)
 
-    def text_states(self, text: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """Per-layer text keys/values (B, H, Lt, D); text tokens see only text. text (B, Lt, text_dim)."""
+    def text_tokens(self, text: Tensor) -> tuple[Tensor, Tensor]:
+        """Text tokens (B, 1, Lt, d) and their adaLN input (B, 1, 6d), which the blocks' text
+        stream takes along the video tokens. text (B, Lt, text_dim)."""
         x = self.text_embed(text)[:, None]                    # (B, 1, Lt, d)
-        m = self.time_mod(F.silu(self.text_cond)).expand(x.shape[0], 1, -1)
-        kvs = []
-        for i, blk in enumerate(self.blocks):
-            s = blk.text_stream
-            mods = s.modulate(m)
-            q, k, v = s.project(x, mods)
-            kvs.append((k, v))
-            if i + 1 < len(self.blocks):                      # the last text output is never used
-                x = s.finish(x, attention(q, k, v, None, self.backend), mods)
-        return kvs
+        return x, self.time_mod(F.silu(self.text_cond)).expand(x.shape[0], 1, -1)
+
+    def run_blocks(self, x: Tensor, m: Tensor, contexts, text: Tensor | None = None) -> Tensor:
+        """THE loop over the blocks, for every kind of forward: x (B, F, T, d) video tokens, m their
+        adaLN input, `contexts` one attention context per block (context.py), `text` (B, Lt,
+        text_dim) or None when the contexts hold cached text keys/values."""
+        tokens = self.text_tokens(text) if text is not None else None
+        last = len(self.blocks) - 1
+        for i, (blk, ctx) in enumerate(zip(self.blocks, contexts)):
+            x, tokens = blk(x, m, ctx, tokens, text_out=i < last)
+        return x
 
     # ---- whole clip (training) -------------------------------------------------------------
     def forward_clip(self, inputs: Tensor, t: Tensor, text: Tensor, causal: bool = True,
@@ -199,27 +230,20 @@ class Generator(nn.Module):
         if t.dim() == 1:
             t = t[:, None].expand(b, f) if not causal else \
                 torch.cat([torch.zeros_like(t)[:, None], t[:, None].expand(b, f - 1)], dim=1)
-        if not causal:
-            return self._forward_bidirectional(inputs, t, text)
         hp, wp = h // self.cfg.patch, w // self.cfg.patch
-        tokens = hp * wp
-        text_kv = self.text_states(text)
-        layout = ClipLayout(text.shape[1], tokens, f, self.cfg.window)
         x = self.patch_embed(self.patchify(inputs))           # (B, F, T, d)
         c = self.time_embed(t)                                # (B, F, d)
         m = self.time_mod(F.silu(c))                          # (B, F, 6d), shared by all blocks
         dev = x.device
         rot = [r.flatten(0, 1) for r in self.rope(torch.arange(f, device=dev), hp, wp)]   # (F*T, D/2)
-        rot_sink = self.rope(torch.arange(layout.n_sinks, device=dev), hp, wp)          # (S, T, D/2)
-        for blk, (tk, tv) in zip(self.blocks, text_kv):
-            s = blk.video
-            mods = s.modulate(m)
-            q, k, v = s.project(x, mods)                      # (B, H, F*T, D)
-            sinks = apply_rope(k[:, :, None, :tokens], rot_sink).flatten(2, 3)    # (B, H, S*T, D)
-            keys = torch.cat([tk, sinks, apply_rope(k[:, :, tokens:], [r[tokens:] for r in rot])], dim=2)
-            vals = torch.cat([tv, v[:, :, :tokens].repeat(1, 1, layout.n_sinks, 1), v[:, :, tokens:]], dim=2)
-            x = s.finish(x, attention(apply_rope(q, rot), keys, vals, layout, self.backend), mods)
-        return self.final_norm(x) if features else self.output(x, c, h, w)
+        if causal:
+            layout = ClipLayout(text.shape[1], hp * wp, f, self.cfg.window)
+            rot_sink = self.rope(torch.arange(layout.n_sinks, device=dev), hp, wp)      # (S, T, D/2)
+            ctx = ClipContext(layout, rot, rot_sink, self.backend)
+        else:                                                 # full attention, frame j at position j
+            ctx = FullContext(rot, self.backend)
+        x = self.run_blocks(x, m, repeat(ctx), text)
+        return self.final_norm(x) if features and causal else self.output(x, c, h, w)
 
     def noise_inputs(self, noisy: Tensor) -> Tensor:
         """Inputs of the bidirectional base: [noisy | zeros | zeros | flag 0] for every frame.
@@ -227,24 +251,6 @@ class Generator(nn.Module):
         nothing, so their patch-embedding weights stay at their random init for stage 1."""
         zeros = noisy.new_zeros(*noisy.shape[:2], self.cfg.control_channels, *noisy.shape[-2:])
         return self.frame_inputs(noisy, torch.zeros_like(noisy), zeros)
-
-    def _forward_bidirectional(self, inputs: Tensor, t: Tensor, text: Tensor) -> Tensor:
-        """Full attention over [text | all frames]; frame j at temporal position j. t (B, F)."""
-        b, f, _, h, w = inputs.shape
-        hp, wp = h // self.cfg.patch, w // self.cfg.patch
-        text_kv = self.text_states(text)
-        x = self.patch_embed(self.patchify(inputs))           # (B, F, T, d)
-        c = self.time_embed(t)                                # (B, F, d)
-        m = self.time_mod(F.silu(c))
-        rot = [r.flatten(0, 1) for r in self.rope(torch.arange(f, device=x.device), hp, wp)]   # (F*T, D/2)
-        for blk, (tk, tv) in zip(self.blocks, text_kv):
-            s = blk.video
-            mods = s.modulate(m)
-            q, k, v = s.project(x, mods)                      # (B, H, F*T, D)
-            keys = torch.cat([tk, apply_rope(k, rot)], dim=2)
-            o = attention(apply_rope(q, rot), keys, torch.cat([tv, v], dim=2), None, self.backend)
-            x = s.finish(x, o, mods)
-        return self.output(x, c, h, w)
 
     def forward_segment(self, inputs: Tensor, t: Tensor, text: Tensor, context: Snapshot, start: int) -> Tensor:
         """Frames start.. of a long rollout, with gradients, against a detached cache snapshot
@@ -266,35 +272,32 @@ class Generator(nn.Module):
                                                         dtype=ref.dtype), persistent=False)
         self.latent_hw = (h, w)
         self._host_frames = [0] * batch
+        self._row_index: dict[tuple[int, ...] | None, slice | Tensor] = {}
 
-    def _rows(self, slots: Slots) -> list[int]:
+    def _rows(self, slots: Slots, device) -> tuple[list[int], slice | Tensor]:
+        """Host list of the rows, and their index: a slice, or an index tensor made once per set of
+        rows and kept (no host-to-device copy per step)."""
         if self.caches is None:
             raise RuntimeError("call setup_cache(batch, latent_hw, text_len) before start/step")
-        return list(range(len(self._host_frames))) if slots is None else list(slots)
+        rows = list(range(len(self._host_frames))) if slots is None else list(slots)
+        key = None if slots is None else tuple(rows)
+        if key not in self._row_index:
+            self._row_index[key] = slot_index(slots, device)
+        return rows, self._row_index[key]
 
     @torch.no_grad()
     def start(self, first_latent: Tensor, text: Tensor, slots: Slots = None) -> None:
         """Begin sessions: fill the sinks with text and the first frame. first_latent (b, C, h, w)."""
-        rows_list = self._rows(slots)
-        rows = slot_index(slots, first_latent.device)
+        rows_list, rows = self._rows(slots, first_latent.device)
         h, w = first_latent.shape[-2:]
         if (h, w) != self.latent_hw:
             raise ValueError(f"first latent is {h}x{w}, the cache was set up for {self.latent_hw}")
         hp, wp = h // self.cfg.patch, w // self.cfg.patch
-        text_kv = self.text_states(text)
         x = self.patch_embed(self.patchify(self.first_inputs(first_latent)[:, None]))   # (b, 1, T, d)
         c = self.time_embed(first_latent.new_zeros(first_latent.shape[0], 1))
-        m = self.time_mod(F.silu(c))
         rot0 = self.rope(torch.zeros(1, device=x.device), hp, wp)                         # (1, T, D/2)
-        for blk, cache, (tk, tv) in zip(self.blocks, self.caches, text_kv):
-            s = blk.video
-            mods = s.modulate(m)
-            q, k, v = s.project(x, mods)
-            k_rot = apply_rope(k, rot0)
-            cache.write_sinks(rows, tk, tv, k, v)
-            cache.write_sink_keys(rows, k_rot)
-            o = attention(apply_rope(q, rot0), torch.cat([tk, k_rot], 2), torch.cat([tv, v], 2), None, self.backend)
-            x = s.finish(x, o, mods)
+        self.run_blocks(x, self.time_mod(F.silu(c)),
+                        [FirstFrame(cache, rows, rot0, self.backend) for cache in self.caches], text)
         self.frame_index[rows] = 1
         self.prev_latent[rows] = first_latent.to(self.prev_latent.dtype)
         for r in rows_list:
@@ -302,22 +305,56 @@ class Generator(nn.Module):
 
     @torch.no_grad()
     def step(self, controls: Tensor, noise: Tensor | None = None, slots: Slots = None) -> Tensor:
-        """One latent frame per session: x0 = eps - v(eps, t=1). controls (b, K, h, w) -> (b, C, h, w)."""
-        rows = slot_index(slots, controls.device)
-        prev = self.prev_latent[rows]
+        """One latent frame per session: x0 = eps - v(eps, t=1). controls (b, K, h, w) -> (b, C, h, w).
+
+        The host picks one of two static functions (the ring still filling: masked attention; every
+        ring full: none), so the traced step never branches on host state; `compile_step` compiles both."""
+        rows_list, rows = self._rows(slots, controls.device)
         if noise is None:
-            noise = torch.randn_like(prev)
-        v = self.forward_step(self.frame_inputs(noise.to(prev.dtype), prev, controls), slots)
+            noise = torch.randn_like(self.prev_latent[rows])
+        full = min(self._host_frames[r] for r in rows_list) >= self.cfg.window
+        compiled = self._compiled_step is not None
+        if compiled and controls.device.type == "cuda":
+            torch.compiler.cudagraph_mark_step_begin()
+        steps = self._compiled_step or (self._step_filling, self._step_full)
+        latent = steps[full](controls, noise, rows)
+        for r in rows_list:
+            self._host_frames[r] += 1
+        return latent.clone() if compiled else latent        # CUDA graphs reuse their output buffers
+
+    def _step_filling(self, controls: Tensor, noise: Tensor, rows) -> Tensor:
+        return self._step(controls, noise, rows, masked=True)
+
+    def _step_full(self, controls: Tensor, noise: Tensor, rows) -> Tensor:
+        return self._step(controls, noise, rows, masked=False)
+
+    def _step(self, controls: Tensor, noise: Tensor, rows, masked: bool) -> Tensor:
+        prev = self.prev_latent[rows]
+        v = self._forward_step(self.frame_inputs(noise.to(prev.dtype), prev, controls), rows, 1.0, masked)
         latent = noise.to(v.dtype) - v
         self.prev_latent[rows] = latent
         return latent
+
+    def compile_step(self, backend: str = "inductor", mode: str | None = None) -> None:
+        """Compile the two step functions (fullgraph, static shapes): one graph each, traced on its
+        first call, so stepping on and past the window boundary never recompiles. A new set of
+        `slots` (rows) or batch size compiles anew. mode "reduce-overhead": CUDA graphs."""
+        opts = dict(backend=backend, mode=mode, fullgraph=True, dynamic=False)
+        self._compiled_step = (torch.compile(self._step_filling, **opts), torch.compile(self._step_full, **opts))
 
     def forward_step(self, inputs: Tensor, slots: Slots = None, t: float = 1.0) -> Tensor:
         """Velocity of the next frame of each session against its cache; writes the frame's k/v.
 
         inputs (b, Cin, h, w) -> v (b, C, h, w). Static shapes, no host syncs."""
-        rows_list = self._rows(slots)
-        rows = slot_index(slots, inputs.device)
+        rows_list, rows = self._rows(slots, inputs.device)
+        # Once every row's ring is full no mask is needed (the host knows, no sync).
+        full = min(self._host_frames[r] for r in rows_list) >= self.cfg.window
+        v = self._forward_step(inputs, rows, t, masked=not full)
+        for r in rows_list:
+            self._host_frames[r] += 1
+        return v
+
+    def _forward_step(self, inputs: Tensor, rows, t: float, masked: bool) -> Tensor:
         h, w = inputs.shape[-2:]
         hp, wp = h // self.cfg.patch, w // self.cfg.patch
         n = self.frame_index[rows]                            # (b,) index of the frame being made
@@ -325,21 +362,10 @@ class Generator(nn.Module):
         rot = [r[:, None] for r in self.rope(n, hp, wp)]      # (b, 1, T, D/2)
         rot_sink = [r[:, None] for r in self.rope((n - window).clamp(min=0), hp, wp)]
         ring_slot = (n - 1) % window
-        # Once every row's ring is full no mask is needed (the host knows, no sync).
-        full = min(self._host_frames[r] for r in rows_list) >= window
-        valid = None if full else self.caches[0].valid(n)
+        valid = self.caches[0].valid(n) if masked else None
         x = self.patch_embed(self.patchify(inputs[:, None]))  # (b, 1, T, d)
         c = self.time_embed(torch.full((inputs.shape[0], 1), t, device=inputs.device))
-        m = self.time_mod(F.silu(c))
-        for blk, cache in zip(self.blocks, self.caches):
-            s = blk.video
-            mods = s.modulate(m)
-            q, k, v = s.project(x, mods)
-            cache.write_frame(rows, ring_slot, apply_rope(k, rot), v)
-            cache.write_sink_keys(rows, apply_rope(cache.first_keys[rows], rot_sink))
-            keys, vals = cache.read(rows)
-            x = s.finish(x, attention(apply_rope(q, rot), keys, vals, valid, self.backend), mods)
+        contexts = [CachedStep(cache, rows, ring_slot, rot, rot_sink, valid, self.backend) for cache in self.caches]
+        x = self.run_blocks(x, self.time_mod(F.silu(c)), contexts)
         self.frame_index[rows] += 1
-        for r in rows_list:
-            self._host_frames[r] += 1
         return self.output(x, c, h, w)[:, 0]

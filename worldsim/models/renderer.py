@@ -14,7 +14,9 @@ until it is trained) and `controls` picks the kinds. Without a first frame a tra
 ray-marched world of the session's seed at its spawn point, seen from the rig's starting pose
 (the frame `worldsim eval` starts from), or for a pose model the puppet scene; a random model
 starts from a seeded random latent (`start="noise"`). On CPU the renderer sets torch to one
-intra-op thread (`threads`).
+intra-op thread (`threads`). `compile=True` compiles the generator's step (torch.compile,
+fullgraph, CUDA graphs on CUDA; one graph while the ring fills and one once it is full, traced on
+first use, so the first steps are slow); a string picks the torch.compile backend.
 
 A model trained on clips of `trained_clip_frames` latent frames (config.json) that plays with a
 window of N frames sees, once the ring is full, N + 1 positions; if that is more than it was
@@ -54,7 +56,8 @@ class AaptRenderer:
     def __init__(self, checkpoint: str | None = None, preset: str = "default", width: int | None = None,
                  height: int | None = None, device: str = "cpu", dtype: str | None = None,
                  max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
-                 light_decoder: bool = True, seed: int = 0, threads: int | None = None, start: str | None = None):
+                 light_decoder: bool = True, seed: int = 0, threads: int | None = None, start: str | None = None,
+                 compile: bool | str = False):
         from ..controls.encoding import control_channels
         from ..controls.registry import get_control
 
@@ -90,6 +93,10 @@ class AaptRenderer:
                              f"{list(self.controls)} make {expected}")
         self.latent_hw = (height // 8, width // 8)
         self.model.generator.setup_cache(max_sessions, self.latent_hw, cfg.text.length)
+        if compile:           # True: Inductor (+ CUDA graphs on CUDA); a string: that torch.compile backend
+            backend = compile if isinstance(compile, str) else "inductor"
+            cuda_graphs = backend == "inductor" and self.device.type == "cuda"
+            self.model.generator.compile_step(backend, mode="reduce-overhead" if cuda_graphs else None)
         self.decoder = StreamingDecoder(self.model.vae, light=light_decoder)
         self.free_slots = list(range(max_sessions))
         self.spec = RendererSpec(
@@ -99,7 +106,7 @@ class AaptRenderer:
                   "checkpoint": str(checkpoint) if checkpoint else None, "device": str(self.device),
                   "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
                   "generator_params": sum(p.numel() for p in self.model.generator.parameters()),
-                  "start": self.start})
+                  "start": self.start, "compile": compile})
         self.trained_frames = meta.get("trained_clip_frames")
         if isinstance(self.trained_frames, int) and self.trained_frames < gen.window + 1:
             self.spec.info["warning"] = (

@@ -41,32 +41,42 @@ def forward_segment(gen, inputs: Tensor, t: Tensor, text: Tensor, context: Snaps
         raise ValueError(f"a segment starts at frame >= 1 (frame 0 is the given first frame), got {start}")
     if t.dim() == 1:
         t = t[:, None].expand(b, s)
-    n, hp, wp = cfg.window, h // cfg.patch, w // cfg.patch
-    tokens, lt = hp * wp, text.shape[1]
+    hp, wp = h // cfg.patch, w // cfg.patch
     dev = inputs.device
     x = gen.patch_embed(gen.patchify(inputs))                                 # (B, S, T, d)
     c = gen.time_embed(t)
-    m = gen.time_mod(F.silu(c))
     rot = [r.flatten(0, 1) for r in gen.rope(torch.arange(start, start + s, device=dev), hp, wp)]  # (S*T, D/2)
     frames = range(start, start + s)
-    sink_rot = {p: gen.rope(torch.tensor([p], device=dev), hp, wp) for p in {max(0, i - n) for i in frames}}
-    for blk, (tk, tv), (ck, cv, first_k) in zip(gen.blocks, gen.text_states(text), context):
-        stream = blk.video
-        mods = stream.modulate(m)
-        q, k, v = stream.project(x, mods)                                     # (B, H, S*T, D)
-        q, k = apply_rope(q, rot), apply_rope(k, rot)
+    sink_rot = {p: gen.rope(torch.tensor([p], device=dev), hp, wp) for p in {max(0, i - cfg.window) for i in frames}}
+    contexts = [SegmentContext(layer, frames, cfg.window, hp * wp, rot, sink_rot, gen.backend) for layer in context]
+    x = gen.run_blocks(x, gen.time_mod(F.silu(c)), contexts, text)
+    return gen.output(x, c, h, w)
+
+
+class SegmentContext:
+    """One layer's attention for the segment `frames` against that layer's snapshot (keys, values,
+    first_keys): frame i sees the text, frame 0 at its sink position, the cached frames
+    max(1, i-N+1)..start-1 and the segment's frames up to i (one attention call per frame)."""
+
+    def __init__(self, layer, frames: range, window: int, tokens: int, rot, sink_rot: dict, backend: str):
+        self.layer, self.frames, self.window, self.tokens = layer, frames, window, tokens
+        self.rot, self.sink_rot, self.backend = rot, sink_rot, backend
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, text_kv: tuple[Tensor, Tensor]) -> Tensor:
+        (tk, tv), (ck, cv, first_k) = text_kv, self.layer
+        n, tokens, start, b, lt = self.window, self.tokens, self.frames.start, q.shape[0], tk.shape[2]
+        q, k = apply_rope(q, self.rot), apply_rope(k, self.rot)
         ring_k = ck[:b, :, lt + tokens:].unflatten(2, (n, tokens))             # (B, H, N, T, D), rotated
         ring_v = cv[:b, :, lt + tokens:].unflatten(2, (n, tokens))
         first_v = cv[:b, :, lt:lt + tokens]
         outs = []
-        for j, i in enumerate(frames):
+        for j, i in enumerate(self.frames):
             cached = range(max(1, i - n + 1), start)                          # frames held by the ring
             slots = [(f - 1) % n for f in cached]
             lo = max(0, i - n + 1 - start)                                    # segment frames in i's window
-            keys = [tk, apply_rope(first_k[:b, :, None], sink_rot[max(0, i - n)]).flatten(2, 3),
+            keys = [tk, apply_rope(first_k[:b, :, None], self.sink_rot[max(0, i - n)]).flatten(2, 3),
                     *(ring_k[:, :, sl] for sl in slots), k[:, :, lo * tokens:(j + 1) * tokens]]
             vals = [tv, first_v, *(ring_v[:, :, sl] for sl in slots), v[:, :, lo * tokens:(j + 1) * tokens]]
             qi = q[:, :, j * tokens:(j + 1) * tokens]
-            outs.append(attention(qi, torch.cat(keys, 2), torch.cat(vals, 2), None, gen.backend))
-        x = stream.finish(x, torch.cat(outs, dim=2), mods)
-    return gen.output(x, c, h, w)
+            outs.append(attention(qi, torch.cat(keys, 2), torch.cat(vals, 2), None, self.backend))
+        return torch.cat(outs, dim=2)

@@ -1,17 +1,20 @@
 """Parallelism beside the model (torchtitan's rule): the model code never knows about it.
 
 Order of application (as torchtitan's parallelize.py): activation checkpointing, then FSDP2.
-The trained generator is ONE FSDP unit (`fully_shard` on the generator only): the model drives its
-blocks through the streams' `modulate` / `project` / `finish` (several calls per stream and step,
-the text states first), and FSDP2 treats every call of a sharded module as a forward of its own:
-per-stream units re-gathered their weights and reduce-scattered their gradients after each call's
-backward (3 reduce-scatters and 6 all-gathers per stream and step in stage 1). One unit gathers
-the whole generator once per forward and reduce-scatters once at the end of its backward; the
-parameters stay gathered between forward and backward (ZeRO-2 like), which is what
-`reshard_after_forward=False` per stream gave as well. The root methods the model calls instead
-of `forward` (`forward_clip`, `start`, ...) are registered as FSDP forward methods. The text
-encoder is fully sharded; stage 3's discriminator is sharded per block stream (resharded after
-every call: it is called several times per loss and only needs its weights during each call).
+The trained generator is sharded per block, torchtitan style: each `Block` is its own `fully_shard`
+unit, then the root (embeddings, adaLN projection, output). Every kind of forward runs one loop
+over the blocks and calls each block once (`Block.forward`, the text and video streams together,
+generator.py), so a unit gathers its weights once per forward and reduce-scatters once after its
+backward, and FSDP2 overlaps the next block's all-gather with this block's compute (implicit
+prefetch) instead of gathering the whole generator at once. (Before, blocks were driven through
+their streams' `modulate` / `project` / `finish`, several calls per stream; per-stream units then
+re-gathered and reduce-scattered after every call, so the generator was one unit.) The trained
+generator keeps its parameters gathered between forward and backward (`reshard_after_forward=False`,
+ZeRO-2 like, the memory of the one-unit layout); the discriminator's backbone reshards after every
+call. The root methods the model calls instead of `forward` (`forward_clip`, `start`, `step`, ...)
+are registered as FSDP forward methods. The text encoder is fully sharded; stage 3's discriminator
+is sharded per block as well (resharded after every call: it is called several times per loss and
+only needs its weights during each call).
 On CUDA with `loop.bf16`, FSDP2's mixed precision gathers bf16 weights (cast once per gather
 instead of autocast casting fp32 weights at every use) and reduces gradients in fp32; the
 sharded parameters and the optimiser stay fp32; the model's entry points (root methods, text
@@ -33,8 +36,7 @@ import os
 import torch
 from torch import Tensor, nn
 
-STREAM_METHODS = ("modulate", "project", "finish")
-ROOT_METHODS = ("forward_clip", "start", "forward_step", "forward_segment")
+ROOT_METHODS = ("forward_clip", "start", "step", "forward_step", "forward_segment")
 
 
 def apply_activation_checkpointing(generator: nn.Module) -> None:
@@ -84,23 +86,17 @@ def mixed_precision(bf16: bool):
     return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False)
 
 
-def shard_generator(generator: nn.Module, reshard_after_forward: bool = False, per_stream: bool = False,
-                    bf16: bool = False) -> nn.Module:
-    """FSDP2 on a Generator: one unit (default), or with `per_stream` one `fully_shard` per block
-    stream (video, and text when dual-stream) and then the root (embeddings, adaLN, output)."""
+def shard_generator(generator: nn.Module, reshard_after_forward: bool = False, bf16: bool = False) -> nn.Module:
+    """FSDP2 on a Generator: one `fully_shard` unit per block, then the root (embeddings, adaLN,
+    output) with the rest; `reshard_after_forward` for every unit."""
     from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
     policy = mixed_precision(bf16)
     if bf16:                                     # bf16 weights need autocast wherever the model runs
         for name in ROOT_METHODS:
             under_autocast(generator, name)
-    if per_stream:
-        for block in generator.blocks:
-            for stream in (block.video, block.text):
-                if stream is not None:
-                    fully_shard(stream, reshard_after_forward=reshard_after_forward, mp_policy=policy)
-                    for name in STREAM_METHODS:
-                        register_fsdp_forward_method(stream, name)
+    for block in generator.blocks:
+        fully_shard(block, reshard_after_forward=reshard_after_forward, mp_policy=policy)
     fully_shard(generator, reshard_after_forward=reshard_after_forward, mp_policy=policy)
     for name in ROOT_METHODS:
         register_fsdp_forward_method(generator, name)
@@ -108,7 +104,7 @@ def shard_generator(generator: nn.Module, reshard_after_forward: bool = False, p
 
 
 def shard_model(model: nn.Module, bf16: bool = False) -> nn.Module:
-    """The generator (one unit, ZeRO-2 like) and the text encoder (fully sharded) of an AaptModel;
+    """The generator (per block, ZeRO-2 like) and the text encoder (fully sharded) of an AaptModel;
     `bf16`: FSDP2 mixed precision (CUDA with loop.bf16)."""
     from torch.distributed.fsdp import fully_shard
 
@@ -143,13 +139,13 @@ def under_autocast(module: nn.Module, name: str) -> None:
 
 
 def shard_discriminator(discriminator: nn.Module) -> nn.Module:
-    """Stage 3's discriminator fully sharded: its backbone per block stream, its text encoder and
+    """Stage 3's discriminator fully sharded: its backbone per block, its text encoder and
     its logit head, each a root of its own (they are called separately, as in an AaptModel).
     Parts sharded already (a backbone built by build_aapt) are kept."""
     from torch.distributed.fsdp import FSDPModule, fully_shard
 
     if not isinstance(discriminator.backbone, FSDPModule):
-        shard_generator(discriminator.backbone, reshard_after_forward=True, per_stream=True)
+        shard_generator(discriminator.backbone, reshard_after_forward=True)
     if not isinstance(discriminator.text_encoder, FSDPModule):
         fully_shard(discriminator.text_encoder, reshard_after_forward=True)
     fully_shard(discriminator.head, reshard_after_forward=True)
