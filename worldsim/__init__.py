@@ -2,11 +2,11 @@
 
 Public API (small on purpose; docs/sdk.md):
     open(renderer=None, ...) -> World   step with named actions, get uint8 frames (worldsim.world)
-    RendererSpec, Renderer         the renderer protocol (worldsim.runtime.renderer)
+    RendererSpec, Renderer         the renderer protocol (worldsim.rendering)
     create_renderer, register_renderer, available_renderers
 """
 from .runtime.registry import available_renderers, create_renderer, register_renderer
-from .runtime.renderer import Renderer, RendererError, RendererSpec
+from .rendering import Renderer, RendererError, RendererSpec
 
 __version__ = "0.1.0"
 __all__ = ["Renderer", "RendererError", "RendererSpec", "World", "WorldsimUserError", "available_renderers",

@@ -1,4 +1,4 @@
-"""`worldsim` command line: play | serve | keys | replay | world | bench | train | eval | controls.
+"""`worldsim` command line: play | serve | keys | replay | world | bench | train | eval | controls | plugins.
 
 Each subsystem owns its commands in a `commands` module with `register(subparsers)`;
 this file only assembles them, so adding a command never touches the others.
@@ -21,7 +21,10 @@ COMMAND_MODULES = [
     "worldsim.train.commands",     # train vae | base | adapt | distill | adversarial
     "worldsim.eval.commands",      # eval
     "worldsim.controls.commands",  # controls list | check | bindings | script | measure-scales
+    "worldsim.plugins",            # plugins list | check-renderer
 ]
+# Commands of installed plugins (entry-point group `worldsim.plugins`, docs/plugins.md) are added
+# only when the command word is not a built-in one, so a built-in command imports no plugin.
 
 
 def register_commands(sub, module_names: list[str]) -> None:
@@ -36,17 +39,28 @@ def register_commands(sub, module_names: list[str]) -> None:
         module.register(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The built-in commands, plus the plugins' commands when `argv`'s command is not built in."""
     parser = argparse.ArgumentParser(prog="worldsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     register_commands(sub, COMMAND_MODULES)
+    if argv and not argv[0].startswith("-") and argv[0] not in sub.choices:
+        from .plugins import add_plugin_commands
+        failures = add_plugin_commands(sub)
+        if argv[0] not in sub.choices and failures:    # perhaps the broken plugin had it: say why
+            raise WorldsimUserError(f"unknown command {argv[0]!r}; " + "; ".join(failures))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")   # no banner on every start
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except WorldsimUserError as err:
+        print(f"worldsim: error: {err}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

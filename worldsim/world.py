@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import WorldsimUserError
-from .runtime.renderer import RendererSpec
+from .rendering import RendererSpec
 
 __all__ = ["World", "load_snapshot", "open"]
 
@@ -224,7 +224,7 @@ class World:
                                     f"{state['size'][1]}, this world is {self.renderer} {size[0]}x{size[1]}")
         if state["seed"] != self.seed:
             self.reset(state["seed"])
-        from .runtime.renderer import RendererError
+        from .rendering import RendererError
         try:
             renderer.restore(self.client._states[self.session.id], state["session"])
         except (RendererError, KeyError, ValueError, RuntimeError) as err:

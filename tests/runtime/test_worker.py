@@ -246,7 +246,7 @@ def test_curve_server_accepts_only_allowed_clients(tmp_path):
 
 
 def test_serve_refuses_public_addresses_in_the_clear():
-    from worldsim.cli import WorldsimUserError
+    from worldsim.errors import WorldsimUserError
     from worldsim.runtime.commands import check_bind_address
     check_bind_address("tcp://127.0.0.1:5555")
     check_bind_address("ipc:///tmp/x.sock")

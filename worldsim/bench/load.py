@@ -135,7 +135,7 @@ def register(sub) -> None:
 
 
 def _main(args) -> int:
-    from worldsim.cli import WorldsimUserError
+    from worldsim.errors import WorldsimUserError
     from worldsim.runtime.commands import _size
     width, height = _size(args.size)
     if not 1 <= args.sessions <= 64 or args.seconds <= 0:

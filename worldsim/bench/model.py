@@ -61,7 +61,7 @@ def step_flops(gen, tokens: int, keys: int) -> float:
 def run(args) -> int:
     import torch   # here, not at import: listing commands must not load torch
 
-    from ..cli import WorldsimUserError
+    from ..errors import WorldsimUserError
     from ..models.generator import Generator
     from ..models.model import build_module
     from ..models.vae import CausalVAE, StreamingDecoder

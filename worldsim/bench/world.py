@@ -92,7 +92,7 @@ def register(sub) -> None:
 
 
 def _main(args) -> int:
-    from worldsim.cli import WorldsimUserError
+    from worldsim.errors import WorldsimUserError
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:

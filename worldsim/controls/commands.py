@@ -39,7 +39,7 @@ def register(sub) -> None:
 
 
 def _user_error(err: Exception):
-    from worldsim.cli import WorldsimUserError
+    from worldsim.errors import WorldsimUserError
     return WorldsimUserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err))  # no repr quotes
 
 

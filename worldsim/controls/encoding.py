@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..errors import WorldsimUserError
 from .registry import get_control
 from .schema import ControlError
 
@@ -32,7 +33,7 @@ class ControlEncoders:
         for kind in self.kinds:
             try:
                 control = get_control(kind)
-            except KeyError as e:
+            except (KeyError, WorldsimUserError) as e:   # unknown, or its plugin does not import
                 raise ControlError(str(e.args[0])) from None
             enc = control.make_encoder(height, width, **config.get(kind, {}))
             self.encoders[kind] = enc

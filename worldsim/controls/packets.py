@@ -16,6 +16,7 @@ import inspect
 from typing import Any, Sequence
 
 from .actions import BUTTONS
+from ..errors import WorldsimUserError
 from .registry import get_control
 from .schema import ControlError, validate_part
 
@@ -73,7 +74,7 @@ def validate_packet(packet: object, kinds: Sequence[str]) -> None:
         else:
             try:
                 control = get_control(kind)
-            except KeyError as e:
+            except (KeyError, WorldsimUserError) as e:   # unknown, or its plugin does not import
                 raise ControlError(str(e.args[0])) from None
             control.validate(packet[kind])
 
@@ -101,7 +102,7 @@ class PacketBuilder:
         for kind in self.kinds:
             try:
                 factory = get_control(kind).make_rig
-            except KeyError as e:
+            except (KeyError, WorldsimUserError) as e:   # unknown, or its plugin does not import
                 raise ControlError(str(e.args[0])) from None
             names = _accepts(factory)
             opts = {k: v for k, v in rig_options.items() if names is None or k in names}

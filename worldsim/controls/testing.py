@@ -9,42 +9,25 @@
     with registered_control(MY_CONTROL):        # outside pytest
         ...
 
-Both restore whatever was registered under that name before.
+Both restore whatever was registered under that name before (renderers: worldsim.testing).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from . import registry
+from ..plugins import controls
+from ..testing import _Stack, registered
 
 
-@contextmanager
-def registered_control(control: Any, name: str | None = None) -> Iterator[Any]:
-    key = name or control.name
-    previous = registry._local.get(key)
-    registry.register_control(control, key)
-    try:
-        yield control
-    finally:
-        if previous is None:
-            registry.unregister_control(key)
-        else:
-            registry._local[key] = previous
+def registered_control(control: Any, name: str | None = None) -> Any:
+    return registered(controls, name or control.name, control)
 
 
 @pytest.fixture
 def control_registry():
     """Call it with a Control (and optionally a name) to register it for the current test."""
-    stack: list = []
-
-    def register(control: Any, name: str | None = None) -> Any:
-        cm = registered_control(control, name)
-        stack.append(cm)
-        return cm.__enter__()
-
-    yield register
-    while stack:
-        stack.pop().__exit__(None, None, None)
+    stack = _Stack()
+    yield lambda control, name=None: stack.enter(registered_control(control, name))
+    stack.close()

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ..cli import WorldsimUserError
+from ..errors import WorldsimUserError
 from ..config import ModelConfig
 from .model import AaptModel
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..config import model_preset, replace_generator
-from ..runtime.renderer import RendererError, RendererSpec
+from ..rendering import RendererError, RendererSpec
 from .checkpoint import load_checkpoint
 from .model import build_model
 from .vae import StreamCache, StreamingDecoder

@@ -21,7 +21,7 @@ import zmq
 
 from . import protocol as P
 from .process import WorkerProcess
-from .renderer import RendererSpec
+from ..rendering import RendererSpec
 from .shm import SLOTS, FrameSlots
 
 POLL_SLICE_S = 0.05        # the longest we block before checking that the worker lives

@@ -6,7 +6,7 @@ import json
 import sys
 from urllib.parse import urlparse
 
-from worldsim.cli import WorldsimUserError
+from worldsim.errors import WorldsimUserError
 
 
 MAX_WINDOW = 8192        # pixels a side: beyond, GL framebuffers fail on common drivers

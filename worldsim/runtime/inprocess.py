@@ -13,7 +13,7 @@ import numpy as np
 
 from .client import RequestError, Session, StepResult
 from .registry import create_renderer
-from .renderer import Renderer, RendererError
+from ..rendering import Renderer, RendererError
 
 
 class LocalClient:

@@ -1,51 +1,44 @@
 """Renderer registry: built-ins and plugins through the entry-point group `worldsim.renderers`.
 
-Entry points are loaded lazily ("module:attr"), so listing renderers imports no model code.
-Tests register a factory directly with `register_renderer` (no package install needed).
+A thin face over worldsim.plugins (one mechanism for renderers, controls and plugins): entry
+points load lazily ("module:attr"), so listing renderers imports no model code. Tests register a
+factory directly with `register_renderer` or the fixture in worldsim.testing (no package install).
 """
 from __future__ import annotations
 
-from importlib import import_module, metadata
+import inspect
 from typing import Any, Callable
 
-from .renderer import Renderer
+from ..plugins import RENDERERS, refresh, renderers
+from ..rendering import Renderer
 
-GROUP = "worldsim.renderers"
-_local: dict[str, Callable[..., Renderer] | str] = {}
+GROUP = RENDERERS
 
 
 def register_renderer(name: str, factory: Callable[..., Renderer] | str) -> None:
     """Register a renderer factory (a callable or a "module:attr" string) under `name`."""
-    _local[name] = factory
+    renderers.register(name, factory)
 
 
 def unregister_renderer(name: str) -> None:
-    _local.pop(name, None)
+    renderers.unregister(name)
 
 
-def _entry_points() -> dict[str, str]:
-    return {ep.name: ep.value for ep in metadata.entry_points(group=GROUP)}
+def refresh_renderers() -> None:
+    """Forget the scanned entry points (after installing a plugin into a running process)."""
+    refresh()
 
 
 def available_renderers() -> list[str]:
-    return sorted(set(_entry_points()) | set(_local))
-
-
-def _load(ref: str) -> Callable[..., Renderer]:
-    module, _, attr = ref.partition(":")
-    obj: Any = import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return renderers.names()
 
 
 def create_renderer(name: str, **options: Any) -> Renderer:
-    """Build the renderer `name` with `options` (e.g. width, height, checkpoint, device)."""
-    factory = _local.get(name) or _entry_points().get(name)
-    if factory is None:
-        raise KeyError(f"unknown renderer {name!r}; available: {', '.join(available_renderers()) or 'none'}")
-    if isinstance(factory, str):
-        factory = _load(factory)
+    """Build the renderer `name` with `options` (e.g. width, height, checkpoint, device).
+
+    An unknown name or an entry that does not import: WorldsimUserError (one line, listing the
+    available renderers); an option the factory has no parameter for: ValueError."""
+    factory = renderers.get(name)
     unknown = unknown_options(factory, options)
     if unknown:
         raise ValueError(f"renderer {name!r} takes no option {', '.join(unknown)}")
@@ -54,7 +47,6 @@ def create_renderer(name: str, **options: Any) -> Renderer:
 
 def unknown_options(factory: Callable[..., Renderer], options: dict) -> list[str]:
     """The options `factory` has no parameter for (none when it takes **kwargs or hides its signature)."""
-    import inspect
     try:
         params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):

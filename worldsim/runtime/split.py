@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .registry import create_renderer
-from .renderer import RendererError, RendererSpec
+from ..rendering import RendererError, RendererSpec
 
 
 class SplitRenderer:

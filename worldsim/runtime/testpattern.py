@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .renderer import RendererError, RendererSpec
+from ..rendering import RendererError, RendererSpec
 
 CAMERA_SCHEMA = {"c2w": "16 floats, row-major OpenCV camera-to-world"}
 
@@ -26,7 +26,7 @@ class _Session:
 
 
 class TestPatternRenderer:
-    """Renderer protocol implementation; see worldsim.runtime.renderer."""
+    """Renderer protocol implementation; see worldsim.rendering."""
 
     __test__ = False   # not a pytest test class despite the name
 

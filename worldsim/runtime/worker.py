@@ -32,7 +32,7 @@ from worldsim.controls import ControlError, validate_packet
 from worldsim.errors import WorldsimUserError
 
 from . import protocol as P
-from .renderer import Renderer, RendererError
+from ..rendering import Renderer, RendererError
 from .scheduling import CONTROL_SLICE, STEP_DEADLINE_S, FairInbox
 from .sessions import SESSION_IDLE_S, Session, SessionTable
 from .shm import WorkerSlots

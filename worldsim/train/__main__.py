@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import WorldsimUserError
+from ..errors import WorldsimUserError
 from .commands import register
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cli import WorldsimUserError
+from ..errors import WorldsimUserError
 from .distributed import barrier, full_tensor, is_main, shard_like
 
 LATEST = "latest"

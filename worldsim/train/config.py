@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cli import WorldsimUserError
+from ..errors import WorldsimUserError
 
 STAGES = ("vae", "base", "adapt", "distill", "adversarial")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..cli import WorldsimUserError
+from ..errors import WorldsimUserError
 
 
 class DataError(WorldsimUserError):

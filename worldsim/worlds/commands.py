@@ -38,7 +38,7 @@ def _common(p) -> None:
 
 
 def _check(args):
-    from worldsim.cli import WorldsimUserError
+    from worldsim.errors import WorldsimUserError
     from worldsim.devices import require_device
     from worldsim.runtime.commands import _size
     width, height = _size(args.size)
@@ -54,7 +54,7 @@ def _render(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from worldsim.cli import WorldsimUserError
+    from worldsim.errors import WorldsimUserError
 
     from .captions import caption
     from .dataset import _intrinsics
@@ -99,7 +99,7 @@ def _render(args) -> int:
 def _export(args) -> int:
     from tqdm import tqdm
 
-    from worldsim.cli import WorldsimUserError
+    from worldsim.errors import WorldsimUserError
 
     from .dataset import ClipStream
     from .shards import export_clips

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..runtime.renderer import RendererError, RendererSpec
+from ..rendering import RendererError, RendererSpec
 from .march import bilinear
 from .raymarch import Scene, SceneStack, cpu_threads, render, tile_size
 from .world import build_world
@@ -46,7 +46,7 @@ def intrinsics(width: int, height: int, fovy_deg: float) -> np.ndarray:
 
 
 class ReferenceRenderer:
-    """Renderer protocol implementation (worldsim.runtime.renderer) over the reference world."""
+    """Renderer protocol implementation (worldsim.rendering) over the reference world."""
 
     def __init__(self, width: int = 128, height: int = 128, fps: float = 24.0, device: str = "cpu",
                  fovy_deg: float = 60.0, camera_height: str = "above_ground", compile: bool | None = None,
