@@ -9,8 +9,8 @@ set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export TORCHINDUCTOR_COMPILE_THREADS=1 PYTHONPATH=/tmp/site:/tmp/repo PYTHONUNBUFFERED=1
 WD=/tmp/wd
-A_BUDGETS=${A_BUDGETS:-'{"vae": 360, "adapt": 660, "distill": 0}'}
-B_BUDGETS=${B_BUDGETS:-'{"vae": 360, "adapt": 600, "distill": 0}'}
+A_BUDGETS=${A_BUDGETS:-'{"vae": 240, "adapt": 450, "distill": 0}'}
+B_BUDGETS=${B_BUDGETS:-'{"vae": 240, "adapt": 380, "distill": 0}'}
 
 follow() {   # print progress until both drivers say done/failed or $1 seconds pass
     local until=$(( $(date +%s) + $1 ))
@@ -18,6 +18,7 @@ follow() {   # print progress until both drivers say done/failed or $1 seconds p
         sleep 30
         echo "--- $(date +%T)"; tail -n 2 $WD/camera/driver.log $WD/wide/driver.log 2>/dev/null | grep -v '^$'
         nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader
+        if grep -l Traceback $WD/a.out $WD/b.out 2>/dev/null; then tail -n 5 $WD/a.out $WD/b.out; break; fi
         if ! pgrep -f train_default.py >/dev/null; then echo "both drivers ended"; break; fi
     done
 }
@@ -25,9 +26,9 @@ follow() {   # print progress until both drivers say done/failed or $1 seconds p
 case "${1:-}" in
 start)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-    rm -rf /tmp/repo && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
+    pkill -f train_default.py; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
     cd /tmp/repo
-    CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/camera --workers 28 \
+    CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/camera --workers 14 \
         --compile --attention flex --t-one 0.5 --budgets "$A_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
     CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/wide --bank-from $WD/camera \
         --vae-channels 64,128,256,256 --compile --attention flex --t-one 0.5 --budgets "$B_BUDGETS" \

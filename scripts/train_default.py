@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BANKS = {   # kind: (train world seeds, clips per seed, validation seeds)
-    "camera": ("0-511", 3, "1000-1007"),
+    "camera": ("0-383", 3, "1000-1007"),
     "pose": ("0-383", 1, "1000-1007"),      # pose clips: one per seed (the puppet's look and walk)
 }
 
