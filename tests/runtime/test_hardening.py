@@ -6,6 +6,7 @@ bound on how quickly it happens.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -36,12 +37,20 @@ def serve(renderer=None, **kwargs):
     return worker, thread
 
 
+@contextlib.contextmanager
+def serving(renderer=None, **kwargs):
+    worker, thread = serve(renderer, **kwargs)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(5)
+
+
 @pytest.fixture
 def served():
-    worker, thread = serve()
-    yield worker
-    worker.stop()
-    thread.join(5)
+    with serving() as worker:
+        yield worker
 
 
 class Raw:
@@ -230,16 +239,12 @@ class TooFewOutputs(TestPatternRenderer):
 
 
 def test_a_renderer_returning_too_few_outputs_is_an_internal_error():
-    worker, thread = serve(TooFewOutputs(64, 48))
-    try:
+    with serving(TooFewOutputs(64, 48)) as worker:
         raw = Raw(worker.address)
         sid = open_session(raw)
         reply = raw.ask(P.MsgType.STEP, {"rid": 2, "session": sid, "tick": 0, "packets": [LEVEL]})
         assert reply.header["code"] == "internal" and "outputs" in reply.header["message"]
         raw.close()
-    finally:
-        worker.stop()
-        thread.join(5)
 
 
 def test_secret_keys_are_private(tmp_path):
@@ -274,3 +279,48 @@ def test_keys_errors_are_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "worldsim.cli", "keys", "server", "--out", str(shared)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "other users" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+# ---- found while writing docs/protocol.md: every request gets exactly one reply, with its rid ----
+def test_an_unknown_message_type_echoes_the_request_id(served):
+    raw = Raw(served.address)
+    raw.sock.send_multipart([b"\x63", msgpack.packb({"rid": 41})])
+    reply = raw.recv()
+    assert reply.header["code"] == "bad_request" and reply.header["rid"] == 41, reply.header
+    raw.close()
+
+
+class Slow(TestPatternRenderer):
+    def step(self, states, packets):
+        time.sleep(0.3)                               # the next STEP and the CLOSE queue up meanwhile
+        return super().step(states, packets)
+
+
+def test_steps_still_waiting_when_their_session_closes_are_answered():
+    with serving(Slow(64, 48)) as worker:
+        raw = Raw(worker.address)
+        sid = open_session(raw)
+        raw.send(P.MsgType.STEP, {"rid": 2, "session": sid, "tick": 0, "packets": [LEVEL]})
+        raw.send(P.MsgType.STEP, {"rid": 3, "session": sid, "tick": 1, "packets": [LEVEL] * 4})
+        raw.send(P.MsgType.STEP, {"rid": 4, "session": sid, "tick": 5, "packets": [LEVEL] * 4})
+        raw.send(P.MsgType.CLOSE, {"rid": 5, "session": sid})
+        replies = {m.header["rid"]: m for m in (raw.recv() for _ in range(4))}
+        assert sorted(replies) == [2, 3, 4, 5] and replies[5].type is P.MsgType.CLOSED
+        dropped = [m for m in replies.values() if m.type is P.MsgType.ERROR]
+        assert dropped and all(m.header["code"] == "unknown_session" and "closed" in m.header["message"]
+                               for m in dropped), [m.header for m in dropped]
+        raw.close()
+
+
+class Unsendable(TestPatternRenderer):
+    def step(self, states, packets):
+        return [np.full(out.shape, "x", dtype=object) for out in super().step(states, packets)]
+
+
+def test_a_reply_that_cannot_be_sent_is_an_internal_error_with_the_request_id():
+    with serving(Unsendable(64, 48)) as worker:
+        raw = Raw(worker.address)
+        sid = open_session(raw)
+        reply = raw.ask(P.MsgType.STEP, {"rid": 7, "session": sid, "tick": 0, "packets": [LEVEL]})
+        assert reply.header["code"] == "internal" and reply.header["rid"] == 7, reply.header
+        raw.close()

@@ -186,7 +186,7 @@ def decode(frames: list) -> Message:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"a message needs at least 2 frames (type, header), got {len(frames)}")
     tbytes = bytes(frames[0])
     if len(tbytes) != 1 or tbytes[0] not in MsgType._value2member_map_:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown message type {tbytes[:8]!r}")
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown message type {tbytes[:8]!r}", peek_rid(frames))
     mtype = MsgType(tbytes[0])
     raw = frames[1].buffer if hasattr(frames[1], "buffer") else frames[1]
     if len(raw) > MAX_HEADER_BYTES:

@@ -124,6 +124,7 @@ class Worker:
         for session in sessions:
             if self.table.remove(session.id, why) is not None:
                 self.stats[stat] += 1
+                self._drop_pending(session, why)
                 self._close_state(session)
 
     def _send(self, identity: bytes, frames: list) -> None:
@@ -156,6 +157,7 @@ class Worker:
             elif msg.type is P.MsgType.CLOSE:
                 session = self.table.owned(identity, h["session"], rid)
                 self.table.remove(session.id, "closed by its client")
+                self._drop_pending(session, "closed by its client")
                 self._close_state(session)
                 self._send(identity, P.encode(P.MsgType.CLOSED, {"rid": rid, "session": session.id}))
             else:
@@ -212,6 +214,13 @@ class Worker:
         self.table.add(session)
         self.io.last_seen.setdefault(identity, time.monotonic())   # its idle clock runs from now at the latest
         self._send(identity, P.encode(P.MsgType.OPENED, reply))
+
+    def _drop_pending(self, session: Session, why: str) -> None:
+        """Steps of a session that ended before they ran: each still gets its one reply."""
+        while session.pending:
+            rid = session.pending.popleft()[0]
+            self._error(session.owner, rid, P.ErrorCode.UNKNOWN_SESSION, f"session {session.id} ended before "
+                        f"this step ran ({why})", session.id)
 
     def _close_state(self, session: Session) -> None:
         if session.slots is not None:
@@ -304,11 +313,12 @@ class Worker:
         for session in sessions:
             session.slow = render_s > self.step_deadline_s   # a slow batch: each steps alone until it is fast
         for session, out in zip(sessions, frames):
+            rid = session.pending[0][0]
             try:
                 self._reply(renderer, session, out, t0, render_s, len(sessions))
             except Exception as err:             # this session's reply only
                 traceback.print_exc(file=sys.stderr)
-                self._error(session.owner, -1, P.ErrorCode.INTERNAL, f"cannot send frames: {type(err).__name__}: {err}",
+                self._error(session.owner, rid, P.ErrorCode.INTERNAL, f"cannot send frames: {type(err).__name__}: {err}",
                             session.id)
 
     def _reply(self, renderer: Renderer, session: Session, out, t0: float, render_s: float, batch: int) -> None:
