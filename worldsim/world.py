@@ -21,6 +21,7 @@ from .errors import WorldsimUserError
 from .runtime.renderer import RendererSpec
 
 __all__ = ["World", "load_snapshot", "open"]
+CONTROL_WAIT_S = 0.2     # how long a spectator's step() waits for a handover already sent to arrive
 
 
 def open(renderer: str | None = None, checkpoint: str | None = None, model: str | None = None,
@@ -262,6 +263,8 @@ class World:
             self.steps, self.last_packets = self.session.steps_sent, []
 
     def _check_controller(self, what: str) -> None:
+        if self.role == "spectator" and hasattr(self.client, "await_control"):
+            self.client.await_control(self.session, CONTROL_WAIT_S)   # a handover on its way
         self._sync_role()
         if self.role != "controller":
             raise WorldsimUserError(f"{what}: this world watches session {self.session.id} as a spectator; its "

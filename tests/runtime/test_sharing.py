@@ -1,6 +1,7 @@
 """Shared sessions: spectators join with a token, watch, leave, take control (real worker process)."""
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -10,7 +11,9 @@ import worldsim
 from worldsim.errors import WorldsimUserError
 from worldsim.runtime import protocol as P
 from worldsim.runtime.client import Client, RequestError
-from worldsim.runtime.process import WorkerProcess
+from worldsim.runtime.process import WorkerProcess, local_address
+from worldsim.runtime.testpattern import TestPatternRenderer
+from worldsim.runtime.worker import Worker
 
 C2W = np.diag([1.0, -1.0, -1.0, 1.0]).ravel().tolist()
 
@@ -154,6 +157,28 @@ def test_a_vanished_spectator_leaves(clients):
     step(controller, session)
 
 
+def test_a_silent_spectator_leaves_after_the_idle_time():
+    worker = Worker(local_address(), {"testpattern": TestPatternRenderer(32, 24)}, session_idle_s=0.3)
+    worker.start_io()
+    thread = threading.Thread(target=worker.serve, daemon=True)
+    thread.start()
+    try:
+        with Client.connect(worker.address) as controller, Client.connect(worker.address) as silent:
+            session = controller.open("testpattern", controls=["camera"])
+            watched = silent.join(session.token)
+            deadline = time.monotonic() + 10
+            while worker.watching and time.monotonic() < deadline:
+                controller.ping()                          # the controller keeps talking
+                time.sleep(0.1)
+            assert not worker.watching and not worker.sessions[session.id].audience
+            with pytest.raises(RequestError, match="silent for 0.3 s"):
+                silent.frames(watched, timeout=5)
+            step(controller, session)
+    finally:
+        worker.stop()
+        thread.join(5)
+
+
 def test_worlds_share_a_session(worker):
     with worldsim.open("testpattern", connect=worker.address) as controller:
         with pytest.raises(WorldsimUserError, match="connect= too"):
@@ -171,9 +196,6 @@ def test_worlds_share_a_session(worker):
             assert len(got) == 1 and np.array_equal(got[0], first)
             controller.handover(spectator.viewer)
             assert controller.role == "spectator"
-            deadline = time.monotonic() + 5
-            while spectator.role != "controller" and time.monotonic() < deadline:
-                spectator.frames(timeout=0.1)
-            frames = spectator.step({})                    # it steps on from where the session is
+            frames = spectator.step({})                    # waits for the handover to arrive                    # it steps on from where the session is
             assert frames.shape[0] == spectator.spec.frames_per_step and spectator.steps == 2
             assert np.array_equal(controller.frames(timeout=5)[0], frames)

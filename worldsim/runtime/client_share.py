@@ -74,6 +74,17 @@ class SharingClient:
             raise RequestError("unknown_session", session.ended)
         return out
 
+    def await_control(self, session, timeout: float = 0.0) -> bool:
+        """Wait up to `timeout` s for control of a watched session to come here (frames that arrive
+        meanwhile are kept for `frames`); True if this client controls it."""
+        deadline = time.monotonic() + timeout
+        while session.role == "spectator" and not session.ended:
+            msg = self._recv(max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                break
+            self._dispatch(msg)
+        return session.role == "controller"
+
     def handover(self, session, to: int | None = None) -> int:
         """Give control of `session` to spectator `to` (default: the one watching longest); this
         client watches it from now on. Returns this client's viewer id."""

@@ -242,15 +242,16 @@ class SharedSessions:
         for identity in list(session.audience):
             self._remove_viewer(session, identity, why)
 
-    def _unwatch(self, identity: bytes) -> None:
-        """A spectator disconnected or went silent: it leaves every session it watched."""
+    def _unwatch(self, identity: bytes, why: str | None = None) -> None:
+        """A spectator disconnected (no one to tell) or went silent (`why` answers its WATCHes):
+        it leaves every session it watched."""
         for sid in list(self.watching.get(identity, ())):
             session = self.table.sessions.get(sid)
             if session is not None:
-                self._remove_viewer(session, identity)
+                self._remove_viewer(session, identity, why)
         self.watching.pop(identity, None)
 
     def _sweep_spectators(self, now: float) -> None:
         seen = self.io.last_seen
         for identity in [i for i in self.watching if now - seen.get(i, now) > self.table.idle_s]:
-            self._unwatch(identity)
+            self._unwatch(identity, f"a spectator silent for {self.table.idle_s:g} s leaves")
