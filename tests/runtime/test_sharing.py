@@ -196,6 +196,21 @@ def test_worlds_share_a_session(worker):
             assert len(got) == 1 and np.array_equal(got[0], first)
             controller.handover(spectator.viewer)
             assert controller.role == "spectator"
-            frames = spectator.step({})                    # waits for the handover to arrive                    # it steps on from where the session is
+            frames = spectator.step({})                    # waits for the handover, steps on from step 1
             assert frames.shape[0] == spectator.spec.frames_per_step and spectator.steps == 2
             assert np.array_equal(controller.frames(timeout=5)[0], frames)
+
+
+def test_a_protocol_2_client_is_told_to_upgrade(worker):
+    import zmq
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(worker.address)
+    try:
+        sock.send_multipart(P.encode(P.MsgType.HELLO, {"rid": 1, "version": 2}))
+        assert sock.poll(5000)
+        reply = P.decode(sock.recv_multipart())
+        assert reply.header["code"] == "version"
+        assert reply.header["message"] == ("client speaks protocol 2, this worker speaks 3; upgrade the older side")
+    finally:
+        sock.close(0)

@@ -42,9 +42,10 @@ class SharedSessions:
         return f"{sid}.{secrets.token_urlsafe(18)}"
 
     def _handle_shared(self, identity: bytes, msg: P.Message) -> bool:
-        """Serve a snapshot or sharing request; False if `msg` is none of them."""
-        handler = {P.MsgType.CLOSE: self._close, P.MsgType.SNAPSHOT: self._snapshot, P.MsgType.RESTORE: self._restore, P.MsgType.JOIN: self._join,
-                   P.MsgType.WATCH: self._watch, P.MsgType.HANDOVER: self._handover}.get(msg.type)
+        """Serve CLOSE, a snapshot or a sharing request; False if `msg` is none of them."""
+        handler = {P.MsgType.CLOSE: self._close, P.MsgType.SNAPSHOT: self._snapshot, P.MsgType.RESTORE: self._restore,
+                   P.MsgType.JOIN: self._join, P.MsgType.WATCH: self._watch,
+                   P.MsgType.HANDOVER: self._handover}.get(msg.type)
         if handler is None:
             return False
         handler(identity, msg.header, msg.payload)
