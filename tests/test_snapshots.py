@@ -59,7 +59,8 @@ def test_unsupported_renderer_and_mismatch(tmp_path):
         worldsim.load_snapshot(tmp_path / "missing.safetensors")
 
 
-def test_worker_process_says_in_process_needed():
+def test_a_worker_renderer_without_snapshots_says_so():
     with worldsim.open("testpattern", size=(64, 48)) as world:
-        with pytest.raises(WorldsimUserError, match="in_process=True"):
+        with pytest.raises(WorldsimUserError, match="'testpattern' renderer does not support snapshots"):
             world.snapshot()
+        world.step({})                                   # the worker serves on

@@ -2,7 +2,8 @@
 
 A snapshot is a dict of plain values (str, int, float, bool, None, lists, dicts) and tensors /
 numpy arrays. `save(state, path)` writes one safetensors file: the tensors, and the rest as JSON
-in the file's metadata (key "worldsim_snapshot"); `load(path)` reads it back.
+in the file's metadata (key "worldsim_snapshot"); `load(path)` reads it back. `dumps(state)` and
+`loads(data)` are the same as bytes: the form a worker sends and takes over the protocol.
 """
 from __future__ import annotations
 
@@ -76,6 +77,31 @@ def save(state: dict, path: str) -> None:
     save_file(tensors, str(path), metadata={_KEY: json.dumps(meta)})
 
 
+def dumps(state: dict) -> bytes:
+    from safetensors.torch import save as save_bytes
+    tensors: dict = {}
+    meta = _flatten(state, tensors, "")
+    return save_bytes(tensors, metadata={_KEY: json.dumps(meta)})
+
+
+def loads(data: bytes, limit: int | None = None) -> dict:
+    """`dumps` undone; ValueError (one line) for bytes that are not a worldsim snapshot."""
+    from safetensors.torch import load as load_bytes
+    data = bytes(data)
+    if limit is not None and len(data) > limit:
+        raise ValueError(f"a snapshot of {len(data)} bytes exceeds the limit of {limit}")
+    try:
+        size = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or size > len(data) - 8:
+            raise ValueError("truncated header")
+        meta = (json.loads(data[8:8 + size]).get("__metadata__") or {}).get(_KEY)
+        if meta is None:
+            raise ValueError(f"no {_KEY!r} metadata")
+        return _unflatten(json.loads(meta), load_bytes(data))
+    except Exception as err:      # safetensors and json raise several types for garbage
+        raise ValueError(f"not a worldsim snapshot ({type(err).__name__}: {' '.join(str(err).split())[:200]})") from None
+
+
 def load(path: str) -> dict:
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -84,3 +110,51 @@ def load(path: str) -> dict:
     if meta is None:
         raise ValueError(f"{path} is not a worldsim snapshot (no {_KEY!r} metadata)")
     return _unflatten(json.loads(meta), load_file(str(path)))
+
+
+# ---- World.snapshot / restore: in process, or over the protocol (worldsim.runtime.sharing) -------
+def session_state(world, what: str) -> dict:
+    """The renderer's state of `world`'s session: from the renderer in this process, or the worker."""
+    from .errors import WorldsimUserError
+    renderer = getattr(world.client, "renderer", None)
+    if renderer is not None and hasattr(world.client, "_states"):
+        if not (hasattr(renderer, "snapshot") and hasattr(renderer, "restore")):
+            raise WorldsimUserError(f"{what}: the {world.renderer!r} renderer does not support snapshots")
+        return renderer.snapshot(world.client._states[world.session.id])
+    data = _remote(world, what, lambda: world.client.snapshot(world.session))
+    try:
+        return loads(data)["session"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise WorldsimUserError(f"{what}: the worker sent a bad snapshot: {err}") from None
+
+
+def restore_session(world, state: dict) -> None:
+    """Put `state` (a World snapshot) into `world`'s session, here or on its worker."""
+    from .errors import WorldsimUserError
+    from .rendering import RendererError
+    renderer = getattr(world.client, "renderer", None)
+    if renderer is not None and hasattr(world.client, "_states"):
+        if not (hasattr(renderer, "snapshot") and hasattr(renderer, "restore")):
+            raise WorldsimUserError(f"restore: the {world.renderer!r} renderer does not support snapshots")
+        try:
+            renderer.restore(world.client._states[world.session.id], state["session"])
+        except (RendererError, KeyError, ValueError, RuntimeError) as err:
+            raise WorldsimUserError(" ".join(f"restore: {err}".split())) from None
+        return
+    try:
+        data = dumps({"format": FORMAT, "renderer": state["renderer"], "size": list(state["size"]),
+                      "steps": int(state["steps"]), "session": state["session"]})
+    except (KeyError, TypeError, ValueError) as err:
+        raise WorldsimUserError(f"restore: not a whole snapshot ({type(err).__name__}: {err})") from None
+    _remote(world, "restore", lambda: world.client.restore(world.session, data))
+
+
+def _remote(world, what: str, call):
+    from .errors import WorldsimUserError
+    from .runtime.client import RequestError
+    if not hasattr(world.client, "snapshot"):
+        raise WorldsimUserError(f"{what}: this world's client cannot send snapshots")
+    try:
+        return call()
+    except (RequestError, ValueError) as err:
+        raise WorldsimUserError(" ".join(f"{what}: {err}".split())) from None

@@ -6,7 +6,8 @@
         world.reset(seed=3)
 
 A worker process renders unless `in_process=True` (the renderer runs in this process) or
-`connect="tcp://host:port"` (a worker started with `worldsim serve`). Bad arguments raise
+`connect="tcp://host:port"` (a worker started with `worldsim serve`); with `join=world.join_token`
+too, the World watches another World's session as a spectator (`frames()`). Bad arguments raise
 `WorldsimUserError` with a one-line message. Docs: docs/sdk.md.
 """
 from __future__ import annotations
@@ -20,11 +21,12 @@ from .errors import WorldsimUserError
 from .rendering import RendererSpec
 
 __all__ = ["World", "load_snapshot", "open"]
+CONTROL_WAIT_S = 0.2     # how long a spectator's step() waits for a handover already sent to arrive
 
 
 def open(renderer: str | None = None, checkpoint: str | None = None, model: str | None = None,
          connect: str | None = None, seed: int = 0, size: tuple[int, int] | None = None,
-         device: str | None = None, in_process: bool = False) -> "World":
+         device: str | None = None, in_process: bool = False, join: str | None = None) -> "World":
     """Open a world: a renderer (default: the one `worldsim play` opens) and one session on it.
 
     renderer     a renderer name (`worldsim.available_renderers()`); None: the embedded model
@@ -35,6 +37,7 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
     size         (width, height) of the frames, where the renderer can change it
     device       "cpu", "cuda", "cuda:1"... for renderers that take one
     in_process   render in this process (no worker process; `step` blocks while the model runs)
+    join         with connect=: watch the session of this join token (`World.join_token`) as a spectator
     """
     from .runtime.play import PlayOptions, make_client, resolve_renderer, served_renderer
 
@@ -48,6 +51,12 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
                                     "checkpoint=, model=, size= and device= cannot change it")
         if not isinstance(connect, str) or "://" not in connect:
             raise WorldsimUserError(f"connect= takes an address like 'tcp://host:5555', got {connect!r}")
+    if join is not None:
+        if connect is None:
+            raise WorldsimUserError("join= watches a session on a running worker: give its address as connect= too")
+        if not isinstance(join, str) or renderer is not None or seed != 0:
+            raise WorldsimUserError("join= takes the join token (a str) of the session to watch; its renderer "
+                                    "and seed are the session's: renderer= and seed= cannot change them")
     if renderer is not None and not isinstance(renderer, str):
         raise WorldsimUserError(f"renderer= takes a renderer name, got {type(renderer).__name__}")
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -71,6 +80,8 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
     except TypeError as err:         # a renderer without a size= or device= option, in process
         raise WorldsimUserError(f"cannot start renderer {name!r}: {err}") from None
     try:
+        if join is not None:
+            return World(client, None, options, join=join)
         if connect is not None and renderer is None:
             name = served_renderer(client.welcome, connect)
         return World(client, name, options, seed)
@@ -82,8 +93,16 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
 class World:
     """One session on a renderer. Made by `worldsim.open`; close it (or use `with`)."""
 
-    def __init__(self, client, renderer: str, options: dict, seed: int = 0):
+    def __init__(self, client, renderer: str | None, options: dict, seed: int = 0, join: str | None = None):
         from .controls import PacketBuilder
+        self.session = None
+        if join is not None:                    # a spectator of another client's session
+            from .runtime.client import RequestError
+            try:
+                self.session = client.join(join)
+            except RequestError as err:
+                raise WorldsimUserError(_one_line(f"cannot join the session: {err}")) from None
+            renderer, seed = self.session.renderer, self.session.seed
         spec = client.welcome.get("specs", {}).get(renderer)
         if spec is None:
             raise WorldsimUserError(f"the worker does not serve {renderer!r}; it serves "
@@ -91,12 +110,15 @@ class World:
         self.client, self.renderer, self.options = client, renderer, options
         self.kinds: list[str] = sorted(spec["control_kinds"])
         self.seed = seed
-        self.session = None
         self.steps = 0                          # steps taken since open/reset
         self.last_packets: list[dict] = []      # the packets of the last step (one per frame)
         self._recorder = None
         self._closed = False
-        self._open_session(seed)
+        if self.session is None:
+            self._open_session(seed)
+        self.steps = self.session.steps_sent
+        self._ticks = 0
+        self._role = self.role
         rig_options: dict[str, Any] = {"fps": self.spec.fps}
         if "camera" in self.kinds:
             rig_options["mode"] = "walk"        # as `worldsim play` (without --fly)
@@ -126,6 +148,7 @@ class World:
         "look_dx": 3.0}; each value held for every frame of the step; None: nothing pressed), or a
         list of ready control packets, one per frame (`frames_per_step()` of them)."""
         self._check_open("step")
+        self._check_controller("step")
         n = self.frames_per_step()
         if controls is None or isinstance(controls, dict):
             actions = _actions(controls or {})
@@ -171,6 +194,7 @@ class World:
     def reset(self, seed: int | None = None) -> None:
         """Start again: a new session (same seed, or `seed`), the camera back at its start."""
         self._check_open("reset")
+        self._check_controller("reset")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise WorldsimUserError(f"reset: seed takes an int, got {seed!r}")
         old = self.session
@@ -178,6 +202,73 @@ class World:
         self.client.close(old)
         self._rig.reset()
         self.last_packets = []
+
+    # ---- shared sessions (docs/sdk.md) --------------------------------------------------------
+    @property
+    def join_token(self) -> str | None:
+        """What another World passes as `worldsim.open(connect=..., join=...)` to watch this session
+        (None in process: nobody else can reach it)."""
+        return getattr(self.session, "token", "") or None
+
+    @property
+    def role(self) -> str:
+        """"controller" (steps the session) or "spectator" (watches it with `frames()`)."""
+        return getattr(self.session, "role", "controller")
+
+    @property
+    def dropped(self) -> int:
+        """Steps of the controller this spectator missed because it did not read them in time."""
+        return getattr(self.session, "dropped", 0)
+
+    def frames(self, timeout: float = 1.0) -> list[np.ndarray]:
+        """A spectator's frames: uint8 (F, H, W, 3) of each step the controller took since the
+        last call, oldest first, waiting up to `timeout` s for the first ([] if none came)."""
+        self._check_open("frames")
+        if self.role != "spectator":
+            raise WorldsimUserError("frames: this world controls its session; step() returns its frames")
+        from .runtime.client import RequestError
+        try:
+            results = self.client.frames(self.session, timeout)
+        except RequestError as err:
+            raise WorldsimUserError(_one_line(f"frames: session {self.session.id} ended: {err}")) from None
+        out = [np.array(r.frames, dtype=np.uint8, copy=True) for r in results]
+        self._sync_role()
+        if self._recorder is not None:
+            for frames in out:
+                self._recorder.add_frames(frames)
+        return out
+
+    def handover(self, to: int | None = None) -> None:
+        """Give control to the spectator with viewer id `to` (its `world.viewer`; default: the one
+        watching longest). This world becomes a spectator of the session."""
+        self._check_open("handover")
+        self._check_controller("handover")
+        from .runtime.client import RequestError
+        if not hasattr(self.client, "handover"):
+            raise WorldsimUserError("handover: an in-process world has no spectators")
+        try:
+            self.client.handover(self.session, to)
+        except RequestError as err:
+            raise WorldsimUserError(_one_line(f"handover: {err}")) from None
+        self._role = "spectator"
+
+    @property
+    def viewer(self) -> int | None:
+        """This spectator's id at the worker (what the controller's `handover(to=)` takes)."""
+        return self.session.viewer if self.role == "spectator" else None
+
+    def _sync_role(self) -> None:
+        if self._role != self.role:             # control came to this world: step on from there
+            self._role = self.role
+            self.steps, self.last_packets = self.session.steps_sent, []
+
+    def _check_controller(self, what: str) -> None:
+        if self.role == "spectator" and hasattr(self.client, "await_control"):
+            self.client.await_control(self.session, CONTROL_WAIT_S)   # a handover on its way
+        self._sync_role()
+        if self.role != "controller":
+            raise WorldsimUserError(f"{what}: this world watches session {self.session.id} as a spectator; its "
+                                    "controller steps it (watch with frames(); the controller can hand over control)")
 
     # ---- recording --------------------------------------------------------------------------
     def record(self, path: str | None) -> None:
@@ -199,23 +290,23 @@ class World:
     # ---- snapshots --------------------------------------------------------------------------
     def snapshot(self) -> dict:
         """The whole state of this world now (the renderer's session and the camera rig), to give
-        to `restore` later: stepping on from a restored snapshot gives the same frames. In-process
-        worlds (`in_process=True`) of renderers that support it (`reference`, `aapt`)."""
+        to `restore` later: stepping on from a restored snapshot gives the same frames. Renderers
+        that support it (`reference`, `aapt`), in process or on a worker (sent over the protocol)."""
         self._check_open("snapshot")
-        renderer, state = self._local_session("snapshot")
-        from .snapshot import FORMAT, object_state
+        from .snapshot import FORMAT, object_state, session_state
+        session = session_state(self, "snapshot")
         return {"format": FORMAT, "renderer": self.renderer, "size": [self.spec.width, self.spec.height],
                 "seed": self.seed, "steps": self.steps, "ticks": self._ticks,
                 "last_packets": json_copy(self.last_packets),
                 "rig": {kind: object_state(rig) for kind, rig in self._rig.rigs.items()},
-                "session": renderer.snapshot(state)}
+                "session": session}
 
     def restore(self, state: dict) -> None:
         """Go back to a `snapshot()` of a world of the same renderer and size (this one, or
         one loaded with `worldsim.load_snapshot`)."""
         self._check_open("restore")
-        renderer, _ = self._local_session("restore")
-        from .snapshot import FORMAT, set_object_state
+        self._check_controller("restore")
+        from .snapshot import FORMAT, restore_session, set_object_state
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise WorldsimUserError("restore takes a snapshot made by World.snapshot or worldsim.load_snapshot")
         size = [self.spec.width, self.spec.height]
@@ -224,11 +315,7 @@ class World:
                                     f"{state['size'][1]}, this world is {self.renderer} {size[0]}x{size[1]}")
         if state["seed"] != self.seed:
             self.reset(state["seed"])
-        from .rendering import RendererError
-        try:
-            renderer.restore(self.client._states[self.session.id], state["session"])
-        except (RendererError, KeyError, ValueError, RuntimeError) as err:
-            raise WorldsimUserError(_one_line(f"restore: {err}")) from None
+        restore_session(self, state)
         for kind, rig_state in state["rig"].items():
             set_object_state(self._rig.rigs[kind], rig_state)
         self.steps, self._ticks = int(state["steps"]), int(state["ticks"])
@@ -272,15 +359,6 @@ class World:
         except RequestError as err:
             raise WorldsimUserError(_one_line(f"cannot open a session on {self.renderer!r}: {err}")) from None
         self.seed, self.steps, self._ticks = seed, 0, 0
-
-    def _local_session(self, what: str):
-        renderer = getattr(self.client, "renderer", None)
-        if renderer is None or not hasattr(self.client, "_states"):
-            raise WorldsimUserError(f"{what}: snapshots need in_process=True for now "
-                                    "(a worker process cannot send its session state yet)")
-        if not (hasattr(renderer, "snapshot") and hasattr(renderer, "restore")):
-            raise WorldsimUserError(f"{what}: the {self.renderer!r} renderer does not support snapshots")
-        return renderer, self.client._states[self.session.id]
 
     def _stop_recording(self) -> None:
         recorder, self._recorder = self._recorder, None

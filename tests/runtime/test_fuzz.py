@@ -54,6 +54,11 @@ VALID = {
     P.MsgType.PING: {},
     P.MsgType.FRAMES: {"session": st.integers(0, 5), "tick": st.just(0), "step": st.just(0), "frames": st.just(DESC)},
     P.MsgType.ERROR: {"code": st.just("internal"), "message": st.just("x")},
+    P.MsgType.SNAPSHOT: {"session": st.integers(0, 5)},
+    P.MsgType.RESTORE: {"session": st.integers(0, 5)},
+    P.MsgType.JOIN: {"token": st.one_of(st.sampled_from(["1.x", "1", ".", "99.abc"]), st.text(max_size=12))},
+    P.MsgType.WATCH: {"session": st.integers(0, 5)},
+    P.MsgType.HANDOVER: {"session": st.integers(0, 5), "to": st.integers(0, 5)},
 }
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import zmq
 
 from . import protocol as P
+from .client_share import SharingClient, received_queue
 from .process import WorkerProcess
 from ..rendering import RendererSpec
 from .shm import SLOTS, FrameSlots
@@ -55,6 +56,18 @@ class Session:
     first_frame: np.ndarray | None = None
     steps_sent: int = 0
     slots: FrameSlots | None = None    # shared-memory frame slots (local worker only)
+    token: str = ""                    # the join token spectators need (client_share)
+    role: str = "controller"           # or "spectator" (Client.join; after a handover)
+    viewer: int = 0                    # this client's spectator id, as a spectator
+    received: Any = field(default_factory=received_queue)   # a spectator's frames not yet read
+    dropped_here: int = 0              # ... dropped here because they were not read in time
+    dropped_there: int = 0             # ... dropped by the worker because they were not asked for
+    ended: str = ""                    # why a watched session ended
+
+    @property
+    def dropped(self) -> int:
+        """Steps of the controller this spectator did not get (it did not read them in time)."""
+        return self.dropped_here + self.dropped_there
 
 
 @dataclass
@@ -74,7 +87,7 @@ class StepResult:
         return (self.received_at - self.sent_at) * 1e3
 
 
-class Client:
+class Client(SharingClient):
     def __init__(self, address: str, process: WorkerProcess | None = None, timeout: float = 30.0,
                  restart: bool = True, liveness_s: float = 1.0, curve: tuple[str, str] | None = None,
                  reconnect: bool = False, reconnect_timeout: float = 5.0):
@@ -97,6 +110,7 @@ class Client:
         self._replies: dict[int, P.Message] = {}     # rid -> reply of a blocking request
         self._done: list[StepResult] = []
         self.sessions: list[Session] = []
+        self._init_sharing()
         self.welcome: dict = {}
         self.restarts = 0
         self._connect()
@@ -148,12 +162,16 @@ class Client:
             header["shm"] = SLOTS
         reply = self._request(P.MsgType.OPEN, header, payload)
         session = Session(reply.header["session"], renderer, RendererSpec.from_dict(reply.header["spec"]),
-                          seed, prompt, tuple(controls), first_frame, slots=_attach(reply.header))
+                          seed, prompt, tuple(controls), first_frame, slots=_attach(reply.header),
+                          token=reply.header.get("token", ""))
         self.sessions.append(session)
         return session
 
     def close(self, session: Session) -> None:
-        if session in self.sessions:
+        """Close a session this client controls, or leave one it watches."""
+        if session in self.watching:
+            self._leave(session)
+        elif session in self.sessions:
             self.sessions.remove(session)
             try:
                 self._request(P.MsgType.CLOSE, {"session": session.id})
@@ -199,12 +217,13 @@ class Client:
         return self._done.pop(next(i for i, r in enumerate(self._done) if r.rid == rid))
 
     def shutdown(self) -> None:
-        for session in list(self.sessions):
+        for session in [*self.sessions, *self.watching]:
             try:
                 self.close(session)
             except (WorkerDied, RequestError, TimeoutError):
                 pass                     # close() has released the session's shared memory anyway
         self.sessions.clear()
+        self.watching.clear()
         if self._sock is not None:
             self._sock.close(0)
             self._sock = None
@@ -248,7 +267,8 @@ class Client:
         rid = msg.header["rid"]
         entry = self._inflight.pop(rid, None)
         if entry is None:
-            self._replies[rid] = msg
+            if not self._dispatch_shared(msg):
+                self._replies[rid] = msg
             return
         session, tick, sent_at, slot = entry
         now = time.perf_counter()
@@ -333,6 +353,7 @@ class Client:
         t0 = time.monotonic()
         lost = len(self._inflight)
         self._inflight.clear()
+        self._drop_watches(f"the worker is gone: {reason}")
         for session in self.sessions:
             if session.slots is not None:
                 session.slots.reset()

@@ -14,7 +14,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-PROTOCOL_VERSION = 2                  # 2: the worker creates and names shared-memory slots
+PROTOCOL_VERSION = 3                  # 2: the worker names shared-memory slots; 3: snapshots, shared sessions
 MAX_HEADER_BYTES = 64 * 1024          # a header larger than this is refused
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024  # one payload frame (e.g. 4 frames of 1280x720 RGB = 11 MB)
 MAX_PAYLOAD_FRAMES = 1                # no message takes more than one payload frame
@@ -26,6 +26,11 @@ MAX_SESSIONS_PER_WORKER = 64
 MAX_SESSIONS_PER_CLIENT = 8
 MAX_PENDING_STEPS = 8                 # per session; more is a client that does not wait for frames
 MAX_SHM_SLOTS = 8
+MAX_SNAPSHOT_BYTES = MAX_PAYLOAD_BYTES  # a snapshot travels as one payload frame
+MAX_SPECTATORS = 16                   # per session
+MAX_WATCHED_PER_CLIENT = 8            # sessions one client watches
+MAX_WATCHES = 4                       # WATCH requests of one spectator waiting for frames
+SPECTATOR_QUEUE = 8                   # frames kept for a spectator that is not asking; then the oldest drops
 DTYPES = ("uint8", "float16", "float32")
 
 
@@ -41,6 +46,15 @@ class MsgType(enum.IntEnum):
     PING = 9
     PONG = 10
     ERROR = 11
+    SNAPSHOT = 12      # -> STATE: the session's state as bytes (safetensors + JSON, worldsim.snapshot)
+    STATE = 13
+    RESTORE = 14       # + the bytes of a STATE -> RESTORED
+    RESTORED = 15
+    JOIN = 16          # a join token -> JOINED: watch that session as a spectator
+    JOINED = 17
+    WATCH = 18         # spectator: answered by FRAMES of the controller's next (or oldest kept) step
+    HANDOVER = 19      # controller: give control to a spectator -> CONTROL (role spectator)
+    CONTROL = 20       # your role changed: to the old controller (reply) and the new one (rid -1 or its WATCH)
 
 
 class ErrorCode(str, enum.Enum):
@@ -49,6 +63,7 @@ class ErrorCode(str, enum.Enum):
     UNKNOWN_SESSION = "unknown_session"
     OVERLOADED = "overloaded"
     INTERNAL = "internal"
+    FORBIDDEN = "forbidden"       # a wrong join token, or a spectator doing what only the controller may
 
 
 class ProtocolError(ValueError):
@@ -81,12 +96,13 @@ SCHEMAS: dict[MsgType, dict[str, tuple]] = {
                    "prompt": (str, False, 4096), "controls": (list, False, 16), "first_frame": (dict, False, 3),
                    "shm": (int, False, (1, MAX_SHM_SLOTS))},   # ask the worker for this many frame slots
     MsgType.OPENED: {"rid": (int, True, _I64), "session": (int, True, _U32), "spec": (dict, True, 64),
-                     "shm": (dict, False, 3)},                   # {name, slots, slot_bytes}: made by the worker
+                     "shm": (dict, False, 3),                    # {name, slots, slot_bytes}: made by the worker
+                     "token": (str, False, 128)},                # the join token spectators need
     MsgType.STEP: {"rid": (int, True, _I64), "session": (int, True, _U32), "tick": (int, True, _I64),
                    "packets": (list, True, MAX_PACKETS_PER_STEP), "slot": (int, False, (0, 63))},
     MsgType.FRAMES: {"rid": (int, True, _I64), "session": (int, True, _U32), "tick": (int, True, _I64),
                      "step": (int, True, _I64), "frames": (dict, True, 3), "timings": (dict, False, 16),
-                     "slot": (int, False, (0, 63))},
+                     "slot": (int, False, (0, 63)), "dropped": (int, False, _I64)},   # dropped: spectators
     MsgType.CLOSE: {"rid": (int, True, _I64), "session": (int, True, _U32)},
     MsgType.CLOSED: {"rid": (int, True, _I64), "session": (int, True, _U32)},
     MsgType.PING: {"rid": (int, True, _I64)},
@@ -94,9 +110,21 @@ SCHEMAS: dict[MsgType, dict[str, tuple]] = {
                    "load": (float, False, None)},
     MsgType.ERROR: {"rid": (int, True, _I64), "code": (str, True, 32), "message": (str, True, 4096),
                     "session": (int, False, _I64), "retry_s": (float, False, (0.0, 3600.0))},
+    MsgType.SNAPSHOT: {"rid": (int, True, _I64), "session": (int, True, _U32)},
+    MsgType.STATE: {"rid": (int, True, _I64), "session": (int, True, _U32), "step": (int, True, _I64)},
+    MsgType.RESTORE: {"rid": (int, True, _I64), "session": (int, True, _U32)},
+    MsgType.RESTORED: {"rid": (int, True, _I64), "session": (int, True, _U32), "step": (int, True, _I64)},
+    MsgType.JOIN: {"rid": (int, True, _I64), "token": (str, True, 128)},
+    MsgType.JOINED: {"rid": (int, True, _I64), "session": (int, True, _U32), "renderer": (str, True, 64),
+                     "spec": (dict, True, 64), "seed": (int, True, _SEED), "step": (int, True, _I64),
+                     "viewer": (int, True, _U32)},
+    MsgType.WATCH: {"rid": (int, True, _I64), "session": (int, True, _U32)},
+    MsgType.HANDOVER: {"rid": (int, True, _I64), "session": (int, True, _U32), "to": (int, False, _U32)},
+    MsgType.CONTROL: {"rid": (int, True, _I64), "session": (int, True, _U32), "role": (str, True, 16),
+                      "step": (int, True, _I64), "viewer": (int, False, _U32)},
 }
 # (min, max) payload frames; FRAMES has none when its frames are in a shared-memory slot
-_PAYLOAD_FRAMES = {MsgType.OPEN: (0, 1), MsgType.FRAMES: (0, 1)}
+_PAYLOAD_FRAMES = {MsgType.OPEN: (0, 1), MsgType.FRAMES: (0, 1), MsgType.STATE: (1, 1), MsgType.RESTORE: (1, 1)}
 
 
 def _check_field(name: str, value: Any, types, limit, rid: int) -> None:

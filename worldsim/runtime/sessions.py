@@ -19,6 +19,16 @@ SESSION_IDLE_S = 60.0
 
 
 @dataclass
+class Viewer:
+    """A spectator of a session (worldsim.runtime.sharing): frames kept for it, its WATCHes waiting."""
+    id: int
+    identity: bytes
+    kept: collections.deque = field(default_factory=lambda: collections.deque(maxlen=P.SPECTATOR_QUEUE))
+    waiting: collections.deque = field(default_factory=collections.deque)   # rids of its WATCH requests
+    dropped: int = 0             # frames dropped (the oldest kept) because it did not ask in time
+
+
+@dataclass
 class Session:
     id: int
     owner: bytes                 # ZMQ identity of the client that opened it
@@ -29,6 +39,9 @@ class Session:
     steps: int = 0
     slow: bool = False           # its last step overran the step deadline: stepped alone
     pending: collections.deque = field(default_factory=collections.deque)   # (rid, tick, packets, t_recv, slot)
+    seed: int = 0
+    token: str = ""              # "ID.SECRET": what a spectator JOINs with
+    audience: dict[bytes, Viewer] = field(default_factory=dict)   # spectators, in the order they joined
 
 
 class SessionTable:
@@ -75,6 +88,16 @@ class SessionTable:
         while len(self.ended) > 4096:
             self.ended.popitem(last=False)
         return session
+
+    def transfer(self, session: Session, owner: bytes) -> None:
+        """`owner` controls `session` from now on (a handover)."""
+        owned = self.by_owner.get(session.owner)
+        if owned is not None:
+            owned.discard(session.id)
+            if not owned:
+                del self.by_owner[session.owner]
+        session.owner = owner
+        self.by_owner[owner].add(session.id)
 
     def owned(self, identity: bytes, sid: int, rid: int) -> Session:
         session = self.sessions.get(sid)

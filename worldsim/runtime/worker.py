@@ -35,12 +35,13 @@ from . import protocol as P
 from ..rendering import Renderer, RendererError
 from .scheduling import CONTROL_SLICE, STEP_DEADLINE_S, FairInbox
 from .sessions import SESSION_IDLE_S, Session, SessionTable
+from .sharing import SharedSessions
 from .shm import WorkerSlots
 from .worker_io import WorkerIO
 
 
-class Worker:
-    """Owns the renderers and sessions. `serve()` runs until `stop()` (or SIGTERM)."""
+class Worker(SharedSessions):
+    """Owns the renderers and sessions (snapshots and spectators: `sharing`). `serve()` runs until `stop()`."""
 
     def __init__(self, address: str, renderers: Mapping[str, Renderer], name: str = "worldsim-worker",
                  curve_dir: str | None = None, session_idle_s: float = SESSION_IDLE_S,
@@ -59,6 +60,7 @@ class Worker:
         self._specs = {n: r.spec.to_dict() for n, r in self.renderers.items()}
         self._slow_turn = 0
         self.stats = {"steps": 0, "batches": 0, "errors": 0, "freed_gone": 0, "freed_idle": 0}
+        self._init_sharing()
 
     @property
     def address(self) -> str:
@@ -92,6 +94,7 @@ class Worker:
                         return
                     if item[0] == "gone":
                         self._free(self.table.of_owner(item[1]), "its client disconnected", "freed_gone")
+                        self._unwatch(item[1])
                     else:
                         self._handle(*item)
                 self._run_batches()
@@ -116,8 +119,10 @@ class Worker:
         seen = self.io.last_seen
         self._free(self.table.idle(seen, now), f"freed after {self.table.idle_s:g} s idle: "
                    "no message from its client", "freed_idle")
+        self._sweep_spectators(now)
         for owner, at in list(seen.items()):            # bounded by the clients heard in the last 10 s
-            if now - at > min(self.table.idle_s, 10.0) and owner not in self.table.by_owner:
+            if now - at > min(self.table.idle_s, 10.0) and owner not in self.table.by_owner \
+                    and owner not in self.watching:
                 seen.pop(owner, None)
 
     def _free(self, sessions: list[Session], why: str, stat: str) -> None:
@@ -148,19 +153,13 @@ class Worker:
             elif msg.type is P.MsgType.OPEN:
                 self._open(identity, msg)
             elif msg.type is P.MsgType.STEP:
-                session = self.table.owned(identity, h["session"], rid)
+                session = self._controlled(identity, h["session"], rid)
                 if len(session.pending) >= P.MAX_PENDING_STEPS:
                     raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"session {session.id} has {P.MAX_PENDING_STEPS} "
                                           "steps pending; wait for FRAMES before sending more", rid, session.id,
                                           retry_s=0.05)
                 session.pending.append((rid, h["tick"], h["packets"], t_recv, h.get("slot")))
-            elif msg.type is P.MsgType.CLOSE:
-                session = self.table.owned(identity, h["session"], rid)
-                self.table.remove(session.id, "closed by its client")
-                self._drop_pending(session, "closed by its client")
-                self._close_state(session)
-                self._send(identity, P.encode(P.MsgType.CLOSED, {"rid": rid, "session": session.id}))
-            else:
+            elif not self._handle_shared(identity, msg):      # CLOSE, snapshots, spectators
                 raise P.ProtocolError(P.ErrorCode.BAD_REQUEST, f"a worker does not accept {msg.type.name}", rid)
         except P.ProtocolError as err:
             self._error(identity, err.rid, err.code, str(err), err.session, err.retry_s)
@@ -201,8 +200,8 @@ class Worker:
             raise
         sid = next(self._ids)
         kinds = list(controls) or sorted(renderer.spec.control_kinds)
-        session = Session(sid, identity, h["renderer"], kinds, state)
-        reply = {"rid": rid, "session": sid, "spec": self._specs[h["renderer"]]}
+        session = Session(sid, identity, h["renderer"], kinds, state, seed=h.get("seed", 0), token=self._new_token(sid))
+        reply = {"rid": rid, "session": sid, "spec": self._specs[h["renderer"]], "token": session.token}
         if "shm" in h:
             spec = renderer.spec
             frames = max(spec.frames_per_step, spec.first_step_frames)
@@ -223,6 +222,8 @@ class Worker:
                         f"this step ran ({why})", session.id)
 
     def _close_state(self, session: Session) -> None:
+        if session.audience and not self._stop.is_set():
+            self._end_audience(session)
         if session.slots is not None:
             session.slots.close()
             session.slots = None
@@ -335,6 +336,7 @@ class Worker:
                   "timings": {"queue_ms": (t0 - t_recv) * 1e3, "render_ms": render_s * 1e3, "batch": batch}}
         session.steps += 1
         self.stats["steps"] += 1
+        self._broadcast(session, header, out)
         if slot is not None and session.slots is not None and session.slots.write(slot, out):
             header["slot"] = slot
             self._send(session.owner, P.encode(P.MsgType.FRAMES, header))
