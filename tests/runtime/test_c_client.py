@@ -100,6 +100,17 @@ def expected_frames(count: int) -> list[np.ndarray]:
     return frames
 
 
+def test_the_c_client_speaks_this_protocol_version_and_numbers_every_type():
+    """Needs no compiler: the constants of worldsim_client.c are the protocol's."""
+    from worldsim.runtime import protocol as P
+    source = (SRC / "worldsim_client.c").read_text()
+    assert re.search(r"^#define PROTOCOL_VERSION (\d+)$", source, re.M).group(1) == str(P.PROTOCOL_VERSION)
+    enum = re.search(r"^enum \{ HELLO = 1,([^}]*)\};", source, re.M | re.S)
+    names = ["HELLO", *(n.strip() for n in enum.group(1).split(","))]
+    assert [n.replace("ERROR_MSG", "ERROR") for n in names] == [t.name for t in sorted(P.MsgType)]
+    assert [t.value for t in sorted(P.MsgType)] == list(range(1, len(P.MsgType) + 1))   # as C counts them
+
+
 def test_the_c_client_steps_a_session_and_writes_its_frames(client, worker, tmp_path):
     out = subprocess.run([str(client), worker, "testpattern", str(STEPS), str(tmp_path)],
                          capture_output=True, text=True, timeout=30)

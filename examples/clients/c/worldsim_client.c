@@ -4,7 +4,10 @@
  *
  * HELLO -> WELCOME, OPEN (controls ["camera"]) -> OPENED, STEPS x STEP -> FRAMES (inline frames:
  * no shared memory), CLOSE -> CLOSED. The camera turns right by TURN_DEG every video frame; every
- * frame is written to OUTDIR/frame_NNNN.ppm. Any ERROR or timeout ends it with one line, exit 1. */
+ * frame is written to OUTDIR/frame_NNNN.ppm. Any ERROR or timeout ends it with one line, exit 1.
+ * Protocol 3's snapshots and shared sessions (SNAPSHOT .. CONTROL) are not used: a client that
+ * never sends them gets none of their messages, and it ignores the fields it does not read
+ * (OPENED `token`, FRAMES `timings`). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,8 +17,9 @@
 #include <msgpack.h>
 #include <zmq.h>
 
-enum { HELLO = 1, WELCOME, OPEN, OPENED, STEP, FRAMES, CLOSE, CLOSED, PING, PONG, ERROR_MSG };
-#define PROTOCOL_VERSION 2
+enum { HELLO = 1, WELCOME, OPEN, OPENED, STEP, FRAMES, CLOSE, CLOSED, PING, PONG, ERROR_MSG,
+       SNAPSHOT, STATE, RESTORE, RESTORED, JOIN, JOINED, WATCH, HANDOVER, CONTROL };   /* 1..20 */
+#define PROTOCOL_VERSION 3
 #define REPLY_TIMEOUT_MS 10000
 #define MAX_FRAME_BYTES (64 * 1024 * 1024)
 #define TURN_DEG 3.0
