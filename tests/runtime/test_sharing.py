@@ -144,6 +144,10 @@ def test_a_vanished_spectator_leaves(clients):
     vanishing = Client.connect(controller.address)
     vanishing.join(session.token)
     vanishing._sock.close(0)                               # ... and really without a word
+    # The disconnect reaches the worker asynchronously (socket monitor); a handover sent before it
+    # arrives would go to the ghost (which then ends the session as a vanished controller). Give the
+    # event time to land on a loaded machine before asking.
+    time.sleep(0.5)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:

@@ -66,7 +66,9 @@ class AdaptStage(SingleLossStage):
         text = text_tokens(self.model, batch["prompts"], self.cfg.adapt.text_dropout)
         b = x0.shape[0]
         t = shift(torch.rand(b), self.cfg.adapt.shift)                     # (B,) one level per clip
-        t = torch.where(torch.rand(b) < self.cfg.adapt.t_one_fraction, 1.0, t).to(x0)
+        if self.cfg.adapt.t_one_fraction > 0:                               # (no extra draw otherwise)
+            t = torch.where(torch.rand(b) < self.cfg.adapt.t_one_fraction, 1.0, t)
+        t = t.to(x0)
         eps = torch.randn_like(x0)
         v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), x0, controls), t, text)
         return (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean()       # frame 0 is given clean
