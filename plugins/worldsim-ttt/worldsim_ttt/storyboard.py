@@ -7,7 +7,8 @@
     camera = ["walk", "turn_left"] # optional camera path: the reference player's moves, in order
 
 The camera path is told to the model in words, as the reference world's captions do
-(worldsim/worlds/captions.py): "walks forward, then turns left" is appended to the text.
+(worldsim/worlds/captions.py): text "through a pine forest at dawn" with that camera reads
+"walks forward through a pine forest at dawn, then turns left".
 Every mistake in a file is a one-line StoryboardError (a WorldsimUserError).
 """
 from __future__ import annotations
@@ -35,10 +36,12 @@ class Scene:
 
     @property
     def prompt(self) -> str:
-        """The text the model reads: the scene's text, then its camera path in caption words."""
+        """The text the model reads: the first move, the text, then the other moves (caption style)."""
         from worldsim.worlds.player import CAMERA_MOVES
-        moves = ", then ".join(CAMERA_MOVES[m][0] for m in self.camera)
-        return f"{self.text}, {moves}" if moves else self.text
+        if not self.camera:
+            return self.text
+        first, *rest = (CAMERA_MOVES[m][0] for m in self.camera)
+        return " ".join([first, self.text]) + "".join(f", then {p}" for p in rest)
 
 
 def load_storyboard(path: str | Path) -> list[Scene]:
