@@ -1,8 +1,13 @@
 """The plugin's tests run on their own too (`pytest plugins/worldsim-ttt/tests`): `gpu` tests skip without CUDA."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's worldsim_ttt, no install needed
 
 
 def pytest_configure(config):

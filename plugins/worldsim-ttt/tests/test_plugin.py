@@ -7,13 +7,24 @@ import sys
 from importlib import metadata
 
 import worldsim_ttt
+import worldsim_ttt.plugin
 from worldsim_ttt.plugin import available_backends
 
 
-def test_entry_point_loads_the_description():
-    eps = {ep.name: ep for ep in metadata.entry_points(group="worldsim.plugins")}
-    assert "ttt" in eps, "install the plugin: pip install -e plugins/worldsim-ttt"
-    info = eps["ttt"].load()()
+def test_entry_point_adds_the_ttt_commands():
+    import argparse
+    import tomllib
+    from pathlib import Path
+
+    from worldsim.plugins import call_plugin, load_ref
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    ref = pyproject["project"]["entry-points"]["worldsim.plugins"]["ttt"]
+    sub = argparse.ArgumentParser().add_subparsers()
+    call_plugin(load_ref(ref), sub)                       # as worldsim's CLI calls it
+    assert "ttt" in sub.choices
+    assert "worldsim.renderers" not in pyproject["project"]["entry-points"]
+    info = worldsim_ttt.plugin.describe()
     assert info["version"] == worldsim_ttt.__version__ == metadata.version("worldsim-ttt")
     assert info["renderers"] == []
     for ref in info["ops"] + info["modules"]:

@@ -1,6 +1,7 @@
 """What the plugin provides, for worldsim's plugin discovery (entry-point group `worldsim.plugins`).
 
-Loading the entry point imports only this module: no torch work, no Triton compile.
+The entry point is `register(subparsers)`: it adds `worldsim ttt render | describe` and imports
+only this module and worldsim_ttt.command (no torch work, no Triton compile).
 `python -m worldsim_ttt` prints the same description plus which backends can run here.
 """
 from __future__ import annotations
@@ -16,10 +17,20 @@ def describe() -> dict:
         "version": __version__,
         "summary": "Test-time-training layers (TTT-MLP, TTT-Linear), gated bidirectional block, Triton scan kernels",
         "ops": ["worldsim_ttt.ops:ttt_mlp", "worldsim_ttt.ops:ttt_linear"],
-        "modules": ["worldsim_ttt.layer:TTTLayer", "worldsim_ttt.layer:GatedBidirectionalTTT"],
-        "renderers": [],   # the long-form storyboard renderer is not part of this release
+        "modules": ["worldsim_ttt.layer:TTTLayer", "worldsim_ttt.layer:GatedBidirectionalTTT",
+                    "worldsim_ttt.longform:LongFormModel"],
+        "commands": ["worldsim ttt render", "worldsim ttt describe"],
+        # No `worldsim.renderers` entry: the long-form model samples a whole film at once from a
+        # storyboard (bidirectional in time), which the frame-by-frame Renderer protocol cannot drive.
+        "renderers": [],
         "docs": "docs/ttt.md",
     }
+
+
+def register(subparsers) -> None:
+    """The `worldsim.plugins` entry: add `worldsim ttt ...` to worldsim's CLI."""
+    from .command import register as add_commands
+    add_commands(subparsers)
 
 
 def available_backends() -> list[str]:

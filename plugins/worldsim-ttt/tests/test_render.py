@@ -1,0 +1,83 @@
+"""Storyboards and `worldsim ttt render` end to end on the CPU (tiny preset, random weights)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worldsim_ttt.storyboard import MAX_SCENES, load_storyboard, model_segments
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+GOOD = """
+[[segment]]
+text = "through a pine forest at dawn"
+seconds = 0.5
+camera = ["walk", "turn_left"]
+[[segment]]
+text = "over golden meadows at noon"
+seconds = 1.0
+seed = 4
+"""
+
+
+def write(tmp_path, text, name="board.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_parse_and_split_into_model_segments(tmp_path):
+    scenes = load_storyboard(write(tmp_path, GOOD))
+    assert scenes[0].prompt == "walks forward through a pine forest at dawn, then turns left"
+    assert model_segments(scenes, 0.5, base_seed=10) == [(scenes[0].prompt, 10_000),
+                                                          ("over golden meadows at noon", 4000),
+                                                          ("over golden meadows at noon", 4001)]
+
+
+@pytest.mark.parametrize("name", ["alpine_day", "autumn_journey"])
+def test_examples(name):
+    scenes = load_storyboard(EXAMPLES / f"{name}.toml")
+    assert len(scenes) >= 8 and sum(s.seconds for s in scenes) >= 30
+
+
+BAD = {
+    "no such storyboard file": None,
+    "not valid TOML": "[[segment]\ntext = 1",
+    "segment 2: missing text": '[[segment]]\ntext = "a"\nseconds = 1\n[[segment]]\nseconds = 1',
+    "seconds must be a positive number, got 0": '[[segment]]\ntext = "a"\nseconds = 0',
+    "seconds must be a positive number, got -2": '[[segment]]\ntext = "a"\nseconds = -2',
+    f"at most {MAX_SCENES}": '[[segment]]\ntext = "a"\nseconds = 1\n' * (MAX_SCENES + 1),
+    "unknown camera move 'fly'": '[[segment]]\ntext = "a"\nseconds = 1\ncamera = ["fly"]',
+    "needs at least one [[segment]]": "",
+}
+
+
+@pytest.fixture
+def cli():
+    from worldsim.cli import main
+    from worldsim.plugins import plugins
+    from worldsim.testing import registered
+
+    with registered(plugins, "ttt", "worldsim_ttt.plugin:register"):     # as the pyproject's entry point
+        yield main
+
+
+@pytest.mark.parametrize("message", list(BAD))
+def test_bad_storyboards_are_one_line_errors(cli, tmp_path, capsys, message):
+    path = tmp_path / "missing.toml" if BAD[message] is None else write(tmp_path, BAD[message])
+    assert cli(["ttt", "render", str(path), "-o", str(tmp_path / "f.mp4"), "--preset", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("worldsim: error: ") and message in err, err
+    assert not (tmp_path / "f.mp4").exists()
+
+
+def test_render_writes_the_film(cli, tmp_path, capsys):
+    from worldsim.render.video import read_video
+
+    out = tmp_path / "film.mp4"
+    assert cli(["ttt", "render", str(write(tmp_path, GOOD)), "-o", str(out), "--preset", "tiny",
+                "--steps", "2", "--cfg", "3", "--seconds-per-segment", "0.5"]) == 0
+    frames = read_video(out)
+    # 3 model segments of 0.5 s at 24 fps: 4 latent frames -> 13 video frames each, 32x32 (tiny)
+    assert frames.shape == (3 * 13, 32, 32, 3)
+    assert f"{out}: 39 frames 32x32" in capsys.readouterr().out

@@ -1,0 +1,68 @@
+"""`worldsim ttt render storyboard.toml -o film.mp4`: a storyboard through the long-form model.
+
+The whole film is sampled at once (bidirectional in time: every segment's TTT state reads the
+whole film) by Euler steps of the flow-matching ODE from t = 1 to 0 on the base's shifted grid,
+with classifier-free guidance v = v_u + g (v_c - v_u) (unconditional: "" for every segment). Each
+model segment has `latent_frames(seconds)` latent frames and decodes to 1 + 4 (n - 1) video frames.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .longform import LongFormModel
+
+
+def latent_frames(seconds: float, fps: float) -> int:
+    """Latent frames n of a segment: 1 + 4 (n - 1) video frames as close to seconds * fps as can be."""
+    return max(1, round((seconds * fps - 1) / 4) + 1)
+
+
+@torch.no_grad()
+def sample_film(model: LongFormModel, prompts: list[str], seeds: list[int], frames: int,
+                latent_hw: tuple[int, int], steps: int = 32, s: float = 5.5, guidance: float = 5.0,
+                progress=None) -> Tensor:
+    """Latents (1, S, frames, C, h, w) of one film: segment i starts from noise of seeds[i]."""
+    from worldsim.train.adapt import shift
+
+    gen = model.base.generator
+    dev = gen.patch_embed.weight.device
+    shape = (frames, gen.cfg.latent_channels, *latent_hw)
+    x = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(sd)) for sd in seeds])[None].to(dev)
+    cond = model.base.text_encoder(prompts)[None]                          # (1, S, Lt, text_dim)
+    uncond = model.base.text_encoder([""] * len(prompts))[None] if guidance != 1.0 else None
+    grid = shift(torch.linspace(1.0, 0.0, steps + 1), s).tolist()
+    for t_now, t_next in zip(grid[:-1], grid[1:]):
+        t = torch.full((1,), t_now, device=dev)
+        v = model(x, t, cond).float()
+        if uncond is not None:
+            v_u = model(x, t, uncond).float()
+            v = v_u + guidance * (v - v_u)
+        x = x + (t_next - t_now) * v
+        if progress is not None:
+            progress(1)
+    return x
+
+
+@torch.no_grad()
+def decode_film(model: LongFormModel, latents: Tensor) -> np.ndarray:
+    """(1, S, n, C, h, w) -> uint8 frames (S * (1 + 4 (n - 1)), H, W, 3), segment after segment."""
+    vae = model.base.vae
+    out = []
+    for seg in latents[0]:
+        video = vae.decode(seg.permute(1, 0, 2, 3)[None])                     # (1, 3, T, H, W)
+        out.append(((video[0].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).cpu().numpy())
+    return np.concatenate(out)
+
+
+def write_film(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+    from worldsim.render.video import VideoWriter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with VideoWriter(path, fps, frames.shape[2], frames.shape[1]) as writer:
+        writer.write(frames)
+    return path
