@@ -45,3 +45,45 @@ def test_check_env_and_registered_id():
         check_env(env.unwrapped, skip_render_check=True)
     finally:
         env.close()
+
+
+def test_vector_env_batches_sessions_of_one_worker_and_matches_single_envs():
+    """N sub-envs on one worker process, stepped in one batch, give what N single WorldEnvs give:
+    the same seeds, the same observations, rewards, truncations and camera poses (autoreset too)."""
+    from worldsim.gym import WorldVectorEnv
+    kw = dict(renderer="reference", size=(32, 24), max_steps=2, reward_fn=lambda f, i: float(f.mean()))
+    vec = WorldVectorEnv(3, **kw)                                   # a worker process, 3 sessions
+    singles = gymnasium.vector.SyncVectorEnv([lambda: WorldEnv(in_process=True, **kw)] * 3)
+    try:
+        assert vec.worlds[0].client.process is not None and {w.client for w in vec.worlds} == {vec.worlds[0].client}
+        assert vec.observation_space == singles.observation_space and vec.action_space == singles.action_space
+        obs, info = vec.reset(seed=7)
+        ref, ref_info = singles.reset(seed=7)
+        assert np.array_equal(obs, ref) and list(info["seed"]) == [7, 8, 9]
+        assert not np.array_equal(obs[0], obs[1])                    # different seeds, different worlds
+        rng = np.random.default_rng(0)
+        batches = []
+        for _ in range(4):                                           # through truncation and autoreset
+            action = rng.uniform(singles.action_space.low, singles.action_space.high).astype(np.float32)
+            got, want = vec.step(action), singles.step(action)
+            for a, b in zip(got[:4], want[:4]):
+                assert np.array_equal(a, b)
+            assert np.array_equal(got[4]["c2w"], want[4]["c2w"])
+            batches.append(max(vec.batch_sizes))
+        assert max(batches) > 1, batches                            # the worker rendered sessions together
+        again, _ = vec.reset(seed=7)
+        assert np.array_equal(again, ref)
+    finally:
+        vec.close()
+        singles.close()
+
+
+def test_make_vec_through_the_registered_id():
+    env = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", **KW)
+    try:
+        obs, _ = env.reset(seed=1)
+        assert obs.shape == (2, 48, 64, 3)
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert obs.shape == (2, 48, 64, 3) and reward.shape == (2,)
+    finally:
+        env.close()

@@ -20,13 +20,14 @@ import numpy as np
 from .errors import WorldsimUserError
 from .rendering import RendererSpec
 
-__all__ = ["World", "load_snapshot", "open"]
+__all__ = ["World", "load_snapshot", "open", "step_together"]
 CONTROL_WAIT_S = 0.2     # how long a spectator's step() waits for a handover already sent to arrive
 
 
 def open(renderer: str | None = None, checkpoint: str | None = None, model: str | None = None,
          connect: str | None = None, seed: int = 0, size: tuple[int, int] | None = None,
-         device: str | None = None, in_process: bool = False, join: str | None = None) -> "World":
+         device: str | None = None, in_process: bool = False, join: str | None = None,
+         renderer_options: dict[str, Any] | None = None) -> "World":
     """Open a world: a renderer (default: the one `worldsim play` opens) and one session on it.
 
     renderer     a renderer name (`worldsim.available_renderers()`); None: the embedded model
@@ -38,6 +39,8 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
     device       "cpu", "cuda", "cuda:1"... for renderers that take one
     in_process   render in this process (no worker process; `step` blocks while the model runs)
     join         with connect=: watch the session of this join token (`World.join_token`) as a spectator
+    renderer_options  more options for the renderer's factory, e.g. {"fovy_deg": 75} for reference or
+                 {"compile": "default"} for aapt (`worldsim.world.renderer_parameters(name)` lists them)
     """
     from .runtime.play import PlayOptions, make_client, resolve_renderer, served_renderer
 
@@ -46,9 +49,10 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
     if connect is not None:
         if in_process:
             raise WorldsimUserError("connect= renders on a remote worker: in_process=True contradicts it")
-        if checkpoint is not None or model is not None or size is not None or device is not None:
+        if (checkpoint is not None or model is not None or size is not None or device is not None
+                or renderer_options is not None):
             raise WorldsimUserError("connect= uses the remote worker's renderer as it was started: "
-                                    "checkpoint=, model=, size= and device= cannot change it")
+                                    "checkpoint=, model=, size=, device= and renderer_options= cannot change it")
         if not isinstance(connect, str) or "://" not in connect:
             raise WorldsimUserError(f"connect= takes an address like 'tcp://host:5555', got {connect!r}")
     if join is not None:
@@ -61,6 +65,9 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
         raise WorldsimUserError(f"renderer= takes a renderer name, got {type(renderer).__name__}")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise WorldsimUserError(f"seed= takes an int, got {seed!r}")
+    if renderer_options is not None and (not isinstance(renderer_options, dict)
+                                         or not all(isinstance(k, str) for k in renderer_options)):
+        raise WorldsimUserError(f"renderer_options= takes a dict of option names to values, got {renderer_options!r}")
     options: dict[str, Any] = {}
     if checkpoint is not None:
         options["checkpoint"] = str(checkpoint)
@@ -73,8 +80,16 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
         options.update(width=width, height=height)
     if device is not None:
         options["device"] = str(device)
+    if renderer_options:
+        twice = sorted(set(renderer_options) & set(options))
+        if twice:
+            raise WorldsimUserError(f"renderer_options= sets {', '.join(twice)}, which checkpoint=/size=/device= "
+                                    "set already: give each once")
+        options.update(renderer_options)
     name, options = resolve_renderer(PlayOptions(renderer=renderer, connect=connect, model=model,
                                                  renderer_options=options))
+    if renderer_options:
+        _check_renderer_options(name, renderer_options)
     try:
         client = make_client(name, options, connect, in_process)
     except TypeError as err:         # a renderer without a size= or device= option, in process
@@ -88,6 +103,24 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
     except BaseException:
         client.shutdown()
         raise
+
+
+def renderer_parameters(name: str) -> list[str] | None:
+    """The option names renderer `name`'s factory takes (None: it takes any, **kwargs)."""
+    from .plugins import renderers
+    from .runtime.registry import factory_parameters
+    return factory_parameters(renderers.get(name))
+
+
+def _check_renderer_options(name: str, renderer_options: dict) -> None:
+    """One line naming the options `name` does not take and the ones it does, before any worker starts."""
+    accepted = renderer_parameters(name)
+    if accepted is None:
+        return
+    unknown = sorted(set(renderer_options) - set(accepted))
+    if unknown:
+        raise WorldsimUserError(f"renderer {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                                f"it takes: {', '.join(accepted) or 'none'}")
 
 
 class World:
@@ -114,6 +147,8 @@ class World:
         self.last_packets: list[dict] = []      # the packets of the last step (one per frame)
         self._recorder = None
         self._closed = False
+        self._owns_client = True                # False for open_sibling(): close() leaves the worker running
+        self.last_batch = 0                     # sessions the worker rendered in the batch of the last step
         if self.session is None:
             self._open_session(seed)
         self.steps = self.session.steps_sent
@@ -149,12 +184,21 @@ class World:
         list of ready control packets, one per frame (`frames_per_step()` of them)."""
         self._check_open("step")
         self._check_controller("step")
+        packets, logged = self._packets(controls)
+        from .runtime.client import RequestError
+        try:
+            result = self.client.step(self.session, self.steps, packets)
+        except RequestError as err:
+            raise WorldsimUserError(_one_line(f"step {self.steps}: {err}")) from None
+        return self._finish(result, packets, logged, as_torch)
+
+    def _packets(self, controls) -> tuple[list[dict], list[dict]]:
+        """The control packets of the next step and the named actions logged with them."""
         n = self.frames_per_step()
         if controls is None or isinstance(controls, dict):
             actions = _actions(controls or {})
-            packets = [self._rig.tick(actions) for _ in range(n)]
-            logged = [actions] * n
-        elif isinstance(controls, (list, tuple)):
+            return [self._rig.tick(actions) for _ in range(n)], [actions] * n
+        if isinstance(controls, (list, tuple)):
             if len(controls) != n or not all(isinstance(p, dict) for p in controls):
                 raise WorldsimUserError(f"step {self.steps} takes {n} control packets (dicts), one per frame; "
                                         f"got {len(controls)}" + ("" if all(isinstance(p, dict) for p in controls)
@@ -165,15 +209,12 @@ class World:
                     validate_packet(packet, self.kinds)
                 except ControlError as err:
                     raise WorldsimUserError(_one_line(f"step {self.steps}, packet {i}: {err}")) from None
-            packets, logged = list(controls), [{}] * n
-        else:
-            raise WorldsimUserError(f"controls must be a dict of named actions or a list of packets, "
-                                    f"got {type(controls).__name__}")
-        from .runtime.client import RequestError
-        try:
-            result = self.client.step(self.session, self.steps, packets)
-        except RequestError as err:
-            raise WorldsimUserError(_one_line(f"step {self.steps}: {err}")) from None
+            return list(controls), [{}] * n
+        raise WorldsimUserError(f"controls must be a dict of named actions or a list of packets, "
+                                f"got {type(controls).__name__}")
+
+    def _finish(self, result, packets: list[dict], logged: list[dict], as_torch: bool = False):
+        """The frames of a step's result; records them and moves the step count on."""
         if result.error is not None:
             if result.error.code == "bad_request":
                 raise WorldsimUserError(_one_line(f"step {self.steps}: {result.error}")) from None
@@ -186,10 +227,22 @@ class World:
         self._ticks += len(packets)
         self.steps += 1
         self.last_packets = packets
+        self.last_batch = int(result.timings.get("batch", 1))
         if as_torch:
             import torch
             return torch.from_numpy(frames)
         return frames
+
+    def open_sibling(self, seed: int = 0) -> "World":
+        """Another World on this one's worker: a new session (seed `seed`) of the same renderer, so
+        `step_together` can render both in one batch. Closing it closes its session only; closing
+        this World stops the worker under both."""
+        self._check_open("open_sibling")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise WorldsimUserError(f"open_sibling: seed takes an int, got {seed!r}")
+        sibling = World(self.client, self.renderer, self.options, seed)
+        sibling._owns_client = False
+        return sibling
 
     def reset(self, seed: int | None = None) -> None:
         """Start again: a new session (same seed, or `seed`), the camera back at its start."""
@@ -339,7 +392,14 @@ class World:
         try:
             self._stop_recording()
         finally:
-            self.client.shutdown()
+            if self._owns_client:
+                self.client.shutdown()
+            elif self.client.sessions and self.session in self.client.sessions:
+                from .runtime.client import RequestError, WorkerDied
+                try:
+                    self.client.close(self.session)
+                except (RequestError, WorkerDied, TimeoutError):
+                    pass                        # the worker is gone, or forgot the session: nothing left to close
 
     def __enter__(self) -> "World":
         return self
@@ -368,6 +428,40 @@ class World:
     def _check_open(self, what: str) -> None:
         if self._closed:
             raise WorldsimUserError(f"{what}: this world is closed")
+
+
+def step_together(worlds: Sequence["World"], controls: Sequence | None = None) -> list[np.ndarray]:
+    """Step several Worlds of one worker (`open_sibling`) at once: every step is sent before any
+    is waited for, so the worker renders them in one batch. `controls[i]` is what `worlds[i].step`
+    takes (None: nothing pressed); returns each world's uint8 (F, H, W, 3) frames, in order."""
+    worlds = list(worlds)
+    controls = [None] * len(worlds) if controls is None else list(controls)
+    if len(controls) != len(worlds):
+        raise WorldsimUserError(f"step_together: {len(worlds)} worlds but {len(controls)} controls")
+    if not worlds:
+        return []
+    client = worlds[0].client
+    if any(w.client is not client for w in worlds) or len({id(w) for w in worlds}) != len(worlds):
+        raise WorldsimUserError("step_together steps distinct worlds of one worker: open them with world.open_sibling()")
+    prepared = []
+    for world, c in zip(worlds, controls):
+        world._check_open("step")
+        world._check_controller("step")
+        prepared.append(world._packets(c))
+    import time
+    from .runtime.client import RequestError
+    try:
+        rids = [client.submit_step(w.session, w.steps, packets) for w, (packets, _) in zip(worlds, prepared)]
+        results: dict[int, Any] = {}
+        deadline = time.monotonic() + getattr(client, "timeout", 30.0)
+        while len(results) < len(rids):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the worker did not answer {len(rids) - len(results)} of {len(rids)} steps in time")
+            results.update((r.rid, r) for r in client.poll(timeout=min(left, 0.05)))
+    except RequestError as err:
+        raise WorldsimUserError(_one_line(f"step_together: {err}")) from None
+    return [w._finish(results[rid], packets, logged) for w, rid, (packets, logged) in zip(worlds, rids, prepared)]
 
 
 def _actions(controls: dict) -> dict[str, float]:

@@ -47,11 +47,16 @@ def create_renderer(name: str, **options: Any) -> Renderer:
 
 def unknown_options(factory: Callable[..., Renderer], options: dict) -> list[str]:
     """The options `factory` has no parameter for (none when it takes **kwargs or hides its signature)."""
+    names = factory_parameters(factory)
+    return [] if names is None else sorted(set(options) - set(names))
+
+
+def factory_parameters(factory: Callable[..., Renderer]) -> list[str] | None:
+    """The keyword options `factory` takes, in its order (None: any, it takes **kwargs or hides its signature)."""
     try:
         params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
-        return []
+        return None
     if any(p.kind is p.VAR_KEYWORD for p in params):
-        return []
-    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return sorted(set(options) - names)
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
