@@ -1,0 +1,52 @@
+"""`loop.compile`: which modules a stage compiles, and that checkpoints do not notice."""
+from __future__ import annotations
+
+import pytest
+
+from worldsim.config import model_preset
+from worldsim.models.model import build_model
+from worldsim.train.build import compile_for_training
+from worldsim.train.config import ConfigError, config_from_dict
+
+
+def compiled(module) -> bool:
+    return getattr(module, "_compiled_call_impl", None) is not None
+
+
+@pytest.mark.parametrize("stage", ["vae", "adapt"])
+def test_compile_keeps_state_dict_keys_and_compiles_the_stage_modules(stage):
+    model = build_model(model_preset("tiny"))
+    keys = list(model.state_dict())
+    compile_for_training(model, stage)
+    assert list(model.state_dict()) == keys                 # checkpoints and exports unchanged
+    vae = [model.vae.encoder, model.vae.decoder, model.vae.light_decoder]
+    if stage == "vae":
+        assert all(compiled(m) for m in vae) and not any(compiled(b) for b in model.generator.blocks)
+    else:
+        assert all(compiled(b) for b in model.generator.blocks) and not any(compiled(m) for m in vae)
+
+
+def test_new_training_keys_are_checked():
+    with pytest.raises(ConfigError, match="vae.light_target"):
+        config_from_dict({"stage": "vae", "vae": {"light_target": "pixels"}})
+    with pytest.raises(ConfigError, match="t_one_fraction"):
+        config_from_dict({"stage": "adapt", "adapt": {"t_one_fraction": 1.5}})
+    cfg = config_from_dict({"stage": "adapt", "loop": {"compile": True}, "adapt": {"t_one_fraction": 0.5}})
+    assert cfg.loop.compile and cfg.adapt.t_one_fraction == 0.5
+
+
+def test_vae_loss_trains_the_light_decoder_on_real_frames_and_reports_motion():
+    import torch
+
+    from worldsim.train.vae import motion_l1, vae_loss
+    model = build_model(model_preset("tiny"))
+    video = torch.rand(2, 3, 5, 32, 32) * 2 - 1
+    torch.manual_seed(0)
+    _, on_video = vae_loss(model, video, 1e-6, 1.0, 1.0, light_weight=1.0, light_target="video", motion_weight=1.0)
+    torch.manual_seed(0)
+    _, on_decoder = vae_loss(model, video, 1e-6, 1.0, 1.0, light_weight=1.0, light_target="decoder")
+    assert "motion" in on_video and "motion" not in on_decoder
+    assert on_video["light_l2"] == on_decoder["light_l2"]         # same latents, same light output
+    assert on_video["light_loss"] != on_decoder["light_loss"]     # different targets
+    still = video[:, :, :1].expand_as(video)
+    assert motion_l1(video, video) == 0 and motion_l1(still, video) > 0
