@@ -258,13 +258,14 @@ class Generator(nn.Module):
         return forward_segment(self, inputs, t, text, context, start)
 
     # ---- streaming (inference and student forcing) -------------------------------------------
-    def setup_cache(self, batch: int, latent_hw: tuple[int, int], text_len: int) -> None:
-        """Allocate the static KV caches (once) for `batch` sessions of latent size h x w."""
+    def setup_cache(self, batch: int, latent_hw: tuple[int, int], text_len: int, heads: int | None = None) -> None:
+        """Allocate the static KV caches (once) for `batch` sessions of latent size h x w; `heads`
+        per cache (default all; sequence parallelism, parallel.py, keeps a rank's H/P)."""
         cfg, (h, w) = self.cfg, latent_hw
         ref = self.patch_embed.weight
         tokens = (h // cfg.patch) * (w // cfg.patch)
         self.caches = nn.ModuleList(
-            KVCache(batch, cfg.heads, cfg.head_dim, text_len, tokens, cfg.window, ref.device, ref.dtype)
+            KVCache(batch, heads or cfg.heads, cfg.head_dim, text_len, tokens, cfg.window, ref.device, ref.dtype)
             for _ in self.blocks)
         self.register_buffer("frame_index", torch.zeros(batch, dtype=torch.long, device=ref.device),
                              persistent=False)
