@@ -1,7 +1,8 @@
-"""`worldsim bench runtime | model | world | controls | load | fuzz | recover`: each benchmark module adds its own subcommand."""
+"""`worldsim bench runtime | model | e2e | world | controls | load | fuzz | recover`: each benchmark module adds its own subcommand."""
 from __future__ import annotations
 
-BENCH_MODULES = ["worldsim.bench.runtime", "worldsim.bench.model", "worldsim.bench.world",
+BENCH_MODULES = ["worldsim.bench.runtime", "worldsim.bench.model", "worldsim.bench.e2e",
+                 "worldsim.bench.world",
                  "worldsim.bench.controls", "worldsim.bench.load", "worldsim.bench.fuzz",
                  "worldsim.bench.recover"]
 

@@ -57,7 +57,7 @@ class AaptRenderer:
                  height: int | None = None, device: str = "cpu", dtype: str | None = None,
                  max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
                  light_decoder: bool = True, seed: int = 0, threads: int | None = None, start: str | None = None,
-                 compile: bool | str = False):
+                 compile: bool | str = False, window: int | None = None):
         from ..controls.encoding import control_channels
         from ..controls.registry import get_control
 
@@ -81,6 +81,11 @@ class AaptRenderer:
             cfg = model_preset(preset)
             cfg = replace_generator(cfg, control_channels=control_channels(list(self.controls), self.controls))
             self.model = build_model(cfg, self.device, torch_dtype, seed=seed)
+        if window is not None:            # play with another attention window than the config's
+            if not isinstance(window, int) or window < 1:
+                raise ValueError(f"aapt window must be a positive number of latent frames, got {window!r}")
+            self.model.cfg = replace_generator(self.model.cfg, window=window)
+            self.model.generator.cfg = self.model.cfg.generator
         cfg = self.model.cfg
         gen = cfg.generator
         width, height = width or cfg.width, height or cfg.height

@@ -79,6 +79,10 @@ def register(sub) -> None:
                    "(required beyond loopback)")
     p.add_argument("--session-idle-s", type=float, default=60.0, metavar="S",
                    help="free the sessions of a client silent for S seconds (default 60)")
+    from .scheduling import DEFAULT_BATCH_BUCKETS
+    p.add_argument("--batch-buckets", metavar="N,N,...", default=",".join(map(str, DEFAULT_BATCH_BUCKETS)),
+                   help="batch sizes a renderer is stepped with: pending sessions are split into batches of "
+                        "these sizes, so a compiled step sees few shapes (must include 1; default %(default)s)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("keys", help="make a CURVE key pair for `serve --curve` / `play --curve`")
@@ -168,12 +172,17 @@ def check_bind_address(address: str, curve: str | None = None) -> None:
 def _serve(args) -> int:
     from .play import PlayOptions, resolve_renderer
     from .worker import run_worker
+    from .scheduling import parse_buckets
     from .security import KeyFileError
     check_bind_address(args.bind, args.curve)
+    try:
+        buckets = parse_buckets(args.batch_buckets)
+    except ValueError as err:
+        raise WorldsimUserError(f"--batch-buckets: {err}") from None
     renderer, options = resolve_renderer(PlayOptions(renderer=args.renderer, renderer_options=_renderer_options(args)))
     try:
         run_worker(args.bind, [renderer], options, curve_dir=args.curve,    # aapt: the embedded model by default
-                   session_idle_s=args.session_idle_s)
+                   session_idle_s=args.session_idle_s, batch_buckets=buckets)
     except (RuntimeError, KeyFileError, OSError) as err:     # bad --bind, --curve folder: one line
         raise WorldsimUserError(str(err)) from None
     return 0

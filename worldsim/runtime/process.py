@@ -26,8 +26,10 @@ class WorkerProcess:
     """A `worldsim` worker in its own process, bound to a private local address."""
 
     def __init__(self, renderers: list[str], options: Mapping[str, Any] | None = None,
-                 ready_timeout: float = 120.0, address: str | None = None):
+                 ready_timeout: float = 120.0, address: str | None = None,
+                 batch_buckets: tuple[int, ...] | None = None):
         self.renderers = list(renderers)
+        self.batch_buckets = batch_buckets          # None: the worker's default (scheduling.py)
         self.options = dict(options or {})
         self.ready_timeout = ready_timeout
         self.address = address or local_address()
@@ -43,6 +45,8 @@ class WorkerProcess:
                "--ready-fd", str(write_fd), "--parent-pid", str(os.getpid()),
                # a private worker serves its parent only and dies with it: a paused parent keeps its sessions
                "--session-idle-s", "inf"]
+        if self.batch_buckets:
+            cmd += ["--batch-buckets", ",".join(map(str, self.batch_buckets))]
         try:
             self.proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)

@@ -96,3 +96,33 @@ class FairInbox:
         with self._cond:
             q = self._queues.get(client)
             return len(q) if q else 0
+
+
+# ---- static batch buckets -------------------------------------------------------------------
+# The batch sizes a renderer is stepped with: pending sessions are split into batches of these
+# sizes (never padded), so a compiled or CUDA-graph-captured step sees a bounded set of shapes.
+DEFAULT_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def parse_buckets(text: str | tuple | list) -> tuple[int, ...]:
+    """"1,2,4,8" (or a sequence of ints) -> (1, 2, 4, 8); ValueError (one line) unless the sizes are
+    positive integers that include 1 (so any number of sessions can be split into them)."""
+    try:
+        sizes = sorted({int(v) for v in (text.split(",") if isinstance(text, str) else text)})
+    except (TypeError, ValueError):
+        sizes = []
+    if not sizes or sizes[0] != 1:
+        raise ValueError(f"batch buckets must be comma-separated positive integers including 1 "
+                         f"(e.g. 1,2,4,8), got {text!r}")
+    return tuple(sizes)
+
+
+def split_into_buckets(items: list, buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS) -> list[list]:
+    """`items` in order, cut into consecutive batches, each of the largest bucket size that fits
+    what is left: 5 items with buckets (1, 2, 4) -> batches of 4 and 1."""
+    out, i = [], 0
+    while i < len(items):
+        size = max(b for b in buckets if b <= len(items) - i)
+        out.append(items[i:i + size])
+        i += size
+    return out

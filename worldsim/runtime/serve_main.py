@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .scheduling import DEFAULT_BATCH_BUCKETS, parse_buckets
 from .worker import run_worker
 
 
@@ -18,9 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ready-fd", type=int)
     p.add_argument("--parent-pid", type=int)
     p.add_argument("--session-idle-s", type=float, default=60.0)
+    p.add_argument("--batch-buckets", type=parse_buckets, default=DEFAULT_BATCH_BUCKETS)
     a = p.parse_args(argv)
     run_worker(a.bind, a.renderers.split(","), json.loads(a.options), a.ready_fd, a.parent_pid,
-               session_idle_s=a.session_idle_s)
+               session_idle_s=a.session_idle_s, batch_buckets=a.batch_buckets)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
                   per-client quotas, disconnects.
     main thread:  blocks only when idle; takes bounded round-robin slices of requests
                   (HELLO/OPEN/STEP/CLOSE, worldsim.runtime.scheduling) and between two slices
-                  runs the oldest pending STEP of every session as one batched `Renderer.step`
-                  per renderer; sends replies back through an inproc PUSH socket to the IO thread.
+                  runs the oldest pending STEP of every session in batched `Renderer.step` calls
+                  per renderer, of the sizes in `batch_buckets` (scheduling.py); sends replies
+                  back through an inproc PUSH socket to the IO thread.
 
 Nothing a client sends can raise out of the main loop: every request is handled under its own
 guard, every session's packets are checked under their own guard, and a renderer failure is
@@ -33,7 +34,7 @@ from worldsim.errors import WorldsimUserError
 
 from . import protocol as P
 from ..rendering import Renderer, RendererError
-from .scheduling import CONTROL_SLICE, STEP_DEADLINE_S, FairInbox
+from .scheduling import CONTROL_SLICE, DEFAULT_BATCH_BUCKETS, STEP_DEADLINE_S, FairInbox, split_into_buckets
 from .sessions import SESSION_IDLE_S, Session, SessionTable
 from .sharing import SharedSessions
 from .shm import WorkerSlots
@@ -45,8 +46,9 @@ class Worker(SharedSessions):
 
     def __init__(self, address: str, renderers: Mapping[str, Renderer], name: str = "worldsim-worker",
                  curve_dir: str | None = None, session_idle_s: float = SESSION_IDLE_S,
-                 step_deadline_s: float = STEP_DEADLINE_S):
+                 step_deadline_s: float = STEP_DEADLINE_S, batch_buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS):
         self.renderers = dict(renderers)
+        self.batch_buckets = tuple(batch_buckets)     # the batch sizes a renderer is stepped with
         self.name = name
         self.table = SessionTable(idle_s=session_idle_s)
         self.step_deadline_s = step_deadline_s
@@ -234,10 +236,12 @@ class Worker(SharedSessions):
 
     # ---- batching -------------------------------------------------------------------------
     def _run_batches(self) -> None:
-        """Take the oldest pending STEP of every session and run one batch per renderer.
+        """Take the oldest pending STEP of every session and run them in batches per renderer.
 
-        Sessions whose last step overran the step deadline are stepped alone, after the batch of
-        the others, in turn, until this round's solo steps have used up one deadline."""
+        Sessions are batched with those whose step makes as many frames (a first step apart from
+        later ones), cut into batches of the bucket sizes (`batch_buckets`). Sessions whose last step
+        overran the step deadline are stepped alone, after the batches of the others, in turn, until
+        this round's solo steps have used up one deadline."""
         groups: dict[str, list[Session]] = collections.defaultdict(list)
         for session in self.table.values():
             if session.pending:
@@ -258,7 +262,13 @@ class Worker(SharedSessions):
                 else:
                     ready.append(session)
             slow = [s for s in ready if s.slow]
-            self._guarded_step(name, [s for s in ready if not s.slow])
+            by_frames: dict[int, list[Session]] = collections.defaultdict(list)
+            for session in ready:
+                if not session.slow:
+                    by_frames[self.renderers[name].spec.frames_for_step(session.steps)].append(session)
+            for group in by_frames.values():
+                for batch in split_into_buckets(group, self.batch_buckets):
+                    self._guarded_step(name, batch)
             t0 = time.perf_counter()
             for k in range(len(slow)):
                 self._guarded_step(name, [slow[(self._slow_turn + k) % len(slow)]])
@@ -297,7 +307,8 @@ class Worker(SharedSessions):
             bad = sessions[index]
             rid = bad.pending.popleft()[0]
             self._error(bad.owner, rid, P.ErrorCode.BAD_REQUEST, str(err), bad.id)
-            self._step(name, [s for s in sessions if s is not bad])
+            for batch in split_into_buckets([s for s in sessions if s is not bad], self.batch_buckets):
+                self._step(name, batch)
             return
         except Exception as err:
             traceback.print_exc(file=sys.stderr)
@@ -389,7 +400,8 @@ def start_failure_reason(err: Exception) -> str:
 
 def run_worker(address: str, renderer_names: list[str], options: Mapping[str, Any] | None = None,
                ready_fd: int | None = None, parent_pid: int | None = None, curve_dir: str | None = None,
-               session_idle_s: float = SESSION_IDLE_S) -> None:
+               session_idle_s: float = SESSION_IDLE_S,
+               batch_buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS) -> None:
     """Build the renderers, bind, report READY on `ready_fd`, serve until SIGTERM/SIGINT."""
     from .registry import create_renderer
     _die_with_parent(parent_pid)
@@ -402,7 +414,8 @@ def run_worker(address: str, renderer_names: list[str], options: Mapping[str, An
                 raise WorldsimUserError(f"cannot start renderer {name!r}: {start_failure_reason(err)}") from None
             print(f"{START_FAILURE} {name!r}: {start_failure_reason(err)}", file=sys.stderr, flush=True)
             sys.exit(1)
-    worker = Worker(address, renderers, curve_dir=curve_dir, session_idle_s=session_idle_s)
+    worker = Worker(address, renderers, curve_dir=curve_dir, session_idle_s=session_idle_s,
+                    batch_buckets=batch_buckets)
     worker.start_io()
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())

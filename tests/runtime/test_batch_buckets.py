@@ -1,0 +1,104 @@
+"""Static batch buckets: the worker steps a renderer only with batch sizes from a fixed set."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from worldsim.runtime.client import Client
+from worldsim.runtime.process import local_address
+from worldsim.runtime.scheduling import parse_buckets, split_into_buckets
+from worldsim.runtime.testpattern import TestPatternRenderer
+from worldsim.runtime.worker import Worker
+
+
+def camera(yaw: float) -> dict:
+    c, s = math.cos(yaw), math.sin(yaw)
+    return {"camera": {"c2w": [c, 0, -s, 0, 0, -1, 0, 0, -s, 0, -c, 0, 0, 0, 0, 1]}}   # Ry(yaw) @ diag(1, -1, -1)
+
+
+class GatedRenderer(TestPatternRenderer):
+    """Test pattern that records its batch sizes; a session of seed 99 holds its step until `gate` opens."""
+
+    def __init__(self):
+        super().__init__(48, 32)
+        self.batch_sizes: list[int] = []
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def step(self, states, packets):
+        if any(s.seed == 99 for s in states):
+            self.entered.set()
+            self.gate.wait(10)
+        else:
+            self.batch_sizes.append(len(states))
+        return super().step(states, packets)
+
+
+def test_split_and_parse():
+    assert [len(b) for b in split_into_buckets(list(range(5)), (1, 2, 4))] == [4, 1]
+    assert [len(b) for b in split_into_buckets(list(range(7)), (1, 2, 4))] == [4, 2, 1]
+    assert [len(b) for b in split_into_buckets(list(range(200)))] == [128, 64, 8]
+    assert split_into_buckets(list("abc"), (1, 2)) == [["a", "b"], ["c"]]        # order kept
+    assert parse_buckets("8,1,2,4,4") == (1, 2, 4, 8)
+    for bad in ("2,4", "", "1,x", "0,1", "-1,1"):
+        with pytest.raises(ValueError, match="including 1"):
+            parse_buckets(bad)
+
+
+def test_five_pending_sessions_run_in_bucket_sized_batches_and_get_their_frames_in_order():
+    renderer = GatedRenderer()
+    worker = Worker(local_address(), {"gated": renderer}, batch_buckets=(1, 2, 4))
+    worker.start_io()
+    thread = threading.Thread(target=worker.serve, daemon=True)
+    thread.start()
+    client = Client.connect(worker.address)
+    try:
+        gate = client.open("gated", seed=99)
+        sessions = [client.open("gated", seed=s) for s in range(1, 6)]
+        client.submit_step(gate, 0, [camera(0.0)])
+        assert renderer.entered.wait(10)                    # the worker is busy: what follows queues up
+        steps, rids = 3, {}
+        for k in range(steps):
+            for s in sessions:
+                n = s.spec.frames_for_step(k)
+                rids[client.submit_step(s, 4 * k, [camera(0.1 * (k + i) + s.seed) for i in range(n)])] = (s, k)
+        deadline = time.monotonic() + 10
+        while worker.pending_messages() < len(rids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.pending_messages() == len(rids)       # all 5 sessions' steps wait at once
+        renderer.gate.set()
+        got: dict[int, list] = {s.id: [] for s in sessions}
+        while sum(map(len, got.values())) < len(rids):
+            for r in client.poll(5.0):
+                if r.rid in rids:
+                    assert r.error is None, r.error
+                    assert r.timings["batch"] in (1, 2, 4)
+                    got[r.session.id].append(r)
+    finally:
+        client.shutdown()
+        worker.stop()
+        thread.join(5)
+    assert set(renderer.batch_sizes) <= {1, 2, 4} and 4 in renderer.batch_sizes
+    assert sum(renderer.batch_sizes) == 5 * steps
+    alone = TestPatternRenderer(48, 32)                     # each session stepped alone, for comparison
+    for s in sessions:
+        assert [r.step for r in got[s.id]] == list(range(steps))
+        state = alone.open(s.seed)
+        for k, r in enumerate(got[s.id]):
+            n = s.spec.frames_for_step(k)
+            want = alone.step([state], [[camera(0.1 * (k + i) + s.seed) for i in range(n)]])[0]
+            assert np.array_equal(r.frames, want)
+
+
+def test_serve_refuses_bad_buckets_in_one_line():
+    out = subprocess.run([sys.executable, "-m", "worldsim.cli", "serve", "--renderer", "testpattern",
+                          "--batch-buckets", "2,4"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "worldsim: error: --batch-buckets: batch buckets must be comma-separated positive integers "
+        "including 1 (e.g. 1,2,4,8), got '2,4'"]

@@ -1,0 +1,47 @@
+"""`worldsim bench e2e`: a real worker process serving aapt, real clients stepping in real time."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from worldsim.cli import main
+
+
+def test_e2e_tiny_two_sessions_reports_sane_figures():
+    out = subprocess.run([sys.executable, "-m", "worldsim.cli", "bench", "e2e", "--preset", "tiny", "--seconds", "2",
+                          "--sessions", "2", "--json"], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert (r["preset"], r["res"], r["window"], r["device"], r["sessions"]) == ("tiny", "32x32", 3, "cpu", 2)
+    assert len(r["per_session"]) == 2
+    for s in [r, *r["per_session"]]:
+        assert s["fps"] > 0 and s["errors"] == 0
+        assert s["steps_asked"] >= 6 and s["steps_answered"] == s["steps_asked"]       # 2 s at 6 steps/s
+        assert 0 < s["step_ms_p50"] <= s["step_ms_p99"]
+        assert 0 < s["latency_ms_p50"] <= s["latency_ms_p99"]
+        assert 0 <= s["stall_pct"] <= 100
+    assert r["fps_min"] <= r["fps"] and r["fps"] < 30                  # paced at 24 fps, not flat out
+    assert r["steps_answered"] == sum(s["steps_answered"] for s in r["per_session"])
+    assert sum(r["batch_sizes"].values()) == r["steps_answered"]
+    assert set(r["batch_sizes"]) <= {"1", "2"}
+    assert r["tflops"] > 0 and r["tflops_delivered"] > 0 and r["gflop_per_step"] > 0
+    assert r["worker_rss_mb"] > 50 and r["gpu_peak_mb"] is None        # CPU: no GPU memory
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sessions", "0"], "--sessions must be 1..64, got 0"),
+    (["--seconds", "-1"], "--seconds must be in (0, 3600], got -1"),
+    (["--preset", "huge"], "unknown model preset 'huge'"),
+    (["--preset", "tiny", "--res", "30x32"], "--res 30x32: sizes must be multiples of 8"),
+    (["--res", "big"], "--res: size must look like 736x416"),
+    (["--device", "tpu"], "--device must be cpu or cuda[:N]"),
+    (["--checkpoint", "/no/such/dir"], "no checkpoint at /no/such/dir"),
+    (["--batch-buckets", "2,4"], "--batch-buckets: batch buckets must be comma-separated"),
+])
+def test_bad_options_are_one_line_errors(capsys, argv, message):
+    assert main(["bench", "e2e", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("worldsim: error: ") and message in err and err.count("\n") == 1

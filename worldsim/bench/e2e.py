@@ -1,0 +1,322 @@
+"""`worldsim bench e2e`: the neural renderer served as in play: a worker process, S real clients in real time.
+
+    worldsim bench e2e --preset default --res 128x128 --window 16 --sessions 1 --device cpu
+    worldsim bench e2e --preset 8b --res 736x416 --window 30 --sessions 8 --device cuda --compile --json
+
+A worker process (what `worldsim serve` runs: the `aapt` renderer with the preset at random
+weights, which step as fast as trained ones, or `--checkpoint DIR`) and S clients, each with its
+own socket and thread, one session each. Every client first warms its session up, stepping one
+step at a time until the attention window's ring is full (with `--compile`, both step graphs are
+traced then), then all step in real time for T seconds on one clock: the step for video frames
+k..k+3 is sent at tick k (24 fps: every 1/6 s), its controls (a turning camera) read then, with at
+most 2 steps in flight. Reported per session and overall, over the real-time steps:
+
+- fps: frames received per second, (frames after the first step) / (last arrival - first arrival)
+- step_ms p50/p99: the worker's time for the `Renderer.step` batch that made the step (FRAMES
+  timings.render_ms; generator and decoder), and round_trip_ms, as the client saw it
+- latency_ms p50/p99: input to frame, the controls read (STEP sent) -> the step's frames received
+- stall_pct: steps whose frames arrived after their display deadline, the tick of the next step
+  (4 ticks after the step's scheduled read): a display playing the previous step's frames on time
+  has nothing new to show then
+- tflops: FLOPs of the steps (as `bench model` counts them) / the worker's time stepping them;
+  tflops_delivered: the same FLOPs / the wall time
+- worker_rss_mb (peak) and, on CUDA, gpu_peak_mb (nvidia-smi, sampled twice a second)
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import threading
+import time
+
+import numpy as np
+
+from worldsim.errors import WorldsimUserError
+
+DEPTH = 2            # steps a client keeps in flight at most
+
+
+def camera(tick: int) -> dict:
+    """A camera turning 10 degrees a second at 24 fps (OpenCV c2w, row-major)."""
+    yaw = math.radians(10.0) * tick / 24.0
+    c, s = math.cos(yaw), math.sin(yaw)
+    return {"camera": {"c2w": [c, 0, -s, 0, 0, -1, 0, 0, -s, 0, -c, 0, 0, 0, 0, 1]}}
+
+
+def sig(x: float, digits: int = 4) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
+class Player(threading.Thread):
+    def __init__(self, address: str, index: int, warmup_steps: int, seconds: float, start: threading.Barrier,
+                 clock: dict):
+        super().__init__(name=f"e2e-client-{index}", daemon=True)
+        self.address, self.index, self.warmup_steps, self.seconds = address, index, warmup_steps, seconds
+        self.barrier, self.clock = start, clock         # clock["t0"]: the real-time start, set by the barrier
+        self.results: list[tuple] = []        # (scheduled read, sent, received, frames, render_ms, batch)
+        self.asked = self.errors = 0
+        self.failure: str | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as err:                  # reported, never hidden
+            self.failure = f"{type(err).__name__}: {err}"
+            self.barrier.abort()
+
+    def _run(self) -> None:
+        from worldsim.runtime.client import Client
+        with Client.connect(self.address, timeout=600.0) as client:
+            session = client.open("aapt", seed=self.index, controls=["camera"])
+            spec, tick = session.spec, 0
+            for _ in range(self.warmup_steps):          # one at a time: the ring fills, graphs trace
+                n = spec.frames_for_step(session.steps_sent)
+                result = client.step(session, tick, [camera(tick + i) for i in range(n)], timeout=600.0)
+                if result.error is not None:
+                    raise result.error
+                tick += n
+            self.barrier.wait(1800.0)
+            t0 = self.clock["t0"]
+            period, t_end = 1.0 / spec.fps, t0 + self.seconds
+            sent: dict[int, tuple[float, float]] = {}     # rid -> (scheduled read, sent)
+            first_tick = tick
+            while True:
+                due = t0 + (tick - first_tick) * period
+                now = time.monotonic()
+                if due < t_end and now >= due and client.in_flight < DEPTH:
+                    n = spec.frames_for_step(session.steps_sent)
+                    sent[client.submit_step(session, tick, [camera(tick + i) for i in range(n)])] = (due, now)
+                    self.asked += 1
+                    tick += n
+                    continue
+                if due >= t_end and not client.in_flight:
+                    break
+                wait = max(0.0, due - now) if due < t_end and client.in_flight < DEPTH else 0.05
+                for r in client.poll(min(wait, 0.05) if due < t_end else 1.0):
+                    if r.error is not None:
+                        self.errors += 1
+                        continue
+                    due_at, sent_at = sent.pop(r.rid)
+                    self.results.append((due_at, sent_at, r.received_at, len(r.frames),
+                                         r.timings.get("render_ms"), r.timings.get("batch", 1)))
+
+
+def session_figures(p: Player, period: float) -> dict:
+    res = p.results
+    frames = sum(r[3] for r in res[1:])
+    span = res[-1][2] - res[0][2] if len(res) > 1 else 0.0
+    latency = [1e3 * (r[2] - r[1]) for r in res]
+    step = [r[4] for r in res if r[4] is not None]
+    stalls = sum(r[2] > r[0] + 4 * period for r in res)
+    return {"fps": round(frames / span, 2) if span > 0 else 0.0, "steps_asked": p.asked, "steps_answered": len(res),
+            "errors": p.errors, "step_ms_p50": pct(step, 50), "step_ms_p99": pct(step, 99),
+            "latency_ms_p50": pct(latency, 50), "latency_ms_p99": pct(latency, 99),
+            "stall_pct": round(100.0 * stalls / len(res), 2) if res else None, "failure": p.failure}
+
+
+def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_per_step: float,
+        device: str, batch_buckets: tuple[int, ...] | None = None) -> dict:
+    from worldsim.bench.load import rss_mb
+    from worldsim.runtime.process import WorkerProcess
+    gpu = GpuMemory(device)
+    process = WorkerProcess(["aapt"], options, ready_timeout=600.0, batch_buckets=batch_buckets).start()
+    try:
+        clock: dict = {}
+        barrier = threading.Barrier(sessions, action=lambda: clock.update(t0=time.monotonic() + 0.05))
+        players = [Player(process.address, i, warmup_steps, seconds, barrier, clock) for i in range(sessions)]
+        for p in players:
+            p.start()
+        rss = rss_mb(process.pid)
+        while any(p.is_alive() for p in players):
+            time.sleep(0.5)
+            if process.alive():
+                rss = max(rss, rss_mb(process.pid))
+                gpu.sample(process.pid)
+        log = process.log_tail(3) if not process.alive() else ""
+    finally:
+        process.stop()
+    failures = [p.failure for p in players if p.failure]
+    if failures:
+        raise WorldsimUserError(f"client failed: {failures[0]}" + (f"; worker log: {log.strip()}" if log else ""))
+    period = 1.0 / 24.0
+    per = [session_figures(p, period) for p in players]
+    res = [r for p in players for r in p.results]
+    busy_s = sum(r[4] / 1e3 / r[5] for r in res if r[4] is not None)
+    wall = max(r[2] for r in res) - clock["t0"] if res else 0.0
+    overall = session_figures(_Pooled(res, sum(p.asked for p in players), sum(p.errors for p in players)), period)
+    overall["fps"] = round(float(np.mean([s["fps"] for s in per])), 2)
+    overall["fps_min"] = min(s["fps"] for s in per)
+    return {**{k: v for k, v in overall.items() if k != "failure"},
+            "tflops": sig(flops_per_step * len(res) / busy_s / 1e12) if busy_s else None,
+            "tflops_delivered": sig(flops_per_step * len(res) / wall / 1e12) if wall else None,
+            "batch_sizes": {str(b): n for b, n in sorted(collections.Counter(r[5] for r in res).items())},
+            "worker_rss_mb": round(rss, 1), "gpu_peak_mb": gpu.peak_mb(), "gpu_memory_source": gpu.source,
+            "sessions": sessions, "seconds": seconds, "warmup_steps": warmup_steps,
+            "gflop_per_step": sig(flops_per_step / 1e9), "per_session": per}
+
+
+class _Pooled:
+    """Every session's results as one, for the overall figures (fps is the mean of the sessions')."""
+
+    def __init__(self, results, asked, errors):
+        self.results, self.asked, self.errors, self.failure = sorted(results, key=lambda r: r[2]), asked, errors, None
+
+
+class GpuMemory:
+    """The worker's GPU memory, sampled with nvidia-smi: its own when nvidia-smi sees its pid, else
+    the GPU's used memory minus what was used before the worker started."""
+
+    def __init__(self, device: str):
+        self.on = device.startswith("cuda")
+        self.peak_process = self.peak_device = None
+        self.before = self._query(["--query-gpu=memory.used"])[0] if self.on else None
+        self.source = None
+
+    @staticmethod
+    def _query(fields: list[str]) -> list[str]:
+        import os
+        import subprocess
+        index = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or "0"
+        cmd = ["nvidia-smi", *fields, "--format=csv,noheader,nounits"]
+        try:
+            out = subprocess.run(cmd + ([] if "compute-apps" in fields[0] else ["-i", index]),
+                                 capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return [""]
+        return out.strip().splitlines() or [""]
+
+    def sample(self, pid: int) -> None:
+        if not self.on:
+            return
+        for line in self._query(["--query-compute-apps=pid,used_memory"]):
+            parts = [x.strip() for x in line.split(",")]
+            if len(parts) == 2 and parts[0] == str(pid) and parts[1].isdigit():
+                self.peak_process = max(self.peak_process or 0, int(parts[1]))
+        used = self._query(["--query-gpu=memory.used"])[0]
+        if used.strip().isdigit():
+            self.peak_device = max(self.peak_device or 0, int(used))
+
+    def peak_mb(self) -> float | None:
+        if self.peak_process is not None:
+            self.source = "nvidia-smi: the worker process"
+            return float(self.peak_process)
+        if self.peak_device is not None and str(self.before).strip().isdigit():
+            self.source = "nvidia-smi: GPU used memory minus before the worker started"
+            return float(self.peak_device - int(self.before))
+        return None
+
+
+# ---- command line -----------------------------------------------------------------------------
+def model_config(args):
+    """The served model's config (window applied), for the checks and the FLOP count."""
+    from ..config import ModelConfig, model_preset, replace_generator
+    if args.checkpoint:
+        from ..models.checkpoint import read_config
+        meta = read_config(args.checkpoint)                  # CheckpointError: one line
+        if "camera" not in meta.get("controls", {}):
+            raise WorldsimUserError(f"--checkpoint {args.checkpoint}: bench e2e drives the camera; this model "
+                                    f"takes {sorted(meta.get('controls', {}))}")
+        cfg = ModelConfig.from_dict(meta["model"])
+    else:
+        from ..controls.encoding import control_channels
+        from ..models.renderer import DEFAULT_CONTROLS
+        try:
+            cfg = model_preset(args.preset)
+        except KeyError as err:
+            raise WorldsimUserError(err.args[0]) from None
+        cfg = replace_generator(cfg, control_channels=control_channels(list(DEFAULT_CONTROLS), DEFAULT_CONTROLS))
+    return replace_generator(cfg, window=args.window) if args.window else cfg
+
+
+def flops_per_step(cfg, width: int, height: int) -> float:
+    """One session's steady-state step, as `bench model` counts it (the generator built on the meta device)."""
+    import torch
+
+    from ..models.generator import Generator
+    from .model import step_flops
+    gcfg = cfg.generator
+    with torch.device("meta"):
+        gen = Generator(gcfg)
+    tokens = (height // 8 // gcfg.patch) * (width // 8 // gcfg.patch)
+    return step_flops(gen, tokens, cfg.text.length + tokens * (1 + gcfg.window))
+
+
+def register(sub) -> None:
+    p = sub.add_parser("e2e", help="the aapt renderer in a worker process, S clients stepping in real time: "
+                       "fps, step and input-to-frame latency, stalls, TFLOP/s, memory")
+    p.add_argument("--preset", default=None, help="tiny | default | 1.3b | 8b, at random weights (default: default)")
+    p.add_argument("--checkpoint", metavar="DIR", help="serve this checkpoint instead of a preset")
+    p.add_argument("--res", default=None, metavar="WxH", help="video size (default: the model's)")
+    p.add_argument("--window", type=int, default=None, help="attention window N in latent frames (default: the model's)")
+    p.add_argument("--sessions", type=int, default=1, help="concurrent clients, one session each (default 1)")
+    p.add_argument("--seconds", type=float, default=10.0, help="real-time streaming after the warm-up (default 10)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    p.add_argument("--compile", action="store_true", help="compile the generator's step (CUDA graphs on CUDA)")
+    p.add_argument("--batch-buckets", metavar="N,N,...", help="the worker's batch sizes (default: serve's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    from worldsim.runtime.commands import _size
+    from worldsim.runtime.process import WorkerStartError
+    from worldsim.runtime.scheduling import parse_buckets
+    from worldsim.runtime.protocol import MAX_SESSIONS_PER_WORKER
+    if args.checkpoint and args.preset:
+        raise WorldsimUserError("--preset and --checkpoint both name the model: give one")
+    args.preset = args.preset or "default"
+    if not 1 <= args.sessions <= MAX_SESSIONS_PER_WORKER:
+        raise WorldsimUserError(f"--sessions must be 1..{MAX_SESSIONS_PER_WORKER}, got {args.sessions}")
+    if not args.seconds > 0 or args.seconds > 3600:
+        raise WorldsimUserError(f"--seconds must be in (0, 3600], got {args.seconds:g}")
+    if args.window is not None and args.window < 1:
+        raise WorldsimUserError(f"--window must be at least 1 latent frame, got {args.window}")
+    if args.device != "cpu" and not args.device.startswith("cuda"):
+        raise WorldsimUserError(f"--device must be cpu or cuda[:N], got {args.device!r}")
+    try:
+        buckets = parse_buckets(args.batch_buckets) if args.batch_buckets else None
+    except ValueError as err:
+        raise WorldsimUserError(f"--batch-buckets: {err}") from None
+    from worldsim.devices import require_device
+    require_device(args.device)
+    cfg = model_config(args)
+    try:
+        width, height = _size(args.res) if args.res else (cfg.width, cfg.height)
+    except WorldsimUserError as err:
+        raise WorldsimUserError(f"--res: {err}") from None
+    multiple = 8 * cfg.generator.patch
+    if width % multiple or height % multiple:
+        raise WorldsimUserError(f"--res {width}x{height}: sizes must be multiples of {multiple} for this model")
+    options = {"width": width, "height": height, "device": args.device, "max_sessions": args.sessions,
+               "controls": ["camera"], "compile": args.compile, "window": args.window,
+               **({"checkpoint": args.checkpoint, "start": "noise"} if args.checkpoint else {"preset": args.preset})}
+    if args.checkpoint:
+        del options["controls"]
+    try:
+        result = run(options, args.sessions, args.seconds, cfg.generator.window + 2,
+                     flops_per_step(cfg, width, height), args.device, buckets)
+    except WorkerStartError as err:
+        raise WorldsimUserError(str(err).splitlines()[0]) from None
+    result = {"preset": cfg.name, "res": f"{width}x{height}", "window": cfg.generator.window,
+              "device": args.device, "compile": args.compile, **result}
+    ok = result["steps_answered"] == result["steps_asked"] and not result["errors"]
+    if args.json:
+        print(json.dumps(result))
+        return 0 if ok else 1
+    print(f"{cfg.name} {width}x{height} window {result['window']} on {args.device}, {args.sessions} session(s), "
+          f"{args.seconds:g} s real time after {result['warmup_steps']} warm-up steps")
+    for i, s in enumerate(result["per_session"]):
+        print(f"  session {i}: {s['fps']:.1f} fps, step p50/p99 {s['step_ms_p50']} / {s['step_ms_p99']} ms, "
+              f"latency p50/p99 {s['latency_ms_p50']} / {s['latency_ms_p99']} ms, stalls {s['stall_pct']} %, "
+              f"{s['steps_answered']}/{s['steps_asked']} steps answered")
+    print(f"  overall: {result['fps']:.1f} fps per session (min {result['fps_min']:.1f}), step p50/p99 "
+          f"{result['step_ms_p50']} / {result['step_ms_p99']} ms, latency p50/p99 {result['latency_ms_p50']} / "
+          f"{result['latency_ms_p99']} ms, stalls {result['stall_pct']} %, {result['tflops']} TFLOP/s "
+          f"({result['tflops_delivered']} delivered), worker RSS {result['worker_rss_mb']} MB"
+          + (f", GPU peak {result['gpu_peak_mb']} MB" if result["gpu_peak_mb"] is not None else ""))
+    return 0 if ok else 1
