@@ -1,24 +1,29 @@
-"""Train a tiny world model on CPU: reference-world clips, then real training steps of the tiny preset.
+"""Train a tiny world model on CPU from your own engine's frames and camera poses.
 
-    python examples/train_tiny.py --out runs/tiny                 # about a minute on a laptop CPU
-    python examples/train_tiny.py --out runs/tiny --steps 3 --clips 2
+    python examples/train_tiny.py --out runs/tiny                  # a few minutes on a laptop CPU
+    python examples/train_tiny.py --out runs/tiny --steps 2 --clips 2
 
-It runs worldsim's own training commands (docs/train.md), as you would in a shell:
-`worldsim train bank` renders walks of the reference world into a pixel clip bank, then
-`worldsim train vae` trains stage 0 (the causal VAE) of the `tiny` preset for a few steps and
-exports a checkpoint. The loss of every step is printed from the run's log.jsonl.
+"Your engine" here is worldsim's ray-marched reference world played through `worldsim.open` at
+32x32: swap `engine_clips` for your game's capture (RGB frames, the camera-to-world pose of each).
+The clips become a bank through the public path, `ClipBank.from_frames` (from files on disk:
+`worldsim train bank --from-dir`), then worldsim's own training commands run the `tiny` preset
+(docs/train.md): `train vae` (stage 0), `train encode --measure-stats`, `train adapt` (stage 1,
+camera-conditioned). The exported checkpoint is stepped with `worldsim.open("aapt", checkpoint=...)`.
 """
-from __future__ import annotations
-
 import argparse
 import json
 from pathlib import Path
 
-from worldsim.cli import main as worldsim
+import numpy as np
 
-CONFIG = """stage = "vae"
-[model]
+import worldsim
+from worldsim.cli import main as worldsim_cli
+from worldsim.train.data import ClipBank
+
+CONFIG = """[model]
 preset = "tiny"
+init = "{init}"
+control_channels = {channels}
 [data]
 path = "{bank}"
 batch_size = 2
@@ -29,38 +34,65 @@ warmup_steps = 0
 steps = {steps}
 out_dir = "{out}"
 log_every = 1
-checkpoint_every = 1000
 device = "cpu"
 tensorboard = false
 progress = false
 """
 
 
+def engine_clips(clips: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Your engine's output: frames uint8 (N, 1+4k, 32, 32, 3), OpenCV camera-to-world (N, 1+4k, 4, 4)."""
+    rng = np.random.default_rng(0)
+    videos, poses = [], []
+    with worldsim.open("reference", size=(32, 32), in_process=True) as world:
+        for clip in range(clips):
+            world.reset(seed=clip)
+            frames, c2w = [], []
+            for _ in range(steps + 1):             # 1 frame, then 4 per step: 1 + 4k
+                frames += list(world.step({"move_forward": 1.0, "look_dx": float(rng.uniform(-6, 6))}))
+                c2w += [np.reshape(p["camera"]["c2w"], (4, 4)) for p in world.last_packets]
+            videos.append(np.stack(frames))
+            poses.append(np.stack(c2w))
+    return np.stack(videos), np.stack(poses)
+
+
+def cli(*argv: str) -> None:
+    if worldsim_cli(list(argv)):                   # 0 = done; else the error line is printed already
+        raise SystemExit(f"worldsim {' '.join(argv)} failed")
+
+
+def stage(name: str, out: Path, bank: Path, steps: int, init: str = "", channels: int = 0) -> Path:
+    """`worldsim train NAME` with the tiny preset; prints the loss of every step; returns the model."""
+    config = out / f"{name}.toml"
+    config.write_text(CONFIG.format(init=init, channels=channels, bank=bank.as_posix(), steps=steps,
+                                    out=(out / name).as_posix()))
+    cli("train", name, "--config", str(config))
+    for row in map(json.loads, (out / name / "log.jsonl").read_text().splitlines()):
+        print(f"{name} step {row['step']:3d}  loss {row['loss']:.4f}")
+    return out / name / "model"
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--out", default="runs/tiny", help="folder for the bank, the config and the run")
-    p.add_argument("--steps", type=int, default=20, help="training steps")
-    p.add_argument("--clips", type=int, default=4, help="clips in the bank (walks of world seed 0)")
+    p.add_argument("--out", default="runs/tiny", help="folder for the banks, configs and runs")
+    p.add_argument("--steps", type=int, default=20, help="training steps of each stage")
+    p.add_argument("--clips", type=int, default=4, help="clips your engine records (9 frames each)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    bank = out / "clips.safetensors"
+    pixels, latents = out / "pixels.safetensors", out / "latents.safetensors"
+    videos, c2w = engine_clips(args.clips, steps=2)
+    bank = ClipBank.from_frames(videos, c2w, fovy_deg=60.0, camera="od")   # the camera rig's 60 degrees
+    bank.save(pixels)
+    print(f"bank: {len(bank)} clips of {videos.shape[1]} frames, controls {tuple(bank.tensors['controls'].shape)}")
 
-    code = worldsim(["train", "bank", "--world-seeds", "0", "--clips-per-seed", str(args.clips),
-                     "--frames", "5", "--size", "32x32", "--out", str(bank)])
-    if code:
-        raise SystemExit(code)
-    config = out / "vae.toml"
-    config.write_text(CONFIG.format(bank=bank.as_posix(), steps=args.steps, out=(out / "vae").as_posix()))
-    code = worldsim(["train", "vae", "--config", str(config)])
-    if code:
-        raise SystemExit(code)
+    vae = stage("vae", out, pixels, args.steps)
+    cli("train", "encode", "--bank", str(pixels), "--vae", str(vae), "--measure-stats", "--out", str(latents))
+    model = stage("adapt", out, latents, args.steps, init=vae.as_posix(), channels=25)
 
-    log = [json.loads(line) for line in (out / "vae" / "log.jsonl").read_text().splitlines()]
-    for row in log:
-        print(f"step {row['step']:3d}  loss {row['loss']:.4f}")
-    print(f"trained {len(log)} steps: loss {log[0]['loss']:.4f} -> {log[-1]['loss']:.4f}; "
-          f"model in {out / 'vae' / 'model'}")
+    with worldsim.open("aapt", checkpoint=str(model), size=(32, 32), in_process=True) as world:
+        shapes = [world.step({"move_forward": 1.0, "look_dx": 3.0}).shape for _ in range(3)]
+    print(f"checkpoint {model} steps: {shapes}")
 
 
 if __name__ == "__main__":

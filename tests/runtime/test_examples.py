@@ -127,9 +127,12 @@ def test_record_example_writes_a_real_mp4(tmp_path):
     assert out.with_suffix(".ctl.msgpack").stat().st_size > 0
 
 
-def test_train_tiny_example_runs_real_training_steps(tmp_path):
+def test_train_tiny_example_trains_on_engine_frames_and_steps_the_checkpoint(tmp_path):
     done = run_example("train_tiny.py", "--out", tmp_path / "run", "--steps", "3", "--clips", "2")
-    losses = [float(v) for v in re.findall(r"step +\d+ +loss ([\d.]+)", done.stdout)]
-    assert len(losses) == 3 and all(np.isfinite(losses)), done.stdout
-    assert "trained 3 steps" in done.stdout
-    assert (tmp_path / "run" / "vae" / "model" / "config.json").is_file()
+    assert "bank: 2 clips of 9 frames, controls (2, 3, 25, 4, 4)" in done.stdout
+    for stage in ("vae", "adapt"):
+        losses = [float(v) for v in re.findall(rf"{stage} step +\d+ +loss ([\d.]+)", done.stdout)]
+        assert len(losses) == 3 and all(np.isfinite(losses)), done.stdout
+    assert re.search(r"adapt/model steps: \[\(1, 32, 32, 3\), \(4, 32, 32, 3\), \(4, 32, 32, 3\)\]", done.stdout)
+    from worldsim.models.checkpoint import read_config
+    assert read_config(tmp_path / "run" / "adapt" / "model")["controls"]["camera"]["kind"] == "od"

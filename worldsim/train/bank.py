@@ -173,10 +173,14 @@ def build_bank(seeds: list[int], spec: BankSpec, vae=None, keep_video: bool = Tr
     return bank
 
 
-def add_camera_controls(bank: ClipBank, spec: BankSpec) -> None:
-    """The bank's camera `controls` from its walks' poses (`c2w`), encoded as the worker encodes the
-    client's packets; scales measured on these walks unless spec.scales gives them."""
-    packets = [walk_packets(c.numpy(), spec.eye_height) for c in bank.tensors["c2w"]]
+def add_camera_controls(bank: ClipBank, spec: BankSpec, walk: bool = True) -> None:
+    """The bank's camera `controls` from its poses (`c2w`), encoded as the worker encodes the
+    client's packets; scales measured on these poses unless spec.scales gives them. `walk`: the
+    reference world's walks, whose packets keep the eye height (else the poses as they are)."""
+    if walk:
+        packets = [walk_packets(c.numpy(), spec.eye_height) for c in bank.tensors["c2w"]]
+    else:
+        packets = [[{"camera": {"c2w": p.reshape(-1).tolist()}} for p in c.double().numpy()] for c in bank.tensors["c2w"]]
     poses = np.stack([[np.asarray(p["camera"]["c2w"]).reshape(4, 4) for p in clip] for clip in packets])
     scales = spec.scales if spec.scales is not None else camera_scales(poses, spec)
     config = {"kind": spec.camera, "fovy_deg": spec.fovy_deg, "scales": list(scales)}

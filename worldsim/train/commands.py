@@ -92,8 +92,12 @@ def run_bank(args: argparse.Namespace) -> int:
     from .bank import BankSpec, build_bank, build_bank_parallel, describe, parse_seeds
     from .data import DataError
 
+    if args.from_dir:
+        return run_bank_from_dir(args)
+    if not args.world_seeds:
+        raise DataError("give --world-seeds (the reference world) or --from-dir (your own frames and poses)")
     try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
+        width, height = (int(v) for v in (args.size or "128x128").lower().split("x"))
     except ValueError:
         raise DataError(f"--size must look like 128x128, got {args.size!r}") from None
     spec = BankSpec(width=width, height=height, frames=args.frames, clips_per_seed=args.clips_per_seed,
@@ -120,6 +124,40 @@ def run_bank(args: argparse.Namespace) -> int:
             bank = build_bank_parallel(seeds, spec, args.workers, f"{args.out}.parts", progress=bar.update)
         else:
             bank = build_bank(seeds, spec, vae, keep_video=args.keep_video or vae is None, progress=bar.update)
+    bank.save(args.out)
+    print(f"{args.out}: {describe(bank)}")
+    return 0
+
+
+def run_bank_from_dir(args: argparse.Namespace) -> int:
+    """`worldsim train bank --from-dir DIR`: your own recordings (frames.py) -> a clip bank."""
+    import torch
+
+    from .bank import describe, encode_latents
+    from .data import DataError, read_info
+    from .frames import read_dir
+
+    for flag, default in (("world_seeds", None), ("size", None), ("kind", "camera"), ("workers", 1)):
+        if getattr(args, flag) != default:
+            raise DataError(f"--{flag.replace('_', '-')} is for reference-world banks, not --from-dir "
+                            "(clips take the recordings' size)")
+    camera, fovy, scales = args.camera, args.fovy, None
+    if args.camera_from:
+        config = read_info(args.camera_from).get("controls", {}).get("camera")
+        if config is None:
+            raise DataError(f"{args.camera_from} has no camera controls to take the encoding from")
+        camera, fovy, scales = config["kind"], config["fovy_deg"], config["scales"]
+    require_device(args.device)
+    output_folder(args.out)
+    bank = read_dir(args.from_dir, args.frames, fovy, camera, scales)
+    if args.vae:
+        from ..models.checkpoint import load_checkpoint
+        vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
+        video = bank.tensors["video"]
+        bank.tensors["latents"] = torch.cat([encode_latents(vae, video[i:i + args.batch])
+                                             for i in range(0, len(bank), args.batch)])
+        if not args.keep_video:
+            del bank.tensors["video"]
     bank.save(args.out)
     print(f"{args.out}: {describe(bank)}")
     return 0
@@ -227,15 +265,21 @@ def register(subparsers) -> None:
         sp.add_argument("--out", help="override loop.out_dir")
         sp.add_argument("--device", help="override loop.device (auto | cpu | cuda)")
         sp.set_defaults(func=run_stage)
-    b = sub.add_parser("bank", help="render a clip bank from the reference world",
+    b = sub.add_parser("bank", help="a clip bank: rendered from the reference world, or from your own frames",
                        description="Clips of the reference world's stochastic player (walks, or the puppet "
                                    "scene), rendered, encoded with a VAE checkpoint, with control channels; "
-                                   "one safetensors clip bank.")
-    b.add_argument("--world-seeds", required=True, help="e.g. 0-63 or 0-7,100 (use other seeds for validation)")
+                                   "one safetensors clip bank. --from-dir DIR takes your own engine's "
+                                   "recordings instead: DIR/NAME.mp4 (or DIR/NAME/*.png) + DIR/NAME.npy, "
+                                   "(T, 4, 4) OpenCV camera-to-world poses, one per frame (+ DIR/NAME.txt, "
+                                   "an optional caption); each recording is cut into clips of --frames.")
+    b.add_argument("--world-seeds", help="e.g. 0-63 or 0-7,100 (use other seeds for validation)")
+    b.add_argument("--from-dir", metavar="DIR", help="your recordings: NAME.mp4 or NAME/*.png + NAME.npy poses")
+    b.add_argument("--fovy", type=float, default=60.0, help="with --from-dir: your camera's vertical field "
+                                                            "of view in degrees")
     b.add_argument("--out", required=True, help="bank file (.safetensors)")
     b.add_argument("--clips-per-seed", type=int, default=4, help="clips (players) per world seed")
     b.add_argument("--frames", type=int, default=17, help="video frames per clip, 1 + 4k")
-    b.add_argument("--size", default="128x128", help="WIDTHxHEIGHT, multiples of 8")
+    b.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default 128x128)")
     b.add_argument("--vae", help="checkpoint whose VAE encodes the clips into `latents` (else pixels only)")
     b.add_argument("--keep-video", action="store_true", help="keep `video` beside the latents")
     b.add_argument("--camera", choices=("od", "plucker"), help="add camera `controls` (25 channels)")

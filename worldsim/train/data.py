@@ -11,7 +11,8 @@ A bank file is one safetensors file whose tensors share their first dimension (c
     video     (N, 3, 1+4k, H, W) uint8  RGB clips               (stage vae)
     c2w       (N, 1+4k, 4, 4) float     camera poses of the video frames (optional)
 and its metadata holds {"prompts": JSON list of N strings, "info": JSON object} (optional).
-`worldsim train bank` (bank.py) renders banks from the reference world.
+`worldsim train bank` (bank.py) renders banks from the reference world; `ClipBank.from_frames`
+(frames.py) makes one from your own engine's frames and camera poses.
 """
 from __future__ import annotations
 
@@ -41,6 +42,14 @@ class ClipBank:
         self.info = info or {}          # JSON: how the bank was made; info["controls"] -> checkpoints
         if len(self.prompts) != self.size:
             raise DataError(f"clip bank has {self.size} clips but {len(self.prompts)} prompts")
+
+    @classmethod
+    def from_frames(cls, videos, c2w, fovy_deg: float = 60.0, camera: str | None = "od",
+                    prompts: list[str] | None = None, scales: list[float] | None = None) -> "ClipBank":
+        """A pixel bank from your engine: videos uint8 (N, 1+4k, H, W, 3) (or a list), c2w (N, 1+4k, 4, 4)
+        OpenCV camera-to-world; camera controls encoded as the worker does (frames.py)."""
+        from .frames import bank_from_frames
+        return bank_from_frames(videos, c2w, fovy_deg, camera, prompts, scales)
 
     def __len__(self) -> int:
         return self.size
