@@ -13,7 +13,7 @@ too, the World watches another World's session as a spectator (`frames()`). Bad 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -149,6 +149,7 @@ class World:
         self._closed = False
         self._owns_client = True                # False for open_sibling(): close() leaves the worker running
         self.last_batch = 0                     # sessions the worker rendered in the batch of the last step
+        self._on_step: list[Callable[["World", np.ndarray], None]] = []
         if self.session is None:
             self._open_session(seed)
         self.steps = self.session.steps_sent
@@ -228,10 +229,25 @@ class World:
         self.steps += 1
         self.last_packets = packets
         self.last_batch = int(result.timings.get("batch", 1))
+        for callback in list(self._on_step):
+            callback(self, frames)
         if as_torch:
             import torch
             return torch.from_numpy(frames)
         return frames
+
+    def on_step(self, callback: Callable[["World", np.ndarray], None]) -> Callable[[], None]:
+        """Call `callback(world, frames)` after every step of this world (frames uint8 (F, H, W, 3),
+        before `step` returns them; `world.steps` already counts the step). Returns a function that
+        removes the callback. A callback that raises stops that `step` with its exception."""
+        if not callable(callback):
+            raise WorldsimUserError(f"on_step takes a callable, got {type(callback).__name__}")
+        self._on_step.append(callback)
+
+        def remove() -> None:
+            if callback in self._on_step:
+                self._on_step.remove(callback)
+        return remove
 
     def open_sibling(self, seed: int = 0) -> "World":
         """Another World on this one's worker: a new session (seed `seed`) of the same renderer, so
