@@ -59,11 +59,22 @@ class VAEConfig:
     temporal_steps: tuple[int, ...] = (1, 2)
     # Levels whose convolutions are 3x3x3 causal in time; the others are per frame (1x3x3).
     causal_levels: tuple[int, ...] = (2, 3)
+    # The same for the light decoder (its levels 1..3); (3,): causal only at the latent level.
+    light_causal_levels: tuple[int, ...] = (3,)
+    # Spatial kernel of the decoders' TimeUp conv (one frame -> two) and of the encoder's TimeDown
+    # merge (two frames -> one): 1 is the original per-pixel mix; 3 lets the two frames a TimeUp
+    # makes differ by a spatial shift (docs/TRAINING.md, the 2026-11-30 CPU motion study).
+    time_up_kernel: int = 1
+    time_down_kernel: int = 1
 
     def __post_init__(self):
         if len(self.channels) != 4 or len(self.light_channels) != 3 or len(self.light_blocks) != 3:
             raise ValueError("the VAE has 4 levels (8x spatial): give 4 channels, and 3 light_channels "
                              "and light_blocks (the light decoder stops at level 1)")
+        if self.time_up_kernel % 2 == 0 or self.time_down_kernel % 2 == 0:
+            raise ValueError("time_up_kernel and time_down_kernel must be odd (1, 3, ...)")
+        if any(lvl not in (1, 2, 3) for lvl in self.light_causal_levels):
+            raise ValueError("light_causal_levels are levels of the light decoder: 1, 2 or 3")
 
 
 @dataclass(frozen=True)

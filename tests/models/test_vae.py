@@ -1,10 +1,12 @@
 """The causal VAE: shapes of the 4x/8x compression, causality, and streaming == whole-clip decoding."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from worldsim.config import model_preset
+from worldsim.config import VAEConfig, model_preset
 from worldsim.models.vae import CausalVAE, StreamCache, StreamingDecoder
 
 
@@ -58,3 +60,36 @@ def test_streaming_caches_of_sessions_batch_and_split():
     torch.testing.assert_close(b(z[1:, :, 2]), expected[2][1:], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="different phases"):
         StreamCache.stack([a.cache, StreamCache()])
+
+
+@pytest.mark.parametrize("light", [False, True])
+@pytest.mark.parametrize("changes", [{"time_up_kernel": 3}, {"time_down_kernel": 3},
+                                     {"light_causal_levels": (2, 3)}, {"causal_levels": (1, 2, 3)}])
+def test_temporal_options_stream_like_whole_clip_decoding(changes, light):
+    """The VAEConfig options of the motion study keep streaming == whole-clip decoding, and causality."""
+    torch.manual_seed(0)
+    vae = CausalVAE(replace(model_preset("tiny").vae, **changes)).eval()
+    vae.set_latent_stats(torch.rand(16) - 0.5, torch.rand(16) + 0.5)
+    video = torch.rand(2, 3, 17, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z = vae.encode(video)
+        changed = video.clone()
+        changed[:, :, 9:] = 0.0                                 # frames of latents 3 and 4 only
+        torch.testing.assert_close(vae.encode(changed)[:, :, :3], z[:, :, :3])
+        whole = vae.decode(z, light=light)
+    dec = StreamingDecoder(vae, light=light)
+    parts = [dec(z[:, :, i]) for i in range(z.shape[2])]
+    torch.testing.assert_close(torch.cat(parts, dim=2), whole, rtol=1e-5, atol=1e-5)
+
+
+def test_default_temporal_options_build_the_original_architecture():
+    """New VAEConfig fields default to the old modules, so stored checkpoints keep loading."""
+    old = VAEConfig(latent_channels=32, channels=(32, 64, 128, 128), light_channels=(32, 64, 128),
+                    light_blocks=(0, 1, 1))
+    vae = CausalVAE(old)
+    shapes = {k: tuple(v.shape) for k, v in vae.state_dict().items()}
+    assert shapes["decoder.time_up.1.conv.conv.weight"][2:] == (3, 1, 1)
+    assert shapes["encoder.time_down.1.merge.weight"][2:] == (1, 1, 1)
+    assert shapes["light_decoder.levels.2.0.conv1.conv.weight"][2] == 1       # per frame at level 2
+    with pytest.raises(ValueError, match="odd"):
+        VAEConfig(time_up_kernel=2)

@@ -102,11 +102,11 @@ class ResBlock(nn.Module):
 
 
 class TimeDown(nn.Module):
-    """Halve time causally: frame 0 alone, then pairs (1, 2), (3, 4), ... merged by a 1x1 conv."""
+    """Halve time causally: frame 0 alone, then pairs (1, 2), (3, 4), ... merged by a 1 x k x k conv."""
 
-    def __init__(self, ch: int):
+    def __init__(self, ch: int, k: int = 1):
         super().__init__()
-        self.merge = nn.Conv3d(2 * ch, ch, 1)
+        self.merge = nn.Conv3d(2 * ch, ch, (1, k, k), padding=(0, k // 2, k // 2))
 
     def forward(self, x: Tensor) -> Tensor:                   # (B, C, 1+2m, H, W) -> (B, C, 1+m, H, W)
         b, c, t, h, w = x.shape
@@ -116,11 +116,12 @@ class TimeDown(nn.Module):
 
 
 class TimeUp(nn.Module):
-    """Double time causally: the clip's first frame passes alone, every later frame becomes two."""
+    """Double time causally: the clip's first frame passes alone, every later frame becomes two
+    (a kt=3 causal conv, k x k spatial, to 2C channels, then depth-to-time)."""
 
-    def __init__(self, ch: int):
+    def __init__(self, ch: int, k: int = 1):
         super().__init__()
-        self.conv = CausalConv3d(ch, 2 * ch, kt=3, k=1)
+        self.conv = CausalConv3d(ch, 2 * ch, kt=3, k=k)
 
     def forward(self, x: Tensor, cache: StreamCache | None = None) -> Tensor:
         first_chunk = cache is None or self not in cache.started
@@ -141,8 +142,9 @@ class Encoder(nn.Module):
         self.levels = nn.ModuleList(
             nn.ModuleList(ResBlock(ch[lvl], ch[lvl], kt[lvl]) for _ in range(cfg.blocks)) for lvl in range(4))
         self.down = nn.ModuleList(CausalConv3d(ch[lvl], ch[lvl + 1], kt=1, stride=2) for lvl in range(3))
-        self.time_down = nn.ModuleList(TimeDown(ch[lvl + 1]) if lvl in cfg.temporal_steps else nn.Identity()
-                                       for lvl in range(3))
+        self.time_down = nn.ModuleList(
+            TimeDown(ch[lvl + 1], cfg.time_down_kernel) if lvl in cfg.temporal_steps else nn.Identity()
+            for lvl in range(3))
         self.mid = ResBlock(ch[3], ch[3], kt[3])
         self.norm_out = ChannelRMSNorm(ch[3])
         self.conv_out = CausalConv3d(ch[3], 2 * cfg.latent_channels, kt[3])
@@ -160,7 +162,8 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Latents -> frames. The light variant stops at half resolution and emits 2x2 pixels per
     position (depth-to-space), so it never runs a convolution at full resolution; it is causal
-    in time only at the latent level (and through its temporal upsampling)."""
+    in time only at `cfg.light_causal_levels` (the latent level by default) and through its
+    temporal upsampling."""
 
     def __init__(self, cfg: VAEConfig, light: bool = False):
         super().__init__()
@@ -169,15 +172,16 @@ class Decoder(nn.Module):
         self.out_level = out = 1 if light else 0
         if out > 0 and 0 in cfg.temporal_steps:
             raise ValueError("the light decoder needs temporal_steps above level 0")
-        causal = (3,) if light else cfg.causal_levels
+        causal = cfg.light_causal_levels if light else cfg.causal_levels
         kt = [3 if lvl in causal else 1 for lvl in range(4)]
         self.conv_in = CausalConv3d(cfg.latent_channels, ch[3], kt[3])
         self.mid = ResBlock(ch[3], ch[3], kt[3])
         self.levels = nn.ModuleList(
             nn.ModuleList(ResBlock(ch[lvl], ch[lvl], kt[lvl]) for _ in range(blocks[lvl]))
             for lvl in range(4))
-        self.time_up = nn.ModuleList(TimeUp(ch[lvl + 1]) if lvl in cfg.temporal_steps else nn.Identity()
-                                     for lvl in range(3))
+        self.time_up = nn.ModuleList(
+            TimeUp(ch[lvl + 1], cfg.time_up_kernel) if lvl in cfg.temporal_steps else nn.Identity()
+            for lvl in range(3))
         self.up = nn.ModuleList(CausalConv3d(ch[lvl + 1], ch[lvl], kt=1) if lvl >= out else nn.Identity()
                                 for lvl in range(3))
         self.norm_out = ChannelRMSNorm(ch[out])
