@@ -9,7 +9,7 @@
 Stages (docs/train.md), each bounded by a wall-clock budget (loop.max_seconds, cosine learning
 rate over the budget) instead of a step count, so the whole run fits a device lease:
 bank (rendered in worker processes, or another run's with --bank-from) -> vae -> encode (and the
-light decoder's round trip on the validation clips: PSNR and motion kept) -> adapt (from the VAE
+VAE's round trip on the validation clips: PSNR, and motion inside and across latent frames) -> adapt (from the VAE
 run: a random generator, trained block-causally on clips longer than the attention window) ->
 distill -> adversarial (student forcing); a budget of 0 skips a stage. After each generator stage:
 a sample strip of the validation clips and a shipped copy (`save_shipped`: int8 shards <= 15 MiB,
@@ -162,22 +162,36 @@ class Driver:
         return {"init": str(path)}
 
     def round_trip(self) -> None:
-        """The light decoder's round trip on the validation clips: PSNR, and the motion it keeps
-        (mean |frame difference| decoded / real, within latent frames)."""
+        """The VAE's round trip on the validation clips, light (play) and full decoder: PSNR, and how
+        the decoded frames follow the real ones' horizontal motion (least-squares gain of LK shifts,
+        100 = as the truth) inside latent frames and across their boundaries."""
+        import numpy as np
         import torch
 
+        from worldsim.eval.lk import lk_shifts, pair_masks
         from worldsim.models.checkpoint import load_checkpoint
         from worldsim.train.data import ClipBank
+
+        def gain(g, r):
+            ok = np.isfinite(g) & np.isfinite(r)
+            return 100 * float((g[ok] * r[ok]).sum() / max((r[ok] ** 2).sum(), 1e-9))
+
         model, _ = load_checkpoint(self.work / "vae" / "model", device=self.device)
-        video = ClipBank.load(self.work / "val_px.safetensors").tensors["video"].to(self.device)
+        video = ClipBank.load(self.work / "val_px.safetensors").tensors["video"]        # (N, 3, T, H, W) uint8
+        inside, boundary = pair_masks(video.shape[2])
+        real = video.permute(0, 2, 3, 4, 1).numpy()
+        truth = lk_shifts(real, inside | boundary)
+        out = {}
         with torch.no_grad():
-            real = video.float() / 127.5 - 1
-            out = {}
             for light in (True, False):
-                rec = torch.cat([model.vae.decode(model.vae.encode(c[None]), light=light) for c in real]).clamp(-1, 1)
-                mse = (rec - real).pow(2).mean().item()
-                motion = rec.diff(dim=2).abs().mean().item() / real.diff(dim=2).abs().mean().item()
-                out["light" if light else "full"] = f"PSNR {10 * torch.log10(torch.tensor(4 / mse)).item():.2f} dB, motion kept {motion:.2f}"
+                rec = torch.cat([model.vae.decode(model.vae.encode(c[None].to(self.device).float() / 127.5 - 1),
+                                                  light=light).clamp(-1, 1).cpu() for c in video])
+                mse = (rec - (video.float() / 127.5 - 1)).pow(2).mean().item()
+                frames = ((rec + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
+                dx = lk_shifts(frames, inside | boundary)
+                out["light" if light else "full"] = (f"PSNR {10 * np.log10(4 / mse):.2f} dB, motion gain inside "
+                                                     f"{gain(dx[:, inside], truth[:, inside]):.0f} %, across "
+                                                     f"{gain(dx[:, boundary], truth[:, boundary]):.0f} %")
         self.note(f"vae round trip on validation clips: {out}")
 
     def run(self, budgets: dict[str, float]) -> None:
