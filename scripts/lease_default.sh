@@ -31,7 +31,7 @@ start)
     CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/camera --workers 14 \
         --compile --attention flex --t-one 0.5 --budgets "$A_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
     CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/wide --bank-from $WD/camera \
-        --vae-channels 64,128,256,256 --compile --attention flex --t-one 0.5 --budgets "$B_BUDGETS" \
+        --vae-set channels=64,128,256,256 --compile --attention flex --t-one 0.5 --budgets "$B_BUDGETS" \
         > $WD/b.out 2>&1 < /dev/null &
     follow "${2:-540}" ;;
 follow)

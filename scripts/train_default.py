@@ -2,7 +2,7 @@
 
     CUDA_VISIBLE_DEVICES=0 python scripts/train_default.py camera --work /tmp/wd/camera --compile
     CUDA_VISIBLE_DEVICES=1 python scripts/train_default.py camera --work /tmp/wd/wide --compile \
-        --bank-from /tmp/wd/camera --vae-channels 64,128,256,256      # a variant on the same bank
+        --bank-from /tmp/wd/camera --vae-set channels=64,128,256,256 --vae-set time_up_kernel=3
     CUDA_VISIBLE_DEVICES=1 python scripts/train_default.py pose --work /tmp/wd/pose \
         --then-adversarial-ablation /tmp/wd/camera
 
@@ -42,9 +42,9 @@ BANKS = {   # kind: (train world seeds, clips per seed, validation seeds)
 
 class Driver:
     def __init__(self, kind: str, work: Path, scale: float, workers: int, dry_run: bool = False,
-                 compile: bool = False, bank_from: Path | None = None, vae_channels: tuple[int, ...] = ()):
+                 compile: bool = False, bank_from: Path | None = None, vae_set: dict | None = None):
         self.kind, self.work, self.scale, self.workers = kind, work, scale, workers
-        self.compile, self.bank_from, self.vae_channels = compile, bank_from, vae_channels
+        self.compile, self.bank_from, self.vae_set = compile, bank_from, vae_set or {}
         self.attention, self.t_one_fraction = "sdpa", 0.0          # generator attention, adapt.t_one_fraction
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
@@ -147,8 +147,8 @@ class Driver:
         self.note(f"shipped {stage} -> {self.work / f'ship_{stage}'}")
 
     def vae_init(self) -> dict:
-        """--vae-channels: a random checkpoint of the preset with those VAE widths to start from."""
-        if not self.vae_channels:
+        """--vae-set: a random checkpoint of the preset with those VAEConfig fields to start from."""
+        if not self.vae_set:
             return {}
         from dataclasses import replace
 
@@ -156,9 +156,9 @@ class Driver:
         from worldsim.models.checkpoint import save_checkpoint
         from worldsim.models.model import build_model
         cfg = model_preset(self.preset)
-        cfg = replace(cfg, vae=replace(cfg.vae, channels=self.vae_channels))
+        cfg = replace(cfg, vae=replace(cfg.vae, **self.vae_set))
         path = self.work / "init_vae"
-        save_checkpoint(build_model(cfg), path, extra={"trained_by": "random init (train_default --vae-channels)"})
+        save_checkpoint(build_model(cfg), path, extra={"trained_by": "random init (train_default --vae-set)"})
         return {"init": str(path)}
 
     def round_trip(self) -> None:
@@ -241,7 +241,9 @@ def main() -> int:
     p.add_argument("--dry-run", action="store_true", help="tiny preset on the CPU, seconds per stage")
     p.add_argument("--compile", action="store_true", help="torch.compile the stages (eager again if that fails)")
     p.add_argument("--bank-from", type=Path, help="use the clip banks another run's WORK renders (waits for them)")
-    p.add_argument("--vae-channels", default="", help="VAE widths per level instead of the preset's, e.g. 64,128,256,256")
+    p.add_argument("--vae-set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a VAEConfig field instead of the preset's (repeatable), e.g. channels=64,128,256,256 "
+                        "or time_up_kernel=3")
     p.add_argument("--attention", default="sdpa", choices=("sdpa", "flex"), help="generator attention in training")
     p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()
@@ -251,8 +253,12 @@ def main() -> int:
     budgets.update(json.loads(args.budgets))
     if args.dry_run:
         budgets = {k: min(v, 4.0) for k, v in budgets.items()}
-    channels = tuple(int(c) for c in args.vae_channels.split(",")) if args.vae_channels else ()
-    d = Driver(args.kind, args.work, args.scale, args.workers, args.dry_run, args.compile, args.bank_from, channels)
+    vae_set = {}
+    for item in args.vae_set:
+        field, _, value = item.partition("=")
+        numbers = tuple(int(v) for v in value.split(","))
+        vae_set[field] = numbers if "," in value else numbers[0]
+    d = Driver(args.kind, args.work, args.scale, args.workers, args.dry_run, args.compile, args.bank_from, vae_set)
     d.attention, d.t_one_fraction = args.attention, args.t_one
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
