@@ -74,6 +74,7 @@ def test_truth_against_itself_is_perfect(synthetic):
         assert h["model"] == {"psnr": PSNR_CAP, "ssim": pytest.approx(1.0)}
         assert h["copy"]["psnr"] < PSNR_CAP
     assert s["yaw"]["autoregressive"]["following_pct"] == pytest.approx(100.0)
+    assert s["yaw"]["autoregressive"]["following_least_squares_pct"] == pytest.approx(100.0)
     assert s["yaw"]["autoregressive"]["error_pct"] == pytest.approx(0.0)
     assert s["drift"]["model"]["drift"] == 1.0
     for r in s["revisit"].values():
@@ -85,6 +86,7 @@ def test_truth_against_itself_is_perfect(synthetic):
 def test_a_frozen_generator_follows_no_yaw(synthetic):
     s = evaluate(synthetic["frozen"](), FAST, truth_renderer=synthetic["panorama"](), progress=False)
     assert s["yaw"]["autoregressive"]["following_pct"] == pytest.approx(0.0)
+    assert s["yaw"]["autoregressive"]["following_least_squares_pct"] == pytest.approx(0.0, abs=1e-6)
     assert s["yaw"]["autoregressive"]["error_pct"] == pytest.approx(100.0)
     turn = s["revisit"]["turn360"]
     assert turn["vs_first"]["psnr"] == PSNR_CAP                             # frozen looks "consistent" ...

@@ -50,6 +50,8 @@ def rows(s: dict) -> list[tuple[str, object, object, object]]:
         y = _get(s, "yaw", mode)
         out.append((f"yaw following % ({mode.replace('_', '-')})", _get(y, "following_pct"), None, None))
         out.append((f"  error % ({mode.replace('_', '-')})", _get(y, "error_pct"), None, None))
+        out.append((f"  following %, least-squares shift ({mode.replace('_', '-')})",
+                    _get(y, "following_least_squares_pct"), None, None))
     out.append(("  reference shift vs f·tan(Δyaw) %", _get(s, "yaw", "autoregressive", "reference_vs_analytic_pct"), None, None))
     d = s.get("drift") or {}
     out.append((f"drift: last/first {_fmt(d.get('window_s'), 0)} s of {_fmt(d.get('seconds'), 0)} s", _get(d, "model", "drift"),

@@ -10,6 +10,9 @@ of the ground truth's frames, and with the analytic centre shift f·tan(Δyaw) (
   error %       100 · mean|g - r| / mean|r|
   reference %   the same gain of the truth's shift on the analytic one (how well f·tan Δ predicts
                 the measured shift; perspective makes off-centre content move a little more)
+  following % (least squares)   the same gain with shifts from a least-squares fit on blurred
+                luma (lk.py) instead of phase correlation: phase correlation whitens the spectrum,
+                so on a blurry subject its estimates are mostly noise; this one is not
 
 Per latent-frame position (the k-th step after the session opened, buckets of 4) the same
 gain shows where a model stops following (e.g. past the clip length it was trained on).
@@ -20,6 +23,7 @@ import math
 
 import numpy as np
 
+from .lk import lk_shifts
 from .phase import phase_shift
 
 BUCKET = 4
@@ -74,7 +78,7 @@ def yaw_following(runs: list[tuple], height: int, fovy_deg: float, window: int |
     """runs: (trajectory, truth (S, T, ...), generated (S, T, ...), positions). Shifts of both and
     the summary above; per-position gains over all runs together."""
     f = focal_px(height, fovy_deg)
-    g_all, r_all, a_all, pos_g, pos_r, pos_p = [], [], [], [], [], []
+    g_all, r_all, a_all, pos_g, pos_r, pos_p, lk_g, lk_r = [], [], [], [], [], [], [], []
     for traj, true, gen, positions in runs:
         dyaw = traj.yaw_steps()[:true.shape[1]]
         pairs = np.isfinite(dyaw)
@@ -83,11 +87,13 @@ def yaw_following(runs: list[tuple], height: int, fovy_deg: float, window: int |
         a = np.broadcast_to(f * np.tan(np.nan_to_num(dyaw)), r.shape)
         g_all.append(g[:, pairs].ravel()); r_all.append(r[:, pairs].ravel()); a_all.append(a[:, pairs].ravel())
         pos_g.append(g); pos_r.append(r); pos_p.append(positions[:true.shape[1]])
+        lk_g.append(lk_shifts(gen, pairs)[:, pairs].ravel()); lk_r.append(lk_shifts(true, pairs)[:, pairs].ravel())
     if not g_all:
         return {"pairs": 0}
     g, r, a = np.concatenate(g_all), np.concatenate(r_all), np.concatenate(a_all)
     return {
         "following_pct": _gain(g, r), "error_pct": _error(g, r), "reference_vs_analytic_pct": _gain(r, a),
+        "following_least_squares_pct": _gain(np.concatenate(lk_g), np.concatenate(lk_r)),
         "model_vs_analytic_pct": _gain(g, a), "pairs": int(len(r)), "focal_px": f,
         "mean_abs_shift_px": {"model": float(np.abs(g).mean()), "reference": float(np.abs(r).mean()),
                               "analytic": float(np.abs(a).mean())},
