@@ -6,7 +6,9 @@ and at the same time the lightweight decoder (the one real-time play uses): it d
 decoder's detached output ("decoder", a distillation) with L1 + L2, weighted by `vae.light_weight`.
 `vae.motion_weight` adds an L1 between frame-to-frame differences of the reconstruction and the
 real clip, for both decoders: a latent frame holds 4 video frames, and without it the decoders
-learn to emit them nearly still (a 90°/s turn moved 0 px inside a latent frame instead of 7).
+learn to emit them nearly still (a 90°/s turn moved 0 px inside a latent frame instead of 7); with
+it they follow only in part, and `VAEConfig.time_up_kernel = 3` helps the full decoder further
+(docs/TRAINING.md, the CPU study of 2026-11-30).
 The latent statistics are measured afterwards on a bank (`worldsim train encode --measure-stats`).
 """
 from __future__ import annotations
