@@ -169,12 +169,9 @@ class Driver:
         import torch
 
         from worldsim.eval.lk import lk_shifts, pair_masks
+        from worldsim.eval.yaw import following_gain as gain
         from worldsim.models.checkpoint import load_checkpoint
         from worldsim.train.data import ClipBank
-
-        def gain(g, r):
-            ok = np.isfinite(g) & np.isfinite(r)
-            return 100 * float((g[ok] * r[ok]).sum() / max((r[ok] ** 2).sum(), 1e-9))
 
         model, _ = load_checkpoint(self.work / "vae" / "model", device=self.device)
         video = ClipBank.load(self.work / "val_px.safetensors").tensors["video"]        # (N, 3, T, H, W) uint8
@@ -189,9 +186,10 @@ class Driver:
                 mse = (rec - (video.float() / 127.5 - 1)).pow(2).mean().item()
                 frames = ((rec + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
                 dx = lk_shifts(frames, inside | boundary)
+                pct = [gain(dx[:, m], truth[:, m]) for m in (inside, boundary)]     # None: the truth did not move
+                inside_pct, across_pct = ("n/a" if v is None else f"{v:.0f} %" for v in pct)
                 out["light" if light else "full"] = (f"PSNR {10 * np.log10(4 / mse):.2f} dB, motion gain inside "
-                                                     f"{gain(dx[:, inside], truth[:, inside]):.0f} %, across "
-                                                     f"{gain(dx[:, boundary], truth[:, boundary]):.0f} %")
+                                                     f"{inside_pct}, across {across_pct}")
         self.note(f"vae round trip on validation clips: {out}")
 
     def run(self, budgets: dict[str, float]) -> None:

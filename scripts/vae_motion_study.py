@@ -34,7 +34,7 @@ import torch
 
 from worldsim.config import VAEConfig
 from worldsim.eval.lk import lk_shifts, pair_masks
-from worldsim.eval.yaw import _gain, shifts
+from worldsim.eval.yaw import following_gain, shifts
 from worldsim.models.vae import CausalVAE
 from worldsim.train.vae import vae_loss
 
@@ -97,10 +97,10 @@ def evaluate(vae: CausalVAE, held: np.ndarray, truth_shift: np.ndarray) -> dict:
         g = shifts(frames, inside | boundary)
         lk, lk_true = lk_shifts(frames, inside | boundary), lk_shifts(held, inside | boundary)
         out[name] = {"psnr": -10 * math.log10(mse),
-                     "gain_inside": _gain(g[:, inside], truth_shift[:, inside]),
-                     "gain_boundary": _gain(g[:, boundary], truth_shift[:, boundary]),
-                     "lk_gain_inside": _gain(lk[:, inside], lk_true[:, inside]),
-                     "lk_gain_boundary": _gain(lk[:, boundary], lk_true[:, boundary]),
+                     "gain_inside": following_gain(g[:, inside], truth_shift[:, inside]),
+                     "gain_boundary": following_gain(g[:, boundary], truth_shift[:, boundary]),
+                     "lk_gain_inside": following_gain(lk[:, inside], lk_true[:, inside]),
+                     "lk_gain_boundary": following_gain(lk[:, boundary], lk_true[:, boundary]),
                      "px_inside": float(np.abs(g[:, inside]).mean()),
                      "px_boundary": float(np.abs(g[:, boundary]).mean())}
     vae.train()
@@ -182,7 +182,7 @@ def main() -> None:
         args.batch = min(args.batch, len(held))
     results = [train_variant(v, train, held, truth_shift, args) for v in args.variants.split(",")]
     print(f"\n| variant | PSNR light / full (dB) | intra-latent gain light / full (%) "
-          f"| boundary gain light / full (%) | LK intra / boundary, light; full (%) | s/step |")
+          "| boundary gain light / full (%) | LK intra / boundary, light; full (%) | s/step |")
     print("|---|---|---|---|---|---|")
     for r in results:
         f = r["final"]

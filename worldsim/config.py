@@ -123,8 +123,9 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # The embedded model: real time at 128x128@24fps on a 2-core CPU (~14M generator parameters,
     # ~24M with VAE and text encoder; ~2.5 GFLOP per latent frame with a full window). 32 latent
     # channels and a light decoder of (32, 64, 128): the 16-channel VAE with a (16, 32, 64) light
-    # decoder capped play at ~22 dB (docs/TRAINING.md, 2026-11-30); this one costs ~32 ms a latent
-    # frame on one CPU thread instead of ~13 (`worldsim bench model --decoder light`).
+    # decoder capped play at ~22 dB (docs/TRAINING.md, 2026-11-30); this light decoder costs ~38 ms a
+    # latent frame on one CPU thread instead of ~13 (`worldsim bench model --device cpu --threads 1
+    # --decoder light` minus `--decoder none`: 89.6 - 51.3 ms, 2-core CPU, 2026-11-30).
     "default": ModelConfig(
         name="default",
         generator=GeneratorConfig(dim=320, depth=10, heads=5, ffn_dim=1280, patch=2, window=16,

@@ -42,7 +42,7 @@ def shifts(frames: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return out
 
 
-def _gain(g: np.ndarray, r: np.ndarray) -> float | None:
+def following_gain(g: np.ndarray, r: np.ndarray) -> float | None:
     ok = np.isfinite(g) & np.isfinite(r)
     den = float((r[ok] ** 2).sum())
     return 100.0 * float((g[ok] * r[ok]).sum()) / den if den > 0 else None
@@ -68,7 +68,7 @@ def per_position(gen: np.ndarray, true: np.ndarray, positions: np.ndarray, windo
     out = []
     for name, ts in sorted(rows.items(), key=lambda kv: int(kv[0].split("-")[0])):
         lo = int(name.split("-")[0])
-        out.append({"positions": name, "following_pct": _gain(gen[:, ts], true[:, ts]),
+        out.append({"positions": name, "following_pct": following_gain(gen[:, ts], true[:, ts]),
                     "pairs": int(np.isfinite(true[:, ts]).sum()),
                     "beyond_window": bool(window is not None and lo > window)})
     return out
@@ -92,9 +92,9 @@ def yaw_following(runs: list[tuple], height: int, fovy_deg: float, window: int |
         return {"pairs": 0}
     g, r, a = np.concatenate(g_all), np.concatenate(r_all), np.concatenate(a_all)
     return {
-        "following_pct": _gain(g, r), "error_pct": _error(g, r), "reference_vs_analytic_pct": _gain(r, a),
-        "following_least_squares_pct": _gain(np.concatenate(lk_g), np.concatenate(lk_r)),
-        "model_vs_analytic_pct": _gain(g, a), "pairs": int(len(r)), "focal_px": f,
+        "following_pct": following_gain(g, r), "error_pct": _error(g, r), "reference_vs_analytic_pct": following_gain(r, a),
+        "following_least_squares_pct": following_gain(np.concatenate(lk_g), np.concatenate(lk_r)),
+        "model_vs_analytic_pct": following_gain(g, a), "pairs": int(len(r)), "focal_px": f,
         "mean_abs_shift_px": {"model": float(np.abs(g).mean()), "reference": float(np.abs(r).mean()),
                               "analytic": float(np.abs(a).mean())},
         "by_position": per_position(np.concatenate(pos_g, axis=1), np.concatenate(pos_r, axis=1),

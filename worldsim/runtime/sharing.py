@@ -177,6 +177,8 @@ class SharedSessions:
 
     def _broadcast(self, session: Session, header: dict, frames) -> None:
         """A step's frames to every spectator: to a waiting WATCH, else kept (the oldest dropped)."""
+        if not session.audience:                       # the usual case: nothing to copy or send
+            return
         header = dict(header)
         for viewer in session.audience.values():
             if viewer.waiting:
