@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# One 2x H200 lease for the default camera model (docs/TRAINING.md): two pipelines, one per GPU,
+# One 2x H200 lease for the default camera model (docs/TRAINING.md): two generator runs, one per GPU,
 # each one detached in-process driver (scripts/train_default.py) started in the first call.
-#   bash scripts/lease_default.sh start     # first call: install, start both, follow for ~9 min
+#   bash scripts/lease_default.sh start     # first call: install, start both, GPU tests and bench on GPU 1, follow
 #   bash scripts/lease_default.sh follow    # later calls: follow until both finish or ~9 min pass
-#   bash scripts/lease_default.sh collect   # last call: models, strips and logs into $OUT
-# A: the default preset. B: the same on A's bank with a 4x wider VAE encoder/full decoder.
+#   bash scripts/lease_default.sh collect   # last call: models, strips, logs, test and bench output into $OUT
+# A (GPU 0): bank -> VAE -> encode -> adapt with the recycled latent warped (model.recycle_warp).
+# B (GPU 1): the GPU tests and `bench e2e` while A trains its VAE, then adapt on A's VAE and latents
+# without the warp: the ablation, same steps budget.
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export TORCHINDUCTOR_COMPILE_THREADS=1 PYTHONPATH=/tmp/site:/tmp/repo PYTHONUNBUFFERED=1
 WD=/tmp/wd
-A_BUDGETS=${A_BUDGETS:-'{"vae": 240, "adapt": 450, "distill": 0}'}
-B_BUDGETS=${B_BUDGETS:-'{"vae": 240, "adapt": 380, "distill": 0}'}
+A_BUDGETS=${A_BUDGETS:-'{"vae": 450, "adapt": 540, "distill": 0}'}
+B_BUDGETS=${B_BUDGETS:-'{"adapt": 540, "distill": 0}'}
+CALL_START=$(date +%s)
 
-follow() {   # print progress until both drivers say done/failed or $1 seconds pass
-    local until=$(( $(date +%s) + $1 ))
+follow() {   # print progress until both drivers say done/failed or $1 seconds after the call started
+    local until=$(( CALL_START + $1 ))
     while [ "$(date +%s)" -lt "$until" ]; do
         sleep 30
-        echo "--- $(date +%T)"; tail -n 2 $WD/camera/driver.log $WD/wide/driver.log 2>/dev/null | grep -v '^$'
+        echo "--- $(date +%T)"; tail -n 2 $WD/camera/driver.log $WD/plain/driver.log 2>/dev/null | grep -v '^$'
         nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader
         if grep -l Traceback $WD/a.out $WD/b.out 2>/dev/null; then tail -n 5 $WD/a.out $WD/b.out; break; fi
         if ! pgrep -f train_default.py >/dev/null; then echo "both drivers ended"; break; fi
@@ -27,21 +30,31 @@ case "${1:-}" in
 start)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     pkill -f train_default.py; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
-    cd /tmp/repo
+    ROOT=$PWD; cd /tmp/repo
     CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/camera --workers 14 \
-        --compile --attention flex --t-one 0.5 --budgets "$A_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
-    CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/wide --bank-from $WD/camera \
-        --vae-set channels=64,128,256,256 --compile --attention flex --t-one 0.5 --budgets "$B_BUDGETS" \
-        > $WD/b.out 2>&1 < /dev/null &
-    follow "${2:-540}" ;;
+        --recycle-warp --compile --attention flex --t-one 0.5 --budgets "$A_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
+    CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/plain --latents-from $WD/camera \
+        --compile --attention flex --t-one 0.5 --budgets "$B_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
+    cd $ROOT
+    export CUDA_VISIBLE_DEVICES=1 PYTHONPATH=/tmp/site:$ROOT:$ROOT/plugins/worldsim-ttt
+    timeout 240 python3 -m pytest -m gpu -q -rf --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
+        tests/models tests/worlds/test_gpu.py plugins/worldsim-ttt/tests/test_triton_gpu.py > $WD/gpu_tests.txt 2>&1
+    tail -n 15 $WD/gpu_tests.txt
+    for s in 1 64 256; do
+        timeout 90 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e \
+            --preset default --res 128x128 --window 16 --sessions $s --device cuda --seconds 8 --json \
+            > $WD/bench_e2e_$s.json 2> $WD/bench_e2e_$s.err; tail -c 400 $WD/bench_e2e_$s.json; tail -n 2 $WD/bench_e2e_$s.err
+    done
+    unset CUDA_VISIBLE_DEVICES
+    follow "${2:-570}" ;;
 follow)
-    follow "${2:-560}" ;;
+    follow "${2:-570}" ;;
 collect)
     cd $WD
-    for run in camera wide; do
+    for run in camera plain; do
         tar cf - $run/driver.log $run/*/log.jsonl $run/samples_*.png $run/ship_* 2>/dev/null | split -b 15M - "$OUT/$run.tar."
     done
-    tail -n 40 a.out b.out > "$OUT/out_tail.txt"; ls -la "$OUT" ;;
+    tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_*; ls -la "$OUT" ;;
 *)
     echo "usage: $0 start|follow|collect [seconds]"; exit 2 ;;
 esac

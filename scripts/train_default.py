@@ -46,6 +46,7 @@ class Driver:
         self.kind, self.work, self.scale, self.workers = kind, work, scale, workers
         self.compile, self.bank_from, self.vae_set = compile, bank_from, vae_set or {}
         self.attention, self.t_one_fraction = "sdpa", 0.0          # generator attention, adapt.t_one_fraction
+        self.recycle_warp, self.latents_from = False, None          # model.recycle_warp; --latents-from
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
         self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
@@ -98,10 +99,9 @@ class Driver:
 
     def banks(self) -> None:
         if self.bank_from is not None:               # another run renders it: wait, then link
+            self.wait_for(self.bank_from, ("train_px.safetensors", "val_px.safetensors"))
             for name in ("train_px.safetensors", "val_px.safetensors"):
                 src = self.bank_from / name
-                while not (src.exists() and (self.bank_from / f"{name}.done").exists()):
-                    time.sleep(5)
                 if not (self.work / name).exists():
                     (self.work / name).symlink_to(src.resolve())
             self.note(f"bank from {self.bank_from}")
@@ -118,6 +118,12 @@ class Driver:
                        *(["--camera-from", str(self.work / "train_px.safetensors")] if self.kind == "camera" else []))
         for name in ("train_px.safetensors", "val_px.safetensors"):
             (self.work / f"{name}.done").touch()     # for runs waiting with --bank-from
+
+    @staticmethod
+    def wait_for(work: Path, names: tuple[str, ...]) -> None:
+        """Until another run's files exist and are marked done (NAME.done)."""
+        while not all((work / n).exists() and (work / f"{n}.done").exists() for n in names):
+            time.sleep(5)
 
     def vae_bank(self) -> str:
         """The VAE trains on 17-frame windows of the clips (5 per 81-frame clip, sharing end frames)."""
@@ -193,21 +199,33 @@ class Driver:
         self.note(f"vae round trip on validation clips: {out}")
 
     def run(self, budgets: dict[str, float]) -> None:
-        self.banks()
-        vae = self.work / "vae" / "model"
-        self.train("vae", "--config", self.config("vae", budgets["vae"], 16, 3e-4, self.vae_bank(), self.vae_init()))
-        self.round_trip()
-        self.train("encode", "--bank", str(self.work / "train_px.safetensors"), "--vae", str(vae), "--measure-stats",
-                   "--device", self.device, "--batch", "64", "--out", str(self.work / "train.safetensors"))
-        self.train("encode", "--bank", str(self.work / "val_px.safetensors"), "--vae", str(vae), "--keep-video",
-                   "--device", self.device, "--out", str(self.work / "val.safetensors"))
+        if self.latents_from is not None:            # another run's VAE and encoded banks: wait, then link
+            self.wait_for(self.latents_from, ("train.safetensors", "val.safetensors"))
+            for name in ("train.safetensors", "val.safetensors"):
+                if not (self.work / name).exists():
+                    (self.work / name).symlink_to((self.latents_from / name).resolve())
+            vae = self.latents_from / "vae" / "model"
+            self.note(f"VAE and latents from {self.latents_from}")
+        else:
+            self.banks()
+            vae = self.work / "vae" / "model"
+            self.train("vae", "--config", self.config("vae", budgets["vae"], 16, 3e-4, self.vae_bank(),
+                                                      self.vae_init()))
+            self.round_trip()
+            self.train("encode", "--bank", str(self.work / "train_px.safetensors"), "--vae", str(vae),
+                       "--measure-stats", "--device", self.device, "--batch", "64",
+                       "--out", str(self.work / "train.safetensors"))
+            self.train("encode", "--bank", str(self.work / "val_px.safetensors"), "--vae", str(vae), "--keep-video",
+                       "--device", self.device, "--out", str(self.work / "val.safetensors"))
+            for name in ("train.safetensors", "val.safetensors"):
+                (self.work / f"{name}.done").touch()   # for runs waiting with --latents-from
         bank = str(self.work / "train.safetensors")
         from safetensors import safe_open
         with safe_open(bank, framework="pt") as f:
             channels = f.get_slice("controls").get_shape()[2]   # camera rays (25) | pose heatmaps
         self.train("adapt", "--config", self.config("adapt", budgets["adapt"], 64, 4e-4, bank,
                                                     {"init": str(vae), "control_channels": channels,
-                                                     "attention": self.attention},
+                                                     "attention": self.attention, "recycle_warp": self.recycle_warp},
                                                     {"adapt": {"t_one_fraction": self.t_one_fraction}}))
         self.strip_and_ship("adapt")
         if budgets["distill"] <= 0:
@@ -243,6 +261,10 @@ def main() -> int:
                    help="a VAEConfig field instead of the preset's (repeatable), e.g. channels=64,128,256,256 "
                         "or time_up_kernel=3")
     p.add_argument("--attention", default="sdpa", choices=("sdpa", "flex"), help="generator attention in training")
+    p.add_argument("--recycle-warp", action="store_true",
+                   help="model.recycle_warp: the recycled latent re-projected to the new view (models/warp.py)")
+    p.add_argument("--latents-from", type=Path, help="use another run's VAE and encoded banks (waits for them); "
+                   "only the generator stages run here")
     p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()
     budgets = {"vae": 200, "adapt": 480, "distill": 150, "adversarial": 180, "ablation": 180}
@@ -258,6 +280,7 @@ def main() -> int:
         vae_set[field] = numbers if "," in value else numbers[0]
     d = Driver(args.kind, args.work, args.scale, args.workers, args.dry_run, args.compile, args.bank_from, vae_set)
     d.attention, d.t_one_fraction = args.attention, args.t_one
+    d.recycle_warp, d.latents_from = args.recycle_warp, args.latents_from
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
     if args.then_adversarial_ablation:

@@ -28,6 +28,12 @@ class GeneratorConfig:
     rope_t_interval: float = 1.0      # temporal RoPE position step per latent frame
     rope_ref_hw: tuple[int, int] = (8, 8)   # token grid the spatial positions are stretched to
     norm_eps: float = 1e-6
+    # Camera models: the recycled latent re-projected to the new view (models/warp.py). The first
+    # of the 3 control channels holding the last video frame's ray directions (-1: no warp), their
+    # scale constants, and 1/tan(fovy/2). Set by training (`model.recycle_warp`), kept in config.json.
+    warp_channel: int = -1
+    warp_scales: tuple[float, ...] = ()
+    warp_focal: float = 0.0
 
     @property
     def head_dim(self) -> int:

@@ -16,19 +16,21 @@ def tiny_vae(tmp_path):
     return save_checkpoint(build_model(replace_generator(model_preset("tiny"), control_channels=0)), tmp_path / "vae")
 
 
-def train_adapt(tmp_path, bank, channels: int, batch_size: int, steps: int) -> None:
+def train_adapt(tmp_path, bank, channels: int, batch_size: int, steps: int, warp: bool = False,
+                run: str = "run") -> None:
     """`worldsim train adapt` on `bank` with the tiny preset, into tmp_path/run."""
     (tmp_path / "adapt.toml").write_text(f"""
 [model]
 preset = "tiny"
 control_channels = {channels}
+recycle_warp = {str(warp).lower()}
 [data]
 path = "{bank}"
 batch_size = {batch_size}
 [loop]
 steps = {steps}
 log_every = 1
-out_dir = "{tmp_path / 'run'}"
+out_dir = "{tmp_path / run}"
 device = "cpu"
 progress = false
 tensorboard = false
@@ -77,6 +79,17 @@ def test_bank_from_the_reference_world_trains_a_camera_model_that_plays(tmp_path
     assert Image.open(strip).size == (5 * 32, 2 * 2 * 32)                # 5 of 9 frames; real + generated rows
     assert main(["train", "throughput", str(tmp_path / "run" / "log.jsonl"), "--skip", "0"]) == 0
     assert "clips/s" in capsys.readouterr().out
+
+    # model.recycle_warp: the checkpoint keeps the bank's camera geometry and plays with it
+    train_adapt(tmp_path, bank_path, channels=25, batch_size=2, steps=2, warp=True, run="warp")
+    model, meta = load_checkpoint(tmp_path / "warp" / "model")
+    assert model.cfg.generator.warp_channel == 21 and model.cfg.generator.warp_scales == tuple(camera["scales"][3:])
+    renderer = AaptRenderer(str(tmp_path / "warp" / "model"), width=32, height=32, max_sessions=1)
+    state = renderer.open(seed=5)
+    packet = {"camera": {"c2w": t["c2w"][0, 0].tolist()}}
+    renderer.step([state], [[packet]])
+    frames = renderer.step([state], [[{"camera": {"c2w": c.tolist()}} for c in t["c2w"][0, 1:5]]])
+    assert frames[0].shape == (4, 32, 32, 3)
 
 
 def test_adding_control_channels_keeps_the_model_where_controls_are_zero():

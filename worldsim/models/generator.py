@@ -40,6 +40,7 @@ from .context import CachedStep, ClipContext, FirstFrame, FullContext
 from .kv_cache import KVCache, Slots, slot_index
 from .rope import Rope3D
 from .segment import Snapshot, forward_segment
+from .warp import warp_recycled
 
 
 class TimestepEmbedding(nn.Module):
@@ -182,7 +183,11 @@ class Generator(nn.Module):
         return self.unpatchify(self.final_proj(self.final_norm(x) * (1 + scale) + shift), h, w)
 
     def frame_inputs(self, noise: Tensor, recycled: Tensor, controls: Tensor) -> Tensor:
-        """[noise | recycled | controls | flag 0] for frames i >= 1; shapes (..., C|K, h, w)."""
+        """[noise | recycled | controls | flag 0] for frames i >= 1; shapes (..., C|K, h, w). A camera
+        model (`cfg.warp_channel` >= 0) sees the recycled latent from the new view (warp.py)."""
+        if self.cfg.warp_channel >= 0:
+            recycled = warp_recycled(recycled, controls, self.cfg.warp_channel, self.cfg.warp_scales,
+                                     self.cfg.warp_focal)
         flag = torch.zeros_like(noise[..., :1, :, :])
         return torch.cat([noise, recycled, controls.to(noise.dtype), flag], dim=-3)
 

@@ -32,6 +32,8 @@ class ModelSection:
     control_channels: int = 0         # K of the generator (0: unconditioned, or as `init` has it; camera: 25);
                                       # a K > 0 on an init without controls adds them (random init)
     attention: str = "sdpa"           # sdpa | flex | flash
+    recycle_warp: bool = False        # camera models: recycle the previous latent re-projected to the new view
+                                      # (worldsim/models/warp.py; from the bank's camera encoding, kept by the checkpoint)
 
 
 @dataclass
