@@ -139,3 +139,20 @@ def test_a_bank_rendered_in_worker_processes_equals_one_rendered_in_one(tmp_path
     for key in ("video", "c2w", "controls"):
         assert torch.equal(split.tensors[key], one.tensors[key]), key
     assert not list((tmp_path / "parts").iterdir())           # the parts are removed once merged
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8"])
+def test_encode_takes_a_shipped_checkpoint_as_its_vae(tmp_path, dtype):
+    """A shipped checkpoint (float16 / int8 shards, like worldsim/assets/default) encodes a bank as
+    its float32 original does."""
+    from worldsim.models.shipped import save_shipped
+    model = build_model(replace_generator(model_preset("tiny"), control_channels=0), seed=3)
+    save_shipped(model, tmp_path / "ship", dtype=dtype)
+    video = torch.randint(0, 256, (2, 3, 5, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    ClipBank({"video": video}, ["a", "b"]).save(tmp_path / "px.safetensors")
+    for name, vae in (("ship", tmp_path / "ship"), ("float", save_checkpoint(model, tmp_path / "float_ckpt"))):
+        assert main(["train", "encode", "--bank", str(tmp_path / "px.safetensors"), "--vae", str(vae),
+                     "--out", str(tmp_path / f"{name}.safetensors")]) == 0
+    shipped, original = (ClipBank.load(tmp_path / f"{n}.safetensors").tensors["latents"] for n in ("ship", "float"))
+    assert shipped.shape == original.shape == (2, 2, 16, 4, 4) and shipped.dtype == torch.float32
+    torch.testing.assert_close(shipped, original, atol=0.1, rtol=0.1)

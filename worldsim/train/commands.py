@@ -138,8 +138,10 @@ def run_bank(args: argparse.Namespace) -> int:
     output_folder(args.out)
     vae = None
     if args.vae:
+        import torch
+
         from ..models.checkpoint import load_checkpoint
-        vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
+        vae = load_checkpoint(args.vae, device=args.device, dtype=torch.float32)[0].vae.eval()
     with tqdm(total=len(seeds) * spec.clips_per_seed, desc="bank", unit="clip") as bar:
         if args.workers > 1:
             if vae is not None:
@@ -174,8 +176,10 @@ def run_bank_from_dir(args: argparse.Namespace) -> int:
     output_folder(args.out)
     bank = read_dir(args.from_dir, args.frames, fovy, camera, scales)
     if args.vae:
+        import torch
+
         from ..models.checkpoint import load_checkpoint
-        vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
+        vae = load_checkpoint(args.vae, device=args.device, dtype=torch.float32)[0].vae.eval()
         video = bank.tensors["video"]
         bank.tensors["latents"] = torch.cat([encode_latents(vae, video[i:i + args.batch])
                                              for i in range(0, len(bank), args.batch)])
@@ -197,7 +201,7 @@ def run_encode(args: argparse.Namespace) -> int:
     bank = ClipBank.load(args.bank)
     bank.require("video", path=args.bank)
     output_folder(args.out)
-    vae = load_checkpoint(args.vae, device=args.device)[0].vae.eval()
+    vae = load_checkpoint(args.vae, device=args.device, dtype=torch.float32)[0].vae.eval()
     video = bank.tensors["video"]
 
     def encode_all():
