@@ -66,11 +66,24 @@ def test_a_renderer_is_discovered_once_and_imported_only_when_asked(entry_points
 
 def test_an_unknown_name_is_one_line_listing_what_is_available(entry_points):
     entry_points({"worldsim.renderers": {"tiny": "fake_renderers:small_testpattern"}})
-    with pytest.raises(WorldsimUserError, match=r"^unknown renderer 'nope'; available: tiny$"):
+    with pytest.raises(WorldsimUserError,
+                       match=r"^unknown renderer 'nope'; available: aapt, reference, split, testpattern, tiny$"):
         create_renderer("nope")
     with pytest.raises(KeyError) as err:                          # older callers catch KeyError
         get_control("smell")
     assert str(err.value).startswith("unknown control 'smell'; available: actions, camera, pose")
+
+
+def test_the_builtin_renderers_resolve_without_an_install(entry_points):
+    """A source checkout on PYTHONPATH (no package metadata, e.g. a GPU server's image) still has
+    worldsim's own renderers; the table is the one pyproject.toml declares."""
+    import tomllib
+    from pathlib import Path
+    entry_points({})
+    assert set(available_renderers()) == {"aapt", "reference", "split", "testpattern"}
+    assert create_renderer("testpattern", width=32, height=24).spec.width == 32
+    declared = tomllib.loads((Path(worldsim.__file__).parent.parent / "pyproject.toml").read_text())
+    assert declared["project"]["entry-points"]["worldsim.renderers"] == plugins.BUILTIN_RENDERERS
 
 
 def test_an_entry_that_does_not_import_names_itself_and_why(entry_points, capsys):

@@ -127,7 +127,18 @@ def _builtin_controls() -> dict[str, str]:
     return BUILTIN_REFS
 
 
-renderers = Registry(RENDERERS, "renderer")
+# The renderers worldsim itself ships; pyproject.toml declares the same names as entry points.
+BUILTIN_RENDERERS = {"testpattern": "worldsim.runtime.testpattern:TestPatternRenderer",
+                     "aapt": "worldsim.models.renderer:AaptRenderer",
+                     "reference": "worldsim.worlds.renderer:ReferenceRenderer",
+                     "split": "worldsim.runtime.split:SplitRenderer"}
+
+
+def _builtin_renderers() -> dict[str, str]:
+    return BUILTIN_RENDERERS
+
+
+renderers = Registry(RENDERERS, "renderer", _builtin_renderers)
 controls = Registry(CONTROLS, "control", _builtin_controls)
 plugins = Registry(PLUGINS, "plugin")
 
