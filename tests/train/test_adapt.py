@@ -127,3 +127,27 @@ def test_cosine_schedule_decays_the_learning_rate_to_its_final_fraction(tmp_path
     train(stage, ClipReader(tiny_bank(), 4, 0), cfg, ctx)
     group = stage.optimizers["adamw"].param_groups[0]
     assert group["lr"] == pytest.approx(cfg.optim.lr * schedule_factor(cfg.optim, 0.9))   # the last step's lr
+
+
+def test_recycle_warp_on_clips_without_a_camera_is_one_clear_error(tmp_path, tiny_bank, capsys):
+    from worldsim.cli import main
+    bank = tmp_path / "bank.safetensors"
+    tiny_bank().save(bank)
+    (tmp_path / "adapt.toml").write_text(f"""
+[model]
+preset = "tiny"
+recycle_warp = true
+[data]
+path = "{bank}"
+batch_size = 2
+[loop]
+steps = 1
+out_dir = "{tmp_path / 'run'}"
+device = "cpu"
+progress = false
+tensorboard = false
+""")
+    assert main(["train", "adapt", "--config", str(tmp_path / "adapt.toml")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("worldsim: error: model.recycle_warp: the recycled-latent warp needs camera controls; "
+                          "these clips carry none") and len(err.splitlines()) == 1

@@ -36,8 +36,8 @@ def warp_spec(controls: dict, frames_per_latent: int = 4) -> dict:
 
     camera = controls.get("camera") if isinstance(controls, dict) else None
     if camera is None:
-        raise ValueError("the recycled-latent warp needs camera controls; these clips have "
-                         f"{sorted(controls) if isinstance(controls, dict) else 'none'}")
+        kinds = ", ".join(sorted(controls)) if isinstance(controls, dict) and controls else "none"
+        raise ValueError(f"the recycled-latent warp needs camera controls; these clips carry {kinds}")
     encoders = ControlEncoders(list(controls), 1, 1, controls)
     last = encoders.slices["camera"].start + 6 * (frames_per_latent - 1)   # the last video frame's [o|o×d, d]
     scales = [float(v) for v in camera.get("scales") or DEFAULT_SCALES[camera.get("kind", "od")]]
