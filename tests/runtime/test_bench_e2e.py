@@ -32,7 +32,8 @@ def test_e2e_tiny_two_sessions_reports_sane_figures():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--sessions", "0"], "--sessions must be 1..64, got 0"),
+    (["--sessions", "0"], "--sessions must be 1..1024, got 0"),
+    (["--sessions", "1025"], "--sessions must be 1..1024, got 1025"),
     (["--seconds", "-1"], "--seconds must be in (0, 3600], got -1"),
     (["--preset", "huge"], "unknown model preset 'huge'"),
     (["--preset", "tiny", "--res", "30x32"], "--res 30x32: sizes must be multiples of 8"),
@@ -45,3 +46,27 @@ def test_bad_options_are_one_line_errors(capsys, argv, message):
     assert main(["bench", "e2e", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("worldsim: error: ") and message in err and err.count("\n") == 1
+
+
+def test_many_sessions_are_accepted_and_the_worker_is_started_for_them(monkeypatch):
+    """128 sessions (the GPU target) pass the argument check and reach a worker started with
+    --max-sessions 128 whose aapt renderer holds 128 (no worker is started here)."""
+    import worldsim.runtime.process as process
+
+    started = {}
+
+    class Started(Exception):
+        pass
+
+    class FakeWorker:
+        def __init__(self, renderers, options, **kwargs):
+            started.update(renderers=renderers, options=options, **kwargs)
+
+        def start(self):
+            raise Started
+
+    monkeypatch.setattr(process, "WorkerProcess", FakeWorker)
+    with pytest.raises(Started):
+        main(["bench", "e2e", "--preset", "tiny", "--sessions", "128", "--seconds", "1"])
+    assert started["renderers"] == ["aapt"]
+    assert started["max_sessions"] == 128 and started["options"]["max_sessions"] == 128

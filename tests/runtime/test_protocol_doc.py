@@ -101,3 +101,16 @@ def test_every_message_has_the_direction_of_the_code():
     listed = re.search(r"a type it does not take \(([^)]*)\)", DOC.replace("\n", " "))
     assert listed, "the doc does not list the types a worker does not take"
     assert {n.strip() for n in listed.group(1).split(",")} == {t.name for t, d in directions.items() if d == "W→C"}
+
+
+def test_the_session_limit_is_the_workers_setting():
+    """The doc states MAX_SESSIONS_PER_WORKER as the default of `worldsim serve --max-sessions N`,
+    its bound, and what a full worker answers; the CLI has that default and that bound."""
+    from worldsim.cli import build_parser
+    table = rows(section("Limits"))
+    past = table["MAX_SESSIONS_PER_WORKER"][1]
+    assert "`worldsim serve --max-sessions N`" in past and "`overloaded`" in past and "`retry_s`" in past
+    assert f"1..{P.MAX_SESSIONS_PER_WORKER_BOUND}" in table["MAX_SESSIONS_PER_WORKER_BOUND"][1]
+    assert build_parser().parse_args(["serve"]).max_sessions == P.MAX_SESSIONS_PER_WORKER
+    open_text = " ".join(section(f"OPEN ({P.MsgType.OPEN.value})").split())
+    assert "`worldsim serve --max-sessions N`" in open_text and "`overloaded`" in open_text

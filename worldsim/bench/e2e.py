@@ -3,13 +3,13 @@
     worldsim bench e2e --preset default --res 128x128 --window 16 --sessions 1 --device cpu
     worldsim bench e2e --preset 8b --res 736x416 --window 30 --sessions 8 --device cuda --compile --json
 
-A worker process (what `worldsim serve` runs: the `aapt` renderer with the preset at random
-weights, which step as fast as trained ones, or `--checkpoint DIR`) and S clients, each with its
-own socket and thread, one session each. Every client first warms its session up, stepping one
-step at a time until the attention window's ring is full (with `--compile`, both step graphs are
-traced then), then all step in real time for T seconds on one clock: the step for video frames
-k..k+3 is sent at tick k (24 fps: every 1/6 s), its controls (a turning camera) read then, with at
-most 2 steps in flight. Reported per session and overall, over the real-time steps:
+A worker process (what `worldsim serve --max-sessions S` runs: the `aapt` renderer with the preset
+at random weights, which step as fast as trained ones, or `--checkpoint DIR`, built to hold S
+sessions) and S clients, each with its own socket and thread, one session each. Every client
+first warms its session up, stepping one step at a time until the attention window's ring is full
+(with `--compile`, both step graphs are traced then), then all step in real time for T seconds on
+one clock: the step for video frames k..k+3 is sent at tick k (24 fps: every 1/6 s), its controls
+(a turning camera) read then, with at most 2 steps in flight. Reported per session and overall, over the real-time steps:
 
 - fps: frames received per second, (frames after the first step) / (last arrival - first arrival)
 - step_ms p50/p99: the worker's time for the `Renderer.step` batch that made the step (FRAMES
@@ -121,10 +121,18 @@ def session_figures(p: Player, period: float) -> dict:
 
 def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_per_step: float,
         device: str, batch_buckets: tuple[int, ...] | None = None) -> dict:
+    import zmq
+
     from worldsim.bench.load import rss_mb
-    from worldsim.runtime.process import WorkerProcess
+    from worldsim.runtime.process import WorkerProcess, raise_open_files
+    need, files = raise_open_files(sessions)     # S clients' sockets here, their connections in the worker
+    if files < need:
+        raise WorldsimUserError(f"--sessions {sessions} needs about {need} open files; the limit is {files} "
+                                "(raise it: ulimit -n)")
+    zmq.Context.instance().set(zmq.MAX_SOCKETS, max(1023, sessions + 64))   # one socket a client; before the first
     gpu = GpuMemory(device)
-    process = WorkerProcess(["aapt"], options, ready_timeout=600.0, batch_buckets=batch_buckets).start()
+    process = WorkerProcess(["aapt"], options, ready_timeout=600.0, batch_buckets=batch_buckets,
+                            max_sessions=sessions).start()      # `worldsim serve --max-sessions S`
     try:
         clock: dict = {}
         barrier = threading.Barrier(sessions, action=lambda: clock.update(t0=time.monotonic() + 0.05))
@@ -253,7 +261,9 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help="serve this checkpoint instead of a preset")
     p.add_argument("--res", default=None, metavar="WxH", help="video size (default: the model's)")
     p.add_argument("--window", type=int, default=None, help="attention window N in latent frames (default: the model's)")
-    p.add_argument("--sessions", type=int, default=1, help="concurrent clients, one session each (default 1)")
+    from worldsim.runtime.protocol import MAX_SESSIONS_PER_WORKER_BOUND
+    p.add_argument("--sessions", type=int, default=1, help="concurrent clients, one session each, in one worker "
+                   f"started with --max-sessions S (1..{MAX_SESSIONS_PER_WORKER_BOUND}, default 1)")
     p.add_argument("--seconds", type=float, default=10.0, help="real-time streaming after the warm-up (default 10)")
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     p.add_argument("--compile", action="store_true", help="compile the generator's step (CUDA graphs on CUDA)")
@@ -266,12 +276,12 @@ def _main(args) -> int:
     from worldsim.runtime.commands import _size
     from worldsim.runtime.process import WorkerStartError
     from worldsim.runtime.scheduling import parse_buckets
-    from worldsim.runtime.protocol import MAX_SESSIONS_PER_WORKER
+    from worldsim.runtime.protocol import MAX_SESSIONS_PER_WORKER_BOUND
     if args.checkpoint and args.preset:
         raise WorldsimUserError("--preset and --checkpoint both name the model: give one")
     args.preset = args.preset or "default"
-    if not 1 <= args.sessions <= MAX_SESSIONS_PER_WORKER:
-        raise WorldsimUserError(f"--sessions must be 1..{MAX_SESSIONS_PER_WORKER}, got {args.sessions}")
+    if not 1 <= args.sessions <= MAX_SESSIONS_PER_WORKER_BOUND:    # the worker is started with --max-sessions S
+        raise WorldsimUserError(f"--sessions must be 1..{MAX_SESSIONS_PER_WORKER_BOUND}, got {args.sessions}")
     if not args.seconds > 0 or args.seconds > 3600:
         raise WorldsimUserError(f"--seconds must be in (0, 3600], got {args.seconds:g}")
     if args.window is not None and args.window < 1:

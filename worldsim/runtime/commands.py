@@ -79,6 +79,11 @@ def register(sub) -> None:
                    "(required beyond loopback)")
     p.add_argument("--session-idle-s", type=float, default=60.0, metavar="S",
                    help="free the sessions of a client silent for S seconds (default 60)")
+    from .protocol import MAX_SESSIONS_PER_WORKER, MAX_SESSIONS_PER_WORKER_BOUND
+    p.add_argument("--max-sessions", type=int, default=MAX_SESSIONS_PER_WORKER, metavar="N",
+                   help=f"sessions this worker serves at once, 1..{MAX_SESSIONS_PER_WORKER_BOUND} (default "
+                        "%(default)s); an OPEN past them gets `overloaded`. The aapt renderer is built to hold N "
+                        "(its KV cache has N rows)")
     from .scheduling import DEFAULT_BATCH_BUCKETS
     p.add_argument("--batch-buckets", metavar="N,N,...", default=",".join(map(str, DEFAULT_BATCH_BUCKETS)),
                    help="batch sizes a renderer is stepped with: pending sessions are split into batches of "
@@ -174,15 +179,20 @@ def _serve(args) -> int:
     from .worker import run_worker
     from .scheduling import parse_buckets
     from .security import KeyFileError
+    from .sessions import check_max_sessions
     check_bind_address(args.bind, args.curve)
     try:
         buckets = parse_buckets(args.batch_buckets)
     except ValueError as err:
         raise WorldsimUserError(f"--batch-buckets: {err}") from None
+    try:
+        check_max_sessions(args.max_sessions)
+    except ValueError as err:
+        raise WorldsimUserError(f"--max-sessions {err}") from None
     renderer, options = resolve_renderer(PlayOptions(renderer=args.renderer, renderer_options=_renderer_options(args)))
     try:
         run_worker(args.bind, [renderer], options, curve_dir=args.curve,    # aapt: the embedded model by default
-                   session_idle_s=args.session_idle_s, batch_buckets=buckets)
+                   session_idle_s=args.session_idle_s, batch_buckets=buckets, max_sessions=args.max_sessions)
     except (RuntimeError, KeyFileError, OSError) as err:     # bad --bind, --curve folder: one line
         raise WorldsimUserError(str(err)) from None
     return 0

@@ -17,6 +17,24 @@ class WorkerStartError(RuntimeError):
     """The worker process failed to start or did not report READY in time."""
 
 
+FILES_PER_SESSION = 4       # open files a session may take, worker or host side: its connection, ZMQ's mailbox, shm
+
+
+def raise_open_files(sessions: int) -> tuple[int, int]:
+    """Raise this process's soft limit on open files (up to the hard limit) to what `sessions`
+    sessions may need (children inherit it); (files needed, soft limit now)."""
+    import resource
+    need = FILES_PER_SESSION * sessions + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        soft = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        except (ValueError, OSError):
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return need, (need if soft == resource.RLIM_INFINITY else soft)
+
+
 def local_address() -> str:
     """A fresh private address: an ipc socket in the temp dir."""
     return f"ipc://{tempfile.gettempdir()}/worldsim-{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
@@ -27,9 +45,13 @@ class WorkerProcess:
 
     def __init__(self, renderers: list[str], options: Mapping[str, Any] | None = None,
                  ready_timeout: float = 120.0, address: str | None = None,
-                 batch_buckets: tuple[int, ...] | None = None):
+                 batch_buckets: tuple[int, ...] | None = None, max_sessions: int | None = None):
         self.renderers = list(renderers)
         self.batch_buckets = batch_buckets          # None: the worker's default (scheduling.py)
+        if max_sessions is not None:
+            from .sessions import check_max_sessions
+            check_max_sessions(max_sessions)        # ValueError here, not a worker that fails to start
+        self.max_sessions = max_sessions            # None: the worker's default, renderers at their own size
         self.options = dict(options or {})
         self.ready_timeout = ready_timeout
         self.address = address or local_address()
@@ -47,6 +69,8 @@ class WorkerProcess:
                "--session-idle-s", "inf"]
         if self.batch_buckets:
             cmd += ["--batch-buckets", ",".join(map(str, self.batch_buckets))]
+        if self.max_sessions is not None:
+            cmd += ["--max-sessions", str(self.max_sessions)]
         try:
             self.proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)

@@ -1,5 +1,8 @@
 """The worker's session table: limits per worker and per client, ownership, lifetime.
 
+The per-worker limit is the worker's setting (`worldsim serve --max-sessions N`, default
+MAX_SESSIONS_PER_WORKER, at most MAX_SESSIONS_PER_WORKER_BOUND); an OPEN past it is `overloaded`.
+
 A session lives until its client closes it, its client disconnects (the IO thread sees the
 connection close), or its client has sent nothing for `idle_s` seconds (a client that polls
 sends heartbeat PINGs, which count). A freed session's id is remembered for a while so a late
@@ -44,9 +47,17 @@ class Session:
     audience: dict[bytes, Viewer] = field(default_factory=dict)   # spectators, in the order they joined
 
 
+def check_max_sessions(value: int) -> int:
+    """A worker's session limit, or ValueError (one line) outside 1..MAX_SESSIONS_PER_WORKER_BOUND."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= P.MAX_SESSIONS_PER_WORKER_BOUND:
+        raise ValueError(f"must be 1..{P.MAX_SESSIONS_PER_WORKER_BOUND}, got {value!r}")
+    return value
+
+
 class SessionTable:
     def __init__(self, max_sessions: int = P.MAX_SESSIONS_PER_WORKER,
                  max_per_client: int = P.MAX_SESSIONS_PER_CLIENT, idle_s: float = SESSION_IDLE_S):
+        check_max_sessions(max_sessions)
         self.max_sessions, self.max_per_client, self.idle_s = max_sessions, max_per_client, idle_s
         self.sessions: dict[int, Session] = {}
         self.by_owner: dict[bytes, set[int]] = collections.defaultdict(set)
