@@ -95,6 +95,39 @@ def test_five_pending_sessions_run_in_bucket_sized_batches_and_get_their_frames_
             assert np.array_equal(r.frames, want)
 
 
+def test_the_queued_steps_of_many_sessions_make_one_batch():
+    """40 sessions (5 clients x 8), each with a step queued while the worker is busy: the next
+    round steps them together (buckets 32 + 8), not in slices of the control limit (16)."""
+    renderer = GatedRenderer()
+    worker = Worker(local_address(), {"gated": renderer})
+    worker.start_io()
+    thread = threading.Thread(target=worker.serve, daemon=True)
+    thread.start()
+    clients = [Client.connect(worker.address) for _ in range(6)]
+    try:
+        gate = clients[0].open("gated", seed=99)
+        sessions = [(c, c.open("gated", seed=s)) for c in clients[1:] for s in range(1, 9)]
+        clients[0].submit_step(gate, 0, [camera(0.0)])
+        assert renderer.entered.wait(10)
+        for c, s in sessions:
+            c.submit_step(s, 0, [camera(0.0)])
+        deadline = time.monotonic() + 10
+        while worker.pending_messages() < len(sessions) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.pending_messages() == len(sessions)
+        renderer.gate.set()
+        for c in clients[1:]:
+            answered = 0
+            while answered < 8:
+                answered += sum(r.error is None for r in c.poll(5.0))
+    finally:
+        for c in clients:
+            c.shutdown()
+        worker.stop()
+        thread.join(5)
+    assert renderer.batch_sizes == [32, 8]
+
+
 def test_serve_refuses_bad_buckets_in_one_line():
     out = subprocess.run([sys.executable, "-m", "worldsim.cli", "serve", "--renderer", "testpattern",
                           "--batch-buckets", "2,4"], capture_output=True, text=True, timeout=60)

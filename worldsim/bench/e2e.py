@@ -35,6 +35,7 @@ import numpy as np
 from worldsim.errors import WorldsimUserError
 
 DEPTH = 2            # steps a client keeps in flight at most
+LIVENESS_S = 10.0    # a client declares the worker dead after this long without a word
 
 
 def camera(tick: int) -> dict:
@@ -71,7 +72,9 @@ class Player(threading.Thread):
 
     def _run(self) -> None:
         from worldsim.runtime.client import Client
-        with Client.connect(self.address, timeout=600.0) as client:
+        # liveness 10 s, not play's 1 s: hundreds of client threads in one process (and one GIL)
+        # can leave a thread unscheduled for longer than a second on a loaded host
+        with Client.connect(self.address, timeout=600.0, liveness_s=LIVENESS_S) as client:
             session = client.open("aapt", seed=self.index, controls=["camera"])
             spec, tick = session.spec, 0
             for _ in range(self.warmup_steps):          # one at a time: the ring fills, graphs trace

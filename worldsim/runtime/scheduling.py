@@ -13,7 +13,7 @@ import threading
 from typing import Any, Hashable
 
 INBOX_QUOTA = 32          # requests of one client waiting for the main thread
-CONTROL_SLICE = 16        # requests the main thread handles between two batches of steps
+CONTROL_SLICE = 16        # requests the main thread handles between two batches of steps (at least one per session)
 STEP_DEADLINE_S = 0.5     # a session whose step took longer is slow: stepped alone, after the others
 
 

@@ -92,7 +92,9 @@ class Worker(SharedSessions):
             while not self._stop.is_set():
                 if not any(s.pending for s in self.table.values()):
                     self._inbox.wait(0.25)                # block only when idle
-                for item in self._inbox.take(CONTROL_SLICE):
+                # one request per client in turn; at least one per open session, so every session's
+                # queued step joins the next batch (a fixed slice split 128 sessions into 8 batches)
+                for item in self._inbox.take(max(CONTROL_SLICE, len(self.table))):
                     if item == "stop":
                         return
                     if item[0] == "gone":
