@@ -3,7 +3,7 @@
 # each one detached in-process driver (scripts/train_default.py) started in the first call.
 #   bash scripts/lease_default.sh start     # first call: install, start both, GPU tests and bench on GPU 1, follow
 #   bash scripts/lease_default.sh follow    # later calls: follow until both finish or ~9 min pass
-#   bash scripts/lease_default.sh collect   # last call: models, strips, logs, test and bench output into $OUT
+#   bash scripts/lease_default.sh collect camera full   # then: collect plain ship (files <= 64 MiB a call)
 # A (GPU 0): bank -> VAE -> encode -> adapt with the recycled latent warped (model.recycle_warp).
 # B (GPU 1): the GPU tests and `bench e2e` while A trains its VAE, then adapt on A's VAE and latents
 # without the warp: the ablation, same steps budget.
@@ -49,12 +49,13 @@ start)
     follow "${2:-570}" ;;
 follow)
     follow "${2:-570}" ;;
-collect)
+collect)    # collect RUN full|ship: RUN's logs, strips and its whole float16 models (full_*, ~48 MB, what a
+            # later lease carries to go on training) or its int8 shipped copies (ship_*, ~21 MB); one RUN a call
+    run=${2:-camera}; part=${3:-full}
     cd $WD
-    for run in camera plain; do
-        tar cf - $run/driver.log $run/*/log.jsonl $run/samples_*.png $run/ship_* 2>/dev/null | split -b 15M - "$OUT/$run.tar."
-    done
-    tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_*; ls -la "$OUT" ;;
+    tar cf - $run/driver.log $run/*/log.jsonl $run/samples_*.png $run/${part}_* 2>/dev/null | split -b 15M - "$OUT/$run.tar."
+    tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
+    ls -la "$OUT" ;;
 *)
     echo "usage: $0 start|follow|collect [seconds]"; exit 2 ;;
 esac

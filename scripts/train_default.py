@@ -12,8 +12,11 @@ bank (rendered in worker processes, or another run's with --bank-from) -> vae ->
 VAE's round trip on the validation clips: PSNR, and motion inside and across latent frames) -> adapt (from the VAE
 run: a random generator, trained block-causally on clips longer than the attention window) ->
 distill -> adversarial (student forcing); a budget of 0 skips a stage. After each generator stage:
-a sample strip of the validation clips and a shipped copy (`save_shipped`: int8 shards <= 15 MiB,
-no full VAE decoder) under WORK/ship_<stage>. `--then-adversarial-ablation CAMERA_WORK` afterwards
+a sample strip of the validation clips, a shipped copy (`save_shipped`: int8 shards <= 15 MiB,
+no full VAE decoder) under WORK/ship_<stage> and the whole model in float16 shards under
+WORK/full_<stage> (what a later lease carries: `--continue-from WORK/full_adapt` renders the banks
+with that model's camera encoding, encodes them with its VAE and statistics, and trains its
+generator on; `--continue-from worldsim/assets/default` goes on from the shipped int8 weights). `--then-adversarial-ablation CAMERA_WORK` afterwards
 runs the teacher-forced adversarial ablation of that camera run (it waits for CAMERA_WORK/distill/model).
 With --compile a stage that fails to compile is run again eagerly (logged).
 
@@ -47,6 +50,7 @@ class Driver:
         self.compile, self.bank_from, self.vae_set = compile, bank_from, vae_set or {}
         self.attention, self.t_one_fraction = "sdpa", 0.0          # generator attention, adapt.t_one_fraction
         self.recycle_warp, self.latents_from = False, None          # model.recycle_warp; --latents-from
+        self.continue_from, self.adapt_lr = None, 4e-4              # --continue-from; adapt's peak lr
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
         self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
@@ -97,7 +101,7 @@ class Driver:
         path.write_text(tomli_w.dumps(cfg))
         return str(path)
 
-    def banks(self) -> None:
+    def banks(self, camera_from: Path | None = None) -> None:
         if self.bank_from is not None:               # another run renders it: wait, then link
             self.wait_for(self.bank_from, ("train_px.safetensors", "val_px.safetensors"))
             for name in ("train_px.safetensors", "val_px.safetensors"):
@@ -108,16 +112,28 @@ class Driver:
             return
         seeds, per_seed, val = self.seeds
         common = ["--frames", str(self.frames), "--size", self.size, "--device", self.device, "--kind", self.kind]
+        camera = ["--camera-from", str(camera_from)] if camera_from else ["--camera", "od"]
         if not (self.work / "train_px.safetensors").exists():
             self.train("bank", "--world-seeds", seeds, "--clips-per-seed", str(per_seed), *common,
                        "--workers", str(self.workers), "--out", str(self.work / "train_px.safetensors"),
-                       *(["--camera", "od"] if self.kind == "camera" else []))
+                       *(camera if self.kind == "camera" else []))
         if not (self.work / "val_px.safetensors").exists():
             self.train("bank", "--world-seeds", val, "--clips-per-seed", "2", *common,
                        "--out", str(self.work / "val_px.safetensors"),
                        *(["--camera-from", str(self.work / "train_px.safetensors")] if self.kind == "camera" else []))
         for name in ("train_px.safetensors", "val_px.safetensors"):
             (self.work / f"{name}.done").touch()     # for runs waiting with --bank-from
+
+    def encode(self, vae: Path, measure: bool) -> None:
+        """Latents of the train and validation banks; `measure`: the VAE's latent statistics first
+        (stored in its checkpoint), else the ones it has (a model that goes on training keeps them)."""
+        self.train("encode", "--bank", str(self.work / "train_px.safetensors"), "--vae", str(vae),
+                   *(["--measure-stats"] if measure else []), "--device", self.device, "--batch", "64",
+                   "--out", str(self.work / "train.safetensors"))
+        self.train("encode", "--bank", str(self.work / "val_px.safetensors"), "--vae", str(vae), "--keep-video",
+                   "--device", self.device, "--out", str(self.work / "val.safetensors"))
+        for name in ("train.safetensors", "val.safetensors"):
+            (self.work / f"{name}.done").touch()   # for runs waiting with --latents-from
 
     @staticmethod
     def wait_for(work: Path, names: tuple[str, ...]) -> None:
@@ -148,9 +164,12 @@ class Driver:
                    "--out", str(self.work / f"samples_{stage}.png"), "--device", self.device)
         model, meta = load_checkpoint(model_dir, dtype=torch.float32)
         keep = {k: meta[k] for k in ("trained_by", "trained_clip_frames") if k in meta}
-        save_shipped(model, self.work / f"ship_{stage}", dtype=self.ship_dtype, controls=read_config(model_dir)["controls"],
-                     extra=keep)
-        self.note(f"shipped {stage} -> {self.work / f'ship_{stage}'}")
+        controls = read_config(model_dir)["controls"]
+        save_shipped(model, self.work / f"ship_{stage}", dtype=self.ship_dtype, controls=controls, extra=keep)
+        # the whole model (full VAE decoder too) in float16 shards: small enough to come back from a
+        # lease, and what a later lease carries to go on training (--continue-from)
+        save_shipped(model, self.work / f"full_{stage}", dtype="float16", omit=(), controls=controls, extra=keep)
+        self.note(f"shipped {stage} -> {self.work / f'ship_{stage}'} (whole model, float16: full_{stage})")
 
     def vae_init(self) -> dict:
         """--vae-set: a random checkpoint of the preset with those VAEConfig fields to start from."""
@@ -206,24 +225,22 @@ class Driver:
                     (self.work / name).symlink_to((self.latents_from / name).resolve())
             vae = self.latents_from / "vae" / "model"
             self.note(f"VAE and latents from {self.latents_from}")
+        elif self.continue_from is not None:     # a trained model's VAE (stats kept) and generator go on
+            self.banks(camera_from=self.continue_from)     # encoded with the model's own camera scales
+            vae = self.continue_from
+            self.encode(vae, measure=False)
         else:
             self.banks()
             vae = self.work / "vae" / "model"
             self.train("vae", "--config", self.config("vae", budgets["vae"], 16, 3e-4, self.vae_bank(),
                                                       self.vae_init()))
             self.round_trip()
-            self.train("encode", "--bank", str(self.work / "train_px.safetensors"), "--vae", str(vae),
-                       "--measure-stats", "--device", self.device, "--batch", "64",
-                       "--out", str(self.work / "train.safetensors"))
-            self.train("encode", "--bank", str(self.work / "val_px.safetensors"), "--vae", str(vae), "--keep-video",
-                       "--device", self.device, "--out", str(self.work / "val.safetensors"))
-            for name in ("train.safetensors", "val.safetensors"):
-                (self.work / f"{name}.done").touch()   # for runs waiting with --latents-from
+            self.encode(vae, measure=True)
         bank = str(self.work / "train.safetensors")
         from safetensors import safe_open
         with safe_open(bank, framework="pt") as f:
             channels = f.get_slice("controls").get_shape()[2]   # camera rays (25) | pose heatmaps
-        self.train("adapt", "--config", self.config("adapt", budgets["adapt"], 64, 4e-4, bank,
+        self.train("adapt", "--config", self.config("adapt", budgets["adapt"], 64, self.adapt_lr, bank,
                                                     {"init": str(vae), "control_channels": channels,
                                                      "attention": self.attention, "recycle_warp": self.recycle_warp},
                                                     {"adapt": {"t_one_fraction": self.t_one_fraction}}))
@@ -265,6 +282,9 @@ def main() -> int:
                    help="model.recycle_warp: the recycled latent re-projected to the new view (models/warp.py)")
     p.add_argument("--latents-from", type=Path, help="use another run's VAE and encoded banks (waits for them); "
                    "only the generator stages run here")
+    p.add_argument("--continue-from", type=Path, help="a trained model (e.g. a lease's full_adapt) whose VAE encodes "
+                   "the banks (its latent statistics kept) and whose generator adapt goes on training; no VAE stage")
+    p.add_argument("--adapt-lr", type=float, default=4e-4, help="adapt's peak learning rate (default 4e-4)")
     p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()
     budgets = {"vae": 200, "adapt": 480, "distill": 150, "adversarial": 180, "ablation": 180}
@@ -281,6 +301,7 @@ def main() -> int:
     d = Driver(args.kind, args.work, args.scale, args.workers, args.dry_run, args.compile, args.bank_from, vae_set)
     d.attention, d.t_one_fraction = args.attention, args.t_one
     d.recycle_warp, d.latents_from = args.recycle_warp, args.latents_from
+    d.continue_from, d.adapt_lr = args.continue_from, args.adapt_lr
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
     if args.then_adversarial_ablation:

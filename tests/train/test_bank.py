@@ -156,3 +156,16 @@ def test_encode_takes_a_shipped_checkpoint_as_its_vae(tmp_path, dtype):
     shipped, original = (ClipBank.load(tmp_path / f"{n}.safetensors").tensors["latents"] for n in ("ship", "float"))
     assert shipped.shape == original.shape == (2, 2, 16, 4, 4) and shipped.dtype == torch.float32
     torch.testing.assert_close(shipped, original, atol=0.1, rtol=0.1)
+
+
+def test_a_bank_takes_its_camera_encoding_from_a_checkpoint(tmp_path):
+    """`--camera-from CHECKPOINT`: a model that goes on training gets clips encoded as it was trained."""
+    camera = {"kind": "od", "fovy_deg": 60.0, "scales": [0.11, 0.22, 0.33, 0.3, 0.3, 0.9]}
+    ckpt = save_checkpoint(build_model(replace_generator(model_preset("tiny"), control_channels=25)),
+                           tmp_path / "ckpt", controls={"camera": camera})
+    out = tmp_path / "px.safetensors"
+    assert main(["train", "bank", "--world-seeds", "5", "--clips-per-seed", "1", "--frames", "5", "--size", "32x32",
+                 "--camera-from", str(ckpt), "--out", str(out)]) == 0
+    assert ClipBank.load(out).info["controls"]["camera"]["scales"] == camera["scales"]
+    assert main(["train", "bank", "--world-seeds", "5", "--frames", "5", "--size", "32x32",
+                 "--camera-from", str(tmp_path / "vae"), "--out", str(out)]) != 0      # no checkpoint there

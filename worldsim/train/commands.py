@@ -310,8 +310,9 @@ def register(subparsers) -> None:
     b.add_argument("--vae", help="checkpoint whose VAE encodes the clips into `latents` (else pixels only)")
     b.add_argument("--keep-video", action="store_true", help="keep `video` beside the latents")
     b.add_argument("--camera", choices=("od", "plucker"), help="add camera `controls` (25 channels)")
-    b.add_argument("--camera-from", help="a bank whose camera encoding (kind, fovy, scales) to reuse: "
-                                         "validation banks must encode as the training bank did")
+    b.add_argument("--camera-from", help="a bank (or a checkpoint folder) whose camera encoding (kind, fovy, "
+                                         "scales) to reuse: validation banks must encode as the training bank did, "
+                                         "and a model that goes on training as it was trained")
     b.add_argument("--kind", choices=("camera", "pose"), default="camera",
                    help="camera: walks through worlds; pose: the puppet scene with pose controls")
     b.add_argument("--device", default="cpu", help="render and encode on cpu or cuda")

@@ -82,8 +82,15 @@ class ClipBank:
 
 
 def read_info(path: str | Path) -> dict:
-    """A bank's info (how it was made) without reading its tensors."""
+    """A bank's info (how it was made) without reading its tensors; for a checkpoint folder, the
+    control encoding it was trained with ({"controls": ...}), so a new bank can encode as it did."""
     from safetensors import SafetensorError, safe_open
+    if Path(path).is_dir():
+        from ..models.checkpoint import CheckpointError, read_config
+        try:
+            return {"controls": read_config(path).get("controls") or {}}
+        except CheckpointError as e:
+            raise DataError(str(e)) from None
     try:
         with safe_open(str(path), framework="pt") as f:
             return json.loads((f.metadata() or {}).get("info", "null")) or {}
