@@ -51,6 +51,7 @@ class Driver:
         self.attention, self.t_one_fraction = "sdpa", 0.0          # generator attention, adapt.t_one_fraction
         self.recycle_warp, self.latents_from = False, None          # model.recycle_warp; --latents-from
         self.continue_from, self.adapt_lr = None, 4e-4              # --continue-from; adapt's peak lr
+        self.recycle_keep = False                                   # model.recycle_warp_keep
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
         self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
@@ -242,7 +243,8 @@ class Driver:
             channels = f.get_slice("controls").get_shape()[2]   # camera rays (25) | pose heatmaps
         self.train("adapt", "--config", self.config("adapt", budgets["adapt"], 64, self.adapt_lr, bank,
                                                     {"init": str(vae), "control_channels": channels,
-                                                     "attention": self.attention, "recycle_warp": self.recycle_warp},
+                                                     "attention": self.attention, "recycle_warp": self.recycle_warp,
+                                                     "recycle_warp_keep": self.recycle_keep},
                                                     {"adapt": {"t_one_fraction": self.t_one_fraction}}))
         self.strip_and_ship("adapt")
         if budgets["distill"] <= 0:
@@ -280,6 +282,8 @@ def main() -> int:
     p.add_argument("--attention", default="sdpa", choices=("sdpa", "flex"), help="generator attention in training")
     p.add_argument("--recycle-warp", action="store_true",
                    help="model.recycle_warp: the recycled latent re-projected to the new view (models/warp.py)")
+    p.add_argument("--recycle-keep", action="store_true",
+                   help="with --recycle-warp: the unwarped latent too (model.recycle_warp_keep)")
     p.add_argument("--latents-from", type=Path, help="use another run's VAE and encoded banks (waits for them); "
                    "only the generator stages run here")
     p.add_argument("--continue-from", type=Path, help="a trained model (e.g. a lease's full_adapt) whose VAE encodes "
@@ -302,6 +306,7 @@ def main() -> int:
     d.attention, d.t_one_fraction = args.attention, args.t_one
     d.recycle_warp, d.latents_from = args.recycle_warp, args.latents_from
     d.continue_from, d.adapt_lr = args.continue_from, args.adapt_lr
+    d.recycle_keep = args.recycle_keep
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
     if args.then_adversarial_ablation:

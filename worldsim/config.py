@@ -34,6 +34,7 @@ class GeneratorConfig:
     warp_channel: int = -1
     warp_scales: tuple[float, ...] = ()
     warp_focal: float = 0.0
+    warp_keep: bool = False           # with the warp, the unwarped latent too: C more input channels after the flag
 
     @property
     def head_dim(self) -> int:
@@ -41,8 +42,8 @@ class GeneratorConfig:
 
     @property
     def in_channels(self) -> int:
-        # [noise, recycled previous latent, controls, first-frame flag]
-        return 2 * self.latent_channels + self.control_channels + 1
+        # [noise, recycled previous latent, controls, first-frame flag (, the latent warped: warp_keep)]
+        return (3 if self.warp_keep else 2) * self.latent_channels + self.control_channels + 1
 
     def __post_init__(self):
         if self.dim % self.heads:

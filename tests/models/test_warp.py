@@ -72,11 +72,13 @@ def test_warp_spec_needs_camera_controls_and_finds_them_after_other_kinds():
     assert spec["warp_scales"] == (0.3, 0.3, 0.9) and spec["warp_focal"] == pytest.approx(math.sqrt(3))
 
 
-def test_a_warping_generator_streams_exactly_as_it_trains():
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_warping_generator_streams_exactly_as_it_trains(keep):
     """Step by step with the KV cache (play) equals the whole clip teacher-forced (training), the
-    recycled latent warped in both; and the warp changes what the model sees."""
+    recycled latent warped in both (`keep`: beside the unwarped one); and the warp changes what the
+    model sees."""
     torch.manual_seed(0)
-    cfg = replace_generator(model_preset("tiny"), **warp_spec(CAMERA)).generator
+    cfg = replace_generator(model_preset("tiny"), **warp_spec(CAMERA), warp_keep=keep).generator
     gen = Generator(cfg)
     gen.init_weights(zero_init=False)
     gen.eval()
@@ -95,6 +97,10 @@ def test_a_warping_generator_streams_exactly_as_it_trains():
         t[:, 0] = 0
         v = gen.forward_clip(gen.clip_inputs(noise, latents, controls), t, text)
     torch.testing.assert_close(latents[:, 1:], noise[:, 1:] - v[:, 1:], rtol=1e-5, atol=1e-5)
-    plain = gen.frame_inputs(noise[:, 1], latents[:, 0], controls[:, 1])
+    warped = gen.frame_inputs(noise[:, 1], latents[:, 0], controls[:, 1])
+    assert warped.shape[-3] == gen.cfg.in_channels == gen.first_inputs(first).shape[-3]
     gen.cfg = replace_generator(model_preset("tiny")).generator
-    assert not torch.equal(plain, gen.frame_inputs(noise[:, 1], latents[:, 0], controls[:, 1]))
+    plain = gen.frame_inputs(noise[:, 1], latents[:, 0], controls[:, 1])
+    c = cfg.latent_channels
+    assert not torch.equal(warped[:, c:2 * c], plain[:, c:2 * c]) if not keep else \
+        torch.equal(warped[:, :plain.shape[1]], plain) and not torch.equal(warped[:, -c:], plain[:, c:2 * c])

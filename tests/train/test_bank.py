@@ -17,13 +17,14 @@ def tiny_vae(tmp_path):
 
 
 def train_adapt(tmp_path, bank, channels: int, batch_size: int, steps: int, warp: bool = False,
-                run: str = "run") -> None:
+                run: str = "run", keep: bool = False) -> None:
     """`worldsim train adapt` on `bank` with the tiny preset, into tmp_path/run."""
     (tmp_path / "adapt.toml").write_text(f"""
 [model]
 preset = "tiny"
 control_channels = {channels}
 recycle_warp = {str(warp).lower()}
+recycle_warp_keep = {str(keep).lower()}
 [data]
 path = "{bank}"
 batch_size = {batch_size}
@@ -90,6 +91,9 @@ def test_bank_from_the_reference_world_trains_a_camera_model_that_plays(tmp_path
     renderer.step([state], [[packet]])
     frames = renderer.step([state], [[{"camera": {"c2w": c.tolist()}} for c in t["c2w"][0, 1:5]]])
     assert frames[0].shape == (4, 32, 32, 3)
+    train_adapt(tmp_path, bank_path, channels=25, batch_size=2, steps=2, warp=True, run="keep", keep=True)
+    model, _ = load_checkpoint(tmp_path / "keep" / "model")        # the unwarped latent too: 16 more inputs
+    assert model.cfg.generator.warp_keep and model.generator.patch_embed.in_features == (3 * 16 + 25 + 1) * 1
 
 
 def test_adding_control_channels_keeps_the_model_where_controls_are_zero():

@@ -184,18 +184,25 @@ class Generator(nn.Module):
 
     def frame_inputs(self, noise: Tensor, recycled: Tensor, controls: Tensor) -> Tensor:
         """[noise | recycled | controls | flag 0] for frames i >= 1; shapes (..., C|K, h, w). A camera
-        model (`cfg.warp_channel` >= 0) sees the recycled latent from the new view (warp.py)."""
-        if self.cfg.warp_channel >= 0:
-            recycled = warp_recycled(recycled, controls, self.cfg.warp_channel, self.cfg.warp_scales,
-                                     self.cfg.warp_focal)
+        model (`cfg.warp_channel` >= 0) sees the recycled latent from the new view (warp.py): in place
+        of the recycled latent, or with `warp_keep` after the flag, beside it."""
         flag = torch.zeros_like(noise[..., :1, :, :])
+        if self.cfg.warp_channel >= 0:
+            warped = warp_recycled(recycled, controls, self.cfg.warp_channel, self.cfg.warp_scales,
+                                   self.cfg.warp_focal)
+            if self.cfg.warp_keep:
+                return torch.cat([noise, recycled, controls.to(noise.dtype), flag, warped], dim=-3)
+            recycled = warped
         return torch.cat([noise, recycled, controls.to(noise.dtype), flag], dim=-3)
 
     def first_inputs(self, latent: Tensor) -> Tensor:
         """[clean latent | zeros | zeros | flag 1] for frame 0; latent (..., C, h, w)."""
         zeros = latent.new_zeros(*latent.shape[:-3], self.cfg.latent_channels + self.cfg.control_channels,
                                  *latent.shape[-2:])
-        return torch.cat([latent, zeros, torch.ones_like(latent[..., :1, :, :])], dim=-3)
+        parts = [latent, zeros, torch.ones_like(latent[..., :1, :, :])]
+        if self.cfg.warp_keep:
+            parts.append(torch.zeros_like(latent))
+        return torch.cat(parts, dim=-3)
 
     def clip_inputs(self, noisy: Tensor, clean: Tensor, controls: Tensor) -> Tensor:
         """Teacher-forced inputs of a clip: frame 0 clean, frame i = [noisy_i, clean_{i-1}, ctrl_i].

@@ -24,6 +24,7 @@ def load_aapt(path: str, ctx: StepContext) -> AaptModel:
 
 def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> AaptModel:
     """The stage's model in float32 (autocast makes bf16 compute), in train mode, all parameters trainable."""
+    own = init is None                                 # the stage's model (not a teacher or discriminator)
     init = cfg.model.init if init is None else init
     if init:
         model = add_control_channels(load_aapt(init, ctx), cfg.model.control_channels)
@@ -33,6 +34,8 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
         except KeyError as e:
             raise ConfigError(f"model.preset: {e.args[0]}") from None
         model = build_model(preset, device=ctx.device, dtype=torch.float32, seed=cfg.loop.seed)
+    if own and cfg.model.recycle_warp:
+        add_recycle_warp(model, cfg)
     model.generator.backend = cfg.model.attention
     if cfg.loop.compile:
         compile_for_training(model, cfg.stage)
@@ -85,6 +88,40 @@ def add_control_channels(model: AaptModel, channels: int) -> AaptModel:
     gen.patch_embed.weight.copy_(weight)
     gen.patch_embed.bias.copy_(bias)
     model.cfg = replace_generator(model.cfg, control_channels=channels)
+    gen.cfg = model.cfg.generator
+    return model
+
+
+@torch.no_grad()
+def add_recycle_warp(model: AaptModel, cfg: TrainConfig) -> AaptModel:
+    """`model.recycle_warp`: the generator re-projects its recycled latent by the clip bank's camera
+    encoding (worldsim/models/warp.py); with `model.recycle_warp_keep` it also keeps the unwarped
+    latent, as C new patch-embedding columns after the flag (random, as for new control channels).
+    A model that already warps (its init did) keeps its own setting."""
+    from ..models.warp import warp_spec
+    from .data import read_info
+
+    gen = model.generator
+    if gen.cfg.warp_channel >= 0:
+        return model
+    try:
+        spec = warp_spec(read_info(cfg.data.path).get("controls") or {})
+    except ValueError as e:
+        raise ConfigError(f"model.recycle_warp: {e} ({cfg.data.path})") from None
+    if spec["warp_channel"] + 3 > gen.cfg.control_channels:
+        raise ConfigError(f"model.recycle_warp: the bank's camera channels do not fit the model's "
+                          f"{gen.cfg.control_channels} control channels ({cfg.data.path})")
+    if cfg.model.recycle_warp_keep:
+        spec["warp_keep"] = True
+        c, p = gen.cfg.latent_channels, gen.cfg.patch
+        weight = gen.patch_embed.weight.unflatten(1, (-1, p * p))         # (d, Cin, p*p)
+        new = torch.randn(weight.shape[0], c, p * p, device=weight.device, dtype=weight.dtype) * 0.02
+        weight = torch.cat([weight, new], dim=1).flatten(1)
+        bias = gen.patch_embed.bias
+        gen.patch_embed = torch.nn.Linear(weight.shape[1], weight.shape[0], device=weight.device, dtype=weight.dtype)
+        gen.patch_embed.weight.copy_(weight)
+        gen.patch_embed.bias.copy_(bias)
+    model.cfg = replace_generator(model.cfg, **spec)
     gen.cfg = model.cfg.generator
     return model
 

@@ -58,8 +58,6 @@ def run_stage(args: argparse.Namespace) -> int:
     rank, world = init_distributed()
     ctx = StepContext.from_config(cfg, rank, world)
     stage = stage_class(cfg.stage)(cfg, ctx)
-    if cfg.model.recycle_warp:
-        enable_recycle_warp(stage.model, bank.info.get("controls") or {}, cfg.data.path)
     reader = ClipReader(bank, cfg.data.batch_size, cfg.data.seed, cfg.data.frames, rank, world)
     sampler = None
     if cfg.loop.sample_every and cfg.stage != "vae":
@@ -77,27 +75,6 @@ def run_stage(args: argparse.Namespace) -> int:
     if is_main():
         print(f"{cfg.stage}: {len(history)} steps this run on {world} process(es), last {last}; model -> {path}")
     return 0
-
-
-def enable_recycle_warp(model, controls: dict, bank_path: str) -> None:
-    """model.recycle_warp: the generator re-projects its recycled latent by the bank's camera encoding
-    (worldsim/models/warp.py); a model that already warps (its init did) keeps its own setting."""
-    from ..config import replace_generator
-    from ..models.warp import warp_spec
-    from .config import ConfigError
-
-    gen = model.generator
-    if gen.cfg.warp_channel >= 0:
-        return
-    try:
-        spec = warp_spec(controls)
-    except ValueError as e:
-        raise ConfigError(f"model.recycle_warp: {e} ({bank_path})") from None
-    if spec["warp_channel"] + 3 > gen.cfg.control_channels:
-        raise ConfigError(f"model.recycle_warp: the bank's camera channels do not fit the model's "
-                          f"{gen.cfg.control_channels} control channels ({bank_path})")
-    model.cfg = replace_generator(model.cfg, **spec)
-    gen.cfg = model.cfg.generator
 
 
 def output_folder(path: str) -> None:

@@ -34,6 +34,7 @@ class ModelSection:
     attention: str = "sdpa"           # sdpa | flex | flash
     recycle_warp: bool = False        # camera models: recycle the previous latent re-projected to the new view
                                       # (worldsim/models/warp.py; from the bank's camera encoding, kept by the checkpoint)
+    recycle_warp_keep: bool = False   # with recycle_warp: the unwarped latent too (C more input channels)
 
 
 @dataclass
