@@ -5,13 +5,10 @@ Skipped where no C compiler, make or libzmq / msgpack-c headers are found, excep
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,8 @@ import pytest
 
 from worldsim.controls.camera_rig import look_rotation
 from worldsim.runtime.testpattern import TestPatternRenderer
+
+from .serving import serve_testpattern
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "examples" / "clients" / "c"
@@ -45,28 +44,9 @@ def client(tmp_path_factory) -> Path:
     return binary
 
 
-@contextlib.contextmanager
 def serving(*options: str):
     """`worldsim serve` of the testpattern renderer on a free loopback port; yields its address."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "worldsim.cli", "serve", "--renderer", "testpattern",
-                             "--size", f"{W}x{H}", "--bind", "tcp://127.0.0.1:*", *options],
-                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    found = threading.Event()
-
-    def read():
-        for line in proc.stderr:
-            lines.append(line)
-            if " serving " in line:
-                found.set()
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        assert found.wait(60), "worker did not start:\n" + "".join(lines)
-        yield lines[-1].rsplit(" on ", 1)[1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    return serve_testpattern("tcp://127.0.0.1:*", f"{W}x{H}", *options)
 
 
 @pytest.fixture(scope="module")

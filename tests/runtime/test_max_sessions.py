@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,32 +17,15 @@ from worldsim.runtime.process import WorkerProcess, local_address
 from worldsim.runtime.testpattern import TestPatternRenderer
 from worldsim.runtime.worker import Worker, sized_options
 
+from .serving import serve_testpattern
+
 ROOT = Path(__file__).resolve().parents[2]
 LEVEL = {"camera": {"c2w": np.diag([1.0, -1.0, -1.0, 1.0]).ravel().tolist()}}
 
 
-@contextlib.contextmanager
 def cli_serve(*options: str):
     """`worldsim serve` of the testpattern renderer on a private ipc address; yields the address."""
-    address = local_address()
-    proc = subprocess.Popen([sys.executable, "-m", "worldsim.cli", "serve", "--renderer", "testpattern",
-                             "--size", "32x24", "--bind", address, *options],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    found = threading.Event()
-
-    def read():
-        for line in proc.stderr:
-            lines.append(line)
-            if " serving " in line:
-                found.set()
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        assert found.wait(60), "worker did not start:\n" + "".join(lines)
-        yield address
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    return serve_testpattern(local_address(), "32x24", *options)
 
 
 @contextlib.contextmanager
