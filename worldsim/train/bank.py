@@ -9,12 +9,14 @@ rendered by the ray-marcher, encoded by the VAE, with the worker's own control e
 Clips come from worldsim.worlds.dataset: `camera_clips` (a Player of held gaits, stops and looks
 driving the CameraRig over the world's ground) or `pose_clip` (the puppet driven through the
 PoseRig). A clip is 1 + 4k video frames. The bank holds `video` (N, 3, 1+4k, H, W) uint8 (stage
-0), `latents` (N, 1+k, 16, H/8, W/8) with `--vae`, `c2w` (N, 1+4k, 4, 4) world poses, and with
-`--camera` (or `--kind pose`) the `controls` (N, 1+k, K, H/8, W/8) made by ControlEncoders from
-packets as the client sends them: for a walk the camera's height above the ground is constant
-(the reference renderer adds the ground), so the packets keep the walk's eye height. Camera scales
-are measured on the bank's walks; the encoder config lands in the bank's info and from there in
-every checkpoint trained on it. Walks with implausible steps are dropped.
+0), `latents` (N, 1+k, 16, H/8, W/8) with `--vae`, `c2w` (N, 1+4k, 4, 4) float64 world poses (the
+rig's, as a client sends them: float32 would round positions hundreds of metres from the origin
+by ~6e-5 m, ~1e-3 in the translation channels), and with `--camera` (or `--kind pose`) the
+`controls` (N, 1+k, K, H/8, W/8) made by ControlEncoders from packets as the client sends them:
+for a walk the camera's height above the ground is constant (the reference renderer adds the
+ground), so the packets keep the walk's eye height. Camera scales are measured on the bank's
+walks; the encoder config lands in the bank's info and from there in every checkpoint trained on
+it. Walks with implausible steps are dropped.
 """
 from __future__ import annotations
 
@@ -156,7 +158,7 @@ def build_bank(seeds: list[int], spec: BankSpec, vae=None, keep_video: bool = Tr
     if not clips:
         raise DataError("every clip was dropped (implausible camera steps)")
     c2w = torch.stack([c.c2w.cpu() for c in clips])                           # (N, T, 4, 4)
-    tensors = {"c2w": c2w.float()}
+    tensors = {"c2w": c2w.double()}                   # float64: the controls are encoded from these
     info: dict = {"world_seeds": seeds, "kind": spec.kind, "width": spec.width, "height": spec.height,
                   "frames": spec.frames, "dropped": dropped, "controls": {}}
     if keep_video or vae is None:

@@ -9,7 +9,7 @@ A bank file is one safetensors file whose tensors share their first dimension (c
     latents   (N, F, C, h, w) float   normalised VAE latents   (stages adapt, distill, adversarial)
     controls  (N, F, K, h, w) float   per-latent-frame control channels (optional)
     video     (N, 3, 1+4k, H, W) uint8  RGB clips               (stage vae)
-    c2w       (N, 1+4k, 4, 4) float     camera poses of the video frames (optional)
+    c2w       (N, 1+4k, 4, 4) float64   camera poses of the video frames (optional)
 and its metadata holds {"prompts": JSON list of N strings, "info": JSON object} (optional).
 `worldsim train bank` (bank.py) renders banks from the reference world; `ClipBank.from_frames`
 (frames.py) makes one from your own engine's frames and camera poses.

@@ -78,7 +78,7 @@ def bank_from_frames(videos, c2w, fovy_deg: float = 60.0, camera: str | None = "
         raise DataError(f"camera must be 'od', 'plucker' or None, got {camera!r}")
     if prompts is not None and len(prompts) != n:
         raise DataError(f"{n} clips but {len(prompts)} prompts")
-    tensors = {"video": video.permute(0, 4, 1, 2, 3).contiguous(), "c2w": poses.float()}
+    tensors = {"video": video.permute(0, 4, 1, 2, 3).contiguous(), "c2w": poses}            # float64, as given
     info = {"kind": "frames", "width": w, "height": h, "frames": t, "fovy_deg": float(fovy_deg), "controls": {}}
     bank = ClipBank(tensors, list(prompts) if prompts is not None else None, info)
     if camera:

@@ -3,7 +3,7 @@
     stream = ClipStream(seed=0, frames=48, width=128, height=128, device="cuda")
     for clip in stream:          # endless; deterministic for (seed, index); or stream.batches(16)
         clip.frames              # uint8 (T, H, W, 3) on the device
-        clip.c2w, clip.K         # (T, 4, 4) world camera-to-world (OpenCV), (T, 3, 3) intrinsics
+        clip.c2w, clip.K         # (T, 4, 4) float64 world camera-to-world (OpenCV), (T, 3, 3) intrinsics
         clip.actions             # (T, A) float32, columns ACTION_NAMES: the named actions per frame
         clip.caption, clip.segments
         clip.keypoints           # (T, 17, 3) normalised COCO-17 x, y, visibility (pose clips)
@@ -37,7 +37,8 @@ class Clip:
     kind: str                     # "camera" (a walk through a world) | "pose" (the puppet scene)
     seed: int                     # world seed (camera) or look seed (pose)
     frames: torch.Tensor          # (T, H, W, 3) uint8
-    c2w: torch.Tensor             # (T, 4, 4) float32, world camera-to-world, OpenCV
+    c2w: torch.Tensor             # (T, 4, 4) float64, world camera-to-world, OpenCV: the rig's poses
+                                  # as a client sends them (the ray-marcher renders them as float32)
     K: torch.Tensor               # (T, 3, 3) float32
     actions: torch.Tensor         # (T, A) float32, columns action_names()
     caption: str
@@ -77,12 +78,13 @@ def camera_clips(walks: list[tuple[int, int]], frames: int = 48, width: int = 12
         actions = plan.actions()
         c2w = walk_cameras(world, actions, start=world.spawn_point(player_seed), yaw=float(player_seed * 47 % 360))
         plans.append((world, plan, actions, c2w))
-        cams.append(torch.from_numpy(c2w).float())
-    cams = torch.cat(cams)                                                    # (N*T, 4, 4)
+        cams.append(torch.from_numpy(c2w))
+    cams = torch.cat(cams)                                                    # (N*T, 4, 4) float64
+    view = cams.float()                                                       # what the ray-marcher takes
     world_index = torch.tensor([seeds.index(w) for w, _ in walks]).repeat_interleave(frames)
     K = _intrinsics(width, height, 60.0, cams.shape[0])
     with torch.inference_mode():
-        video = torch.cat([render(stack, cams[i:i + max_batch], K[i:i + max_batch], height, width,
+        video = torch.cat([render(stack, view[i:i + max_batch], K[i:i + max_batch], height, width,
                                   world_index[i:i + max_batch], kernels) for i in range(0, cams.shape[0], max_batch)])
     out = []
     for i, ((world_seed, _), (world, plan, actions, c2w)) in enumerate(zip(walks, plans)):
@@ -106,11 +108,11 @@ def pose_clip(seed: int, frames: int = 48, width: int = 128, height: int = 128, 
         kp3d.append(rig.keypoints3d.copy())
     c2w = np.eye(4)
     c2w[:3, :3], c2w[:3, 3] = rig.cam_rot, rig.cam_pos
-    cams = torch.tensor(c2w, dtype=torch.float32).expand(frames, 4, 4).clone()
+    cams = torch.tensor(c2w, dtype=torch.float64).expand(frames, 4, 4).clone()
     K = _intrinsics(width, height, PUPPET_FOVY, frames)
     joints = torch.tensor(np.stack(kp3d), dtype=torch.float32, device=device)
     with torch.inference_mode():
-        parts = [render_puppet(joints[i:i + max_batch], cams[i:i + max_batch].to(device),
+        parts = [render_puppet(joints[i:i + max_batch], cams[i:i + max_batch].to(device, torch.float32),
                                K[i:i + max_batch].to(device), height, width, look=seed)
                  for i in range(0, frames, max_batch)]
     text = "a person " + ", then ".join(m.phrase for m in plan.moves) + " in a studio"

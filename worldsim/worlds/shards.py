@@ -8,6 +8,7 @@ A directory holds shards `shard-00000.mp4` + `shard-00000.msgpack`, ... Format (
   "first_frame" (index into the video), "frames", "caption", "segments" (list of {start, end,
   move, text}), "c2w" (bytes: float32 little-endian (T, 4, 4)), "K" (bytes: float32 (T, 3, 3)),
   "actions" (bytes: float32 (T, A)), "keypoints" (bytes: float32 (T, 17, 3), or nil)}.
+Poses are stored as float32 (the Clip's float64 `c2w` rounded); reading gives them back as float64.
 """
 from __future__ import annotations
 
@@ -87,7 +88,8 @@ def read_shard(path_stem: Path) -> list[Clip]:
         t, s = r["frames"], r["first_frame"]
         if s + t > video.shape[0]:
             raise ValueError(f"{path_stem}.mp4 has {video.shape[0]} frames, metadata needs {s + t}")
-        clips.append(Clip(r["kind"], r["seed"], video[s:s + t], _tensor(r["c2w"], (t, 4, 4)), _tensor(r["K"], (t, 3, 3)),
+        clips.append(Clip(r["kind"], r["seed"], video[s:s + t], _tensor(r["c2w"], (t, 4, 4)).double(),
+                          _tensor(r["K"], (t, 3, 3)),
                           _tensor(r["actions"], (t, -1)), r["caption"], r["segments"],
                           _tensor(r["keypoints"], (t, 17, 3))))
     return clips
