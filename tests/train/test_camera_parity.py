@@ -121,7 +121,7 @@ def test_a_bank_walk_and_the_same_walk_played_make_the_same_camera_controls(walk
         assert (play(renderer, rendered) - clip.controls).abs().max() > 1e-2      # ~0.05 to 0.2 here
 
 
-def test_bank_translation_controls_equal_play_to_float32_rounding(walks):
+def test_bank_translation_controls_equal_play(walks):
     clip = walks.clips[1]
     played = play(walks.renderer, client_packets(walks.renderer, clip.script))
     torch.testing.assert_close(played, clip.controls, rtol=1e-6, atol=1e-6)
