@@ -39,6 +39,7 @@ def test_eval_of_a_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
     assert summary["seeds"] == [100000] and summary["subject"]["width"] == 32
     assert summary["teacher_forced"]["model"]["psnr"] is not None           # aapt has step_teacher_forced
     assert summary["yaw"]["teacher_forced"]["by_position"][0]["positions"] == "1-4"
+    assert "error_least_squares_pct" in summary["yaw"]["teacher_forced"]["by_position"][0]
     assert summary["speed"]["frames_per_s"] > 0
     assert (out / "walk-seed-100000.mp4").stat().st_size > 0
     for name in summary.get("plots", []):

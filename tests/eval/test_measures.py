@@ -14,7 +14,8 @@ from worldsim.eval.images import PSNR_CAP, psnr, ssim
 from worldsim.eval.phase import phase_shift
 from worldsim.eval.report import dumps, table
 from worldsim.eval.run import evaluate
-from worldsim.eval.yaw import per_position
+from worldsim.eval.yaw import per_position, yaw_following
+from worldsim.worlds.world import cpu_threads
 
 FAST = EvalConfig(seeds=(100000,), seconds=2.0, drift_seconds=4.0, teacher_seconds=1.0, video_seconds=0)
 
@@ -76,6 +77,8 @@ def test_truth_against_itself_is_perfect(synthetic):
     assert s["yaw"]["autoregressive"]["following_pct"] == pytest.approx(100.0)
     assert s["yaw"]["autoregressive"]["following_least_squares_pct"] == pytest.approx(100.0)
     assert s["yaw"]["autoregressive"]["error_pct"] == pytest.approx(0.0)
+    for row in s["yaw"]["autoregressive"]["by_position"]:
+        assert row["following_least_squares_pct"] == pytest.approx(100.0) and row["error_least_squares_pct"] == 0.0
     assert s["drift"]["model"]["drift"] == 1.0
     for r in s["revisit"].values():
         assert r["vs_first"]["psnr"] == r["vs_truth"]["psnr"] == r["truth_vs_first"]["psnr"] == PSNR_CAP
@@ -88,6 +91,9 @@ def test_a_frozen_generator_follows_no_yaw(synthetic):
     assert s["yaw"]["autoregressive"]["following_pct"] == pytest.approx(0.0)
     assert s["yaw"]["autoregressive"]["following_least_squares_pct"] == pytest.approx(0.0, abs=1e-6)
     assert s["yaw"]["autoregressive"]["error_pct"] == pytest.approx(100.0)
+    for row in s["yaw"]["autoregressive"]["by_position"]:
+        assert row["following_least_squares_pct"] == pytest.approx(0.0, abs=1e-6)
+        assert row["error_least_squares_pct"] == pytest.approx(100.0)
     turn = s["revisit"]["turn360"]
     assert turn["vs_first"]["psnr"] == PSNR_CAP                             # frozen looks "consistent" ...
     assert turn["away_psnr"] == pytest.approx(turn["away_psnr_first_frame"])   # ... but is the freeze baseline
@@ -134,3 +140,58 @@ def test_a_size_the_reference_cannot_render_is_a_user_error():
     from worldsim.runtime.renderer import RendererSpec
     with pytest.raises(WorldsimUserError, match="cannot render the subject's 30x30"):
         TruthPool(RendererSpec("odd", 30, 30))
+
+
+class _Turning:
+    """A trajectory stand-in: a pure yaw between every pair of frames."""
+    name = "turning"
+
+    def __init__(self, frames: int):
+        self.frames = frames
+
+    def yaw_steps(self) -> np.ndarray:
+        return np.r_[np.nan, np.full(self.frames - 1, 0.01)]
+
+
+def test_least_squares_following_per_position_on_a_blurry_subject():
+    """The truth's content moves 1 px right per frame throughout; the subject (a blurred copy) keeps
+    up for positions 1-4, goes at half speed for 5-8 and stands still for 9-12."""
+    shifted = smooth(64, seed=3, sigma=0.08)
+    positions = np.repeat(np.arange(0, 13), 4)[3:]                         # frame t -> its step (frame 0: 0)
+    speed = np.select([positions <= 4, positions <= 8], [1.0, 0.5], 0.0)
+    speed[0] = 0.0
+    to_rgb = lambda img: np.repeat(np.clip(128 + 50 * img / img.std(), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    blur = np.exp(-(np.fft.fftfreq(64)[:, None] ** 2 + np.fft.fftfreq(64)[None] ** 2) / (2 * 0.05 ** 2))
+    soft = lambda img: np.real(np.fft.ifft2(np.fft.fft2(img) * blur))    # what a blurry decoder shows
+    true = np.stack([to_rgb(shifted(float(t), 0.0)) for t in range(len(positions))])[None]
+    gen = np.stack([to_rgb(soft(shifted(float(x), 0.0))) for x in np.cumsum(speed)])[None]
+    with cpu_threads(1):                      # as evaluate() measures: torch threads spin on a busy small CPU
+        y = yaw_following([(_Turning(len(positions)), true, gen, positions)], height=64, fovy_deg=60.0, window=8)
+    rows = {r["positions"]: r for r in y["by_position"]}
+    assert list(rows) == ["1-4", "5-8", "9-12"] and rows["9-12"]["beyond_window"]
+    assert rows["1-4"]["following_least_squares_pct"] == pytest.approx(100, abs=5)
+    assert rows["1-4"]["error_least_squares_pct"] == pytest.approx(0, abs=5)
+    assert rows["5-8"]["following_least_squares_pct"] == pytest.approx(50, abs=5)
+    assert rows["5-8"]["error_least_squares_pct"] == pytest.approx(50, abs=5)
+    assert rows["9-12"]["following_least_squares_pct"] == pytest.approx(0, abs=1e-6)
+    assert rows["9-12"]["error_least_squares_pct"] == pytest.approx(100)
+    assert "following_pct" in rows["1-4"]                                   # the phase figure stays beside it
+
+
+def test_the_position_table_shows_least_squares_rows_and_na_for_old_summaries():
+    rows = [{"positions": "1-4", "following_pct": 1.0, "pairs": 4, "beyond_window": False,
+             "following_least_squares_pct": 97.0, "error_least_squares_pct": 6.0},
+            {"positions": "5-8", "following_pct": 2.0, "pairs": 4, "beyond_window": True,
+             "following_least_squares_pct": 40.0, "error_least_squares_pct": 60.0}]
+    new = {"yaw": {"autoregressive": {"by_position": rows}, "teacher_forced": {"by_position": rows[:1]}}}
+    md = table(new, markdown=True)
+    assert "| autoregressive, least-squares | 97 | 40 |" in md and "| teacher-forced, least-squares | 97 | n/a |" in md
+    assert "| autoregressive, least-squares error % | 6 | 60 |" in md and "| autoregressive | 1 | 2 |" in md
+    assert "1-4: 97/97  5-8*: 40/n/a" in table(new)
+    old = {"yaw": {"autoregressive": {"by_position": [{k: r[k] for k in ("positions", "following_pct", "pairs",
+                                                                         "beyond_window")} for r in rows]},
+                   "teacher_forced": None}}
+    md = table(old, markdown=True)
+    assert "| autoregressive | 1 | 2 |" in md and "| autoregressive, least-squares | n/a | n/a |" in md
+    assert "| teacher-forced, least-squares error % | n/a | n/a |" in md
+    assert "n/a (not in this summary)" in table(old)

@@ -37,12 +37,15 @@ def write_plots(summary: dict, out_dir: str | Path) -> tuple[list[str], str | No
     written.append("psnr.png")
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for mode, style in (("autoregressive", "-o"), ("teacher_forced", "--s")):
-        rows = (summary.get("yaw", {}).get(mode) or {}).get("by_position") or []
-        if rows:
-            ax.plot([r["positions"] for r in rows],
-                    [r["following_pct"] if r["following_pct"] is not None else float("nan") for r in rows],
-                    style, label=mode.replace("_", "-"))
+    for mode, colour in (("autoregressive", "C0"), ("teacher_forced", "C1")):
+        rows = ((summary.get("yaw") or {}).get(mode) or {}).get("by_position") or []
+        for key, style, name in (("following_pct", "-o" if mode == "autoregressive" else "--s", ", phase"),
+                                 ("following_least_squares_pct", "-^" if mode == "autoregressive" else "--^",
+                                  ", least-squares")):
+            values = [r.get(key) for r in rows]
+            if any(v is not None for v in values):          # summaries before the least-squares rows lack them
+                ax.plot([r["positions"] for r in rows], [v if v is not None else float("nan") for v in values],
+                        style, color=colour, alpha=0.6 if key == "following_pct" else 1.0, label=mode.replace("_", "-") + name)
     window = (summary.get("subject", {}).get("info") or {}).get("window")
     if window:
         ax.axvline((window - 1) // 4 + 0.5, color="grey", lw=0.8, ls=":", label=f"window ({window})")

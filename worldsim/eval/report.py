@@ -84,18 +84,39 @@ def table(s: dict, markdown: bool = False) -> str:
         width = max(len(r[0]) for r in body + [titles])
         lines += [f"{titles[0]:<{width}}  {titles[1]:>12}  {titles[2]:>8}  {titles[3]:>11}"]
         lines += [f"{m:<{width}}  {a:>12}  {b:>8}  {c:>11}" for m, a, b, c in body]
-    by_pos = _get(s, "yaw", "autoregressive", "by_position") or []
-    tf_pos = {r["positions"]: r["following_pct"] for r in (_get(s, "yaw", "teacher_forced", "by_position") or [])}
-    title = "yaw following % by latent-frame position (autoregressive / teacher-forced; * beyond the window)"
-    cells = [(f"{r['positions']}{'*' if r['beyond_window'] else ''}", _fmt(r["following_pct"], 0),
-              _fmt(tf_pos.get(r["positions"]), 0)) for r in by_pos]
-    if cells and markdown:
-        lines += ["", title + ":", "", "| positions | " + " | ".join(c[0] for c in cells) + " |",
-                  "|---|" + "---:|" * len(cells), "| autoregressive | " + " | ".join(c[1] for c in cells) + " |",
-                  "| teacher-forced | " + " | ".join(c[2] for c in cells) + " |"]
-    elif cells:
-        lines += ["", title + ":", "  " + "  ".join(f"{p}: {a}/{t}" for p, a, t in cells)]
+    lines += position_table(s, markdown)
     return "\n".join(lines) + "\n"
+
+
+POSITION_ROWS = (("", "following_pct", "yaw following %"),
+                 (", least-squares", "following_least_squares_pct", "yaw following %, least-squares shift"),
+                 (", least-squares error %", "error_least_squares_pct", "yaw error %, least-squares shift"))
+
+
+def position_table(s: dict, markdown: bool = False) -> list[str]:
+    """Yaw following by latent-frame position: the phase gain, the least-squares gain and error %,
+    autoregressive and teacher-forced (n/a where a summary predates a figure)."""
+    by_pos = _get(s, "yaw", "autoregressive", "by_position") or []
+    tf_pos = {r["positions"]: r for r in (_get(s, "yaw", "teacher_forced", "by_position") or [])}
+    if not by_pos:
+        return []
+    heads = [f"{r['positions']}{'*' if r.get('beyond_window') else ''}" for r in by_pos]
+    lines = []
+    if markdown:
+        lines += ["", "yaw following % by latent-frame position (autoregressive / teacher-forced; phase correlation "
+                  "unless marked least-squares; * beyond the window):", "",
+                  "| positions | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
+        for suffix, key, _ in POSITION_ROWS:
+            for mode, get in (("autoregressive", lambda r: r), ("teacher-forced", lambda r: tf_pos.get(r["positions"]))):
+                lines.append(f"| {mode}{suffix} | " + " | ".join(_fmt((get(r) or {}).get(key), 0) for r in by_pos) + " |")
+        return lines
+    for _, key, title in POSITION_ROWS:
+        pairs = [(r.get(key), (tf_pos.get(r["positions"]) or {}).get(key)) for r in by_pos]
+        cells = ("  ".join(f"{h}: {_fmt(a, 0)}/{_fmt(t, 0)}" for h, (a, t) in zip(heads, pairs))
+                 if any(v is not None for p in pairs for v in p) else "n/a (not in this summary)")
+        lines += ["", f"{title} by latent-frame position (autoregressive / teacher-forced; * beyond the window):",
+                  "  " + cells]
+    return lines
 
 
 def load(path: str | Path) -> dict:

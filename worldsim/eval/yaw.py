@@ -15,7 +15,9 @@ of the ground truth's frames, and with the analytic centre shift f·tan(Δyaw) (
                 so on a blurry subject its estimates are mostly noise; this one is not
 
 Per latent-frame position (the k-th step after the session opened, buckets of 4) the same
-gain shows where a model stops following (e.g. past the clip length it was trained on).
+gain shows where a model stops following (e.g. past the clip length it was trained on); each
+bucket also carries the least-squares gain and error % (following_least_squares_pct,
+error_least_squares_pct), the ones that still read on a blurry subject.
 """
 from __future__ import annotations
 
@@ -59,8 +61,10 @@ def bucket_name(k: int) -> str:
     return f"{lo}-{lo + BUCKET - 1}"
 
 
-def per_position(gen: np.ndarray, true: np.ndarray, positions: np.ndarray, window: int | None) -> list[dict]:
-    """gen, true (S, T) shifts; positions (T,) -> [{positions, following_pct, pairs, beyond_window}]."""
+def per_position(gen: np.ndarray, true: np.ndarray, positions: np.ndarray, window: int | None,
+                 least_squares: tuple[np.ndarray, np.ndarray] | None = None) -> list[dict]:
+    """gen, true (S, T) phase shifts; positions (T,); least_squares: (gen, true) (S, T) shifts of lk.py
+    -> [{positions, following_pct, pairs, beyond_window[, following_least_squares_pct, error_least_squares_pct]}]."""
     rows: dict[str, list[int]] = {}
     for t in range(gen.shape[1]):
         if positions[t] >= 1 and np.isfinite(true[:, t]).any():
@@ -68,9 +72,14 @@ def per_position(gen: np.ndarray, true: np.ndarray, positions: np.ndarray, windo
     out = []
     for name, ts in sorted(rows.items(), key=lambda kv: int(kv[0].split("-")[0])):
         lo = int(name.split("-")[0])
-        out.append({"positions": name, "following_pct": following_gain(gen[:, ts], true[:, ts]),
-                    "pairs": int(np.isfinite(true[:, ts]).sum()),
-                    "beyond_window": bool(window is not None and lo > window)})
+        row = {"positions": name, "following_pct": following_gain(gen[:, ts], true[:, ts]),
+               "pairs": int(np.isfinite(true[:, ts]).sum()),
+               "beyond_window": bool(window is not None and lo > window)}
+        if least_squares is not None:
+            lg, lr = least_squares[0][:, ts], least_squares[1][:, ts]
+            row["following_least_squares_pct"] = following_gain(lg, lr)
+            row["error_least_squares_pct"] = _error(lg, lr)
+        out.append(row)
     return out
 
 
@@ -87,17 +96,18 @@ def yaw_following(runs: list[tuple], height: int, fovy_deg: float, window: int |
         a = np.broadcast_to(f * np.tan(np.nan_to_num(dyaw)), r.shape)
         g_all.append(g[:, pairs].ravel()); r_all.append(r[:, pairs].ravel()); a_all.append(a[:, pairs].ravel())
         pos_g.append(g); pos_r.append(r); pos_p.append(positions[:true.shape[1]])
-        lk_g.append(lk_shifts(gen, pairs)[:, pairs].ravel()); lk_r.append(lk_shifts(true, pairs)[:, pairs].ravel())
+        lk_g.append(lk_shifts(gen, pairs)); lk_r.append(lk_shifts(true, pairs))     # (S, T), NaN off the pairs
     if not g_all:
         return {"pairs": 0}
     g, r, a = np.concatenate(g_all), np.concatenate(r_all), np.concatenate(a_all)
+    lg, lr = np.concatenate(lk_g, axis=1), np.concatenate(lk_r, axis=1)
     return {
         "following_pct": following_gain(g, r), "error_pct": _error(g, r), "reference_vs_analytic_pct": following_gain(r, a),
-        "following_least_squares_pct": following_gain(np.concatenate(lk_g), np.concatenate(lk_r)),
+        "following_least_squares_pct": following_gain(lg, lr),
         "model_vs_analytic_pct": following_gain(g, a), "pairs": int(len(r)), "focal_px": f,
         "mean_abs_shift_px": {"model": float(np.abs(g).mean()), "reference": float(np.abs(r).mean()),
                               "analytic": float(np.abs(a).mean())},
         "by_position": per_position(np.concatenate(pos_g, axis=1), np.concatenate(pos_r, axis=1),
-                                    np.concatenate(pos_p), window),
+                                    np.concatenate(pos_p), window, least_squares=(lg, lr)),
         "trajectories": [run[0].name for run in runs],
     }
