@@ -1,7 +1,7 @@
-"""Causal 3D VAE: 4x time, 8x space, 16 latent channels; the first frame is encoded alone.
+"""Causal 3D VAE: 4x time, 8x space, C latent channels (VAEConfig; 32 at `default`); the first frame is encoded alone.
 
     vae = CausalVAE(cfg)                                   # VAEConfig
-    z = vae.encode(video)                                  # (B, 3, 1+4k, H, W) in [-1, 1] -> (B, 16, 1+k, H/8, W/8)
+    z = vae.encode(video)                                  # (B, 3, 1+4k, H, W) in [-1, 1] -> (B, C, 1+k, H/8, W/8)
     video = vae.decode(z)                                  # whole clip
     dec = StreamingDecoder(vae)                            # one latent in -> 4 frames out (1 for latent 0)
     frames = dec(z[:, :, i])                               # (B, 16, h, w) -> (B, 3, 4|1, H, W)
