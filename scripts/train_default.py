@@ -52,6 +52,7 @@ class Driver:
         self.recycle_warp, self.latents_from = False, None          # model.recycle_warp; --latents-from
         self.continue_from, self.adapt_lr = None, 4e-4              # --continue-from; adapt's peak lr
         self.recycle_keep = False                                   # model.recycle_warp_keep
+        self.own_passes, self.own_fraction = 0, 0.5                 # adapt.own_passes / own_fraction
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
         self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
@@ -245,7 +246,9 @@ class Driver:
                                                     {"init": str(vae), "control_channels": channels,
                                                      "attention": self.attention, "recycle_warp": self.recycle_warp,
                                                      "recycle_warp_keep": self.recycle_keep},
-                                                    {"adapt": {"t_one_fraction": self.t_one_fraction}}))
+                                                    {"adapt": {"t_one_fraction": self.t_one_fraction,
+                                                               "own_passes": self.own_passes,
+                                                               "own_fraction": self.own_fraction}}))
         self.strip_and_ship("adapt")
         if budgets["distill"] <= 0:
             return
@@ -289,6 +292,9 @@ def main() -> int:
     p.add_argument("--continue-from", type=Path, help="a trained model (e.g. a lease's full_adapt) whose VAE encodes "
                    "the banks (its latent statistics kept) and whose generator adapt goes on training; no VAE stage")
     p.add_argument("--adapt-lr", type=float, default=4e-4, help="adapt's peak learning rate (default 4e-4)")
+    p.add_argument("--own-passes", type=int, default=0, help="adapt.own_passes: recycle the model's own predictions, "
+                   "K passes deep (K-step rollouts), for a share --own-fraction of the batches")
+    p.add_argument("--own-fraction", type=float, default=0.5, help="adapt.own_fraction (default 0.5)")
     p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()
     budgets = {"vae": 200, "adapt": 480, "distill": 150, "adversarial": 180, "ablation": 180}
@@ -307,6 +313,7 @@ def main() -> int:
     d.recycle_warp, d.latents_from = args.recycle_warp, args.latents_from
     d.continue_from, d.adapt_lr = args.continue_from, args.adapt_lr
     d.recycle_keep = args.recycle_keep
+    d.own_passes, d.own_fraction = args.own_passes, args.own_fraction
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
     if args.then_adversarial_ablation:

@@ -2,6 +2,12 @@
 
 Teacher forcing: frame i >= 1 enters as [noisy x_i | clean x_{i-1} | controls_i | flag] and
 frame 0 clean, all frames in one forward with the block-causal mask (Generator.forward_clip).
+Own predictions (`adapt.own_passes` = k > 0, for a share `own_fraction` of the batches): the
+recycled x_{i-1} is instead the model's own one-step prediction (t = 1, as play makes it), made
+without gradients by k whole-clip passes, each recycling the previous pass's predictions, so that
+after k passes frame i recycles a k-step rollout from the truth (k = F - 1: exactly the free
+rollout, `own_rollout`); the target stays the true x_i, so the model learns to pull its own drift
+back to the world, the exposure bias a teacher-forced model plays with.
 One noise level per clip, t ~ shift(U(0,1), s), or t = 1 for a share `adapt.t_one_fraction` of
 the clips (the level one-step play starts from: there the loss is the regression of x0 itself);
 the model predicts v = eps - x0 of its frame (the next frame after the recycled one) with an MSE.
@@ -70,6 +76,24 @@ class AdaptStage(SingleLossStage):
             t = torch.where(torch.rand(b) < self.cfg.adapt.t_one_fraction, 1.0, t)
         t = t.to(x0)
         eps = torch.randn_like(x0)
-        v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), x0, controls), t, text)
+        recycled = x0
+        own = self.cfg.adapt.own_passes
+        if own > 0 and float(torch.rand(())) < self.cfg.adapt.own_fraction:
+            recycled = own_rollout(gen, x0, controls, text, torch.randn_like(x0), own)
+        v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), recycled, controls), t, text)
         return (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean()       # frame 0 is given clean
+
+
+@torch.no_grad()
+def own_rollout(gen, x0: Tensor, controls: Tensor, text: Tensor, noise: Tensor, passes: int) -> Tensor:
+    """(B, F, C, h, w): frame 0 of x0, then the generator's one-step predictions (from `noise` at
+    t = 1, as play steps) of frames 1.., each recycling the previous pass's prediction of the frame
+    before (the first pass: the truth). After `passes` passes frame i has recycled a
+    min(i, passes)-step rollout; with F - 1 passes this is the free rollout itself."""
+    ones = torch.ones(x0.shape[0], device=x0.device, dtype=x0.dtype)
+    recycled = x0
+    for _ in range(passes):
+        v = gen.forward_clip(gen.clip_inputs(noise, recycled, controls), ones, text)
+        recycled = torch.cat([x0[:, :1], (noise[:, 1:] - v[:, 1:]).to(x0.dtype)], dim=1)
+    return recycled.detach()
 

@@ -101,6 +101,9 @@ class AdaptSection:
     shift: float = 5.5
     text_dropout: float = 0.1         # prompts replaced by "" (keeps CFG possible for the base)
     t_one_fraction: float = 0.0       # share of clips trained at t = 1, the level one-step play starts from
+    own_passes: int = 0               # recycle the model's own one-step predictions, this many passes deep
+                                      # (k passes = k-step rollouts; 0: always the true previous latent)
+    own_fraction: float = 0.5         # with own_passes: the share of batches that recycle their own predictions
 
 
 @dataclass
