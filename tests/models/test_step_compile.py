@@ -25,9 +25,13 @@ def rollout_steps(gen, slots, frames, device="cpu"):
     return torch.stack([gen.step(controls[:, i], noise[:, i], slots=slots) for i in range(1, frames)])
 
 
-@pytest.mark.parametrize("backend, slots", [("eager", [2, 0]), ("aot_eager", [0, 1])])
-def test_compiled_step_is_one_graph_per_ring_phase_and_never_recompiles(backend, slots):
-    gen = make_generator()
+WARP = {"warp_channel": 21, "warp_scales": (0.3, 0.3, 0.9), "warp_focal": 1.73, "warp_keep": True}
+
+
+@pytest.mark.parametrize("backend, slots, changes", [("eager", [2, 0], {}), ("aot_eager", [0, 1], {}),
+                                                     ("aot_eager", [1, 2], WARP)], ids=["eager", "aot", "aot-warp"])
+def test_compiled_step_is_one_graph_per_ring_phase_and_never_recompiles(backend, slots, changes):
+    gen = make_generator(**changes)                       # WARP: the recycled-latent warp traces too
     frames = 2 * gen.cfg.window + 3                       # fill the ring, cross the boundary, run past it
     expected = rollout_steps(gen, slots, frames)
     gen.compile_step(backend=backend)                     # fullgraph=True: a graph break would raise

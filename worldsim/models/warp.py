@@ -51,12 +51,12 @@ def warp_recycled(recycled: Tensor, controls: Tensor, channel: int, scales, foca
     (scaled by 1/scales, as the encoders store them); same shape and dtype."""
     h, w = recycled.shape[-2:]
     d = controls[..., channel:channel + 3, :, :].float()
-    d = d * torch.tensor(scales, dtype=d.dtype, device=d.device)[:, None, None]
-    z = d[..., 2, :, :]
+    sx, sy, sz = (float(s) for s in scales)             # Python constants: nothing made on the device per step
+    z = d[..., 2, :, :] * sz
     ahead = z > 1e-3                                     # rays behind the old camera: nothing to read
     z = torch.where(ahead, z, torch.ones_like(z))
-    gx = torch.where(ahead, d[..., 0, :, :] / z * (focal * h / w), torch.full_like(z, 2.0))
-    gy = torch.where(ahead, d[..., 1, :, :] / z * focal, torch.full_like(z, 2.0))
+    gx = torch.where(ahead, d[..., 0, :, :] * sx / z * (focal * h / w), torch.full_like(z, 2.0))
+    gy = torch.where(ahead, d[..., 1, :, :] * sy / z * focal, torch.full_like(z, 2.0))
     grid = torch.stack([gx, gy], dim=-1).reshape(-1, h, w, 2)
     flat = recycled.reshape(-1, *recycled.shape[-3:]).float()
     out = F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
