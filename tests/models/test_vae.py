@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from worldsim.config import VAEConfig, model_preset
-from worldsim.models.vae import CausalVAE, StreamCache, StreamingDecoder
+from worldsim.models.vae import CausalVAE, StreamingDecoder
 
 
 def make_vae() -> CausalVAE:
@@ -45,21 +45,42 @@ def test_streaming_decode_equals_whole_clip_decode(light):
     torch.testing.assert_close(torch.cat(parts, dim=2), whole, rtol=1e-5, atol=1e-5)
 
 
-def test_streaming_caches_of_sessions_batch_and_split():
+def test_sessions_decode_in_their_slots_as_in_a_decoder_of_their_own():
+    """Sessions in any rows of a static cache (non-contiguous, reordered, opened at different
+    times, restarted, saved and loaded into another row) decode bit for bit as the same batches
+    in a decoder of their own."""
     vae = make_vae()
-    z = torch.randn(2, 16, 3, 4, 4)
-    together = StreamingDecoder(vae)
-    expected = [together(z[:, :, i]) for i in range(3)]
-    a, b = StreamingDecoder(vae), StreamingDecoder(vae)
-    a(z[:1, :, 0]), b(z[1:, :, 0])
-    batch = StreamingDecoder(vae)
-    batch.cache = StreamCache.stack([a.cache, b.cache])
-    out = batch(z[:, :, 1])
-    torch.testing.assert_close(out, expected[1], rtol=1e-5, atol=1e-5)
-    a.cache, b.cache = batch.cache.unstack(2)
-    torch.testing.assert_close(b(z[1:, :, 2]), expected[2][1:], rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="different phases"):
-        StreamCache.stack([a.cache, StreamCache()])
+    z = torch.randn(4, 16, 4, 4, 4)
+    own = StreamingDecoder(vae, sessions=3)                 # sessions 0, 1, 2 in rows 0, 1, 2
+    dec = StreamingDecoder(vae, sessions=5)                 # ... in rows 4, 1, 3
+    assert torch.equal(dec(z[:2, :, 0], [4, 1]), own(z[:2, :, 0], [0, 1]))
+    assert torch.equal(dec(z[2:3, :, 0], [3]), own(z[2:3, :, 0], [2]))        # one step behind
+    assert torch.equal(dec(z[[2, 0, 1], :, 1], [3, 4, 1]), own(z[[2, 0, 1], :, 1], [2, 0, 1]))
+    saved = dec.cache.save(4)
+    assert torch.equal(dec(z[:3, :, 2], [4, 1, 3]), own(z[:3, :, 2]))
+    dec.cache.restart(1)                                    # a new session in session 1's row
+    with pytest.raises(ValueError, match="first latents and later ones"):
+        dec(z[:2, :, 3], [4, 1])
+    assert torch.equal(dec(z[3:, :, 0], [1]), StreamingDecoder(vae)(z[3:, :, 0]))
+    dec.cache.load(0, saved)                                # session 0 before latent 2, in row 0
+    alone = StreamingDecoder(vae, sessions=1)
+    alone.cache.load(0, saved)
+    assert torch.equal(dec(z[:1, :, 2], [0]), alone(z[:1, :, 2]))
+    assert dec.cache.save(2) == {} and len(saved) == len(dec.cache.frames)
+
+
+def test_streaming_state_is_static():
+    """One buffer per cached conv, allocated once: many steps of changing sessions write in place."""
+    vae = make_vae()
+    dec = StreamingDecoder(vae, light=True, sessions=4)
+    z = torch.randn(4, 16, 4, 4)
+    dec(z, [0, 1, 2, 3])
+    buffers = {m: (t.data_ptr(), t.shape) for m, t in dec.cache.frames.items()}
+    assert buffers and all(shape[0] == 4 for _, shape in buffers.values())
+    for i in range(30):
+        slots = [[0, 1, 2, 3], [3, 1], [2], [0, 2, 3]][i % 4]
+        dec(z[:len(slots)], slots)
+    assert {m: (t.data_ptr(), t.shape) for m, t in dec.cache.frames.items()} == buffers
 
 
 @pytest.mark.parametrize("light", [False, True])

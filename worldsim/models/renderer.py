@@ -36,7 +36,7 @@ from ..config import model_preset, replace_generator
 from ..rendering import RendererError, RendererSpec
 from .checkpoint import load_checkpoint
 from .model import build_model
-from .vae import StreamCache, StreamingDecoder
+from .vae import StreamingDecoder, TimeUp
 
 DEFAULT_CONTROLS = {"camera": {"kind": "od"}}
 
@@ -47,7 +47,6 @@ class AaptSession:
     noise: torch.Generator
     encoders: Any                      # worldsim.controls.encoding.ControlEncoders of this session
     first_latent: torch.Tensor         # (C, h, w), decoded by step 0
-    decoder_cache: StreamCache
     steps: int = 0
     teacher: tuple | None = None       # (ground-truth video it came from, its latents (1+k, C, h, w))
 
@@ -102,7 +101,7 @@ class AaptRenderer:
             backend = compile if isinstance(compile, str) else "inductor"
             cuda_graphs = backend == "inductor" and self.device.type == "cuda"
             self.model.generator.compile_step(backend, mode="reduce-overhead" if cuda_graphs else None)
-        self.decoder = StreamingDecoder(self.model.vae, light=light_decoder)
+        self.decoder = StreamingDecoder(self.model.vae, light=light_decoder, sessions=max_sessions)
         self.free_slots = list(range(max_sessions))
         self.spec = RendererSpec(
             name="aapt", width=width, height=height, fps=cfg.fps, frames_per_step=4, first_step_frames=1,
@@ -137,8 +136,9 @@ class AaptRenderer:
         slot = self.free_slots.pop(0)
         text = self.model.text_encoder([prompt])
         self.model.generator.start(latent[None], text, slots=[slot])
+        self.decoder.cache.restart(slot)
         encoders = ControlEncoders(list(self.controls), *self.latent_hw, self.controls)
-        return AaptSession(slot, noise, encoders, latent, StreamCache())
+        return AaptSession(slot, noise, encoders, latent)
 
     def close(self, state: AaptSession) -> None:
         if state.slot >= 0:
@@ -189,11 +189,13 @@ class AaptRenderer:
             raise RendererError("session is closed")
         gen, slot = self.model.generator, state.slot
         names = {m: n for n, m in self.model.vae.named_modules()}
+        decoder = self.decoder.cache.save(slot)                # {} before the session's first step
         return {
             "steps": state.steps, "noise": state.noise.get_state(), "first_latent": state.first_latent.clone(),
             "encoders": {k: object_state(e) for k, e in state.encoders.encoders.items()},
-            "decoder": {names[m]: t.clone() for m, t in state.decoder_cache.frames.items()},
-            "decoder_started": sorted(names[m] for m in state.decoder_cache.started),
+            "decoder": {names[m]: t for m, t in decoder.items()},
+            "decoder_started": sorted(names[m] for m in self.decoder.module.modules()
+                                      if decoder and isinstance(m, TimeUp)),
             "kv": [{"keys": c.keys[slot].clone(), "values": c.values[slot].clone(),
                     "first_keys": c.first_keys[slot].clone()} for c in gen.caches],
             "frame_index": int(gen.frame_index[slot]), "host_frames": int(gen._host_frames[slot]),
@@ -216,10 +218,7 @@ class AaptRenderer:
             gen.frame_index[slot] = int(snap["frame_index"])
             gen._host_frames[slot] = int(snap["host_frames"])
             gen.prev_latent[slot] = snap["prev_latent"].to(gen.prev_latent)
-        decoder = StreamCache()
-        decoder.frames = {modules[n]: t.to(self.device).clone() for n, t in snap["decoder"].items()}
-        decoder.started = {modules[n] for n in snap["decoder_started"]}
-        state.decoder_cache = decoder
+            self.decoder.cache.load(slot, {modules[n]: t.to(gen.prev_latent) for n, t in snap["decoder"].items()})
         state.first_latent = snap["first_latent"].to(gen.prev_latent).clone()
         state.noise.set_state(snap["noise"].clone())
         for kind, enc_state in snap["encoders"].items():
@@ -295,10 +294,14 @@ class AaptRenderer:
             raise
 
     def _decode(self, rows: list[int], states, latents: torch.Tensor, out: list) -> None:
-        self.decoder.cache = StreamCache.stack([states[i].decoder_cache for i in rows])
-        video = self.decoder(latents)                                       # (b, 3, F, H, W) in [-1, 1]
+        """Decode `latents` of sessions `rows` in their decoder slots; frames leave the device as uint8."""
+        video = self.decoder(latents, [states[i].slot for i in rows])         # (b, 3, F, H, W) in [-1, 1]
         frames = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        frames = frames.permute(0, 2, 3, 4, 1).contiguous().cpu().numpy()  # (b, F, H, W, 3)
-        for i, cache, f in zip(rows, self.decoder.cache.unstack(len(rows)), frames):
-            states[i].decoder_cache = cache
+        frames = frames.permute(0, 2, 3, 4, 1).contiguous()                 # (b, F, H, W, 3)
+        if frames.is_cuda:            # into pinned host memory (untested on a GPU here)
+            host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
+            host.copy_(frames, non_blocking=True)
+            torch.cuda.current_stream(frames.device).synchronize()
+            frames = host
+        for i, f in zip(rows, frames.cpu().numpy()):
             out[i] = f

@@ -5,47 +5,64 @@
     video = vae.decode(z)                                  # whole clip
     dec = StreamingDecoder(vae)                            # one latent in -> 4 frames out (1 for latent 0)
     frames = dec(z[:, :, i])                               # (B, 16, h, w) -> (B, 3, 4|1, H, W)
+    dec = StreamingDecoder(vae, sessions=4)                # state of 4 session slots; decode two of them
+    frames = dec(z[:2, :, i], slots=[3, 1])
 
 Every convolution is causal in time: it pads only the past. In streaming, each one keeps the
-last frames it saw (`StreamCache`), so decoding latent by latent equals decoding the clip at once.
+last frames it saw (`StreamCache`, one static buffer row per session slot), so decoding latent by
+latent equals decoding the clip at once.
 Norms are per pixel (RMS over channels), never over time. Latents are normalised per channel
 with `latent_mean` / `latent_std` (measured on data, stored in the checkpoint config).
 `light=True` decoders (fewer channels, nothing at full resolution) are for real-time play.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import VAEConfig
+from .kv_cache import slot_index
 
 
 class StreamCache:
-    """Per-module streaming state of one decoder for a batch: past frames and 'first chunk seen'."""
+    """Streaming state of one decoder for `sessions` rows (session slots), static like the
+    generator's KV cache: per causal conv one buffer (sessions, C, kt-1, h, w) of the last frames
+    it saw, allocated on first use and then written in place, and per row whether it has decoded
+    its first latent. A decode reads and writes only its rows (`rows`, set by StreamingDecoder)."""
 
-    def __init__(self):
+    def __init__(self, sessions: int):
+        self.sessions = sessions
         self.frames: dict[nn.Module, Tensor] = {}
-        self.started: set[nn.Module] = set()
+        self.started = [False] * sessions
+        self.rows: slice | Tensor = slice(None)           # the rows of the decode running now
+        self.first = True                                  # ... all on their first latent
 
-    @staticmethod
-    def stack(caches: list["StreamCache"]) -> "StreamCache":
-        """Batch several sessions' caches (all past their first latent, or all fresh)."""
-        out = StreamCache()
-        out.started = set.intersection(*(c.started for c in caches)) if caches else set()
-        if any(c.started != out.started or c.frames.keys() != caches[0].frames.keys() for c in caches):
-            raise ValueError("cannot batch decoder caches at different phases")
-        out.frames = {m: torch.cat([c.frames[m] for c in caches]) for m in caches[0].frames}
-        return out
+    def past(self, module: nn.Module) -> Tensor | None:
+        return None if self.first else self.frames[module][self.rows]
 
-    def unstack(self, n: int) -> list["StreamCache"]:
-        outs = [StreamCache() for _ in range(n)]
-        for m, t in self.frames.items():
-            for o, part in zip(outs, t.chunk(n)):
-                o.frames[m] = part
-        for o in outs:
-            o.started = set(self.started)
-        return outs
+    def keep(self, module: nn.Module, last: Tensor) -> None:
+        if module not in self.frames:
+            self.frames[module] = last.new_zeros(self.sessions, *last.shape[1:])
+        self.frames[module][self.rows] = last
+
+    def restart(self, row: int) -> None:
+        """The row's next latent is a session's first (its past frames are then ignored)."""
+        self.started[row] = False
+
+    def save(self, row: int) -> dict[nn.Module, Tensor]:
+        """Copies of one row's past frames, each (1, C, kt-1, h, w); {} before its first latent."""
+        return {m: buf[row:row + 1].clone() for m, buf in self.frames.items()} if self.started[row] else {}
+
+    def load(self, row: int, frames: dict[nn.Module, Tensor]) -> None:
+        """`save`'s copies into `row` ({}: the row starts afresh)."""
+        for m, t in frames.items():
+            if m not in self.frames:
+                self.frames[m] = t.new_zeros(self.sessions, *t.shape[1:])
+            self.frames[m][row:row + 1] = t
+        self.started[row] = bool(frames)
 
 
 class ChannelRMSNorm(nn.Module):
@@ -72,12 +89,12 @@ class CausalConv3d(nn.Module):
     def forward(self, x: Tensor, cache: StreamCache | None = None) -> Tensor:   # (B, C, T, H, W)
         weight = self.conv.weight.flatten(1, 2)                # (Cout, Cin*kt, k, k), Cin major
         if self.kt > 1:
-            past = None if cache is None else cache.frames.get(self)
+            past = None if cache is None else cache.past(self)
             if past is None:
                 past = x.new_zeros(*x.shape[:2], self.kt - 1, *x.shape[3:])
             x = torch.cat([past, x], dim=2)
             if cache is not None:
-                cache.frames[self] = x[:, :, -(self.kt - 1):]
+                cache.keep(self, x[:, :, -(self.kt - 1):])
             x = x.unfold(2, self.kt, 1).permute(0, 1, 5, 2, 3, 4).flatten(1, 2)   # (B, C*kt, T, H, W)
         return per_frame(lambda f: F.conv2d(f, weight, self.conv.bias, self.stride, self.pad), x)
 
@@ -124,9 +141,7 @@ class TimeUp(nn.Module):
         self.conv = CausalConv3d(ch, 2 * ch, kt=3, k=k)
 
     def forward(self, x: Tensor, cache: StreamCache | None = None) -> Tensor:
-        first_chunk = cache is None or self not in cache.started
-        if cache is not None:
-            cache.started.add(self)
+        first_chunk = cache is None or cache.first
         y = self.conv(x, cache)                               # (B, 2C, t, H, W)
         b, c2, t, h, w = y.shape
         y = y.reshape(b, 2, c2 // 2, t, h, w).permute(0, 2, 3, 1, 4, 5).reshape(b, c2 // 2, 2 * t, h, w)
@@ -252,16 +267,34 @@ class CausalVAE(nn.Module):
 class StreamingDecoder:
     """Decode one latent frame at a time: 1 frame for a session's latent 0, then 4 per latent.
 
-    Holds the conv caches of one batch of sessions; `cache` can be swapped (see StreamCache.stack)."""
+    Holds the conv caches of `sessions` rows (default: the first call's batch); a call decodes
+    the sessions in rows `slots` (default: the first rows), all on their first latent or all past it."""
 
-    def __init__(self, vae: CausalVAE, light: bool = False):
-        self.vae, self.light = vae, light
-        self.cache = StreamCache()
+    def __init__(self, vae: CausalVAE, light: bool = False, sessions: int | None = None):
+        self.vae, self.light, self.sessions = vae, light, sessions
+        self.cache = StreamCache(sessions) if sessions else None
+        self._row_index: dict[tuple[int, ...], slice | Tensor] = {}
+
+    @property
+    def module(self) -> "Decoder":
+        return self.vae.light_decoder if self.light else self.vae.decoder
 
     def reset(self) -> None:
-        self.cache = StreamCache()
+        self.cache = StreamCache(self.sessions) if self.sessions else None
 
     @torch.no_grad()
-    def __call__(self, latent: Tensor) -> Tensor:            # (B, C, h, w) -> (B, 3, 4|1, 8h, 8w)
-        decoder = self.vae.light_decoder if self.light else self.vae.decoder
-        return decoder(self.vae.denormalize(latent[:, :, None]), self.cache)
+    def __call__(self, latent: Tensor, slots: Sequence[int] | None = None) -> Tensor:
+        """latent (B, C, h, w) of the sessions in rows `slots` -> frames (B, 3, 4|1, 8h, 8w)."""
+        if self.cache is None:
+            self.cache = StreamCache(latent.shape[0])
+        key = tuple(range(latent.shape[0]) if slots is None else slots)
+        phases = {self.cache.started[row] for row in key}
+        if len(phases) > 1:
+            raise ValueError("cannot decode sessions' first latents and later ones in one batch")
+        if key not in self._row_index:
+            self._row_index[key] = slot_index(key, latent.device)
+        self.cache.rows, self.cache.first = self._row_index[key], not phases.pop()
+        frames = self.module(self.vae.denormalize(latent[:, :, None]), self.cache)
+        for row in key:
+            self.cache.started[row] = True
+        return frames
