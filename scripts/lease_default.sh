@@ -10,6 +10,9 @@
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export TORCHINDUCTOR_COMPILE_THREADS=1 PYTHONPATH=/tmp/site:/tmp/repo PYTHONUNBUFFERED=1
+# Inductor's caches (FX graphs, AOT autograd, Triton kernels) in one folder: `collect inductor` brings it
+# back, and a later lease that carries it as .inductor/ (git-ignored) starts from it instead of compiling anew
+export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TORCHINDUCTOR_FX_GRAPH_CACHE=1 TORCHINDUCTOR_AUTOGRAD_CACHE=1
 WD=/tmp/wd
 A_BUDGETS=${A_BUDGETS:-'{"vae": 450, "adapt": 540, "distill": 0}'}
 B_BUDGETS=${B_BUDGETS:-'{"adapt": 540, "distill": 0}'}
@@ -30,6 +33,7 @@ case "${1:-}" in
 start)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     pkill -f train_default.py; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
+    if [ -d .inductor ]; then rm -rf /tmp/inductor && cp -r .inductor /tmp/inductor; fi
     ROOT=$PWD; cd /tmp/repo
     CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/camera --workers 14 \
         --recycle-warp --compile --attention flex --t-one 0.5 --budgets "$A_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
@@ -49,8 +53,11 @@ start)
     follow "${2:-570}" ;;
 follow)
     follow "${2:-570}" ;;
-collect)    # collect RUN full|ship: RUN's logs, strips and its whole float16 models (full_*, ~48 MB, what a
+collect)    # collect inductor: the compile caches (carry them next time as .inductor/); or collect RUN full|ship: RUN's logs, strips and its whole float16 models (full_*, ~48 MB, what a
             # later lease carries to go on training) or its int8 shipped copies (ship_*, ~21 MB); one RUN a call
+    if [ "${2:-}" = inductor ]; then
+        tar cf - -C /tmp inductor | split -b 15M - "$OUT/inductor.tar."; du -sh /tmp/inductor; ls -la "$OUT"; exit 0
+    fi
     run=${2:-camera}; part=${3:-full}
     cd $WD
     tar cf - $run/driver.log $run/*/log.jsonl $run/samples_*.png $run/${part}_* 2>/dev/null | split -b 15M - "$OUT/$run.tar."
