@@ -186,3 +186,15 @@ def test_adapt_on_own_predictions_lowers_the_loss(tmp_path, tiny_bank, tiny_conf
     cfg = tiny_config(tmp_path / "run", steps=60, adapt={"text_dropout": 0.0, "own_passes": 2, "own_fraction": 1.0})
     losses = [r["loss"] for r in run_adapt(cfg, tiny_bank())]
     assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8, losses
+
+
+def test_which_steps_recycle_own_predictions_depends_on_the_step_and_seed_alone():
+    """Every rank of a sharded run (each with its own torch seed) must make the same choice, or the
+    ranks' extra forward passes gather weights out of step; a resumed run makes the same choices."""
+    from worldsim.train.adapt import own_predictions_at
+    torch.manual_seed(1)
+    first = [own_predictions_at(s, 0.5, seed=0) for s in range(400)]
+    torch.manual_seed(2)                                  # another rank's global RNG state
+    assert [own_predictions_at(s, 0.5, seed=0) for s in range(400)] == first
+    assert 0.4 < sum(first) / 400 < 0.6
+    assert not any(own_predictions_at(s, 0.0, 0) for s in range(50)) and all(own_predictions_at(s, 1.0, 0) for s in range(50))

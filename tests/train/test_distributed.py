@@ -30,11 +30,14 @@ log_every = 1
 device = "cpu"
 progress = false
 tensorboard = false
+[adapt]
+own_passes = 1        # own predictions on some steps, through the sharded model
+own_fraction = 0.5
 """)
     adversarial = []
     for long_frames in (0, 9):
         path = tmp_path / f"adversarial_{long_frames}.toml"
-        path.write_text(config.read_text().replace("steps = 4", "steps = 1").replace(
+        path.write_text(config.read_text().split("[adapt]")[0].replace("steps = 4", "steps = 1").replace(
             '/run"', f'/adv_{long_frames}"') + f"[adversarial]\nlong_frames = {long_frames}\nr_lambda = 1.0\n")
         adversarial.append(str(path))
     worker = Path(__file__).with_name("distributed_worker.py")

@@ -65,6 +65,12 @@ class AdaptStage(SingleLossStage):
         self.modules = {"generator": gen, "text_encoder": text}
         self.optimizers = {"adamw": adamw(itertools.chain(gen.parameters(), text.parameters()), cfg.optim)}
 
+    step = 0                                           # the step being trained (train_step sets it)
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        self.step = step
+        return super().train_step(batch, step)
+
     def loss(self, batch: dict) -> Tensor:
         gen = self.model.generator
         x0 = batch["latents"].to(self.ctx.device, torch.float32)           # (B, F, C, h, w)
@@ -78,10 +84,19 @@ class AdaptStage(SingleLossStage):
         eps = torch.randn_like(x0)
         recycled = x0
         own = self.cfg.adapt.own_passes
-        if own > 0 and float(torch.rand(())) < self.cfg.adapt.own_fraction:
+        if own > 0 and own_predictions_at(self.step, self.cfg.adapt.own_fraction, self.cfg.loop.seed):
             recycled = own_rollout(gen, x0, controls, text, torch.randn_like(x0), own)
         v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), recycled, controls), t, text)
         return (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean()       # frame 0 is given clean
+
+
+def own_predictions_at(step: int, fraction: float, seed: int) -> bool:
+    """Whether `step` recycles the model's own predictions: a draw from the step and the run's seed
+    alone, so every rank of a sharded run makes the same choice (with weights resharded after each
+    forward, the extra passes gather them: ranks that disagreed would wait on each other) and a
+    resumed run makes the same ones."""
+    gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
+    return float(torch.rand((), generator=gen)) < fraction
 
 
 @torch.no_grad()

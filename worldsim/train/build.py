@@ -75,21 +75,29 @@ def add_control_channels(model: AaptModel, channels: int) -> AaptModel:
     control input channels: new patch-embedding columns, randomly initialised (AAPT found random
     faster than zero init), between the recycled latent and the first-frame flag."""
     gen = model.generator
-    old_k, c, p = gen.cfg.control_channels, gen.cfg.latent_channels, gen.cfg.patch
+    old_k, c = gen.cfg.control_channels, gen.cfg.latent_channels
     if channels in (0, old_k):                         # 0: as the checkpoint has it
         return model
     if old_k != 0:
         raise ConfigError(f"model.control_channels = {channels}, but the init checkpoint already takes {old_k}")
+    widen_patch_embed(gen, at=2 * c, channels=channels)
+    model.cfg = replace_generator(model.cfg, control_channels=channels)
+    gen.cfg = model.cfg.generator
+    return model
+
+
+@torch.no_grad()
+def widen_patch_embed(gen, at: int, channels: int) -> None:
+    """`channels` new input channels of the patch embedding at channel index `at` (random, std 0.02;
+    AAPT found random faster than zero init); the existing columns keep their weights."""
+    p = gen.cfg.patch
     weight = gen.patch_embed.weight.unflatten(1, (-1, p * p))             # (d, Cin, p*p)
     new = torch.randn(weight.shape[0], channels, p * p, device=weight.device, dtype=weight.dtype) * 0.02
-    weight = torch.cat([weight[:, :2 * c], new, weight[:, 2 * c:]], dim=1).flatten(1)
+    weight = torch.cat([weight[:, :at], new, weight[:, at:]], dim=1).flatten(1)
     bias = gen.patch_embed.bias
     gen.patch_embed = torch.nn.Linear(weight.shape[1], weight.shape[0], device=weight.device, dtype=weight.dtype)
     gen.patch_embed.weight.copy_(weight)
     gen.patch_embed.bias.copy_(bias)
-    model.cfg = replace_generator(model.cfg, control_channels=channels)
-    gen.cfg = model.cfg.generator
-    return model
 
 
 @torch.no_grad()
@@ -113,14 +121,7 @@ def add_recycle_warp(model: AaptModel, cfg: TrainConfig) -> AaptModel:
                           f"{gen.cfg.control_channels} control channels ({cfg.data.path})")
     if cfg.model.recycle_warp_keep:
         spec["warp_keep"] = True
-        c, p = gen.cfg.latent_channels, gen.cfg.patch
-        weight = gen.patch_embed.weight.unflatten(1, (-1, p * p))         # (d, Cin, p*p)
-        new = torch.randn(weight.shape[0], c, p * p, device=weight.device, dtype=weight.dtype) * 0.02
-        weight = torch.cat([weight, new], dim=1).flatten(1)
-        bias = gen.patch_embed.bias
-        gen.patch_embed = torch.nn.Linear(weight.shape[1], weight.shape[0], device=weight.device, dtype=weight.dtype)
-        gen.patch_embed.weight.copy_(weight)
-        gen.patch_embed.bias.copy_(bias)
+        widen_patch_embed(gen, at=gen.cfg.in_channels, channels=gen.cfg.latent_channels)   # after the flag
     model.cfg = replace_generator(model.cfg, **spec)
     gen.cfg = model.cfg.generator
     return model
