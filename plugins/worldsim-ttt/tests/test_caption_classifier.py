@@ -80,6 +80,10 @@ def test_agreement_of_true_labels_is_one_and_of_shuffled_labels_lower(clips):
     assert all(mixed["mean"][h] <= 1.0 for h in HEADS) and min(mixed["mean"].values()) < 1.0
     # captions stand in for labels; what a caption does not say is left out of the mean
     assert label_agreement(true, clips.captions)["mean"] == {h: 1.0 for h in HEADS}
+    from worldsim_ttt.storyboard import Scene
+    scene = Scene("through an autumn forest at dusk", 3.0, camera=("turn_left", "walk"))
+    assert label_agreement([{"biome": "forest", "time_of_day": "dusk", "action": "turn"}], [scene])["mean"] == {
+        h: 1.0 for h in HEADS}
     partial = label_agreement(true[:2], [{"biome": true[0]["biome"]}, "a castle at " + true[1]["time_of_day"]])
     assert partial["mean"] == {"biome": 1.0, "time_of_day": 1.0, "action": None}
 

@@ -275,7 +275,10 @@ def _intended(item) -> dict[str, str | None]:
         return labels_from_text(item)
     if isinstance(item, dict):
         return {h: item.get(h) for h in HEADS}
-    raise TypeError(f"intended labels are a caption or a dict of {HEADS}, got {type(item).__name__}")
+    if isinstance(getattr(item, "prompt", None), str):          # a storyboard.Scene: what the model reads
+        return labels_from_text(item.prompt)
+    raise TypeError(f"intended labels are a caption, a storyboard scene or a dict of {HEADS}, "
+                    f"got {type(item).__name__}")
 
 
 def label_agreement(predicted, intended) -> dict:
@@ -296,7 +299,7 @@ def label_agreement(predicted, intended) -> dict:
 def agreement(model: CaptionClassifier, frames_per_segment, captions_or_labels) -> dict:
     """Frames of each segment ((T, H, W, 3) uint8, T >= cfg.frames; any size, resized) -> the
     classifier's labels vs the storyboard's intended ones (captions in the reference world's words,
-    or dicts of biome / time_of_day / action). -> {"per_segment": [{head: 1.0 | 0.0 | None}],
+    storyboard.Scene objects (their prompt), or dicts of biome / time_of_day / action). -> {"per_segment": [{head: 1.0 | 0.0 | None}],
     "mean": {head: float | None}, "predicted": [{head: label}]}."""
     n = model.cfg.frames
     frames = torch.stack([torch.as_tensor(f)[:n] for f in frames_per_segment])     # segments may differ in length
