@@ -68,6 +68,9 @@ def test_training_lowers_the_loss_and_save_load_predicts_the_same(clips, tmp_pat
     assert all(torch.equal(a[h], b[h]) for h in HEADS)
     result = evaluate(loaded, clips)
     assert set(result) == set(HEADS) and all(0 <= r["accuracy"] <= 1 and r["clips"] == 6 for r in result.values())
+    for r in result.values():                            # confusion: rows true, columns predicted
+        c = torch.tensor(r["confusion"])
+        assert int(c.sum()) == 6 and abs(float(c.diag().sum()) / 6 - r["accuracy"]) < 1e-6
 
 
 def test_agreement_of_true_labels_is_one_and_of_shuffled_labels_lower(clips):

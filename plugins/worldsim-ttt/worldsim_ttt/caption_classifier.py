@@ -255,8 +255,14 @@ def train_classifier(clips: LabelledClips, cfg: ClassifierConfig | None = None, 
     return model.eval(), losses
 
 
+def _confusion(y: Tensor, p: Tensor, n: int) -> list[list[int]]:
+    keep = y >= 0
+    return torch.bincount(y[keep] * n + p[keep], minlength=n * n).reshape(n, n).tolist()
+
+
 def evaluate(model: CaptionClassifier, clips: LabelledClips) -> dict[str, dict]:
-    """Per head: accuracy, the majority baseline (always the set's most common class), and that class."""
+    """Per head: accuracy, the majority baseline (always the set's most common class), that class,
+    and the confusion matrix (rows: true class, columns: predicted, in cfg.classes order)."""
     pred = model.predict(clips.frames)
     out = {}
     for k, h in enumerate(HEADS):
@@ -264,7 +270,8 @@ def evaluate(model: CaptionClassifier, clips: LabelledClips) -> dict[str, dict]:
         counts = torch.bincount(y[y >= 0], minlength=len(model.cfg.classes[h]))
         out[h] = {"accuracy": float((pred[:, k] == y).float().mean()),
                   "majority": float(counts.max() / counts.sum()),
-                  "majority_class": model.cfg.classes[h][int(counts.argmax())], "clips": len(y)}
+                  "majority_class": model.cfg.classes[h][int(counts.argmax())], "clips": len(y),
+                  "confusion": _confusion(y, pred[:, k], len(model.cfg.classes[h]))}
     return out
 
 

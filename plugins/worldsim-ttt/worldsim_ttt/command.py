@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     t.add_argument("--out", required=True, help="folder for classifier.safetensors + classifier.json")
     t.add_argument("--clips-per-world", type=int, default=2, help="walks per world (default 2)")
     t.add_argument("--size", type=int, default=64, help="clip width and height in pixels (default 64)")
-    t.add_argument("--epochs", type=int, default=20, help="passes over the clips (default 20)")
+    t.add_argument("--epochs", type=int, default=60, help="passes over the clips (default 60)")
     t.add_argument("--minutes", type=float, default=None, help="stop training after this many minutes")
     t.add_argument("--eval-seeds", help="held-out world seeds to report accuracy on after training")
     t.set_defaults(func=classifier_train_command)
