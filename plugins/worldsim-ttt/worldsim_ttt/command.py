@@ -3,6 +3,8 @@
     worldsim ttt render storyboard.toml -o film.mp4 --preset tiny --steps 4
     worldsim ttt render storyboard.toml -o film.mp4 --checkpoint runs/ttt/model --cfg 5 --steps 32
     worldsim ttt describe                    # what the plugin provides (as `python -m worldsim_ttt`)
+    worldsim ttt classifier train --world-seeds 0-199 --out runs/cls     # caption agreement classifier
+    worldsim ttt classifier eval runs/cls --world-seeds 10000-10049      # held-out accuracy per head
 """
 from __future__ import annotations
 
@@ -28,6 +30,24 @@ def register(subparsers) -> None:
     r.set_defaults(func=render_command)
     d = sub.add_parser("describe", help="what the plugin provides and which backends run here")
     d.set_defaults(func=lambda args: print(json.dumps(describe_here(), indent=2)) or 0)
+    c = sub.add_parser("classifier", help="the caption-agreement classifier (biome, time of day, action)")
+    csub = c.add_subparsers(dest="classifier_command", metavar="ACTION")
+    csub.required = True
+    t = csub.add_parser("train", help="train it on reference-world clips of the given world seeds (CPU)")
+    t.add_argument("--world-seeds", required=True, help="world seeds to train on, e.g. 0-199")
+    t.add_argument("--out", required=True, help="folder for classifier.safetensors + classifier.json")
+    t.add_argument("--clips-per-world", type=int, default=2, help="walks per world (default 2)")
+    t.add_argument("--size", type=int, default=64, help="clip width and height in pixels (default 64)")
+    t.add_argument("--epochs", type=int, default=60, help="passes over the clips (default 60)")
+    t.add_argument("--minutes", type=float, default=None, help="stop training after this many minutes")
+    t.add_argument("--eval-seeds", help="held-out world seeds to report accuracy on after training")
+    t.set_defaults(func=classifier_train_command)
+    e = csub.add_parser("eval", help="per-head accuracy on held-out world seeds vs the majority baseline")
+    e.add_argument("classifier", help="a folder written by `worldsim ttt classifier train`")
+    e.add_argument("--world-seeds", required=True, help="held-out world seeds, e.g. 10000-10049")
+    e.add_argument("--clips-per-world", type=int, default=2, help="walks per world (default 2)")
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.set_defaults(func=classifier_eval_command)
 
 
 def describe_here() -> dict:
@@ -61,4 +81,84 @@ def render_command(args) -> int:
     path = write_film(args.out, frames, cfg.fps)
     print(f"{path}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]} at {cfg.fps:g} fps "
           f"({len(frames) / cfg.fps:.1f} s, {len(segments)} segments of {n} latent frames)")
+    return 0
+
+
+def _seeds(text: str, option: str) -> list[int]:
+    from worldsim.errors import WorldsimUserError
+    from worldsim.worlds.seeds import parse_seed_list
+    try:
+        return parse_seed_list(text)
+    except ValueError:
+        raise WorldsimUserError(f"{option} must be seeds like 0-199 or 3,5,10-12, got {text!r}") from None
+
+
+def _positive(value, option: str):
+    from worldsim.errors import WorldsimUserError
+    if value is not None and value <= 0:
+        raise WorldsimUserError(f"{option} must be > 0, got {value}")
+
+
+def _print_accuracy(result: dict, seeds: list[int]) -> None:
+    clips = next(iter(result.values()))["clips"]
+    print(f"held-out: {clips} clips from {len(seeds)} world seeds ({seeds[0]}..{seeds[-1]})")
+    for head, r in result.items():
+        print(f"  {head:12s} accuracy {r['accuracy']:.3f}   majority baseline {r['majority']:.3f} "
+              f"(always {r['majority_class']!r})")
+
+
+def classifier_train_command(args) -> int:
+    import time
+    from pathlib import Path
+
+    from worldsim.errors import WorldsimUserError
+
+    from .caption_classifier import (ClassifierConfig, evaluate, reference_clips, save_classifier,
+                                     train_classifier)
+
+    seeds = _seeds(args.world_seeds, "--world-seeds")
+    held = _seeds(args.eval_seeds, "--eval-seeds") if args.eval_seeds else None
+    for value, option in ((args.clips_per_world, "--clips-per-world"), (args.size, "--size"),
+                          (args.epochs, "--epochs"), (args.minutes, "--minutes")):
+        _positive(value, option)
+    if held and set(held) & set(seeds):
+        raise WorldsimUserError("--eval-seeds overlap --world-seeds: held-out worlds must be unseen")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WorldsimUserError(f"--out {out}: exists and is not a folder")
+    start = time.monotonic()
+    clips = reference_clips(seeds, args.clips_per_world, args.size, args.size,
+                            progress=lambda i, n: print(f"\rrendering worlds {i}/{n}", end="", flush=True))
+    print(f"\n{len(clips)} clips in {time.monotonic() - start:.0f} s")
+    cfg = ClassifierConfig(width=args.size, height=args.size)
+    model, losses = train_classifier(clips, cfg, epochs=args.epochs, minutes=args.minutes, log=print)
+    model.cfg.trained = {"world_seeds": args.world_seeds, "clips": len(clips), "epochs": len(losses),
+                         "final_loss": round(losses[-1], 4)}
+    if held:
+        result = evaluate(model, reference_clips(held, args.clips_per_world, args.size, args.size))
+        model.cfg.trained["held_out"] = {"world_seeds": args.eval_seeds, **result}
+        _print_accuracy(result, held)
+    path = save_classifier(model, out)
+    print(f"{path}: trained in {time.monotonic() - start:.0f} s")
+    return 0
+
+
+def classifier_eval_command(args) -> int:
+    from pathlib import Path
+
+    from worldsim.errors import WorldsimUserError
+
+    from .caption_classifier import evaluate, load_classifier, reference_clips
+
+    seeds = _seeds(args.world_seeds, "--world-seeds")
+    _positive(args.clips_per_world, "--clips-per-world")
+    if not Path(args.classifier).is_dir():
+        raise WorldsimUserError(f"{args.classifier}: no such classifier folder")
+    model = load_classifier(args.classifier)
+    cfg = model.cfg
+    result = evaluate(model, reference_clips(seeds, args.clips_per_world, cfg.width, cfg.height, cfg.frames))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_accuracy(result, seeds)
     return 0
