@@ -41,8 +41,17 @@ def worldsim_argv(command: str) -> list[str] | None:
     return None
 
 
+def full_parser() -> argparse.ArgumentParser:
+    """The CLI's parser with the installed plugins' commands (`worldsim ttt ...`), as `main` adds
+    them for a command that is not built in."""
+    from worldsim.plugins import add_plugin_commands
+    parser = build_parser()
+    add_plugin_commands(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)))
+    return parser
+
+
 def problems(argv: list[str]) -> list[str]:
-    parser, path = build_parser(), ["worldsim"]
+    parser, path = full_parser(), ["worldsim"]
     for word in argv:
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         if word.startswith("-"):
@@ -81,6 +90,8 @@ def test_the_checker_catches_a_wrong_option_or_command():
     assert problems(["play", "--no-such-flag"]) == ["worldsim play: no option --no-such-flag"]
     assert problems(["train", "adapt", "--config", "c.toml", "--step", "3"]) == ["worldsim train adapt: no option --step"]
     assert problems(["trian", "adapt"]) == ["worldsim: no command 'trian'"]
+    assert problems(["ttt", "classifier", "eval", "DIR", "--no-such-flag"]) == \
+        ["worldsim ttt classifier eval: no option --no-such-flag"]            # a plugin's commands too
     assert worldsim_argv("python -m worldsim.train bank --out x") == ["train", "bank", "--out", "x"]
     assert bash_commands("```bash\nworldsim play \\\n  --headless && echo ok  # note\n```\n") == \
         ["worldsim play    --headless", "echo ok"]
