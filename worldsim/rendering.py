@@ -75,6 +75,11 @@ class RendererError(RuntimeError):
         self.index = index
 
 
+class RendererFull(RendererError):
+    """Raised by `open` when the renderer holds no more sessions (e.g. all rows of its static caches
+    are taken): the worker answers `overloaded` with a `retry_s`, as when it is itself full."""
+
+
 class RendererContractError(WorldsimUserError):
     """`check_renderer` found a renderer that breaks the protocol (one line naming every problem)."""
 

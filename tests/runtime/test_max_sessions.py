@@ -100,3 +100,20 @@ def test_a_served_aapt_renderer_holds_the_workers_sessions():
             assert len({s.id for s in sessions}) == 5
     finally:
         process.stop()
+
+
+def test_a_full_renderer_answers_overloaded_and_serves_on():
+    """A renderer built smaller than the worker's limit (options set by hand) that runs out of rows
+    is a busy server, not a bad request: `overloaded` with a retry, and a closed session frees a row."""
+    process = WorkerProcess(["aapt"], {"preset": "tiny", "device": "cpu", "max_sessions": 2}).start()
+    try:
+        with Client.connect(process.address) as client:
+            first, _ = client.open("aapt", seed=1), client.open("aapt", seed=2)
+            with pytest.raises(RequestError) as err:
+                client.open("aapt", seed=3)
+            assert err.value.code == P.ErrorCode.OVERLOADED.value and err.value.retry_s >= 1
+            assert "aapt renderer is full" in str(err.value)
+            client.close(first)
+            assert client.open("aapt", seed=3).id > 0
+    finally:
+        process.stop()

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..config import model_preset, replace_generator
-from ..rendering import RendererError, RendererSpec
+from ..rendering import RendererError, RendererFull, RendererSpec
 from .checkpoint import load_checkpoint
 from .model import build_model
 from .vae import StreamingDecoder, TimeUp
@@ -129,7 +129,7 @@ class AaptRenderer:
         if unknown:
             raise RendererError(f"this aapt model takes controls {sorted(self.controls)}, got {sorted(unknown)}")
         if not self.free_slots:
-            raise RendererError(f"aapt renderer is full ({self.spec.info['max_sessions']} sessions); "
+            raise RendererFull(f"aapt renderer is full ({self.spec.info['max_sessions']} sessions); "
                                 "close one or raise max_sessions")
         noise = torch.Generator().manual_seed(int(seed))
         latent = self._first_latent(first_frame, noise, int(seed))                 # (C, h, w)

@@ -33,7 +33,7 @@ from worldsim.controls import ControlError, validate_packet
 from worldsim.errors import WorldsimUserError
 
 from . import protocol as P
-from ..rendering import Renderer, RendererError
+from ..rendering import Renderer, RendererError, RendererFull
 from .scheduling import CONTROL_SLICE, DEFAULT_BATCH_BUCKETS, STEP_DEADLINE_S, FairInbox, split_into_buckets
 from .sessions import SESSION_IDLE_S, Session, SessionTable
 from .sharing import SharedSessions
@@ -198,6 +198,9 @@ class Worker(SharedSessions):
         try:
             state = renderer.open(h.get("seed", 0), h.get("prompt", ""), first_frame, controls)
         except Exception as err:
+            if isinstance(err, RendererFull):
+                raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"{err}; retry when a session closes", rid,
+                                      retry_s=1.0) from None
             if isinstance(err, MemoryError) or "OutOfMemory" in type(err).__name__:
                 raise P.ProtocolError(P.ErrorCode.OVERLOADED, f"out of memory opening a session ({len(self.table)} "
                                       "open); retry when sessions close, or ask for a smaller size", rid,
