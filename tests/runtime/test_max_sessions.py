@@ -15,7 +15,8 @@ from worldsim.runtime import protocol as P
 from worldsim.runtime.client import Client, RequestError
 from worldsim.runtime.process import WorkerProcess, local_address
 from worldsim.runtime.testpattern import TestPatternRenderer
-from worldsim.runtime.worker import Worker, sized_options
+from worldsim.runtime.worker import Worker
+from worldsim.runtime.worker_main import sized_options
 
 from .serving import serve_testpattern
 

@@ -176,7 +176,7 @@ def check_bind_address(address: str, curve: str | None = None) -> None:
 
 def _serve(args) -> int:
     from .play import PlayOptions, resolve_renderer
-    from .worker import run_worker
+    from .worker_main import run_worker
     from .scheduling import parse_buckets
     from .security import KeyFileError
     from .sessions import check_max_sessions

@@ -60,7 +60,7 @@ def make_client(renderer: str, options: dict, connect: str | None, in_process: b
         return Client.connect(connect, curve=curve, reconnect=True)
     if in_process:
         from .process import WorkerStartError
-        from .worker import START_REFUSALS, start_failure_reason
+        from .worker_main import START_REFUSALS, start_failure_reason
         try:
             return LocalClient(renderer, options)
         except START_REFUSALS as err:           # the same line a worker process would report

@@ -111,7 +111,7 @@ class WorkerProcess:
 
     def start_refusal(self) -> str | None:
         """The worker's `cannot start renderer NAME: why` line, if that is how it ended."""
-        from .worker import START_FAILURE
+        from .worker_main import START_FAILURE
         lines = self.log_tail(1).strip().splitlines()
         if lines and lines[-1].startswith(START_FAILURE):
             return lines[-1].removeprefix("worldsim worker: ")

@@ -8,7 +8,7 @@ import argparse
 import json
 
 from .scheduling import DEFAULT_BATCH_BUCKETS, parse_buckets
-from .worker import run_worker
+from .worker_main import run_worker
 
 
 def main(argv: list[str] | None = None) -> None:

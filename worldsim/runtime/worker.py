@@ -18,19 +18,16 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-import signal
 import sys
 import threading
 import time
 import traceback
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import zmq
 
 from worldsim.controls import ControlError, validate_packet
-
-from worldsim.errors import WorldsimUserError
 
 from . import protocol as P
 from ..rendering import Renderer, RendererError, RendererFull
@@ -370,97 +367,3 @@ def _check_packets(packets: list, expected: int, kinds: list[str]) -> str | None
         except ControlError as err:
             return f"packet {i}: {err}"
     return None
-
-
-# ---- process entry point ------------------------------------------------------------------
-def _die_with_parent(parent_pid: int | None) -> None:
-    """Linux: PR_SET_PDEATHSIG; everywhere: a watchdog that exits when the parent is gone."""
-    if parent_pid is None:
-        return
-    if sys.platform.startswith("linux"):
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG = 1
-    if os.getppid() != parent_pid:
-        os._exit(0)
-
-    def watch():
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os._exit(0)
-    threading.Thread(target=watch, name="worldsim-parent-watch", daemon=True).start()
-
-
-START_FAILURE = "worldsim worker: cannot start renderer"   # the line a spawning client shows (process.py)
-START_REFUSALS = (ValueError, LookupError, OSError, RendererError, WorldsimUserError)   # bad options or files
-
-
-def start_failure_reason(err: Exception) -> str:
-    """What went wrong, in the user's words: the message of a refused option or file; the exception's
-    name too for anything else (a bug, to report)."""
-    if isinstance(err, START_REFUSALS):
-        text = err.args[0] if isinstance(err, KeyError) and err.args else err
-        return " ".join(str(text).split())
-    return " ".join(f"{type(err).__name__}: {err}".split())
-
-
-def sized_options(name: str, options: Mapping[str, Any] | None, max_sessions: int | None) -> dict:
-    """The options renderer `name` is built with in a worker that takes `max_sessions` sessions: a
-    renderer whose factory has a `max_sessions` parameter (aapt: the rows of its KV cache) is given
-    that many unless the options already say (None: the options as they are, the renderer's default)."""
-    from .registry import factory_parameters
-    from ..plugins import renderers
-    options = dict(options or {})
-    if max_sessions is not None and "max_sessions" not in options:
-        if "max_sessions" in (factory_parameters(renderers.get(name)) or ()):
-            options["max_sessions"] = max_sessions
-    return options
-
-
-def run_worker(address: str, renderer_names: list[str], options: Mapping[str, Any] | None = None,
-               ready_fd: int | None = None, parent_pid: int | None = None, curve_dir: str | None = None,
-               session_idle_s: float = SESSION_IDLE_S,
-               batch_buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS, max_sessions: int | None = None) -> None:
-    """Build the renderers, bind, report READY on `ready_fd`, serve until SIGTERM/SIGINT.
-
-    `max_sessions`: the worker's session limit (None: MAX_SESSIONS_PER_WORKER, renderers at their
-    own default size); given, renderers that take a `max_sessions` option are built to hold that many."""
-    from .registry import create_renderer
-    from .sessions import check_max_sessions
-    if max_sessions is not None:
-        try:
-            check_max_sessions(max_sessions)          # before the renderers load, which may take long
-        except ValueError as err:
-            raise WorldsimUserError(f"max_sessions {err}") from None
-    _die_with_parent(parent_pid)
-    renderers = {}
-    for name in renderer_names:
-        try:
-            renderers[name] = create_renderer(name, **sized_options(name, options, max_sessions))
-        except Exception as err:   # a bad checkpoint or option: one clear line, no traceback
-            if ready_fd is None and isinstance(err, START_REFUSALS):     # `worldsim serve`: the CLI's own line
-                raise WorldsimUserError(f"cannot start renderer {name!r}: {start_failure_reason(err)}") from None
-            print(f"{START_FAILURE} {name!r}: {start_failure_reason(err)}", file=sys.stderr, flush=True)
-            sys.exit(1)
-    from .process import raise_open_files
-    limit = P.MAX_SESSIONS_PER_WORKER if max_sessions is None else max_sessions
-    need, files = raise_open_files(limit)     # a connection (and shared memory) per session
-    if files < need:
-        print(f"worldsim worker: {limit} sessions may need {need} open files but the limit is {files} "
-              "(ulimit -n); OPENs may fail past it", file=sys.stderr, flush=True)
-    worker = Worker(address, renderers, curve_dir=curve_dir, session_idle_s=session_idle_s,
-                    batch_buckets=batch_buckets, max_sessions=limit)
-    if max_sessions is not None:
-        for name, r in renderers.items():
-            held = r.spec.info.get("max_sessions") if isinstance(r.spec.info, dict) else None
-            if isinstance(held, int) and held < limit:     # options that asked for fewer: say so at start
-                print(f"worldsim worker: renderer {name!r} holds {held} sessions, fewer than the worker's "
-                      f"{limit}; OPENs past {held} are refused by the renderer", file=sys.stderr, flush=True)
-    worker.start_io()
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    signal.signal(signal.SIGINT, lambda *_: worker.stop())
-    if ready_fd is not None:
-        os.write(ready_fd, b"READY\n")
-        os.close(ready_fd)
-    print(f"worldsim worker pid {os.getpid()} serving {', '.join(renderers)} on {worker.address}", file=sys.stderr, flush=True)
-    worker.serve()
