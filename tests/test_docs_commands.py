@@ -5,6 +5,7 @@ the real argparse tree: each subcommand must exist and each --option must belong
 is given to. A renamed flag or a removed command fails here instead of in a reader's terminal.
 """
 import argparse
+import functools
 import re
 import shlex
 from pathlib import Path
@@ -41,9 +42,10 @@ def worldsim_argv(command: str) -> list[str] | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
 def full_parser() -> argparse.ArgumentParser:
     """The CLI's parser with the installed plugins' commands (`worldsim ttt ...`), as `main` adds
-    them for a command that is not built in."""
+    them for a command that is not built in; built once (the checks only read it)."""
     from worldsim.plugins import add_plugin_commands
     parser = build_parser()
     add_plugin_commands(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)))
