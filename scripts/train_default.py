@@ -92,13 +92,14 @@ class Driver:
             raise SystemExit(f"{argv[0]} failed (rc {rc})")
 
     def config(self, stage: str, seconds: float, batch: int, lr: float, bank: str, model: dict,
-               extra: dict | None = None) -> str:
+               extra: dict | None = None, compile: bool | None = None) -> str:
         cfg = {"stage": stage, "model": {"preset": self.preset, **model},
                "data": {"path": bank, "batch_size": min(batch, self.batch_cap)},
                "optim": {"lr": lr, "warmup_steps": 100, "schedule": "cosine", "final_lr_fraction": 0.05},
                "loop": {"steps": 1_000_000, "max_seconds": seconds * self.scale, "out_dir": str(self.work / stage),
                         "log_every": 10, "checkpoint_every": 1_000_000, "device": self.device, "progress": False,
-                        "tensorboard": False, "compile": self.compile}, **(extra or {})}
+                        "tensorboard": False,
+                        "compile": self.compile if compile is None else compile}, **(extra or {})}
         path = self.work / f"{stage}.toml"
         path.write_text(tomli_w.dumps(cfg))
         return str(path)
@@ -172,6 +173,7 @@ class Driver:
         # lease, and what a later lease carries to go on training (--continue-from)
         save_shipped(model, self.work / f"full_{stage}", dtype="float16", omit=(), controls=controls, extra=keep)
         self.note(f"shipped {stage} -> {self.work / f'ship_{stage}'} (whole model, float16: full_{stage})")
+        (self.work / f"{stage}.done").touch()     # for a run waiting with --then-adversarial-ablation
 
     def vae_init(self) -> dict:
         """--vae-set: a random checkpoint of the preset with those VAEConfig fields to start from."""
@@ -225,7 +227,7 @@ class Driver:
             for name in ("train.safetensors", "val.safetensors"):
                 if not (self.work / name).exists():
                     (self.work / name).symlink_to((self.latents_from / name).resolve())
-            vae = self.latents_from / "vae" / "model"
+            vae = self.continue_from or self.latents_from / "vae" / "model"
             self.note(f"VAE and latents from {self.latents_from}")
         elif self.continue_from is not None:     # a trained model's VAE (stats kept) and generator go on
             self.banks(camera_from=self.continue_from)     # encoded with the model's own camera scales
@@ -250,9 +252,11 @@ class Driver:
                                                                "own_passes": self.own_passes,
                                                                "own_fraction": self.own_fraction}}))
         self.strip_and_ship("adapt")
-        if budgets["distill"] <= 0:
-            return
         adapt = str(self.work / "adapt" / "model")
+        if budgets["distill"] <= 0:          # adapt's t = 1 clips already make it a one-step model
+            if budgets["adversarial"] > 0:
+                self.adversarial(self.work, "adversarial", True, budgets["adversarial"])
+            return
         self.train("distill", "--config", self.config("distill", budgets["distill"], 32, 5e-5, bank, {"init": adapt},
                                                       {"distill": {"teacher": adapt}}))
         self.strip_and_ship("distill")
@@ -260,10 +264,15 @@ class Driver:
             self.adversarial(self.work, "adversarial", True, budgets["adversarial"])
 
     def adversarial(self, camera: Path, name: str, student_forcing: bool, seconds: float) -> None:
+        """Stage 3 from CAMERA's distilled model (its adapt model where it ran no distill stage), with a
+        discriminator from its adapt model; eager (the rollout's per-position cache shapes would recompile)."""
         bank = str(camera / "train.safetensors")
-        cfg = self.config(name, seconds, 8, 1e-5, bank, {"init": str(camera / "distill" / "model")},
+        init = camera / "distill" / "model"
+        if not init.exists():
+            init = camera / "adapt" / "model"
+        cfg = self.config(name, seconds, 8, 1e-5, bank, {"init": str(init)},
                           {"adversarial": {"discriminator": str(camera / "adapt" / "model"),
-                                           "student_forcing": student_forcing}})
+                                           "student_forcing": student_forcing}}, compile=False)
         self.train("adversarial", "--config", cfg)
         self.strip_and_ship(name, camera / "val.safetensors")
 
@@ -317,10 +326,10 @@ def main() -> int:
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
     if args.then_adversarial_ablation:
-        ready = args.then_adversarial_ablation / "distill" / "model" / "config.json"
-        while not ready.exists():
+        init = "adapt" if budgets["distill"] <= 0 else "distill"      # that run's stage-3 init
+        while not (args.then_adversarial_ablation / f"{init}.done").exists():
             time.sleep(5)
-        d.note("camera distill ready: teacher-forced adversarial ablation")
+        d.note("camera model ready: teacher-forced adversarial ablation")
         d.adversarial(args.then_adversarial_ablation, "adversarial_tf", False, budgets["ablation"])
     d.note("done")
     return 0
