@@ -147,3 +147,24 @@ def test_train_ship_command(tmp_path, model, capsys):
     loaded, _ = load_checkpoint(tmp_path / "ship")
     torch.testing.assert_close(next(iter(loaded.generator.parameters())).float(),
                                next(iter(model.generator.parameters())).float(), atol=0.05, rtol=0)
+
+
+def test_a_model_continued_from_a_shipped_one_still_says_it_has_no_full_decoder(tmp_path, model):
+    """Training on from a shipped checkpoint (no full VAE decoder: zeros once loaded) must not save
+    those zeros as weights, and sample strips decode with the light decoder instead of the zeros."""
+    from worldsim.models.checkpoint import save_checkpoint
+    from worldsim.train.samples import decode
+
+    loaded, _ = load_checkpoint(ship(model, tmp_path / "ship", "float16"), dtype=torch.float32)
+    assert loaded.omitted == ("vae.decoder.",)
+    again, meta = load_checkpoint(save_checkpoint(loaded, tmp_path / "trained"), dtype=torch.float32)
+    assert meta["omitted"] == ["vae.decoder."] and again.omitted == ("vae.decoder.",)
+    assert not any(k.startswith("vae.decoder.") for k in load_file(str(tmp_path / "trained" / "model.safetensors")))
+    full = save_shipped(again, tmp_path / "full", omit=())                  # the float16 "whole model"
+    assert json.loads((full / "config.json").read_text())["omitted"] == ["vae.decoder."]
+    latents = torch.randn(1, 2, 16, 4, 4)
+    video = decode(again, latents)
+    light = again.vae.decode(latents.permute(0, 2, 1, 3, 4), light=True)
+    assert video.shape == (1, 5, 32, 32, 3) and video.std() > 0            # not the zero decoder's flat grey
+    assert torch.equal(torch.from_numpy(video), ((light.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1))
+    assert model.omitted == () and build_model(model_preset("tiny"), seed=0).omitted == ()

@@ -48,7 +48,10 @@ def save_checkpoint(model: AaptModel, path: str | Path, controls: dict[str, dict
             "latent_stats": {"mean": model.vae.latent_mean.float().tolist(),
                              "std": model.vae.latent_std.float().tolist()},
             **(extra or {})}
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()
+             if not k.startswith(model.omitted)}
+    if model.omitted:                           # loaded from a shipped checkpoint: those are zeros, not weights
+        meta["omitted"] = list(model.omitted)
     save_file(state, str(path / WEIGHTS), metadata={"format": FORMAT})
     (path / CONFIG).write_text(json.dumps(meta, indent=1))
     return path
@@ -157,5 +160,6 @@ def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype | None = 
                         t.zero_()
                 if dtype is not None:
                     module.to(dtype)
+        model.omitted = omitted
     model.vae.set_latent_stats(meta["latent_stats"]["mean"], meta["latent_stats"]["std"])
     return model.eval(), meta

@@ -22,6 +22,10 @@ from .vae import CausalVAE
 
 
 class AaptModel(nn.Module):
+    # modules (state_dict prefixes) a shipped checkpoint left out and loading filled with zeros, e.g. the
+    # full VAE decoder: later checkpoints of this model leave them out too, and nothing decodes with them
+    omitted: tuple[str, ...] = ()
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg

@@ -72,6 +72,7 @@ def save_shipped(model, path: str | Path, dtype: torch.dtype | str = torch.float
     from .checkpoint import CONFIG, FORMAT, WEIGHTS, save_checkpoint
 
     dtype = str(dtype).removeprefix("torch.")
+    omit = tuple(dict.fromkeys((*omit, *model.omitted)))     # what the model itself lacks stays out
     path = Path(path)
     save_checkpoint(model, path, controls=controls, extra=extra)        # config.json (and full weights)
     (path / WEIGHTS).unlink()

@@ -60,6 +60,7 @@ def export_model(model: AaptModel, out_dir: str | Path, stage: str, controls: di
     if is_main():
         plain = build_model(model.cfg, seed=None)
         plain.load_state_dict(state)
+        plain.omitted = model.omitted                  # a model continued from a shipped one: still without them
         plain.vae.set_latent_stats(model.vae.latent_mean.cpu(), model.vae.latent_std.cpu())
         extra = {"trained_by": f"worldsim train {stage}"}
         if clip_frames:

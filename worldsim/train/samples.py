@@ -6,7 +6,7 @@ For each of a few validation clips: the real video (top row) and the model's (bo
 causal model (stages adapt..adversarial) starts from the clip's real first latent and rolls out
 one step per latent frame with the KV cache, driven by the clip's controls; the bidirectional
 base (`--base`) samples the whole clip from noise with `base.sample_clips`. Latents are decoded
-with the model's own VAE (full decoder). Every `--every`-th video frame goes into the strip.
+with the model's own VAE (full decoder, or the light one where the model has none). Every `--every`-th video frame goes into the strip.
 """
 from __future__ import annotations
 
@@ -37,8 +37,10 @@ def rollout(model: AaptModel, latents: Tensor, controls: Tensor | None, prompts:
 
 @torch.no_grad()
 def decode(model: AaptModel, latents: Tensor) -> np.ndarray:
-    """(B, F, C, h, w) normalised latents -> uint8 video (B, 1+4(F-1), H, W, 3)."""
-    video = model.vae.decode(latents.permute(0, 2, 1, 3, 4))                 # (B, 3, T, H, W) in [-1, 1]
+    """(B, F, C, h, w) normalised latents -> uint8 video (B, 1+4(F-1), H, W, 3); the light decoder
+    (play's) where the model has no full one (continued from a shipped checkpoint)."""
+    light = "vae.decoder." in model.omitted
+    video = model.vae.decode(latents.permute(0, 2, 1, 3, 4), light=light)                 # (B, 3, T, H, W) in [-1, 1]
     return ((video.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy()
 
 
