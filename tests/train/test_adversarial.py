@@ -52,3 +52,23 @@ def test_adversarial_steps_run_and_the_discriminator_learns(tmp_path, tiny_bank,
     d = [r["d_loss"] for r in history]
     assert all(torch.isfinite(torch.tensor(r["g_loss"])) for r in history)
     assert sum(d[-5:]) < 0.8 * sum(d[:5])
+
+
+def test_a_student_forced_step_rolls_out_once_and_both_updates_see_that_rollout(tmp_path, tiny_bank, tiny_config):
+    cfg = tiny_config(tmp_path, "adversarial", steps=1, adversarial={"r_lambda": 0.0})
+    ctx = StepContext.from_config(cfg)
+    stage = AdversarialStage(cfg, ctx, generator=tiny_model(1), discriminator_init=tiny_model(2))
+    gen, seen = stage.model.generator, []
+    batch = next(iter(ClipReader(tiny_bank(), 2, 0)))
+    frames = batch["latents"].shape[1]
+    steps = []
+    step = gen.step
+    gen.step = lambda *a, **k: steps.append(1) or step(*a, **k)
+    judge = stage.discriminator.forward
+    stage.discriminator.forward = lambda clip, *a: seen.append(clip.detach().clone()) or judge(clip, *a)
+    out = stage.train_step(batch, 0)
+    assert len(steps) == frames - 1                              # one rollout, not one per update
+    d_fake, g_fake = seen[1], seen[3]                            # D: real, fake; G: real, fake
+    torch.testing.assert_close(g_fake, d_fake, atol=1e-5, rtol=1e-4)     # G's update judges D's rollout
+    assert not torch.equal(d_fake[:, 1:], batch["latents"][:, 1:].float())
+    assert torch.isfinite(torch.tensor([out["d_loss"], out["g_loss"]])).all()

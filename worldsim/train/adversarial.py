@@ -7,8 +7,8 @@ softplus(D(fake) - D(real)), G minimises softplus(D(real) - D(fake)); approximat
 lambda |D(x) - D(x + sigma n)|^2 on reals and on fakes. RMSprop (alpha 0.9) for both.
 
 Student forcing: G rolls out from the real first frame with its KV cache, recycling its own
-(detached) outputs. The rollout runs under no_grad through `step`; then one whole-clip forward
-with those recycled latents recomputes the same frames with gradients (the models' tests hold
+(detached) outputs. The rollout runs under no_grad through `step` (D's fake); then, for G's update,
+one whole-clip forward with those recycled latents recomputes the same frames with gradients (the models' tests hold
 cache rollout == whole-clip forward), so gradients reach every earlier frame's keys and values,
 frame 0's included, exactly as they would through a differentiable cache.
 Long-video training (`long_frames` > 0): G rolls out a long video in overlapping segments with
@@ -55,16 +55,27 @@ def student_rollout(gen: Generator, first: Tensor, controls: Tensor, text: Tenso
     """Student-forced clip (B, F, C, h, w) from the real first frame (B, C, h, w), with gradients.
 
     controls (B, F, K, h, w), text (B, Lt, text_dim), eps (B, F, C, h, w): the noise of each step."""
+    return student_recompute(gen, free_rollout(gen, first, controls, text, eps), controls, text, eps)
+
+
+@torch.no_grad()
+def free_rollout(gen: Generator, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
+    """The generator's own rollout (B, F, C, h, w) through its KV cache, frame 0 the real one, no gradients."""
     b, f = eps.shape[:2]
-    with torch.no_grad():
-        if gen.caches is None or gen.caches[0].keys.shape[0] != b or gen.latent_hw != tuple(first.shape[-2:]):
-            gen.setup_cache(b, tuple(first.shape[-2:]), text.shape[1])
-        gen.start(first, text)
-        outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
-    recycled = torch.stack(outs, dim=1).detach()                # the recycled inputs carry no gradient
-    t = torch.ones(b, device=eps.device)
+    if gen.caches is None or gen.caches[0].keys.shape[0] != b or gen.latent_hw != tuple(first.shape[-2:]):
+        gen.setup_cache(b, tuple(first.shape[-2:]), text.shape[1])
+    gen.start(first, text)
+    outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
+    return torch.stack(outs, dim=1)
+
+
+def student_recompute(gen: Generator, video: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
+    """`video`'s frames 1.. again in one whole-clip forward recycling its (detached) frames: the same
+    values, now with gradients into every frame's keys and values."""
+    recycled = video.detach()                                   # the recycled inputs carry no gradient
+    t = torch.ones(video.shape[0], device=eps.device)
     v = gen.forward_clip(gen.clip_inputs(eps, recycled, controls), t, text)
-    return torch.cat([first[:, None], (eps - v)[:, 1:].to(first.dtype)], dim=1)
+    return torch.cat([recycled[:, :1], (eps - v)[:, 1:].to(recycled.dtype)], dim=1)
 
 
 def teacher_forced_fake(gen: Generator, real: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
@@ -108,32 +119,38 @@ class AdversarialStage:
             "g": torch.optim.RMSprop(list(g_params), lr=ac.g_lr, alpha=ac.rmsprop_alpha),
             "d": torch.optim.RMSprop(self.discriminator.parameters(), lr=ac.d_lr, alpha=ac.rmsprop_alpha)}
 
-    def fake(self, real: Tensor, controls: Tensor, text: Tensor) -> Tensor:
-        eps = torch.randn_like(real)
-        if self.cfg.adversarial.student_forcing:
-            return student_rollout(self.model.generator, real[:, 0], controls, text, eps)
-        return teacher_forced_fake(self.model.generator, real, controls, text, eps)
-
     def train_step(self, batch: dict, step: int) -> dict[str, float]:
-        ac, d = self.cfg.adversarial, self.discriminator
+        """One D update, then one G update on the same fake: with student forcing the D step's fake is
+        the free rollout itself and the G step recomputes it with gradients (G has not changed in
+        between), so each step rolls out once."""
+        ac, d, gen = self.cfg.adversarial, self.discriminator, self.model.generator
         real = batch["latents"].to(self.ctx.device, torch.float32)        # (B, F, C, h, w)
-        controls = clip_controls(batch, real, self.model.generator.cfg.control_channels)
+        controls = clip_controls(batch, real, gen.cfg.control_channels)
         if ac.long_frames:
             return self.long_video_step(real, controls, batch["prompts"], step)
+        eps = torch.randn_like(real)
         with self.ctx.autocast():                                       # discriminator step
             with torch.no_grad():
-                fake = self.fake(real, controls, text_tokens(self.model, batch["prompts"]))
+                text = text_tokens(self.model, batch["prompts"])
+                if ac.student_forcing:
+                    fake = free_rollout(gen, real[:, 0], controls, text, eps)
+                else:
+                    fake = teacher_forced_fake(gen, real, controls, text, eps)
             d_text = d.text_encoder(batch["prompts"])
             d_loss = discriminator_loss(d, real, fake, controls, d_text, ac)
         optimize(d_loss, self.optimizers["d"], step, self.cfg.optim)
         d.requires_grad_(False)                                         # generator step
         try:
             with self.ctx.autocast():
-                fake = self.fake(real, controls, text_tokens(self.model, batch["prompts"]))
+                text = text_tokens(self.model, batch["prompts"])
+                if ac.student_forcing:
+                    fake = student_recompute(gen, fake, controls, text, eps)
+                else:
+                    fake = teacher_forced_fake(gen, real, controls, text, eps)
                 t = torch.rand(real.shape[0]).to(real)
-                eps = torch.randn_like(real)
+                noise = torch.randn_like(real)
                 d_text = d.text_encoder(batch["prompts"])
-                g_loss = F.softplus(d(real, controls, d_text, t, eps) - d(fake, controls, d_text, t, eps)).mean()
+                g_loss = F.softplus(d(real, controls, d_text, t, noise) - d(fake, controls, d_text, t, noise)).mean()
             optimize(g_loss, self.optimizers["g"], step, self.cfg.optim)
         finally:
             d.requires_grad_(True)
