@@ -37,6 +37,9 @@ class RendererSpec:
     first_step_frames: int = 1        # step 0 returns the first frame alone (AAPT: latent 0 = 1 frame)
     control_kinds: dict[str, dict] = field(default_factory=dict)   # kind -> packet schema
     info: dict[str, Any] = field(default_factory=dict)             # preset, latent size, ...
+    # True: the step is compiled/captured for fixed batch sizes, so the worker steps it only in batches of
+    # its bucket sizes; False (eager): any batch size up to the largest bucket, the fewest batches
+    static_batches: bool = False
 
     def frames_for_step(self, index: int) -> int:
         return self.first_step_frames if index == 0 else self.frames_per_step

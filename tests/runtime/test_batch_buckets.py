@@ -1,6 +1,8 @@
-"""Static batch buckets: the worker steps a renderer only with batch sizes from a fixed set."""
+"""Batch buckets: the worker steps a compiled renderer (spec.static_batches) only with batch sizes
+from a fixed set, and an eager one in the fewest batches of at most the largest bucket."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import pytest
 
 from worldsim.runtime.client import Client
 from worldsim.runtime.process import local_address
-from worldsim.runtime.scheduling import parse_buckets, split_into_buckets
+from worldsim.runtime.scheduling import parse_buckets, split_for_step, split_into_buckets
 from worldsim.runtime.testpattern import TestPatternRenderer
 from worldsim.runtime.worker import Worker
 
@@ -25,8 +27,9 @@ def camera(yaw: float) -> dict:
 class GatedRenderer(TestPatternRenderer):
     """Test pattern that records its batch sizes; a session of seed 99 holds its step until `gate` opens."""
 
-    def __init__(self):
+    def __init__(self, static: bool = True):
         super().__init__(48, 32)
+        self.spec = dataclasses.replace(self.spec, static_batches=static)
         self.batch_sizes: list[int] = []
         self.entered, self.gate = threading.Event(), threading.Event()
 
@@ -44,6 +47,10 @@ def test_split_and_parse():
     assert [len(b) for b in split_into_buckets(list(range(7)), (1, 2, 4))] == [4, 2, 1]
     assert [len(b) for b in split_into_buckets(list(range(200)))] == [128, 64, 8]
     assert split_into_buckets(list("abc"), (1, 2)) == [["a", "b"], ["c"]]        # order kept
+    assert [len(b) for b in split_for_step(list(range(127)), (1, 2, 4, 128), static=True)] == [4] * 31 + [2, 1]
+    assert [len(b) for b in split_for_step(list(range(127)), (1, 2, 4, 128), static=False)] == [127]
+    assert [len(b) for b in split_for_step(list(range(300)), (1, 128), static=False)] == [128, 128, 44]
+    assert split_for_step(list("abcde"), (1, 2), static=False) == [["a", "b"], ["c", "d"], ["e"]]
     assert parse_buckets("8,1,2,4,4") == (1, 2, 4, 8)
     for bad in ("2,4", "", "1,x", "0,1", "-1,1"):
         with pytest.raises(ValueError, match="including 1"):
@@ -95,10 +102,12 @@ def test_five_pending_sessions_run_in_bucket_sized_batches_and_get_their_frames_
             assert np.array_equal(r.frames, want)
 
 
-def test_the_queued_steps_of_many_sessions_make_one_batch():
+@pytest.mark.parametrize("static, batches", [(True, [32, 8]), (False, [40])])
+def test_the_queued_steps_of_many_sessions_make_one_batch(static, batches):
     """40 sessions (5 clients x 8), each with a step queued while the worker is busy: the next
-    round steps them together (buckets 32 + 8), not in slices of the control limit (16)."""
-    renderer = GatedRenderer()
+    round steps them together (buckets 32 + 8 compiled, one batch of 40 eager), not in slices of the
+    control limit (16)."""
+    renderer = GatedRenderer(static)
     worker = Worker(local_address(), {"gated": renderer})
     worker.start_io()
     thread = threading.Thread(target=worker.serve, daemon=True)
@@ -125,7 +134,7 @@ def test_the_queued_steps_of_many_sessions_make_one_batch():
             c.shutdown()
         worker.stop()
         thread.join(5)
-    assert renderer.batch_sizes == [32, 8]
+    assert renderer.batch_sizes == batches
 
 
 def test_serve_refuses_bad_buckets_in_one_line():

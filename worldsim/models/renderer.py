@@ -110,7 +110,7 @@ class AaptRenderer:
                   "checkpoint": str(checkpoint) if checkpoint else None, "device": str(self.device),
                   "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
                   "generator_params": sum(p.numel() for p in self.model.generator.parameters()),
-                  "start": self.start, "compile": compile})
+                  "start": self.start, "compile": compile}, static_batches=bool(compile))
         self.trained_frames = meta.get("trained_clip_frames")
         if isinstance(self.trained_frames, int) and self.trained_frames < gen.window + 1:
             self.spec.info["warning"] = (

@@ -100,7 +100,8 @@ class FairInbox:
 
 # ---- static batch buckets -------------------------------------------------------------------
 # The batch sizes a renderer is stepped with: pending sessions are split into batches of these
-# sizes (never padded), so a compiled or CUDA-graph-captured step sees a bounded set of shapes.
+# sizes (never padded), so a compiled or CUDA-graph-captured step (RendererSpec.static_batches) sees
+# a bounded set of shapes; an eager renderer gets batches of any size up to the largest.
 DEFAULT_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
@@ -115,6 +116,16 @@ def parse_buckets(text: str | tuple | list) -> tuple[int, ...]:
         raise ValueError(f"batch buckets must be comma-separated positive integers including 1 "
                          f"(e.g. 1,2,4,8), got {text!r}")
     return tuple(sizes)
+
+
+def split_for_step(items: list, buckets: tuple[int, ...], static: bool) -> list[list]:
+    """The batches a renderer steps `items` in: bucket sizes for a static (compiled) step, else
+    consecutive batches of at most the largest bucket: an eager step takes any batch size, and on a
+    GPU a step of 127 sessions costs about what one of 64 does, so 64+32+...+1 would cost 7 steps."""
+    if static:
+        return split_into_buckets(items, buckets)
+    cap = max(buckets)
+    return [items[i:i + cap] for i in range(0, len(items), cap)]
 
 
 def split_into_buckets(items: list, buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS) -> list[list]:

@@ -41,7 +41,8 @@ class SplitRenderer:
         if "warning" in rs.info:
             info["warning"] = rs.info["warning"]
         self.spec = RendererSpec(f"{ls.name} | {rs.name}", ls.width + rs.width, rs.height, rs.fps,
-                                 rs.frames_per_step, rs.first_step_frames, dict(rs.control_kinds), info)
+                                 rs.frames_per_step, rs.first_step_frames, dict(rs.control_kinds), info,
+                                 static_batches=ls.static_batches or rs.static_batches)
 
     def open(self, seed: int, prompt: str = "", first_frame: np.ndarray | None = None,
              controls: Sequence[str] = ()) -> tuple:

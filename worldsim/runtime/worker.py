@@ -31,7 +31,7 @@ from worldsim.controls import ControlError, validate_packet
 
 from . import protocol as P
 from ..rendering import Renderer, RendererError, RendererFull
-from .scheduling import CONTROL_SLICE, DEFAULT_BATCH_BUCKETS, STEP_DEADLINE_S, FairInbox, split_into_buckets
+from .scheduling import CONTROL_SLICE, DEFAULT_BATCH_BUCKETS, STEP_DEADLINE_S, FairInbox, split_for_step
 from .sessions import SESSION_IDLE_S, Session, SessionTable
 from .sharing import SharedSessions
 from .shm import WorkerSlots
@@ -242,7 +242,8 @@ class Worker(SharedSessions):
         """Take the oldest pending STEP of every session and run them in batches per renderer.
 
         Sessions are batched with those whose step makes as many frames (a first step apart from
-        later ones), cut into batches of the bucket sizes (`batch_buckets`). Sessions whose last step
+        later ones), cut into batches: of the bucket sizes (`batch_buckets`) for a renderer compiled for
+        fixed batch sizes (`spec.static_batches`), else of at most the largest bucket. Sessions whose last step
         overran the step deadline are stepped alone, after the batches of the others, in turn, until
         this round's solo steps have used up one deadline."""
         groups: dict[str, list[Session]] = collections.defaultdict(list)
@@ -270,7 +271,7 @@ class Worker(SharedSessions):
                 if not session.slow:
                     by_frames[self.renderers[name].spec.frames_for_step(session.steps)].append(session)
             for group in by_frames.values():
-                for batch in split_into_buckets(group, self.batch_buckets):
+                for batch in self._batches(name, group):
                     self._guarded_step(name, batch)
             t0 = time.perf_counter()
             for k in range(len(slow)):
@@ -278,6 +279,10 @@ class Worker(SharedSessions):
                 if time.perf_counter() - t0 > self.step_deadline_s:
                     self._slow_turn += k + 1
                     break
+
+    def _batches(self, name: str, sessions: list[Session]) -> list[list[Session]]:
+        static = bool(getattr(self.renderers[name].spec, "static_batches", False))
+        return split_for_step(sessions, self.batch_buckets, static)
 
     def _guarded_step(self, name: str, sessions: list[Session]) -> None:
         """`_step`, and should its own error handling fail, an `internal` ERROR for those sessions only."""
@@ -310,7 +315,7 @@ class Worker(SharedSessions):
             bad = sessions[index]
             rid = bad.pending.popleft()[0]
             self._error(bad.owner, rid, P.ErrorCode.BAD_REQUEST, str(err), bad.id)
-            for batch in split_into_buckets([s for s in sessions if s is not bad], self.batch_buckets):
+            for batch in self._batches(name, [s for s in sessions if s is not bad]):
                 self._step(name, batch)
             return
         except Exception as err:

@@ -81,7 +81,7 @@ class ReferenceRenderer:
             info={"fovy_deg": self.fovy_deg, "camera_height": camera_height,
                   "camera_height_rule": HEIGHT_RULES[camera_height], "world_size_m": 1024.0,
                   "world": "procedural terrain from the session seed; wraps around every 1024 m",
-                  "device": str(self.device), "compiled": self.compile})
+                  "device": str(self.device), "compiled": self.compile}, static_batches=self.compile)
 
     @property
     def kernels(self):
