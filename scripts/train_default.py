@@ -302,7 +302,8 @@ def main() -> int:
                    "the banks (its latent statistics kept) and whose generator adapt goes on training; no VAE stage")
     p.add_argument("--adapt-lr", type=float, default=4e-4, help="adapt's peak learning rate (default 4e-4)")
     p.add_argument("--own-passes", type=int, default=0, help="adapt.own_passes: recycle the model's own predictions, "
-                   "K passes deep (K-step rollouts), for a share --own-fraction of the batches")
+                   "K passes deep (K-step rollouts; -1: the free rollout through the KV cache), for a share "
+                   "--own-fraction of the batches")
     p.add_argument("--own-fraction", type=float, default=0.5, help="adapt.own_fraction (default 0.5)")
     p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()

@@ -158,7 +158,7 @@ def test_own_rollout_with_enough_passes_is_the_free_rollout_play_makes():
     as play does (t = 1 from the same noise); one pass is the one-step prediction from the truth."""
     from worldsim.config import model_preset, replace_generator
     from worldsim.models.generator import Generator
-    from worldsim.train.adapt import own_rollout
+    from worldsim.train.adapt import free_rollout, own_rollout
     torch.manual_seed(0)
     gen = Generator(replace_generator(model_preset("tiny"), control_channels=5).generator)
     gen.init_weights(zero_init=False)
@@ -174,16 +174,18 @@ def test_own_rollout_with_enough_passes_is_the_free_rollout_play_makes():
         gen.start(x0[:, 0], text)
         free = torch.stack([x0[:, 0]] + [gen.step(controls[:, i], noise[:, i]) for i in range(1, f)], dim=1)
     torch.testing.assert_close(own_rollout(gen, x0, controls, text, noise, f - 1), free, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(free_rollout(gen, x0[:, 0], controls, text, noise), free)    # own_passes = -1
     one = own_rollout(gen, x0, controls, text, noise, 1)
     torch.testing.assert_close(one[:, :2], free[:, :2], rtol=1e-5, atol=1e-5)   # frame 1: truth-recycled, as play
     assert not torch.allclose(one[:, 2:], free[:, 2:], atol=1e-3)              # later frames: one step from the truth
 
 
-def test_adapt_on_own_predictions_lowers_the_loss(tmp_path, tiny_bank, tiny_config):
+@pytest.mark.parametrize("passes", [2, -1])
+def test_adapt_on_own_predictions_lowers_the_loss(tmp_path, tiny_bank, tiny_config, passes):
     """Recycling its own predictions is the harder task (the first steps' predictions are noise), so
     the loss falls more slowly than teacher-forced (2.0 -> 1.45 in 60 steps here, where teacher
-    forcing is under 0.7x by 50), but it falls."""
-    cfg = tiny_config(tmp_path / "run", steps=60, adapt={"text_dropout": 0.0, "own_passes": 2, "own_fraction": 1.0})
+    forcing is under 0.7x by 50), but it falls; -1: from the free rollout through the KV cache."""
+    cfg = tiny_config(tmp_path / "run", steps=60, adapt={"text_dropout": 0.0, "own_passes": passes, "own_fraction": 1.0})
     losses = [r["loss"] for r in run_adapt(cfg, tiny_bank())]
     assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8, losses
 

@@ -31,6 +31,8 @@ def test_new_training_keys_are_checked():
         config_from_dict({"stage": "vae", "vae": {"light_target": "pixels"}})
     with pytest.raises(ConfigError, match="t_one_fraction"):
         config_from_dict({"stage": "adapt", "adapt": {"t_one_fraction": 1.5}})
+    with pytest.raises(ConfigError, match="own_passes must be >= -1"):
+        config_from_dict({"stage": "adapt", "adapt": {"own_passes": -2}})
     cfg = config_from_dict({"stage": "adapt", "loop": {"compile": True}, "adapt": {"t_one_fraction": 0.5}})
     assert cfg.loop.compile and cfg.adapt.t_one_fraction == 0.5
 
@@ -50,3 +52,20 @@ def test_vae_loss_trains_the_light_decoder_on_real_frames_and_reports_motion():
     assert on_video["light_loss"] != on_decoder["light_loss"]     # different targets
     still = video[:, :, :1].expand_as(video)
     assert motion_l1(video, video) == 0 and motion_l1(still, video) > 0
+
+
+def test_compiled_blocks_still_step_the_free_rollout_of_own_predictions(tmp_path, tiny_bank, tiny_config):
+    """adapt.own_passes = -1 steps the model through its KV cache (one-frame shapes) in a stage whose
+    blocks are compiled for whole clips: the rollout runs them eagerly and the loss stays finite."""
+    import torch
+
+    from worldsim.train.adapt import AdaptStage
+    from worldsim.train.data import ClipReader
+    from worldsim.train.loop import StepContext, train
+    cfg = tiny_config(tmp_path / "run", steps=3, loop={"compile": True},
+                      adapt={"own_passes": -1, "own_fraction": 1.0})
+    ctx = StepContext.from_config(cfg)
+    stage = AdaptStage(cfg, ctx)
+    assert all(compiled(b) for b in stage.model.generator.blocks)
+    history = train(stage, ClipReader(tiny_bank(), 2, 0), cfg, ctx)
+    assert len(history) == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in history)

@@ -6,8 +6,10 @@ Own predictions (`adapt.own_passes` = k > 0, for a share `own_fraction` of the b
 recycled x_{i-1} is instead the model's own one-step prediction (t = 1, as play makes it), made
 without gradients by k whole-clip passes, each recycling the previous pass's predictions, so that
 after k passes frame i recycles a k-step rollout from the truth (k = F - 1: exactly the free
-rollout, `own_rollout`); the target stays the true x_i, so the model learns to pull its own drift
-back to the world, the exposure bias a teacher-forced model plays with.
+rollout, `own_rollout`; k = -1: that free rollout stepped through the KV cache, `free_rollout`, which
+costs F - 1 one-frame steps instead of F - 1 whole-clip passes); the target stays the true x_i, so
+the model learns to pull its own drift back to the world, the exposure bias a teacher-forced model
+plays with.
 One noise level per clip, t ~ shift(U(0,1), s), or t = 1 for a share `adapt.t_one_fraction` of
 the clips (the level one-step play starts from: there the loss is the regression of x0 itself);
 the model predicts v = eps - x0 of its frame (the next frame after the recycled one) with an MSE.
@@ -84,8 +86,13 @@ class AdaptStage(SingleLossStage):
         eps = torch.randn_like(x0)
         recycled = x0
         own = self.cfg.adapt.own_passes
-        if own > 0 and own_predictions_at(self.step, self.cfg.adapt.own_fraction, self.cfg.loop.seed):
-            recycled = own_rollout(gen, x0, controls, text, torch.randn_like(x0), own)
+        if own and own_predictions_at(self.step, self.cfg.adapt.own_fraction, self.cfg.loop.seed):
+            noise = torch.randn_like(x0)
+            if own < 0:
+                with torch.compiler.set_stance("force_eager"):     # compiled blocks: built for whole clips
+                    recycled = free_rollout(gen, x0[:, 0], controls, text.detach(), noise)
+            else:
+                recycled = own_rollout(gen, x0, controls, text, noise, own)
         v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), recycled, controls), t, text)
         return (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean()       # frame 0 is given clean
 
@@ -97,6 +104,18 @@ def own_predictions_at(step: int, fraction: float, seed: int) -> bool:
     resumed run makes the same ones."""
     gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
     return float(torch.rand((), generator=gen)) < fraction
+
+
+@torch.no_grad()
+def free_rollout(gen, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
+    """The generator's own rollout (B, F, C, h, w) from the real first frame (B, C, h, w), stepped
+    frame by frame through its KV cache from `eps` (B, F, C, h, w) at t = 1 as play steps; no gradients."""
+    b, f = eps.shape[:2]
+    if gen.caches is None or gen.caches[0].keys.shape[0] != b or gen.latent_hw != tuple(first.shape[-2:]):
+        gen.setup_cache(b, tuple(first.shape[-2:]), text.shape[1])
+    gen.start(first, text)
+    outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
+    return torch.stack(outs, dim=1)
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..models.generator import Generator
 from ..models.model import AaptModel
-from .adapt import clip_controls, noised, text_tokens
+from .adapt import clip_controls, free_rollout, noised, text_tokens
 from .build import build_aapt, load_aapt
 from .config import AdversarialSection, TrainConfig
 from .distributed import shard_discriminator
@@ -56,17 +56,6 @@ def student_rollout(gen: Generator, first: Tensor, controls: Tensor, text: Tenso
 
     controls (B, F, K, h, w), text (B, Lt, text_dim), eps (B, F, C, h, w): the noise of each step."""
     return student_recompute(gen, free_rollout(gen, first, controls, text, eps), controls, text, eps)
-
-
-@torch.no_grad()
-def free_rollout(gen: Generator, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
-    """The generator's own rollout (B, F, C, h, w) through its KV cache, frame 0 the real one, no gradients."""
-    b, f = eps.shape[:2]
-    if gen.caches is None or gen.caches[0].keys.shape[0] != b or gen.latent_hw != tuple(first.shape[-2:]):
-        gen.setup_cache(b, tuple(first.shape[-2:]), text.shape[1])
-    gen.start(first, text)
-    outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
-    return torch.stack(outs, dim=1)
 
 
 def student_recompute(gen: Generator, video: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:

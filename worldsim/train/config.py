@@ -102,7 +102,8 @@ class AdaptSection:
     text_dropout: float = 0.1         # prompts replaced by "" (keeps CFG possible for the base)
     t_one_fraction: float = 0.0       # share of clips trained at t = 1, the level one-step play starts from
     own_passes: int = 0               # recycle the model's own one-step predictions, this many passes deep
-                                      # (k passes = k-step rollouts; 0: always the true previous latent)
+                                      # (k passes = k-step rollouts; 0: always the true previous latent;
+                                      # -1: the free rollout itself, stepped through the KV cache as play)
     own_fraction: float = 0.5         # with own_passes: the share of batches that recycle their own predictions
 
 
@@ -184,6 +185,8 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError("loop.max_seconds must be >= 0 (0: no time budget)")
     if cfg.vae.light_target not in ("video", "decoder"):
         raise ConfigError(f"vae.light_target must be video or decoder, got {cfg.vae.light_target!r}")
+    if cfg.adapt.own_passes < -1:
+        raise ConfigError(f"adapt.own_passes must be >= -1 (-1: the free rollout), got {cfg.adapt.own_passes}")
     if not 0.0 <= cfg.adapt.t_one_fraction <= 1.0:
         raise ConfigError(f"adapt.t_one_fraction must be in [0, 1], got {cfg.adapt.t_one_fraction}")
     if cfg.loop.sample_every and not cfg.data.val_path:
