@@ -5,6 +5,9 @@ with a per-frame logit head on its last hidden states; D sees frames in the nois
 t ~ U(0,1) (real and fake share t and the noise). Relativistic pairing: D minimises
 softplus(D(fake) - D(real)), G minimises softplus(D(real) - D(fake)); approximate R1/R2
 lambda |D(x) - D(x + sigma n)|^2 on reals and on fakes. RMSprop (alpha 0.9) for both.
+`regression_weight` adds lambda * MSE(G's frames, the true ones) to G's loss (logged as g_regression
+either way): an anchor on the world's content (without it, 2026-11-30's lease saw G trade the
+scene for the training set's usual one within 200 steps, docs/TRAINING.md).
 
 Student forcing: G rolls out from the real first frame with its KV cache, recycling its own
 (detached) outputs. The rollout runs under no_grad through `step` (D's fake); then, for G's update,
@@ -139,11 +142,12 @@ class AdversarialStage:
                 t = torch.rand(real.shape[0]).to(real)
                 noise = torch.randn_like(real)
                 d_text = d.text_encoder(batch["prompts"])
-                g_loss = F.softplus(d(real, controls, d_text, t, noise) - d(fake, controls, d_text, t, noise)).mean()
-            optimize(g_loss, self.optimizers["g"], step, self.cfg.optim)
+                g_adv = F.softplus(d(real, controls, d_text, t, noise) - d(fake, controls, d_text, t, noise)).mean()
+                g_reg = (fake[:, 1:].float() - real[:, 1:]).pow(2).mean()
+            optimize(g_adv + ac.regression_weight * g_reg, self.optimizers["g"], step, self.cfg.optim)
         finally:
             d.requires_grad_(True)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        return {"d_loss": d_loss.item(), "g_loss": g_adv.item(), "g_regression": g_reg.item()}
 
     def long_video_step(self, real: Tensor, controls: Tensor, prompts: list[str], step: int) -> dict[str, float]:
         """One D and one G update on a long student-forced rollout, accumulated per segment."""

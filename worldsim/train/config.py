@@ -123,6 +123,9 @@ class AdversarialSection:
     rmsprop_alpha: float = 0.9
     r_sigma: float = 0.1              # approximate R1/R2: lambda * |D(x) - D(x + sigma n)|^2
     r_lambda: float = 1000.0
+    # G also regresses its frames onto the true ones (lambda * MSE of latents 1..): an anchor on the world's
+    # content while D sharpens it; with student forcing that is adapt's loss on its own free rollout (0: off)
+    regression_weight: float = 0.0
     # Long-video training: G rolls out `long_frames` latent frames (0: one clip as stored) in
     # segments of the bank's clip length that overlap by `segment_overlap` frames; the KV cache is
     # detached between segments, D judges each segment against real clips, gradients accumulate.
@@ -185,6 +188,9 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError("loop.max_seconds must be >= 0 (0: no time budget)")
     if cfg.vae.light_target not in ("video", "decoder"):
         raise ConfigError(f"vae.light_target must be video or decoder, got {cfg.vae.light_target!r}")
+    if cfg.adversarial.regression_weight < 0 or (cfg.adversarial.regression_weight and cfg.adversarial.long_frames):
+        raise ConfigError("adversarial.regression_weight must be >= 0, and 0 with long_frames (no true frames "
+                          f"past the clip), got {cfg.adversarial.regression_weight}")
     if cfg.adapt.own_passes < -1:
         raise ConfigError(f"adapt.own_passes must be >= -1 (-1: the free rollout), got {cfg.adapt.own_passes}")
     if not 0.0 <= cfg.adapt.t_one_fraction <= 1.0:
