@@ -53,6 +53,7 @@ class Driver:
         self.continue_from, self.adapt_lr = None, 4e-4              # --continue-from; adapt's peak lr
         self.recycle_keep = False                                   # model.recycle_warp_keep
         self.own_passes, self.own_fraction = 0, 0.5                 # adapt.own_passes / own_fraction
+        self.adv_lr, self.adv_regression = 1e-5, 0.0                # adversarial g_lr = d_lr / regression_weight
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
         self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
@@ -241,6 +242,9 @@ class Driver:
             self.round_trip()
             self.encode(vae, measure=True)
         bank = str(self.work / "train.safetensors")
+        if budgets["adapt"] <= 0:               # e.g. a run that only waits to run another's ablation
+            self.note("no adapt stage (budget 0)")
+            return
         from safetensors import safe_open
         with safe_open(bank, framework="pt") as f:
             channels = f.get_slice("controls").get_shape()[2]   # camera rays (25) | pose heatmaps
@@ -270,9 +274,11 @@ class Driver:
         init = camera / "distill" / "model"
         if not init.exists():
             init = camera / "adapt" / "model"
-        cfg = self.config(name, seconds, 8, 1e-5, bank, {"init": str(init)},
+        cfg = self.config(name, seconds, 8, self.adv_lr, bank, {"init": str(init)},
                           {"adversarial": {"discriminator": str(camera / "adapt" / "model"),
-                                           "student_forcing": student_forcing}}, compile=False)
+                                           "student_forcing": student_forcing, "g_lr": self.adv_lr,
+                                           "d_lr": self.adv_lr, "regression_weight": self.adv_regression}},
+                          compile=False)
         self.train("adversarial", "--config", cfg)
         self.strip_and_ship(name, camera / "val.safetensors")
 
@@ -305,6 +311,9 @@ def main() -> int:
                    "K passes deep (K-step rollouts; -1: the free rollout through the KV cache), for a share "
                    "--own-fraction of the batches")
     p.add_argument("--own-fraction", type=float, default=0.5, help="adapt.own_fraction (default 0.5)")
+    p.add_argument("--adv-lr", type=float, default=1e-5, help="stage 3's G and D learning rate (default 1e-5)")
+    p.add_argument("--adv-regression", type=float, default=0.0,
+                   help="adversarial.regression_weight: G also regresses its frames onto the true ones (default 0)")
     p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()
     budgets = {"vae": 200, "adapt": 480, "distill": 150, "adversarial": 180, "ablation": 180}
@@ -324,6 +333,7 @@ def main() -> int:
     d.continue_from, d.adapt_lr = args.continue_from, args.adapt_lr
     d.recycle_keep = args.recycle_keep
     d.own_passes, d.own_fraction = args.own_passes, args.own_fraction
+    d.adv_lr, d.adv_regression = args.adv_lr, args.adv_regression
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
     if args.then_adversarial_ablation:
