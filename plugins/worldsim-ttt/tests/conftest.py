@@ -20,3 +20,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+
+
+@pytest.fixture
+def cli():
+    """worldsim's `main` with this checkout's `worldsim ttt` commands."""
+    from worldsim.cli import main
+    from worldsim.plugins import plugins
+    from worldsim.testing import registered
+
+    with registered(plugins, "ttt", "worldsim_ttt.plugin:register"):     # as the pyproject's entry point
+        yield main

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from worldsim_ttt.render import scene_frames
 from worldsim_ttt.storyboard import MAX_SCENES, load_storyboard, model_segments
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -52,16 +53,6 @@ BAD = {
 }
 
 
-@pytest.fixture
-def cli():
-    from worldsim.cli import main
-    from worldsim.plugins import plugins
-    from worldsim.testing import registered
-
-    with registered(plugins, "ttt", "worldsim_ttt.plugin:register"):     # as the pyproject's entry point
-        yield main
-
-
 @pytest.mark.parametrize("message", list(BAD))
 def test_bad_storyboards_are_one_line_errors(cli, tmp_path, capsys, message):
     path = tmp_path / "missing.toml" if BAD[message] is None else write(tmp_path, BAD[message])
@@ -80,4 +71,6 @@ def test_render_writes_the_film(cli, tmp_path, capsys):
     frames = read_video(out)
     # 3 model segments of 0.5 s at 24 fps: 4 latent frames -> 13 video frames each, 32x32 (tiny)
     assert frames.shape == (3 * 13, 32, 32, 3)
+    # `worldsim ttt agreement` cuts a film into scenes by the same count: 13 + 26 frames
+    assert scene_frames(load_storyboard(tmp_path / "board.toml"), 0.5, 24) == [13, 26]
     assert f"{out}: 39 frames 32x32" in capsys.readouterr().out

@@ -21,6 +21,15 @@ def latent_frames(seconds: float, fps: float) -> int:
     return max(1, round((seconds * fps - 1) / 4) + 1)
 
 
+def scene_frames(scenes, seconds_per_segment: float, fps: float) -> list[int]:
+    """Video frames of each storyboard scene in a film `render` wrote: its model segments
+    (`storyboard.scene_parts`), each decoded to 1 + 4 (n - 1) frames (n = latent_frames), in order."""
+    from .storyboard import scene_parts
+
+    per_segment = 1 + 4 * (latent_frames(seconds_per_segment, fps) - 1)
+    return [parts * per_segment for parts in scene_parts(scenes, seconds_per_segment)]
+
+
 @torch.no_grad()
 def sample_film(model: LongFormModel, prompts: list[str], seeds: list[int], frames: int,
                 latent_hw: tuple[int, int], steps: int = 32, s: float = 5.5, guidance: float = 5.0,
@@ -66,3 +75,24 @@ def write_film(path: str | Path, frames: np.ndarray, fps: float) -> Path:
     with VideoWriter(path, fps, frames.shape[2], frames.shape[1]) as writer:
         writer.write(frames)
     return path
+
+
+def read_film(path: str | Path) -> tuple[np.ndarray, float]:
+    """A film's frames (N, H, W, 3) uint8 and its frame rate; one-line WorldsimUserErrors."""
+    import av
+    from worldsim.errors import WorldsimUserError
+    from worldsim.render.video import read_video
+
+    path = Path(path)
+    if not path.is_file():
+        raise WorldsimUserError(f"{path}: no such film")
+    try:
+        frames = read_video(path)
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+    except (ValueError, IndexError, av.FFmpegError) as err:
+        raise WorldsimUserError(f"{path}: not a readable video ({' '.join(str(err).split())[:200]})") from None
+    if not rate:
+        raise WorldsimUserError(f"{path}: the video has no frame rate")
+    return frames, float(rate)

@@ -91,13 +91,17 @@ def parse_storyboard(data: dict, where: str = "storyboard") -> list[Scene]:
     return scenes
 
 
-def model_segments(scenes: list[Scene], seconds_per_segment: float, base_seed: int = 0) -> list[tuple[str, int]]:
-    """(prompt, noise seed) per model segment: a scene of d seconds is max(1, round(d / s)) segments."""
+def scene_parts(scenes: list[Scene], seconds_per_segment: float) -> list[int]:
+    """Model segments per scene: a scene of d seconds is max(1, round(d / s)) segments of s seconds."""
     if not seconds_per_segment > 0:
         raise StoryboardError(f"--seconds-per-segment must be positive, got {seconds_per_segment}")
+    return [max(1, round(scene.seconds / seconds_per_segment)) for scene in scenes]
+
+
+def model_segments(scenes: list[Scene], seconds_per_segment: float, base_seed: int = 0) -> list[tuple[str, int]]:
+    """(prompt, noise seed) per model segment, scene after scene (`scene_parts` of each)."""
     out = []
-    for i, scene in enumerate(scenes):
+    for i, (scene, parts) in enumerate(zip(scenes, scene_parts(scenes, seconds_per_segment))):
         seed = base_seed + i if scene.seed is None else scene.seed
-        parts = max(1, round(scene.seconds / seconds_per_segment))
         out += [(scene.prompt, seed * 1000 + part) for part in range(parts)]
     return out
