@@ -5,6 +5,7 @@
     worldsim ttt describe                    # what the plugin provides (as `python -m worldsim_ttt`)
     worldsim ttt classifier train --world-seeds 0-199 --out runs/cls     # caption agreement classifier
     worldsim ttt classifier eval runs/cls --world-seeds 10000-10049      # held-out accuracy per head
+    worldsim ttt agreement film.mp4 storyboard.toml --classifier runs/cls  # a film vs its captions
 """
 from __future__ import annotations
 
@@ -48,6 +49,14 @@ def register(subparsers) -> None:
     e.add_argument("--clips-per-world", type=int, default=2, help="walks per world (default 2)")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=classifier_eval_command)
+    a = sub.add_parser("agreement", help="score a rendered film's scenes against their storyboard captions")
+    a.add_argument("film", help="the mp4 that `worldsim ttt render` wrote")
+    a.add_argument("storyboard", help="the storyboard (TOML) it was rendered from")
+    a.add_argument("--classifier", required=True, help="a folder written by `worldsim ttt classifier train`")
+    a.add_argument("--seconds-per-segment", type=float, default=3.0,
+                   help="the model segment length the film was rendered with (default 3)")
+    a.add_argument("--json", action="store_true", help="print the result as JSON")
+    a.set_defaults(func=agreement_command)
 
 
 def describe_here() -> dict:
@@ -99,6 +108,17 @@ def _positive(value, option: str):
         raise WorldsimUserError(f"{option} must be > 0, got {value}")
 
 
+def _classifier(path: str):
+    from pathlib import Path
+
+    from worldsim.errors import WorldsimUserError
+
+    from .caption_classifier import load_classifier
+    if not Path(path).is_dir():
+        raise WorldsimUserError(f"{path}: no such classifier folder")
+    return load_classifier(path)
+
+
 def _print_accuracy(result: dict, seeds: list[int]) -> None:
     clips = next(iter(result.values()))["clips"]
     print(f"held-out: {clips} clips from {len(seeds)} world seeds ({seeds[0]}..{seeds[-1]})")
@@ -144,21 +164,79 @@ def classifier_train_command(args) -> int:
 
 
 def classifier_eval_command(args) -> int:
-    from pathlib import Path
-
-    from worldsim.errors import WorldsimUserError
-
-    from .caption_classifier import evaluate, load_classifier, reference_clips
+    from .caption_classifier import evaluate, reference_clips
 
     seeds = _seeds(args.world_seeds, "--world-seeds")
     _positive(args.clips_per_world, "--clips-per-world")
-    if not Path(args.classifier).is_dir():
-        raise WorldsimUserError(f"{args.classifier}: no such classifier folder")
-    model = load_classifier(args.classifier)
+    model = _classifier(args.classifier)
     cfg = model.cfg
     result = evaluate(model, reference_clips(seeds, args.clips_per_world, cfg.width, cfg.height, cfg.frames))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         _print_accuracy(result, seeds)
+    return 0
+
+
+def cut_film(frames, counts: list[int], what: str) -> list:
+    """The film's frames cut into scenes of `counts` frames; the last scene takes what is left.
+    A film off by more than a frame per scene is a one-line error."""
+    from worldsim.errors import WorldsimUserError
+
+    want = sum(counts)
+    if abs(len(frames) - want) > len(counts):
+        raise WorldsimUserError(f"{what}: {len(frames)} frames, but its storyboard's {len(counts)} scenes "
+                                f"make {want} (off by more than a frame per scene: another storyboard, "
+                                f"fps or --seconds-per-segment?)")
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    return [frames[a:b] for a, b in zip(starts, starts[1:] + [len(frames)])]
+
+
+def _mark(value) -> str:
+    return "n-a" if value is None else f"{value:g}"
+
+
+def _print_agreement(result: dict, scenes, head: str) -> None:
+    from .caption_classifier import HEADS
+
+    print(head)
+    width = min(48, max(len(s.prompt) for s in scenes))
+    print(f"{'#':>3}  {'caption':{width}s}  " + "  ".join(f"{h:18s}" for h in HEADS).rstrip())
+    for i, (scene, pred, agree) in enumerate(zip(scenes, result["predicted"], result["per_segment"]), 1):
+        caption = scene.prompt if len(scene.prompt) <= width else scene.prompt[:width - 1] + "…"
+        print(f"{i:>3}  {caption:{width}s}  " + "  ".join(f"{pred[h]:14s}{_mark(agree[h]):>4s}" for h in HEADS))
+    mean = result["mean"]
+    print(f"{'':3s}  {'mean':{width}s}  " + "  ".join(f"{'':10s}{'n-a' if mean[h] is None else f'{mean[h]:.3f}':>8s}"
+                                                  for h in HEADS))
+
+
+def agreement_command(args) -> int:
+    from pathlib import Path
+
+    from worldsim.errors import WorldsimUserError
+
+    from .caption_classifier import agreement
+    from .render import read_film, scene_frames
+    from .storyboard import load_storyboard
+
+    if not Path(args.film).is_file():
+        raise WorldsimUserError(f"{args.film}: no such film")
+    scenes = load_storyboard(args.storyboard)
+    model = _classifier(args.classifier)
+    frames, fps = read_film(args.film)
+    counts = scene_frames(scenes, args.seconds_per_segment, fps)
+    cuts = cut_film(frames, counts, f"{args.film} ({fps:g} fps)")
+    need = model.cfg.frames
+    for i, (scene, cut) in enumerate(zip(scenes, cuts), 1):
+        if len(cut) < need:
+            raise WorldsimUserError(f"{args.film}: scene {i} ({scene.text!r}) is {len(cut)} frames; "
+                                    f"the classifier reads its first {need}")
+    result = agreement(model, cuts, scenes)
+    result = {"film": str(args.film), "fps": fps, "frames": [len(c) for c in cuts],
+              "captions": [s.prompt for s in scenes], **result}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_agreement(result, scenes, f"{args.film}: {len(frames)} frames at {fps:g} fps, {len(scenes)} scenes; "
+                                         f"classifier {args.classifier}")
     return 0

@@ -1,6 +1,6 @@
 """What the plugin provides, for worldsim's plugin discovery (entry-point group `worldsim.plugins`).
 
-The entry point is `register(subparsers)`: it adds `worldsim ttt render | describe | classifier` and imports
+The entry point is `register(subparsers)`: it adds `worldsim ttt render | describe | classifier | agreement` and imports
 only this module and worldsim_ttt.command (no torch work, no Triton compile).
 `python -m worldsim_ttt` prints the same description plus which backends can run here.
 """
@@ -20,7 +20,7 @@ def describe() -> dict:
         "modules": ["worldsim_ttt.layer:TTTLayer", "worldsim_ttt.layer:GatedBidirectionalTTT",
                     "worldsim_ttt.longform:LongFormModel", "worldsim_ttt.caption_classifier:CaptionClassifier"],
         "commands": ["worldsim ttt render", "worldsim ttt describe", "worldsim ttt classifier train",
-                     "worldsim ttt classifier eval"],
+                     "worldsim ttt classifier eval", "worldsim ttt agreement"],
         # No `worldsim.renderers` entry: the long-form model samples a whole film at once from a
         # storyboard (bidirectional in time), which the frame-by-frame Renderer protocol cannot drive.
         "renderers": [],
