@@ -88,9 +88,13 @@ class AdaptStage(SingleLossStage):
         own = self.cfg.adapt.own_passes
         if own and own_predictions_at(self.step, self.cfg.adapt.own_fraction, self.cfg.loop.seed):
             noise = torch.randn_like(x0)
-            if own < 0:
-                with torch.compiler.set_stance("force_eager"):     # compiled blocks: built for whole clips
-                    recycled = free_rollout(gen, x0[:, 0], controls, text.detach(), noise)
+            if own < 0:                 # eager and on SDPA: the blocks compile (and flex pays) for whole clips
+                backend, gen.backend = gen.backend, "sdpa"
+                try:
+                    with torch.compiler.set_stance("force_eager"):
+                        recycled = free_rollout(gen, x0[:, 0], controls, text.detach(), noise)
+                finally:
+                    gen.backend = backend
             else:
                 recycled = own_rollout(gen, x0, controls, text, noise, own)
         v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), recycled, controls), t, text)
