@@ -6,7 +6,8 @@ For each of a few validation clips: the real video (top row) and the model's (bo
 causal model (stages adapt..adversarial) starts from the clip's real first latent and rolls out
 one step per latent frame with the KV cache, driven by the clip's controls; the bidirectional
 base (`--base`) samples the whole clip from noise with `base.sample_clips`. Latents are decoded
-with the model's own VAE (full decoder, or the light one where the model has none). Every `--every`-th video frame goes into the strip.
+with the model's own VAE (full decoder, or the light one where the model has none). Every
+`--every`-th video frame goes into the strip.
 """
 from __future__ import annotations
 
