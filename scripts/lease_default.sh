@@ -42,7 +42,11 @@ start)
     pkill -f train_default.py; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
     if [ -d .inductor ]; then rm -rf /tmp/inductor && cp -r .inductor /tmp/inductor; fi
     ROOT=$PWD; cd /tmp/repo
-    CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/camera --workers 14 \
+    # A compiles its adapt stage ~100 s into this call, so Inductor's compile workers start while the call
+    # lives (processes started after it ends cannot load torch); the fourth lease compiled single-threaded
+    # for ~190 s of a 480-s stage. Should the pool fail, the stage runs again eagerly (train_default.py).
+    CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
+        --work $WD/camera --workers 14 \
         $COMMON --own-passes -1 --budgets "$A_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
     CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/plain --latents-from $WD/camera \
         $COMMON --then-adversarial-ablation $WD/camera --budgets "$B_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
