@@ -84,6 +84,8 @@ def test_truth_against_itself_is_perfect(synthetic):
         assert r["vs_first"]["psnr"] == r["vs_truth"]["psnr"] == r["truth_vs_first"]["psnr"] == PSNR_CAP
     json.loads(dumps(s))                                                   # strict JSON
     assert "n/a" in table(s)
+    distances = [line.split() for line in table(s).splitlines() if "feature distance to truth" in line]
+    assert [d[4] for d in distances] == ["first", "last"] and all(d[7] == "0.00" for d in distances)
 
 
 def test_a_frozen_generator_follows_no_yaw(synthetic):

@@ -56,6 +56,9 @@ def rows(s: dict) -> list[tuple[str, object, object, object]]:
     d = s.get("drift") or {}
     out.append((f"drift: last/first {_fmt(d.get('window_s'), 0)} s of {_fmt(d.get('seconds'), 0)} s", _get(d, "model", "drift"),
                 None, _get(d, "first", "drift")))
+    for end, key in (("first", "d_first"), ("last", "d_last")):     # the ratio's parts: read them beside it
+        out.append((f"  feature distance to truth, {end} {_fmt(d.get('window_s'), 0)} s", _get(d, "model", key),
+                    None, _get(d, "first", key)))
     for name, r in (s.get("revisit") or {}).items():
         out.append((f"{name}: revisit PSNR vs own first view", _get(r, "vs_first", "psnr"), None, None))
         out.append((f"{name}: revisit PSNR vs truth", _get(r, "vs_truth", "psnr"), None, None))
