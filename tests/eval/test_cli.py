@@ -56,8 +56,17 @@ def test_eval_of_a_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
     (["--seeds", "7"], "training world seeds"),
     (["--renderer", "nosuch"], "unknown renderer 'nosuch'"),
     (["--compare", "/nonexistent.json", "/nonexistent.json"], "no such file"),
+    (["--window", "8"], "--window is the aapt renderer's attention window"),
+    (["--renderer", "aapt", "--preset", "tiny", "--window", "0"], "a positive number of latent frames"),
 ])
 def test_user_mistakes_are_one_line_errors(argv, message, capsys):
     assert main(["eval", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_eval_plays_the_checkpoint_with_another_attention_window(tiny_checkpoint, capsys):
+    assert main(["eval", "--renderer", "aapt", "--checkpoint", str(tiny_checkpoint), *SHORT, "--window", "2",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["subject"]["info"]["window"] == 2 != model_preset("tiny").generator.window

@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder of the aapt renderer")
     p.add_argument("--preset", help="aapt without a checkpoint: this preset with random weights (e.g. tiny)")
     p.add_argument("--device", help="torch device of the subject (cpu, cuda)")
+    p.add_argument("--window", type=int, help="aapt: play with this attention window in latent frames "
+                                              "(default: the checkpoint's)")
     p.add_argument("--seeds", default=f"{DEFAULT_SEEDS[0]}-{DEFAULT_SEEDS[-1]}",
                    help="held-out world seeds, e.g. 100000-100003 or 100000,100009 (not 0..999: training)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of the walk/yaw/strafe/still runs (default 10)")
@@ -43,6 +45,11 @@ def subject_options(args) -> dict:
         options["preset"] = args.preset
     if args.device:
         options["device"] = args.device
+    if args.window is not None:
+        if args.renderer != "aapt" or args.window < 1:
+            raise WorldsimUserError(f"--window is the aapt renderer's attention window, a positive number of "
+                                    f"latent frames (got {args.window} for --renderer {args.renderer})")
+        options["window"] = args.window
     return options
 
 
