@@ -4,7 +4,7 @@
 #   bash scripts/lease_default.sh start     # first call: install, start both, GPU tests and `bench e2e` on GPU 1, follow
 #   bash scripts/lease_default.sh follow    # later calls: follow until both finish or ~9 min pass
 #   bash scripts/lease_default.sh collect camera ship   # then: collect plain ship, collect inductor (<= 64 MiB a call)
-# Evaluate what comes back on the CPU (`worldsim eval`, ~7 min a model): on the device the truth
+# Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~7 min a model and seed set): on the device the truth
 # renderer's compiled CPU kernels did not build and five evals did not finish in 9 minutes.
 # The plan (the fourth lease's stage 3 broke the model: docs/TRAINING.md): both go on from the shipped
 # default (no VAE stage) on banks rendered with its camera encoding.

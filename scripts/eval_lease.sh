@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Evaluate a lease's models on this machine's CPU, one after another (~7 min each on 2 cores), on the
+# held-out seeds and on four seeds no model or setting is chosen on (docs/QUALITY.md):
+#   bash scripts/eval_lease.sh OUT CHECKPOINT...     # e.g. runs/lease7 runs/lease7/camera/ship_adapt worldsim/assets/default
+# Each checkpoint C gets OUT/eval_<name>/ (seeds 100000-100003) and OUT/eval2_<name>/ (seeds 200000-200003),
+# <name> being C's path with / as _, each with summary.json, plots, mp4s, and its wall time in .time;
+# then: worldsim eval --compare OUT/eval_A/summary.json OUT/eval_B/summary.json
+# EVAL_ARGS adds eval options, e.g. EVAL_ARGS="--seconds 2 --drift-seconds 2" for a quick look.
+set -eu
+[ $# -ge 2 ] || { echo "usage: $0 OUT CHECKPOINT..." >&2; exit 2; }
+out=$1; shift
+mkdir -p "$out"
+for ckpt in "$@"; do
+    [ -f "$ckpt/config.json" ] || { echo "$ckpt: no checkpoint there (config.json missing)" >&2; exit 2; }
+done
+for ckpt in "$@"; do
+    name=$(echo "${ckpt%/}" | tr / _)
+    for set in "eval:100000-100003" "eval2:200000-200003"; do
+        dir="$out/${set%%:*}_$name"
+        start=$(date +%s)
+        worldsim eval --renderer aapt --checkpoint "$ckpt" --seeds "${set##*:}" ${EVAL_ARGS:-} --json --out "$dir" \
+            > "$dir.json" 2> "$dir.err" || { echo "$ckpt (${set##*:}): failed, see $dir.err" >&2; continue; }
+        echo "$(( $(date +%s) - start )) s" > "$dir.time"
+        echo "$dir: $(cat "$dir.time")"
+    done
+done
