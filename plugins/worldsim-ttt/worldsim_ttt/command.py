@@ -69,7 +69,7 @@ def render_command(args) -> int:
     from worldsim.errors import WorldsimUserError
 
     from .longform import build_longform
-    from .render import decode_film, latent_frames, sample_film, write_film
+    from .render import latent_frames, render_film, write_film
     from .storyboard import load_storyboard, model_segments
 
     if args.steps < 1:
@@ -82,11 +82,8 @@ def render_command(args) -> int:
     model = build_longform(args.preset, args.checkpoint, device=args.device)
     cfg = model.base.cfg
     n = latent_frames(args.seconds_per_segment, cfg.fps)
-    hw = (cfg.height // 8, cfg.width // 8)
-    prompts, seeds = [p for p, _ in segments], [s for _, s in segments]
     with tqdm(total=args.steps, desc=f"ttt {len(segments)} segments", unit="step", disable=None) as bar:
-        latents = sample_film(model, prompts, seeds, n, hw, args.steps, args.shift, args.cfg, bar.update)
-    frames = decode_film(model, latents)
+        frames = render_film(model, segments, args.seconds_per_segment, args.steps, args.shift, args.cfg, bar.update)
     path = write_film(args.out, frames, cfg.fps)
     print(f"{path}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]} at {cfg.fps:g} fps "
           f"({len(frames) / cfg.fps:.1f} s, {len(segments)} segments of {n} latent frames)")

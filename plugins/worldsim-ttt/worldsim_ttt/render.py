@@ -56,6 +56,18 @@ def sample_film(model: LongFormModel, prompts: list[str], seeds: list[int], fram
     return x
 
 
+def render_film(model: LongFormModel, segments: list[tuple[str, int]], seconds_per_segment: float,
+                steps: int = 32, s: float = 5.5, guidance: float = 5.0, progress=None) -> np.ndarray:
+    """A film's uint8 frames (N, H, W, 3) from its (prompt, noise seed) model segments
+    (`storyboard.model_segments`), at the model's size: `sample_film` then `decode_film`. The one
+    path of `worldsim ttt render` and the `ttt-film` renderer."""
+    cfg = model.base.cfg
+    n = latent_frames(seconds_per_segment, cfg.fps)
+    hw = (cfg.height // 8, cfg.width // 8)
+    prompts, seeds = [p for p, _ in segments], [sd for _, sd in segments]
+    return decode_film(model, sample_film(model, prompts, seeds, n, hw, steps, s, guidance, progress))
+
+
 @torch.no_grad()
 def decode_film(model: LongFormModel, latents: Tensor) -> np.ndarray:
     """(1, S, n, C, h, w) -> uint8 frames (S * (1 + 4 (n - 1)), H, W, 3), segment after segment."""
