@@ -91,11 +91,11 @@ class PacketBuilder:
     """Runs one rig per control kind; `tick(actions)` returns the packet of one video frame.
 
     `rig_options` go to every rig that accepts them (e.g. fps to all, mode to the camera);
-    an option no rig accepts is an error. `rigs[kind]` is each kind's rig."""
+    an option no rig accepts is an error. `rigs[kind]` is each kind's rig. No kinds (a renderer
+    whose spec has no control_kinds, e.g. one that replays a film): no rigs, every packet is {}
+    and the options are unused."""
 
     def __init__(self, kinds: Sequence[str], **rig_options: Any):
-        if not kinds:
-            raise ControlError("PacketBuilder needs at least one control kind")
         self.kinds = list(kinds)
         self.rigs: dict[str, Any] = {}
         used: set[str] = set()
@@ -109,7 +109,7 @@ class PacketBuilder:
             used |= opts.keys()
             self.rigs[kind] = factory(**opts)
         unknown = set(rig_options) - used
-        if unknown:
+        if unknown and self.kinds:
             raise ControlError(f"no rig of {self.kinds} accepts the options {sorted(unknown)}")
 
     def tick(self, actions: dict[str, float]) -> dict:
