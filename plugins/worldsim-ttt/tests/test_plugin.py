@@ -23,18 +23,21 @@ def test_entry_point_adds_the_ttt_commands():
     sub = argparse.ArgumentParser().add_subparsers()
     call_plugin(load_ref(ref), sub)                       # as worldsim's CLI calls it
     assert "ttt" in sub.choices
-    assert "worldsim.renderers" not in pyproject["project"]["entry-points"]
+    renderers = pyproject["project"]["entry-points"]["worldsim.renderers"]
+    assert renderers == {"ttt-film": "worldsim_ttt.film_renderer:FilmRenderer"}
     info = worldsim_ttt.plugin.describe()
     assert info["version"] == worldsim_ttt.__version__ == metadata.version("worldsim-ttt")
-    assert info["renderers"] == []
-    for ref in info["ops"] + info["modules"]:
+    assert info["renderers"] == list(renderers.values())
+    for ref in info["ops"] + info["modules"] + info["renderers"]:
         module, attr = ref.split(":")
         assert callable(getattr(__import__(module, fromlist=[attr]), attr))
 
 
-def test_no_fake_renderer_is_registered():
-    names = [ep.value for ep in metadata.entry_points(group="worldsim.renderers")]
-    assert not any(v.startswith("worldsim_ttt") for v in names)
+def test_the_installed_renderer_entry_is_only_ttt_film():
+    """An install from before `ttt-film` has none; a current one exactly the pyproject's."""
+    ours = {ep.name: ep.value for ep in metadata.entry_points(group="worldsim.renderers")
+            if ep.value.startswith("worldsim_ttt")}
+    assert ours in ({}, {"ttt-film": "worldsim_ttt.film_renderer:FilmRenderer"})
 
 
 def test_module_main_prints_backends():

@@ -1,7 +1,9 @@
 """What the plugin provides, for worldsim's plugin discovery (entry-point group `worldsim.plugins`).
 
 The entry point is `register(subparsers)`: it adds `worldsim ttt render | describe | classifier | agreement` and imports
-only this module and worldsim_ttt.command (no torch work, no Triton compile).
+only this module and worldsim_ttt.command (no torch work, no Triton compile). The plugin also
+registers the offline renderer `ttt-film` (entry-point group `worldsim.renderers`,
+worldsim_ttt.film_renderer:FilmRenderer): a session's film is sampled whole at open, then played back.
 `python -m worldsim_ttt` prints the same description plus which backends can run here.
 """
 from __future__ import annotations
@@ -21,9 +23,7 @@ def describe() -> dict:
                     "worldsim_ttt.longform:LongFormModel", "worldsim_ttt.caption_classifier:CaptionClassifier"],
         "commands": ["worldsim ttt render", "worldsim ttt describe", "worldsim ttt classifier train",
                      "worldsim ttt classifier eval", "worldsim ttt agreement"],
-        # No `worldsim.renderers` entry: the long-form model samples a whole film at once from a
-        # storyboard (bidirectional in time), which the frame-by-frame Renderer protocol cannot drive.
-        "renderers": [],
+        "renderers": ["worldsim_ttt.film_renderer:FilmRenderer"],    # `ttt-film`, offline: the film is sampled at open
         "docs": "docs/ttt.md",
     }
 
