@@ -63,13 +63,17 @@ def test_the_steps_play_the_film_ttt_render_makes_and_two_seeds_get_their_own(re
 
 def test_an_empty_prompt_is_the_default_caption_and_a_toml_prompt_a_storyboard(renderer, tmp_path):
     assert renderer.scenes("") == [Scene(DEFAULT_CAPTION, 1.0)]
-    board = tmp_path / "board.toml"
-    board.write_text('[[segment]]\ntext = "through a pine forest at dawn"\nseconds = 0.5\ncamera = ["walk"]\n')
-    assert renderer.scenes(str(board)) == [Scene("through a pine forest at dawn", 0.5, None, ("walk",))]
-    state = renderer.open(0, str(board))
+    board = '[[segment]]\ntext = "through a pine forest at dawn"\nseconds = 0.5\ncamera = ["walk"]\n'
+    assert renderer.scenes(board) == [Scene("through a pine forest at dawn", 0.5, None, ("walk",))]
+    state = renderer.open(0, board)
     assert state.frames.shape[0] == 13 and state.playable == 13
-    with pytest.raises(RendererError, match="no such storyboard file"):
-        renderer.open(0, str(tmp_path / "missing.toml"))
+    path = tmp_path / "board.toml"                       # a path is a caption, never a file the worker reads
+    path.write_text(board)
+    assert renderer.scenes(str(path)) == [Scene(str(path), 1.0)]
+    with pytest.raises(RendererError, match="the prompt's storyboard: not valid TOML"):
+        renderer.open(0, "[[segment]]\ntext = ")
+    with pytest.raises(RendererError, match="seconds must be a positive number"):
+        renderer.open(0, '[[segment]]\ntext = "x"\nseconds = 0\n')
 
 
 def test_the_protocol_checker_and_bad_requests(renderer):

@@ -10,8 +10,9 @@ film is rendered whole in `open` (the worker serves nothing else meanwhile; seco
 preset on a CPU, far longer for a real model) by the same code as `worldsim ttt render`
 (`render.render_film` of `storyboard.model_segments`, noise seeds from the session seed as
 `--seed`). `step` then plays it back, frame for frame. The prompt is one scene of `seconds`; a
-prompt ending in ".toml" is a storyboard file (read on the worker's machine) and the film is its
-scenes; an empty prompt is `DEFAULT_CAPTION`, in the reference world's caption words.
+prompt that is a storyboard's TOML text (it has a `[[segment]]` table) is that storyboard, its
+scenes the film's; an empty prompt is `DEFAULT_CAPTION`, in the reference world's caption words.
+(Not a path: a worker served to the network must not read files its clients name.)
 
 The film takes no controls: `control_kinds` is empty, so a client opens with no controls and sends
 empty packets `{}`, one per frame, as many as the step has frames (the worker checks the count
@@ -86,12 +87,19 @@ class FilmRenderer:
 
     # ---- sessions --------------------------------------------------------------------------
     def scenes(self, prompt: str) -> list:
-        """The storyboard scenes of a session's prompt (StoryboardError for a bad .toml)."""
-        from .storyboard import Scene, load_storyboard
+        """The storyboard scenes of a session's prompt: a caption, or a storyboard's TOML text
+        (StoryboardError where that text is not a valid storyboard)."""
+        import tomllib
+
+        from .storyboard import Scene, StoryboardError, parse_storyboard
 
         prompt = (prompt or "").strip()
-        if prompt.endswith(".toml"):
-            return load_storyboard(prompt)
+        if "[[segment]]" in prompt:
+            try:
+                data = tomllib.loads(prompt)
+            except tomllib.TOMLDecodeError as err:
+                raise StoryboardError(f"the prompt's storyboard: not valid TOML ({' '.join(str(err).split())})") from None
+            return parse_storyboard(data, "the prompt's storyboard")
         return [Scene(prompt or DEFAULT_CAPTION, self.seconds)]
 
     def film(self, seed: int, prompt: str = "") -> np.ndarray:
