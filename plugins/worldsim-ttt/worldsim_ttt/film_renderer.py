@@ -57,8 +57,9 @@ class FilmRenderer:
         from .render import latent_frames
 
         if (checkpoint is None) == (preset is None):
-            raise ValueError("ttt-film needs checkpoint= (a trained long-form model) or preset= (random "
-                             "weights, e.g. 'tiny'), not both")
+            which = "not both" if checkpoint is not None else "renderer options from Python, docs/ttt.md"
+            raise ValueError(f"ttt-film needs checkpoint= (a trained long-form model) or preset= (random "
+                             f"weights, e.g. 'tiny'): {which}")
         if checkpoint is not None and not Path(checkpoint).is_dir():
             raise ValueError(f"ttt-film checkpoint {checkpoint}: no such folder")
         for value, name in ((seconds, "seconds"), (seconds_per_segment, "seconds_per_segment")):
