@@ -16,3 +16,35 @@ def test_user_errors_are_one_line_without_a_traceback():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "size must look like 736x416" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_renderer_options_reach_the_renderer_through_the_worker(tmp_path):
+    """--renderer-option KEY=VALUE passes a constructor option the CLI has no flag for (VALUE as JSON
+    where it parses): the test pattern at 15 fps and 64x48 reports that spec in play's stats."""
+    stats = tmp_path / "stats.json"
+    out = subprocess.run([sys.executable, "-m", "worldsim.cli", "play", "--renderer", "testpattern", "--headless",
+                          "--ticks", "5", "--fast", "--renderer-option", "fps=15", "--renderer-option", "width=64",
+                          "--renderer-option", "height=48", "--stats", str(stats)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    import json
+    assert json.loads(stats.read_text())["size"] == [64, 48]
+
+
+def test_renderer_option_mistakes_are_one_line():
+    from worldsim.errors import WorldsimUserError
+    from worldsim.runtime.commands import _option
+    assert _option("preset=tiny") == ("preset", "tiny") and _option("seconds=6") == ("seconds", 6)
+    assert _option("cfg=1.5") == ("cfg", 1.5) and _option("compile=true") == ("compile", True)
+    assert _option("prompt=a=b") == ("prompt", "a=b") and _option("note=") == ("note", "")
+    for bad in ("oops", "=3", "two words=1"):
+        try:
+            _option(bad)
+        except WorldsimUserError as err:
+            assert "must look like KEY=VALUE" in str(err) and "\n" not in str(err)
+        else:
+            raise AssertionError(bad)
+    out = subprocess.run([sys.executable, "-m", "worldsim.cli", "play", "--renderer", "testpattern", "--headless",
+                          "--ticks", "2", "--renderer-option", "nosuch=1"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].endswith("takes no option nosuch")

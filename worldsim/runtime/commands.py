@@ -22,8 +22,20 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _option(text: str) -> tuple[str, object]:
+    """--renderer-option KEY=VALUE -> (KEY, VALUE): VALUE read as JSON where it is JSON (6, 0.5, true,
+    null, "text", [1, 2]), else as the text itself (preset=tiny)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise WorldsimUserError(f"--renderer-option must look like KEY=VALUE (e.g. preset=tiny), got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
 def _renderer_options(args) -> dict:
-    options = {}
+    options = dict(_option(t) for t in getattr(args, "renderer_option", None) or ())
     if getattr(args, "size", None):
         options["width"], options["height"] = _size(args.size)
     if getattr(args, "checkpoint", None):
@@ -43,6 +55,9 @@ def _renderer_args(p) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint folder (config.json + model.safetensors) "
                    "for the aapt renderer")
     p.add_argument("--device", help="torch device of the renderer (cpu, cuda)")
+    p.add_argument("--renderer-option", action="append", metavar="KEY=VALUE",
+                   help="another option of the renderer's constructor (repeatable; VALUE as JSON where it parses, "
+                        "e.g. --renderer-option preset=tiny --renderer-option seconds=6)")
 
 
 def register(sub) -> None:
