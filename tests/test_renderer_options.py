@@ -38,3 +38,22 @@ def test_remote_worker_options_cannot_change():
 def test_renderer_parameters_lists_what_the_factory_takes():
     assert {"compile", "preset", "threads"} <= set(renderer_parameters("aapt"))
     assert renderer_parameters("testpattern") == ["width", "height", "fps", "fovy_deg"]
+
+
+def test_the_prompt_reaches_the_session_and_its_recording(tmp_path):
+    """prompt= is the session's text prompt (aapt encodes it): another prompt, another picture; it
+    stays through reset and open_sibling, and the recording's header names it."""
+    opts = {"preset": "tiny"}
+    with worldsim.open("aapt", seed=2, in_process=True, renderer_options=opts, prompt="a pine forest") as a, \
+            worldsim.open("aapt", seed=2, in_process=True, renderer_options=opts, prompt="a desert at dusk") as b:
+        a.step({}), b.step({})
+        assert not np.array_equal(a.step({"move_forward": 1.0}), b.step({"move_forward": 1.0}))
+        a.reset()
+        assert a.prompt == "a pine forest" and a.open_sibling(seed=3).prompt == "a pine forest"
+        a.record(str(tmp_path / "run.mp4"))
+        a.step({})
+        a.record(None)
+    from worldsim.render.recorder import ControlLog
+    assert ControlLog.read(tmp_path / "run.ctl.msgpack").meta["prompt"] == "a pine forest"
+    with pytest.raises(worldsim.WorldsimUserError, match="prompt= takes a str"):
+        worldsim.open("testpattern", prompt=3)

@@ -27,7 +27,7 @@ __all__ = ["World", "load_snapshot", "open", "step_together"]
 def open(renderer: str | None = None, checkpoint: str | None = None, model: str | None = None,
          connect: str | None = None, seed: int = 0, size: tuple[int, int] | None = None,
          device: str | None = None, in_process: bool = False, join: str | None = None,
-         renderer_options: dict[str, Any] | None = None) -> "World":
+         renderer_options: dict[str, Any] | None = None, prompt: str = "") -> "World":
     """Open a world: a renderer (default: the one `worldsim play` opens) and one session on it.
 
     renderer     a renderer name (`worldsim.available_renderers()`); None: the embedded model
@@ -41,6 +41,7 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
     join         with connect=: watch the session of this join token (`World.join_token`) as a spectator
     renderer_options  more options for the renderer's factory, e.g. {"fovy_deg": 75} for reference or
                  {"compile": "default"} for aapt (`worldsim.world.renderer_parameters(name)` lists them)
+    prompt       the session's text prompt, for renderers that take one (as `worldsim play --prompt`)
     """
     from .runtime.play import PlayOptions, make_client, resolve_renderer, served_renderer
 
@@ -65,6 +66,8 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
         raise WorldsimUserError(f"renderer= takes a renderer name, got {type(renderer).__name__}")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise WorldsimUserError(f"seed= takes an int, got {seed!r}")
+    if not isinstance(prompt, str) or (join is not None and prompt):
+        raise WorldsimUserError(f"prompt= takes a str (and is the watched session's with join=), got {prompt!r}")
     if renderer_options is not None and (not isinstance(renderer_options, dict)
                                          or not all(isinstance(k, str) for k in renderer_options)):
         raise WorldsimUserError(f"renderer_options= takes a dict of option names to values, got {renderer_options!r}")
@@ -99,7 +102,7 @@ def open(renderer: str | None = None, checkpoint: str | None = None, model: str 
             return World(client, None, options, join=join)
         if connect is not None and renderer is None:
             name = served_renderer(client.welcome, connect)
-        return World(client, name, options, seed)
+        return World(client, name, options, seed, prompt=prompt)
     except BaseException:
         client.shutdown()
         raise
@@ -126,7 +129,8 @@ def _check_renderer_options(name: str, renderer_options: dict) -> None:
 class World(SharedSession):
     """One session on a renderer. Made by `worldsim.open`; close it (or use `with`)."""
 
-    def __init__(self, client, renderer: str | None, options: dict, seed: int = 0, join: str | None = None):
+    def __init__(self, client, renderer: str | None, options: dict, seed: int = 0, join: str | None = None,
+                 prompt: str = ""):
         from .controls import PacketBuilder
         self.session = None
         if join is not None:                    # a spectator of another client's session
@@ -142,7 +146,7 @@ class World(SharedSession):
                                     f"{', '.join(client.welcome.get('renderers', [])) or 'nothing'}")
         self.client, self.renderer, self.options = client, renderer, options
         self.kinds: list[str] = sorted(spec["control_kinds"])
-        self.seed = seed
+        self.seed, self.prompt = seed, prompt
         self.steps = 0                          # steps taken since open/reset
         self.last_packets: list[dict] = []      # the packets of the last step (one per frame)
         self._recorder = None
@@ -256,7 +260,7 @@ class World(SharedSession):
         self._check_open("open_sibling")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise WorldsimUserError(f"open_sibling: seed takes an int, got {seed!r}")
-        sibling = World(self.client, self.renderer, self.options, seed)
+        sibling = World(self.client, self.renderer, self.options, seed, prompt=self.prompt)
         sibling._owns_client = False
         return sibling
 
@@ -283,7 +287,7 @@ class World(SharedSession):
         from .render.recorder import Recorder
         try:
             self._recorder = Recorder(path, self.spec.fps, {
-                "renderer": self.renderer, "seed": self.seed, "prompt": "", "controls": self.kinds,
+                "renderer": self.renderer, "seed": self.seed, "prompt": self.prompt, "controls": self.kinds,
                 "spec": self.spec.to_dict(), "renderer_options": self.options,
                 "worker": self.client.welcome.get("worker")})
         except (ValueError, OSError) as err:
@@ -364,7 +368,7 @@ class World(SharedSession):
     def _open_session(self, seed: int) -> None:
         from .runtime.client import RequestError
         try:
-            self.session = self.client.open(self.renderer, seed, controls=self.kinds)
+            self.session = self.client.open(self.renderer, seed, prompt=self.prompt, controls=self.kinds)
         except RequestError as err:
             raise WorldsimUserError(_one_line(f"cannot open a session on {self.renderer!r}: {err}")) from None
         self.seed, self.steps, self._ticks = seed, 0, 0
