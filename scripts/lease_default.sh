@@ -19,8 +19,8 @@ export TORCHINDUCTOR_COMPILE_THREADS=1 PYTHONPATH=/tmp/site:/tmp/repo PYTHONUNBU
 # back, and a later lease that carries it as .inductor/ (git-ignored) starts from it instead of compiling anew
 export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TORCHINDUCTOR_FX_GRAPH_CACHE=1 TORCHINDUCTOR_AUTOGRAD_CACHE=1
 WD=/tmp/wd
-A_BUDGETS=${A_BUDGETS:-'{"adapt": 300, "distill": 0, "adversarial": 420}'}
-B_BUDGETS=${B_BUDGETS:-'{"adapt": 0, "distill": 0, "adversarial": 0, "ablation": 420}'}
+A_BUDGETS=${A_BUDGETS:-'{"adapt": 360, "distill": 0, "adversarial": 480}'}
+B_BUDGETS=${B_BUDGETS:-'{"adapt": 0, "distill": 0, "adversarial": 0, "ablation": 480}'}
 FROM=worldsim/assets/default
 COMMON="--continue-from $FROM --recycle-warp --compile --attention flex --t-one 0.5 --adapt-lr 2e-4 --adv-lr 2e-6 --adv-regression 10"
 CALL_START=$(date +%s)
