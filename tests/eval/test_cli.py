@@ -70,3 +70,21 @@ def test_eval_plays_the_checkpoint_with_another_attention_window(tiny_checkpoint
                  "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["subject"]["info"]["window"] == 2 != model_preset("tiny").generator.window
+
+
+def test_the_prompt_reaches_the_subject(tmp_path, capsys):
+    """--prompt auto opens each seed's sessions with its place in the training captions' words; a
+    tiny model whose text layers are not zero reads its prompt, so its rollout changes."""
+    from worldsim.eval.config import EvalConfig
+    assert EvalConfig(seeds=(100000,), prompt="auto").prompts() == ["walks forward over rocky slopes at dawn"]
+    assert EvalConfig(seeds=(100000, 100001), prompt="a field").prompts() == ["a field", "a field"]
+    controls = {"camera": {"kind": "od"}}
+    cfg = replace_generator(model_preset("tiny"), control_channels=control_channels(list(controls), controls))
+    save_checkpoint(build_model(cfg, seed=0, zero_init=False), tmp_path / "ckpt", controls=controls)
+    runs = {}
+    for prompt in ("", "auto"):
+        assert main(["eval", "--renderer", "aapt", "--checkpoint", str(tmp_path / "ckpt"), *SHORT, "--prompt", prompt,
+                     "--json"]) == 0
+        runs[prompt] = json.loads(capsys.readouterr().out)
+    assert runs["auto"]["config"]["prompt"] == "auto" and runs[""]["config"]["prompt"] == ""
+    assert runs["auto"]["autoregressive"]["horizons"] != runs[""]["autoregressive"]["horizons"]

@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--device", help="torch device of the subject (cpu, cuda)")
     p.add_argument("--window", type=int, help="aapt: play with this attention window in latent frames "
                                               "(default: the checkpoint's)")
+    p.add_argument("--prompt", default="", help='the subject\'s text prompt; "auto": each seed\'s place as the '
+                   'training captions say it ("walks forward through a pine forest at dawn"); default: none')
     p.add_argument("--seeds", default=f"{DEFAULT_SEEDS[0]}-{DEFAULT_SEEDS[-1]}",
                    help="held-out world seeds, e.g. 100000-100003 or 100000,100009 (not 0..999: training)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of the walk/yaw/strafe/still runs (default 10)")
@@ -78,7 +80,7 @@ def run(args) -> int:
     if args.markdown and args.json:
         raise WorldsimUserError("--json and --markdown: pick one")
     cfg = EvalConfig(seeds=parse_seeds(args.seeds), seconds=args.seconds, drift_seconds=max(args.drift_seconds, args.seconds),
-                     teacher_seconds=args.teacher_seconds)
+                     teacher_seconds=args.teacher_seconds, prompt=args.prompt)
     subject = make_subject(args, len(cfg.seeds))
     from .run import evaluate
     label = f"{args.renderer} {args.checkpoint}" if args.checkpoint else (

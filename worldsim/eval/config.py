@@ -20,6 +20,8 @@ class EvalConfig:
     drift_seconds: float = 60.0      # the walk is rolled out this long for the drift measure
     teacher_seconds: float = 4.0     # teacher-forced runs cover the first seconds of walk and yaw
     video_seconds: float = 10.0      # side-by-side mp4 per seed (0: none)
+    prompt: str = ""                 # the subject's text prompt; "auto": each seed's place in the training
+                                     # captions' words, "walks forward through a pine forest at dawn"
 
     def __post_init__(self):
         if not self.seeds:
@@ -36,6 +38,17 @@ class EvalConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def prompts(self) -> list[str]:
+        """The prompt each seed's sessions open with."""
+        if self.prompt != "auto":
+            return [self.prompt] * len(self.seeds)
+        from ..worlds.world import build_world
+        out = []
+        for seed in self.seeds:
+            world = build_world(seed)
+            out.append(f"walks forward {world.describe(*world.spawn_point())}")
+        return out
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

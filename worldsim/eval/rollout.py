@@ -39,7 +39,8 @@ def step_positions(spec, frames: int) -> np.ndarray:
 
 
 def roll_out(renderer, seeds: Sequence[int], trajectory: Trajectory, first_frames: np.ndarray | None = None,
-             teacher: list[np.ndarray] | None = None, progress: Callable[[int], None] | None = None) -> Run:
+             teacher: list[np.ndarray] | None = None, progress: Callable[[int], None] | None = None,
+             prompts: Sequence[str] | None = None) -> Run:
     spec = renderer.spec
     kinds = list(spec.control_kinds)
     missing = [k for k in kinds if k not in trajectory.packets[0]]
@@ -47,7 +48,8 @@ def roll_out(renderer, seeds: Sequence[int], trajectory: Trajectory, first_frame
         raise ValueError(f"{spec.name} needs controls {missing} the trajectories do not make")
     total = trajectory.frames
     packets = [{k: p[k] for k in kinds} for p in trajectory.packets]
-    states = [renderer.open(int(seed), first_frame=None if first_frames is None else first_frames[i], controls=kinds)
+    states = [renderer.open(int(seed), "" if prompts is None else prompts[i],
+                            first_frame=None if first_frames is None else first_frames[i], controls=kinds)
               for i, seed in enumerate(seeds)]
     videos: list[list[np.ndarray]] = [[] for _ in seeds]
     times, done, step = [], 0, 0

@@ -45,6 +45,7 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
                    for t in trajs) * len(seeds), progress)
     started = time.perf_counter()
     truth, ar, tf = {}, {}, {}
+    prompts = cfg.prompts()
     pool = TruthPool(spec, renderer=truth_renderer)
     fovy = pool.fovy_deg
     with cpu_threads(1 if truth_renderer is not None else None):     # a truth thread here: one thread each
@@ -56,12 +57,13 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
                 bar.set_postfix_str(traj.name)
                 truth[traj.name] = ahead[traj.name].result()
                 first = truth[traj.name].frames[:, 0]
-                run = roll_out(subject, seeds, traj, first_frames=first, progress=_frames(bar, spec, len(seeds)))
+                run = roll_out(subject, seeds, traj, first_frames=first, progress=_frames(bar, spec, len(seeds)),
+                               prompts=prompts)
                 ar[traj.name] = run
                 if teach and traj.name in TEACHER_TRAJECTORIES:
                     true = [np.ascontiguousarray(v[:n_teach]) for v in truth[traj.name].frames]
                     tf[traj.name] = roll_out(subject, seeds, truncate(traj, n_teach), first_frames=first,
-                                             teacher=true, progress=_frames(bar, spec, len(seeds)))
+                                             teacher=true, progress=_frames(bar, spec, len(seeds)), prompts=prompts)
         finally:
             pool.close()
             bar.close()
