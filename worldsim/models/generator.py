@@ -287,6 +287,13 @@ class Generator(nn.Module):
         self._host_frames = [0] * batch
         self._row_index: dict[tuple[int, ...] | None, slice | Tensor] = {}
 
+    def ensure_cache(self, batch: int, latent_hw: tuple[int, int], text_len: int) -> None:
+        """`setup_cache` unless the caches already hold `batch` sessions of this size and text length
+        (training rollouts reuse them batch after batch; `start` resets what they hold)."""
+        c = self.caches[0] if self.caches is not None else None
+        if c is None or c.keys.shape[0] != batch or self.latent_hw != tuple(latent_hw) or c.text_len != text_len:
+            self.setup_cache(batch, latent_hw, text_len)
+
     def _rows(self, slots: Slots, device) -> tuple[list[int], slice | Tensor]:
         """Host list of the rows, and their index: a slice, or an index tensor made once per set of
         rows and kept (no host-to-device copy per step)."""

@@ -114,10 +114,9 @@ def own_predictions_at(step: int, fraction: float, seed: int) -> bool:
 def free_rollout(gen, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
     """The generator's own rollout (B, F, C, h, w) from the real first frame (B, C, h, w), stepped
     frame by frame through its KV cache from `eps` (B, F, C, h, w) at t = 1 as play steps; no gradients."""
-    b, f = eps.shape[:2]
-    if gen.caches is None or gen.caches[0].keys.shape[0] != b or gen.latent_hw != tuple(first.shape[-2:]):
-        gen.setup_cache(b, tuple(first.shape[-2:]), text.shape[1])
+    gen.ensure_cache(eps.shape[0], tuple(first.shape[-2:]), text.shape[1])
     gen.start(first, text)
+    f = eps.shape[1]
     outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
     return torch.stack(outs, dim=1)
 

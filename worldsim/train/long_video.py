@@ -71,8 +71,7 @@ class LongRollout:
     def run(cls, gen: Generator, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor,
             clip_frames: int, overlap: int) -> "LongRollout":
         b, length = eps.shape[:2]
-        if gen.caches is None or gen.caches[0].keys.shape[0] != b or gen.latent_hw != tuple(first.shape[-2:]):
-            gen.setup_cache(b, tuple(first.shape[-2:]), text.shape[1])
+        gen.ensure_cache(b, tuple(first.shape[-2:]), text.shape[1])
         gen.start(first, text)
         frames, segments = [first], []
         for context, start, end in segment_bounds(length, clip_frames, overlap):

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..errors import WorldsimUserError
 from ..models.model import AaptModel
+from .adapt import free_rollout
 from .data import ClipBank
 
 
@@ -30,10 +31,7 @@ def rollout(model: AaptModel, latents: Tensor, controls: Tensor | None, prompts:
     if controls is None:
         controls = latents.new_zeros(b, f, gen.cfg.control_channels, h, w)
     noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed)).to(latents)
-    gen.setup_cache(b, (h, w), model.cfg.text.length)
-    gen.start(latents[:, 0], model.text_encoder(prompts))
-    frames = [latents[:, 0]] + [gen.step(controls[:, i], noise=noise[:, i]) for i in range(1, f)]
-    return torch.stack(frames, dim=1)
+    return free_rollout(gen, latents[:, 0], controls, model.text_encoder(prompts), noise)
 
 
 @torch.no_grad()

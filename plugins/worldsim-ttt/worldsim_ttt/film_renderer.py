@@ -54,7 +54,7 @@ class FilmRenderer:
         from worldsim.errors import WorldsimUserError
 
         from .longform import build_longform
-        from .render import latent_frames
+        from .render import scene_frames
 
         if (checkpoint is None) == (preset is None):
             which = "not both" if checkpoint is not None else "renderer options from Python, docs/ttt.md"
@@ -76,12 +76,11 @@ class FilmRenderer:
         self.seconds, self.seconds_per_segment = float(seconds), float(seconds_per_segment)
         self.cfg, self.steps, self.shift = float(cfg), steps, float(shift)
         base = self.model.base.cfg
-        per_segment = 1 + 4 * (latent_frames(self.seconds_per_segment, base.fps) - 1)
-        parts = max(1, round(self.seconds / self.seconds_per_segment))          # storyboard.scene_parts
+        film_frames = sum(scene_frames(self.scenes(""), self.seconds_per_segment, base.fps))   # a one-scene prompt
         self.spec = RendererSpec(
             name="ttt-film", width=base.width, height=base.height, fps=base.fps, frames_per_step=4,
             first_step_frames=1, control_kinds={},
-            info={"offline": True, "film_frames": parts * per_segment, "seconds": self.seconds,
+            info={"offline": True, "film_frames": film_frames, "seconds": self.seconds,
                   "seconds_per_segment": self.seconds_per_segment, "cfg": self.cfg, "steps": steps,
                   "shift": self.shift, "preset": base.name if preset else None,
                   "checkpoint": str(checkpoint) if checkpoint else None, "device": str(device)})
