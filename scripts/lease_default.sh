@@ -43,8 +43,9 @@ start)
     if [ -d .inductor ]; then rm -rf /tmp/inductor && cp -r .inductor /tmp/inductor; fi
     ROOT=$PWD; cd /tmp/repo
     # A compiles its adapt stage ~100 s into this call, so Inductor's compile workers start while the call
-    # lives (processes started after it ends cannot load torch); the fourth lease compiled single-threaded
-    # for ~190 s of a 480-s stage. Should the pool fail, the stage runs again eagerly (train_default.py).
+    # lives (processes started after it ends cannot load torch); in the fourth lease, compiling single-threaded
+    # was presumably most of the ~190 s of a 480-s stage spent outside steps. Should the pool fail, the stage
+    # runs again eagerly (train_default.py).
     CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
         --work $WD/camera --workers 14 \
         $COMMON --own-passes -1 --budgets "$A_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
