@@ -4,6 +4,7 @@
 #   bash scripts/lease_default.sh start     # first call: install, start both, GPU tests and `bench e2e` on GPU 1, follow
 #   bash scripts/lease_default.sh follow    # later calls: follow until both finish or ~9 min pass
 #   bash scripts/lease_default.sh collect camera ship   # then: collect plain ship, collect inductor (<= 64 MiB a call)
+#   bash scripts/lease_default.sh bench     # once both have finished: the step compiled with CUDA graphs (issue 14), one GPU each
 # Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~7 min a model and seed set): on the device the truth
 # renderer's compiled CPU kernels did not build and five evals did not finish in 9 minutes.
 # The plan (the fourth lease's stage 3 broke the model: docs/TRAINING.md): both go on from the shipped
@@ -65,6 +66,22 @@ start)
     follow "${2:-570}" ;;
 follow)
     follow "${2:-570}" ;;
+bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 and 1.3b then default on GPU 1, eager rows
+            # beside them; then `bench e2e --compile` at 1 and 128 sessions; everything under $OUT/bench/
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD; mkdir -p "$OUT/bench"
+    model() { local gpu=$1 name=$2; shift 2
+        CUDA_VISIBLE_DEVICES=$gpu timeout 200 python3 -m worldsim.bench.model "$@" --json > "$OUT/bench/model_$name.json" 2> "$OUT/bench/model_$name.err"
+        echo "$name: $(tail -c 300 "$OUT/bench/model_$name.json") $(tail -n 1 "$OUT/bench/model_$name.err")"; }
+    ( model 0 8b_eager --preset 8b --res 736x416 --window 30 --steps 30; model 0 8b_graphs --preset 8b --res 736x416 --window 30 --steps 30 --compile ) &
+    ( model 1 1.3b_eager --preset 1.3b --res 832x480 --window 21 --steps 30; model 1 1.3b_graphs --preset 1.3b --res 832x480 --window 21 --steps 30 --compile ) &
+    wait
+    model 1 default_graphs --preset default --res 128x128 --decoder light --steps 200 --compile &
+    for s in 1 128; do
+        CUDA_VISIBLE_DEVICES=0 timeout 150 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e \
+            --preset default --res 128x128 --window 16 --sessions $s --device cuda --seconds 8 --compile --json \
+            > "$OUT/bench/e2e_compile_$s.json" 2> "$OUT/bench/e2e_compile_$s.err"; tail -c 400 "$OUT/bench/e2e_compile_$s.json"; tail -n 2 "$OUT/bench/e2e_compile_$s.err"
+    done; wait ;;
 collect)    # collect inductor: the compile caches (carry them next time as .inductor/); or collect RUN full|ship: RUN's logs, strips and its whole float16 models (full_*, ~48 MB, what a
             # later lease carries to go on training) or its int8 shipped copies (ship_*, ~21 MB); one RUN a call
     if [ "${2:-}" = inductor ]; then
@@ -76,5 +93,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|follow|collect [seconds]"; exit 2 ;;
+    echo "usage: $0 start|follow|collect|bench [seconds]"; exit 2 ;;
 esac
