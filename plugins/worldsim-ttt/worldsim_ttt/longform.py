@@ -20,7 +20,7 @@ film), the quadratic baseline.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -162,9 +162,10 @@ def _mlp(s, x: Tensor, mods: list[Tensor]) -> Tensor:
 
 
 def build_longform(preset: str | None = None, checkpoint: str | None = None, cfg: TTTConfig | None = None,
-                   device="cpu", seed: int = 0, zero_init: bool = True) -> LongFormModel:
+                   device="cpu", seed: int = 0, zero_init: bool = True, backend: str | None = None) -> LongFormModel:
     """From a worldsim checkpoint (a base model; or a long-form one with ttt.safetensors) or a preset
-    (random weights; `zero_init` as worldsim's build_model). New TTT layers start with gates at 0.1."""
+    (random weights; `zero_init` as worldsim's build_model). New TTT layers start with gates at 0.1.
+    `backend`: the TTT scan's (torch | triton) instead of the config's."""
     from worldsim.errors import WorldsimUserError
 
     if (preset is None) == (checkpoint is None):
@@ -185,7 +186,8 @@ def build_longform(preset: str | None = None, checkpoint: str | None = None, cfg
         except KeyError as err:
             raise WorldsimUserError(err.args[0]) from None
     torch.manual_seed(seed)
-    model = LongFormModel(base, cfg or TTTConfig()).to(device)
+    cfg = cfg or TTTConfig()
+    model = LongFormModel(base, replace(cfg, backend=backend) if backend else cfg).to(device)
     if checkpoint is not None and (Path(checkpoint) / TTT_WEIGHTS).is_file():
         from safetensors.torch import load_file
         model.ttt.load_state_dict(load_file(str(Path(checkpoint) / TTT_WEIGHTS), device=str(device)))
