@@ -187,6 +187,8 @@ def build_longform(preset: str | None = None, checkpoint: str | None = None, cfg
             raise WorldsimUserError(err.args[0]) from None
     torch.manual_seed(seed)
     cfg = cfg or TTTConfig()
+    if backend is None and cfg.backend == "triton" and torch.device(device).type != "cuda":
+        backend = "torch"                                      # a model trained on a GPU, loaded on the CPU
     model = LongFormModel(base, replace(cfg, backend=backend) if backend else cfg).to(device)
     if checkpoint is not None and (Path(checkpoint) / TTT_WEIGHTS).is_file():
         from safetensors.torch import load_file
