@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenes", type=int, default=3, help="scenes (model segments) per film")
     p.add_argument("--seconds-per-segment", type=float, default=3.0)
     p.add_argument("--size", default="", help="WxH to render at (default: the model's)")
-    p.add_argument("--steps", type=int, default=20, help="train until this step (counted over resumed runs)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="train until this step, counted over resumed runs (default 20; none with --minutes)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this run's training loop")
     p.add_argument("--batch", type=int, default=0, help="films per step (0: all of them)")
     p.add_argument("--workers", type=int, default=0, help="render the films in this many processes (0: here)")
@@ -181,6 +182,8 @@ def _run(args) -> int:
     from .longform import build_longform
     from .render import latent_frames
 
+    if args.steps is None:
+        args.steps = 10**9 if args.minutes else 20
     if args.films < 1 or args.scenes < 1 or args.steps < 0 or args.batch < 0 or args.workers < 0:
         raise WorldsimUserError("--films and --scenes must be >= 1; --steps, --batch and --workers >= 0")
     if args.minutes is not None and not args.minutes > 0:
@@ -205,7 +208,7 @@ def _run(args) -> int:
     started = time.time()
     deadline = started + 60 * args.minutes if args.minutes else None
     losses = trainer.run(x0, [f.captions for f in films], args.steps, args.shift, args.text_dropout, args.batch,
-                         deadline, log=lambda i, v: print(f"step {i}/{args.steps} loss {v:.4f} "
+                         deadline, log=lambda i, v: print(f"step {i} loss {v:.4f} "
                                                           f"({time.time() - started:.0f} s)", flush=True))
     path = trainer.save(args.out)
     first, last = (f"{losses[0]:.4f}", f"{losses[-1]:.4f}") if losses else ("-", "-")
