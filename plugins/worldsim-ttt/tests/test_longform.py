@@ -82,3 +82,35 @@ def test_checkpoint_round_trip(model, tmp_path):
         model.set_gates(0.1)
     with pytest.raises(Exception, match="preset"):
         build_longform(preset="huge")
+
+
+@torch.no_grad()
+def test_variants_without_ttt_and_with_film_wide_attention(model):
+    from worldsim_ttt.longform import LongFormModel
+
+    noisy, t, text = inputs(2)
+    local = LongFormModel(model.base, ttt_layers=False)
+    film = LongFormModel(model.base, ttt_layers=False, span="film")
+    assert len(local.ttt) == 0 and len(film.ttt) == 0
+    model.set_gates(0.0)
+    try:
+        assert torch.equal(local(noisy, t, text), model(noisy, t, text))       # no TTT = gates at 0
+    finally:
+        model.set_gates(0.1)
+    one = (noisy[:, :1], t, text[:, :1])
+    assert torch.allclose(film(*one), local(*one), atol=1e-6)                  # one segment: the same attention
+    changed = noisy.clone()
+    changed[:, 2] += 1.0
+    assert not torch.allclose(film(changed, t, text)[:, 0], film(noisy, t, text)[:, 0], atol=1e-6)
+    assert torch.equal(local(changed, t, text)[:, 0], local(noisy, t, text)[:, 0])
+    with pytest.raises(ValueError, match="span"):
+        LongFormModel(model.base, span="window")
+
+
+def test_half_precision_copy_loads_back(model, tmp_path):
+    path = model.save(tmp_path / "f16", dtype="float16")
+    assert list(path.glob("model-*.safetensors")) and not (path / "model.safetensors").exists()
+    again = build_longform(checkpoint=str(path))
+    noisy, t, text = inputs(3)
+    with torch.no_grad():
+        assert torch.allclose(again(noisy, t, text), model(noisy, t, text), atol=1e-2)

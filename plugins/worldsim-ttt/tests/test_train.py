@@ -34,3 +34,34 @@ def test_module_entry_trains_and_writes_a_checkpoint(tmp_path, capsys):
     assert "long-form checkpoint" in capsys.readouterr().out
     assert main(["--preset", "tiny", "--size", "15x16", "--steps", "1", "--out", str(out)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+TINY = ["--films", "3", "--scenes", "2", "--seconds-per-segment", "0.2", "--size", "16x16", "--batch", "2"]
+
+
+def test_resume_goes_on_exactly(tmp_path):
+    from safetensors.torch import load_file
+
+    assert main(["--preset", "tiny", *TINY, "--steps", "4", "--out", str(tmp_path / "once")]) == 0
+    assert main(["--preset", "tiny", *TINY, "--steps", "2", "--out", str(tmp_path / "half")]) == 0
+    assert main(["--resume", str(tmp_path / "half"), *TINY, "--steps", "4", "--out", str(tmp_path / "again")]) == 0
+    for name in ("model.safetensors", "ttt.safetensors", "train_state.safetensors"):
+        once, again = load_file(tmp_path / "once" / name), load_file(tmp_path / "again" / name)
+        assert once.keys() == again.keys() and all(torch.equal(once[k], again[k]) for k in once), name
+    assert '"step": 4' in (tmp_path / "again" / "train_state.json").read_text()
+
+
+def test_minutes_bound_the_loop_and_films_render_in_workers(tmp_path, capsys):
+    out = tmp_path / "ttt"
+    assert main(["--preset", "tiny", *TINY, "--workers", "2", "--minutes", "0.002", "--out", str(out)]) == 0
+    text = capsys.readouterr().out                                          # no --steps: the clock ends it
+    assert "long-form checkpoint at step" in text and (out / "train_state.json").is_file()
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    for argv in (["--preset", "tiny", "--minutes", "0"], ["--preset", "tiny", "--batch", "-1"],
+                 ["--preset", "tiny", "--workers", "-2"], ["--resume", str(tmp_path)],
+                 ["--preset", "tiny", "--size", "12x16"]):
+        assert main([*argv, "--steps", "1", "--out", str(tmp_path / "x")]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err

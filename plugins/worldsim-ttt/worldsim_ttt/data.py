@@ -42,10 +42,23 @@ def long_clip(world_seeds: list[int], player_seed: int, frames: int, width: int 
 
 
 def long_clips(films: int, scenes: int, frames: int, width: int, height: int, seed: int = 0,
-               device="cpu") -> list[LongClip]:
-    """`films` films of `scenes` scenes each; film i uses world seeds seed*10_000 + i*scenes + j."""
-    return [long_clip([seed * 10_000 + i * scenes + j for j in range(scenes)], seed * 10_000 + i, frames,
-                      width, height, device) for i in range(films)]
+               device="cpu", workers: int = 0) -> list[LongClip]:
+    """`films` films of `scenes` scenes each; film i uses world seeds seed*10_000 + i*scenes + j.
+    `workers` > 0: rendered in that many spawned processes (one thread each), a film per job."""
+    jobs = [([seed * 10_000 + i * scenes + j for j in range(scenes)], seed * 10_000 + i, frames, width, height,
+             device) for i in range(films)]
+    if workers <= 0:
+        return [long_clip(*job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, films), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_render_film, jobs))
+
+
+def _render_film(job) -> LongClip:
+    torch.set_num_threads(1)
+    return long_clip(*job)
 
 
 @torch.no_grad()

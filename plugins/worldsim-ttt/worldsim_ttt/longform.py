@@ -10,11 +10,17 @@ bidirectional attention, RoPE positions local to the segment); then one `GatedBi
 reads the whole sequence in scan order [text_1, video_1, text_2, video_2, ...] (SequenceLayout),
 forward and backward, with separate text/video gates (init 0.1); then the MLPs. With every gate at
 0 the model is exactly the segment-local base model: the TTT path is the only one across segments.
+
+Two other variants of the same base, for the sampling-time benchmark (bench_film.py):
+`LongFormModel(base, ttt_layers=False)` is the segment-local base with no TTT layers at all (no
+scan runs), and `LongFormModel(base, ttt_layers=False, span="film")` gives every video token
+full attention over the whole film (all segments' text and frames, RoPE frames numbered over the
+film), the quadratic baseline.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -25,6 +31,7 @@ from .layer import GatedBidirectionalTTT
 from .layout import SequenceLayout
 
 TTT_WEIGHTS, TTT_CONFIG = "ttt.safetensors", "ttt.json"
+SPANS = ("segment", "film")            # what a video token attends to
 
 
 @dataclass(frozen=True)
@@ -38,15 +45,20 @@ class TTTConfig:
 
 
 class LongFormModel(nn.Module):
-    """`base` (a worldsim AaptModel: generator, VAE, text encoder) plus one TTT block per DiT block."""
+    """`base` (a worldsim AaptModel: generator, VAE, text encoder) plus one TTT block per DiT block
+    (none with `ttt_layers=False`); `span`: video attention over its own segment or the whole film."""
 
-    def __init__(self, base: nn.Module, cfg: TTTConfig = TTTConfig()):
+    def __init__(self, base: nn.Module, cfg: TTTConfig = TTTConfig(), ttt_layers: bool = True,
+                 span: str = "segment"):
         super().__init__()
-        self.base, self.cfg = base, cfg
+        if span not in SPANS:
+            raise ValueError(f"span must be one of {SPANS}, got {span!r}")
+        self.base, self.cfg, self.span = base, cfg, span
         g = base.generator.cfg
         self.ttt = nn.ModuleList(
             GatedBidirectionalTTT(g.dim, cfg.heads or g.heads, cfg.gate_init, kind=cfg.kind,
-                                  mini_batch=cfg.mini_batch, backend=cfg.backend) for _ in range(g.depth))
+                                  mini_batch=cfg.mini_batch, backend=cfg.backend)
+            for _ in range(g.depth if ttt_layers else 0))
 
     def forward(self, noisy: Tensor, t: Tensor, text: Tensor) -> Tensor:
         from worldsim.models.context import FullContext
@@ -59,11 +71,16 @@ class LongFormModel(nn.Module):
         x = gen.patch_embed(gen.patchify(gen.noise_inputs(noisy.flatten(0, 1))))     # (B*S, F, T, d)
         c = gen.time_embed(t.repeat_interleave(s)[:, None].expand(b * s, f))          # one level per film
         m = gen.time_mod(F.silu(c))
-        rot = [r.flatten(0, 1) for r in gen.rope(torch.arange(f, device=x.device), hp, wp)]   # local frames
         xt, mt = gen.text_tokens(text.flatten(0, 1))                                 # (B*S, 1, Lt, d)
         layout = SequenceLayout.uniform(s, text.shape[2], f, hp, wp)
-        for blk, ttt in zip(gen.blocks, self.ttt):
-            x, xt = self._block(blk, ttt, x, m, xt, mt, FullContext(rot, gen.backend), layout, b)
+        if self.span == "film":                                # frames numbered over the whole film
+            rot = [r.flatten(0, 1) for r in gen.rope(torch.arange(s * f, device=x.device), hp, wp)]
+            ctx = FilmContext(rot, gen.backend, b)
+        else:                                                  # frames numbered inside the segment
+            ctx = FullContext([r.flatten(0, 1) for r in gen.rope(torch.arange(f, device=x.device), hp, wp)],
+                              gen.backend)
+        for blk, ttt in zip(gen.blocks, list(self.ttt) or [None] * len(gen.blocks)):
+            x, xt = self._block(blk, ttt, x, m, xt, mt, ctx, layout, b)
         return gen.output(x, c, h, w).unflatten(0, (b, s))
 
     @staticmethod
@@ -76,8 +93,10 @@ class LongFormModel(nn.Module):
         qt, kt, vt = st.project(xt, mods_t)
         xt = xt + mods_t[2] * st.proj(attention(qt, kt, vt, None, ctx.backend).transpose(1, 2).flatten(2)).view_as(xt)
         q, k, v = sv.project(x, mods_v)
-        o = ctx.attend(q, k, v, (kt, vt))                     # one segment each
+        o = ctx.attend(q, k, v, (kt, vt))                     # one segment each (or the film)
         x = x + mods_v[2] * sv.proj(o.transpose(1, 2).flatten(2)).view_as(x)
+        if ttt is None:
+            return _mlp(sv, x, mods_v), _mlp(st, xt, mods_t)
         lt = xt.shape[2]
         seq = torch.cat([xt.flatten(1, 2), x.flatten(1, 2)], 1)                      # (B*S, Lt+F*T, d)
         seq = ttt(seq.reshape(b, -1, seq.shape[-1]), layout).reshape(seq.shape)       # global scan
@@ -97,15 +116,44 @@ class LongFormModel(nn.Module):
                 blk.alpha.fill_(value)
                 blk.beta.fill_(value)
 
-    def save(self, path: str | Path) -> Path:
-        """A worldsim base checkpoint (`path`, loadable by worldsim) plus ttt.safetensors and ttt.json."""
+    def save(self, path: str | Path, dtype: str | None = None) -> Path:
+        """A worldsim base checkpoint (`path`, loadable by worldsim) plus ttt.safetensors and ttt.json;
+        `dtype` (float16 | bfloat16): a shipped copy, weights cast and sharded (<= 15 MiB a file),
+        modules the base lacks (a shipped base's full VAE decoder) left out."""
         from safetensors.torch import save_file
         from worldsim.models.checkpoint import save_checkpoint
 
-        path = save_checkpoint(self.base, path, extra={"long_form": "worldsim-ttt"})
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.ttt.state_dict().items()}, str(path / TTT_WEIGHTS))
+        extra = {"long_form": "worldsim-ttt"}
+        if dtype is None:
+            path = save_checkpoint(self.base, path, extra=extra)
+        else:
+            from worldsim.models.shipped import save_shipped
+            path = save_shipped(self.base, path, dtype=dtype, omit=(), extra=extra)
+        cast = getattr(torch, dtype) if dtype else None
+        save_file({k: (v.to(cast) if cast and v.is_floating_point() else v).detach().contiguous().cpu()
+                   for k, v in self.ttt.state_dict().items()}, str(path / TTT_WEIGHTS))
         (path / TTT_CONFIG).write_text(json.dumps(asdict(self.cfg), indent=1))
         return path
+
+
+class FilmContext:
+    """Video attention over the whole film: each of the B*S segments' video queries sees the text
+    and frames of every segment of its film; rot (S*F*T, D/2), frames numbered over the film."""
+
+    def __init__(self, rot, backend: str, films: int):
+        self.rot, self.backend, self.films = rot, backend, films
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, text_kv: tuple[Tensor, Tensor]) -> Tensor:
+        from worldsim.models.attention import attention
+        from worldsim.models.rope import apply_rope
+
+        def film(x: Tensor) -> Tensor:                        # (B*S, H, L, D) -> (B, H, S*L, D)
+            return x.unflatten(0, (self.films, -1)).transpose(1, 2).flatten(2, 3)
+
+        tk, tv = text_kv
+        keys = torch.cat([film(tk), apply_rope(film(k), self.rot)], dim=2)
+        o = attention(apply_rope(film(q), self.rot), keys, torch.cat([film(tv), film(v)], dim=2), None, self.backend)
+        return o.unflatten(2, (-1, q.shape[2])).transpose(1, 2).flatten(0, 1)    # back to (B*S, H, L, D)
 
 
 def _mlp(s, x: Tensor, mods: list[Tensor]) -> Tensor:
@@ -114,9 +162,10 @@ def _mlp(s, x: Tensor, mods: list[Tensor]) -> Tensor:
 
 
 def build_longform(preset: str | None = None, checkpoint: str | None = None, cfg: TTTConfig | None = None,
-                   device="cpu", seed: int = 0, zero_init: bool = True) -> LongFormModel:
+                   device="cpu", seed: int = 0, zero_init: bool = True, backend: str | None = None) -> LongFormModel:
     """From a worldsim checkpoint (a base model; or a long-form one with ttt.safetensors) or a preset
-    (random weights; `zero_init` as worldsim's build_model). New TTT layers start with gates at 0.1."""
+    (random weights; `zero_init` as worldsim's build_model). New TTT layers start with gates at 0.1.
+    `backend`: the TTT scan's (torch | triton) instead of the config's."""
     from worldsim.errors import WorldsimUserError
 
     if (preset is None) == (checkpoint is None):
@@ -137,7 +186,10 @@ def build_longform(preset: str | None = None, checkpoint: str | None = None, cfg
         except KeyError as err:
             raise WorldsimUserError(err.args[0]) from None
     torch.manual_seed(seed)
-    model = LongFormModel(base, cfg or TTTConfig()).to(device)
+    cfg = cfg or TTTConfig()
+    if backend is None and cfg.backend == "triton" and torch.device(device).type != "cuda":
+        backend = "torch"                                      # a model trained on a GPU, loaded on the CPU
+    model = LongFormModel(base, replace(cfg, backend=backend) if backend else cfg).to(device)
     if checkpoint is not None and (Path(checkpoint) / TTT_WEIGHTS).is_file():
         from safetensors.torch import load_file
         model.ttt.load_state_dict(load_file(str(Path(checkpoint) / TTT_WEIGHTS), device=str(device)))

@@ -70,11 +70,14 @@ def render_film(model: LongFormModel, segments: list[tuple[str, int]], seconds_p
 
 @torch.no_grad()
 def decode_film(model: LongFormModel, latents: Tensor) -> np.ndarray:
-    """(1, S, n, C, h, w) -> uint8 frames (S * (1 + 4 (n - 1)), H, W, 3), segment after segment."""
+    """(1, S, n, C, h, w) -> uint8 frames (S * (1 + 4 (n - 1)), H, W, 3), segment after segment.
+    A base loaded from a shipped checkpoint (worldsim/assets/default) has no full decoder (zeros):
+    its light decoder decodes then."""
     vae = model.base.vae
+    light = "vae.decoder." in getattr(model.base, "omitted", ())
     out = []
     for seg in latents[0]:
-        video = vae.decode(seg.permute(1, 0, 2, 3)[None])                     # (1, 3, T, H, W)
+        video = vae.decode(seg.permute(1, 0, 2, 3)[None], light=light)        # (1, 3, T, H, W)
         out.append(((video[0].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).cpu().numpy())
     return np.concatenate(out)
 
