@@ -83,7 +83,7 @@ class CachedStep:
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, text_kv: None = None) -> Tensor:
         cache, rows = self.cache, self.rows
-        cache.write_frame(rows, self.ring_slot, apply_rope(k, self.rot), v)
-        cache.write_sink_keys(rows, apply_rope(cache.first_keys[rows], self.rot_sink))
+        cache.write_step(rows, self.ring_slot, apply_rope(k, self.rot), v,
+                         apply_rope(cache.first_keys[rows], self.rot_sink))
         keys, vals = cache.read(rows)
         return attention(apply_rope(q, self.rot), keys, vals, self.valid, self.backend)

@@ -48,10 +48,6 @@ class KVCache(torch.nn.Module):
     def sink_len(self) -> int:
         return self.text_len + self.frame_tokens
 
-    def _ring(self, buf: Tensor) -> Tensor:
-        b, h, _, d = buf.shape                                   # (B, H, N, T, D) view of the ring
-        return buf[:, :, self.sink_len:].view(b, h, self.window, self.frame_tokens, d)
-
     def write_sinks(self, rows, text_k: Tensor, text_v: Tensor, first_k: Tensor, first_v: Tensor) -> None:
         """Text k/v (b, H, Lt, D) and frame 0's unrotated keys / values (b, H, T, D)."""
         lt, sl, dt = self.text_len, self.sink_len, self.keys.dtype
@@ -63,16 +59,22 @@ class KVCache(torch.nn.Module):
     def write_sink_keys(self, rows, rotated_first_k: Tensor) -> None:
         self.keys[rows, :, self.text_len:self.sink_len] = rotated_first_k.to(self.keys.dtype)
 
-    def write_frame(self, rows, ring_slot: Tensor, k: Tensor, v: Tensor) -> None:
-        """k, v (b, H, T, D) of the new frame into ring slot `ring_slot` (b,) of each row."""
-        b = k.shape[0]
+    def write_step(self, rows, ring_slot: Tensor, k: Tensor, v: Tensor, sink_k: Tensor) -> None:
+        """One step's writes: the new frame's k, v (b, H, T, D) into ring slot `ring_slot` (b,) and
+        frame 0's keys re-rotated for this step (b, H, T, D) into the sink. One index_put per buffer,
+        on the buffer itself, not on views of it: compiled, Inductor then writes the cache in place;
+        two writes through views (write_frame + write_sink_keys) made it copy the whole key cache
+        of every layer on every step."""
+        b, t = k.shape[0], self.frame_tokens
         if isinstance(rows, slice):
-            ring_k, ring_v = self._ring(self.keys)[rows], self._ring(self.values)[rows]
-            idx = torch.arange(b, device=k.device)
-        else:
-            ring_k, ring_v, idx = self._ring(self.keys), self._ring(self.values), rows
-        ring_k[idx, :, ring_slot] = k.to(ring_k.dtype)           # autocast (training) makes bf16 k/v
-        ring_v[idx, :, ring_slot] = v.to(ring_v.dtype)
+            rows = torch.arange(self.keys.shape[0], device=k.device)[rows]
+        token = torch.arange(t, device=k.device)
+        ring = self.sink_len + ring_slot[:, None] * t + token                 # (b, T) positions
+        both = torch.cat([(self.text_len + token).expand(b, t), ring], dim=1)  # (b, 2T): sink, frame
+        r = rows[:, None]
+        # advanced indices around a slice put their dims first: values are (b, positions, H, D)
+        self.keys[r, :, both] = torch.cat([sink_k, k], dim=2).transpose(1, 2).to(self.keys.dtype)
+        self.values[r, :, ring] = v.transpose(1, 2).to(self.values.dtype)
 
     def read(self, rows) -> tuple[Tensor, Tensor]:
         return self.keys[rows], self.values[rows]
