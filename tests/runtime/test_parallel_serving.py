@@ -113,6 +113,20 @@ def test_a_killed_follower_is_a_one_line_error_and_the_worker_keeps_answering(ch
     assert process.proc.returncode in (0, -signal.SIGTERM)
 
 
+def test_followers_die_with_a_killed_worker():
+    process = WorkerProcess(["aapt"], {"preset": "tiny"}, max_sessions=1, gpus=2).start()
+    try:
+        [pid] = follower_pids(process)
+        os.kill(process.pid, signal.SIGKILL)
+        process.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while running(pid) and time.monotonic() < deadline:        # PDEATHSIG: at once
+            time.sleep(0.05)
+        assert not running(pid), "a follower outlived its killed worker"
+    finally:
+        process.stop()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["serve", "--renderer", "reference", "--gpus", "2"],
      "--gpus 2 runs the aapt renderer on several ranks; it cannot serve 'reference'"),
