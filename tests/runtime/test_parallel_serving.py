@@ -5,9 +5,12 @@ init zeroes the output layer, and frames made by a zero velocity would be equal 
 ranks did. About 15 s on the 2-core box."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -125,6 +128,14 @@ def test_followers_die_with_a_killed_worker():
         assert not running(pid), "a follower outlived its killed worker"
     finally:
         process.stop()
+
+
+def test_bench_e2e_serves_on_the_ranks_it_is_given():
+    out = subprocess.run([sys.executable, "-m", "worldsim.cli", "bench", "e2e", "--preset", "tiny", "--seconds", "1",
+                          "--gpus", "2", "--json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["gpus"] == 2 and r["steps_answered"] == r["steps_asked"] >= 6 and r["errors"] == 0
 
 
 @pytest.mark.parametrize("argv, message", [
