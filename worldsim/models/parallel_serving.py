@@ -21,9 +21,9 @@ Failures: a follower that exits, fails, or does not answer within RANK_TIMEOUT_S
 and every later one raise `RankFailed` (one line: which rank, its pid, how it ended); the worker
 answers those requests with ERROR internal and keeps serving everything else (PING, other
 renderers); restart it. The other followers are stopped at once. A follower exits when rank 0
-says so, when its socket closes, or when rank 0's process dies (PDEATHSIG + a watchdog). On
-CUDA, a rank that dies inside a collective leaves the others waiting in NCCL until the process
-group's timeout (RANK_TIMEOUT_S); gloo reports the closed connection at once.
+says so, when its socket closes, or when rank 0's process dies (PDEATHSIG + a watchdog). A rank
+that dies inside a collective: gloo raises at once (the call then finds the dead follower); NCCL
+(not tested) may wait for the process group's timeout (RANK_TIMEOUT_S).
 
 Not done: the compiled step (`compile` is refused), snapshots, several hosts.
 """
