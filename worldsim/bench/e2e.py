@@ -2,6 +2,7 @@
 
     worldsim bench e2e --preset default --res 128x128 --window 16 --sessions 1 --device cpu
     worldsim bench e2e --preset 8b --res 736x416 --window 30 --sessions 8 --device cuda --compile --json
+    worldsim bench e2e --preset 8b --res 1280x720 --window 15 --gpus 2 --device cuda --json   # 2 ranks
 
 A worker process (what `worldsim serve --max-sessions S` runs: the `aapt` renderer with the preset
 at random weights, which step as fast as trained ones, or `--checkpoint DIR`, built to hold S
@@ -21,6 +22,9 @@ one clock: the step for video frames k..k+3 is sent at tick k (24 fps: every 1/6
 - tflops: FLOPs of the steps (as `bench model` counts them) / the worker's time stepping them;
   tflops_delivered: the same FLOPs / the wall time
 - worker_rss_mb (peak) and, on CUDA, gpu_peak_mb (nvidia-smi, sampled twice a second)
+
+`--gpus G` serves with `worldsim serve --gpus G` (the generator sequence-parallel on G ranks);
+tflops then counts the FLOPs of all G GPUs, and worker_rss_mb / gpu_peak_mb are rank 0's.
 """
 from __future__ import annotations
 
@@ -123,7 +127,7 @@ def session_figures(p: Player, period: float) -> dict:
 
 
 def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_per_step: float,
-        device: str, batch_buckets: tuple[int, ...] | None = None) -> dict:
+        device: str, batch_buckets: tuple[int, ...] | None = None, gpus: int = 1) -> dict:
     import zmq
 
     from worldsim.bench.load import rss_mb
@@ -135,7 +139,7 @@ def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_p
     zmq.Context.instance().set(zmq.MAX_SOCKETS, max(1023, sessions + 64))   # one socket a client; before the first
     gpu = GpuMemory(device)
     process = WorkerProcess(["aapt"], options, ready_timeout=600.0, batch_buckets=batch_buckets,
-                            max_sessions=sessions).start()      # `worldsim serve --max-sessions S`
+                            max_sessions=sessions, gpus=gpus).start()   # `worldsim serve --max-sessions S --gpus G`
     try:
         clock: dict = {}
         barrier = threading.Barrier(sessions, action=lambda: clock.update(t0=time.monotonic() + 0.05))
@@ -271,6 +275,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     p.add_argument("--compile", action="store_true", help="compile the generator's step (CUDA graphs on CUDA)")
     p.add_argument("--batch-buckets", metavar="N,N,...", help="the worker's batch sizes (default: serve's)")
+    p.add_argument("--gpus", type=int, default=1, metavar="G", help="the generator sequence-parallel on G ranks, "
+                   "one GPU each (`worldsim serve --gpus G`; default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_main)
 
@@ -305,6 +311,12 @@ def _main(args) -> int:
     multiple = 8 * cfg.generator.patch
     if width % multiple or height % multiple:
         raise WorldsimUserError(f"--res {width}x{height}: sizes must be multiples of {multiple} for this model")
+    if args.gpus != 1:
+        from ..models.parallel_serving import check_parallel
+        try:
+            check_parallel(cfg, width, height, args.gpus, args.device, args.compile)
+        except ValueError as err:
+            raise WorldsimUserError(str(err)) from None
     options = {"width": width, "height": height, "device": args.device, "max_sessions": args.sessions,
                "controls": ["camera"], "compile": args.compile, "window": args.window,
                **({"checkpoint": args.checkpoint, "start": "noise"} if args.checkpoint else {"preset": args.preset})}
@@ -312,16 +324,17 @@ def _main(args) -> int:
         del options["controls"]
     try:
         result = run(options, args.sessions, args.seconds, cfg.generator.window + 2,
-                     flops_per_step(cfg, width, height), args.device, buckets)
+                     flops_per_step(cfg, width, height), args.device, buckets, args.gpus)
     except WorkerStartError as err:
         raise WorldsimUserError(str(err).splitlines()[0]) from None
     result = {"preset": cfg.name, "res": f"{width}x{height}", "window": cfg.generator.window,
-              "device": args.device, "compile": args.compile, **result}
+              "device": args.device, "gpus": args.gpus, "compile": args.compile, **result}
     ok = result["steps_answered"] == result["steps_asked"] and not result["errors"]
     if args.json:
         print(json.dumps(result))
         return 0 if ok else 1
-    print(f"{cfg.name} {width}x{height} window {result['window']} on {args.device}, {args.sessions} session(s), "
+    print(f"{cfg.name} {width}x{height} window {result['window']} on {args.device}"
+          f"{f' x{args.gpus} ranks' if args.gpus != 1 else ''}, {args.sessions} session(s), "
           f"{args.seconds:g} s real time after {result['warmup_steps']} warm-up steps")
     for i, s in enumerate(result["per_session"]):
         print(f"  session {i}: {s['fps']:.1f} fps, step p50/p99 {s['step_ms_p50']} / {s['step_ms_p99']} ms, "

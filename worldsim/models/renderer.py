@@ -96,7 +96,7 @@ class AaptRenderer:
             raise ValueError(f"the model takes {gen.control_channels} control channels but the controls "
                              f"{list(self.controls)} make {expected}")
         self.latent_hw = (height // 8, width // 8)
-        self.model.generator.setup_cache(max_sessions, self.latent_hw, cfg.text.length)
+        self.setup_cache(max_sessions)
         if compile:           # True: Inductor (+ CUDA graphs on CUDA); a string: that torch.compile backend
             backend = compile if isinstance(compile, str) else "inductor"
             cuda_graphs = backend == "inductor" and self.device.type == "cuda"
@@ -118,6 +118,11 @@ class AaptRenderer:
                 f"of {gen.window} (+ the first frame): positions beyond {self.trained_frames} latent frames "
                 f"({4 * (self.trained_frames - 1) / cfg.fps:.1f} s) are untrained; expect the picture to degrade")
         self._warned = False
+
+    def setup_cache(self, sessions: int) -> None:
+        """The generator's static KV cache, a row per session (`worldsim serve --gpus N`,
+        parallel_serving.py: each rank's H/P heads)."""
+        self.model.generator.setup_cache(sessions, self.latent_hw, self.model.cfg.text.length)
 
     # ---- sessions --------------------------------------------------------------------------
     @torch.no_grad()

@@ -103,6 +103,9 @@ def register(sub) -> None:
     p.add_argument("--batch-buckets", metavar="N,N,...", default=",".join(map(str, DEFAULT_BATCH_BUCKETS)),
                    help="batch sizes a renderer is stepped with: pending sessions are split into batches of "
                         "these sizes, so a compiled step sees few shapes (must include 1; default %(default)s)")
+    p.add_argument("--gpus", type=int, default=1, metavar="N",
+                   help="run the aapt renderer's generator sequence-parallel on N processes of this host, one GPU "
+                        "each (cuda:0..N-1, NCCL; gloo with --device cpu); default 1: one process")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("keys", help="make a CURVE key pair for `serve --curve` / `play --curve`")
@@ -207,7 +210,8 @@ def _serve(args) -> int:
     renderer, options = resolve_renderer(PlayOptions(renderer=args.renderer, renderer_options=_renderer_options(args)))
     try:
         run_worker(args.bind, [renderer], options, curve_dir=args.curve,    # aapt: the embedded model by default
-                   session_idle_s=args.session_idle_s, batch_buckets=buckets, max_sessions=args.max_sessions)
+                   session_idle_s=args.session_idle_s, batch_buckets=buckets, max_sessions=args.max_sessions,
+                   gpus=args.gpus)
     except (RuntimeError, KeyFileError, OSError) as err:     # bad --bind, --curve folder: one line
         raise WorldsimUserError(str(err)) from None
     return 0

@@ -45,13 +45,15 @@ class WorkerProcess:
 
     def __init__(self, renderers: list[str], options: Mapping[str, Any] | None = None,
                  ready_timeout: float = 120.0, address: str | None = None,
-                 batch_buckets: tuple[int, ...] | None = None, max_sessions: int | None = None):
+                 batch_buckets: tuple[int, ...] | None = None, max_sessions: int | None = None,
+                 gpus: int = 1):
         self.renderers = list(renderers)
         self.batch_buckets = batch_buckets          # None: the worker's default (scheduling.py)
         if max_sessions is not None:
             from .sessions import check_max_sessions
             check_max_sessions(max_sessions)        # ValueError here, not a worker that fails to start
         self.max_sessions = max_sessions            # None: the worker's default, renderers at their own size
+        self.gpus = gpus                            # > 1: the aapt generator on that many ranks (`serve --gpus`)
         self.options = dict(options or {})
         self.ready_timeout = ready_timeout
         self.address = address or local_address()
@@ -71,6 +73,8 @@ class WorkerProcess:
             cmd += ["--batch-buckets", ",".join(map(str, self.batch_buckets))]
         if self.max_sessions is not None:
             cmd += ["--max-sessions", str(self.max_sessions)]
+        if self.gpus != 1:
+            cmd += ["--gpus", str(self.gpus)]
         try:
             self.proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)

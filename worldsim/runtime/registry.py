@@ -38,11 +38,16 @@ def create_renderer(name: str, **options: Any) -> Renderer:
 
     An unknown name or an entry that does not import: WorldsimUserError (one line, listing the
     available renderers); an option the factory has no parameter for: ValueError."""
+    return checked_factory(name, options)(**options)
+
+
+def checked_factory(name: str, options: dict) -> Callable[..., Renderer]:
+    """The factory of renderer `name`; ValueError (one line) for an option it has no parameter for."""
     factory = renderers.get(name)
     unknown = unknown_options(factory, options)
     if unknown:
         raise ValueError(f"renderer {name!r} takes no option {', '.join(unknown)}")
-    return factory(**options)
+    return factory
 
 
 def unknown_options(factory: Callable[..., Renderer], options: dict) -> list[str]:

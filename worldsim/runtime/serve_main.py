@@ -22,9 +22,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-buckets", type=parse_buckets, default=DEFAULT_BATCH_BUCKETS)
     p.add_argument("--max-sessions", type=int, default=None,
                    help="the worker's session limit; renderers taking `max_sessions` are built to hold it")
+    p.add_argument("--gpus", type=int, default=1, help="ranks the aapt generator runs on (sequence parallel)")
     a = p.parse_args(argv)
     run_worker(a.bind, a.renderers.split(","), json.loads(a.options), a.ready_fd, a.parent_pid,
-               session_idle_s=a.session_idle_s, batch_buckets=a.batch_buckets, max_sessions=a.max_sessions)
+               session_idle_s=a.session_idle_s, batch_buckets=a.batch_buckets, max_sessions=a.max_sessions,
+               gpus=a.gpus)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from .sessions import SESSION_IDLE_S
 from .worker import Worker
 
 
-def _die_with_parent(parent_pid: int | None) -> None:
+def die_with_parent(parent_pid: int | None) -> None:
     """Linux: PR_SET_PDEATHSIG; everywhere: a watchdog that exits when the parent is gone."""
     if parent_pid is None:
         return
@@ -66,28 +66,49 @@ def sized_options(name: str, options: Mapping[str, Any] | None, max_sessions: in
 def run_worker(address: str, renderer_names: list[str], options: Mapping[str, Any] | None = None,
                ready_fd: int | None = None, parent_pid: int | None = None, curve_dir: str | None = None,
                session_idle_s: float = SESSION_IDLE_S,
-               batch_buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS, max_sessions: int | None = None) -> None:
+               batch_buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS, max_sessions: int | None = None,
+               gpus: int = 1) -> None:
     """Build the renderers, bind, report READY on `ready_fd`, serve until SIGTERM/SIGINT.
 
     `max_sessions`: the worker's session limit (None: MAX_SESSIONS_PER_WORKER, renderers at their
-    own default size); given, renderers that take a `max_sessions` option are built to hold that many."""
-    from .registry import create_renderer
+    own default size); given, renderers that take a `max_sessions` option are built to hold that many.
+    `gpus` > 1: the aapt renderer's generator runs sequence-parallel on that many ranks, this
+    process rank 0 (worldsim/models/parallel_serving.py); they stop when the worker does."""
+    from .registry import checked_factory, create_renderer
     from .sessions import check_max_sessions
     if max_sessions is not None:
         try:
             check_max_sessions(max_sessions)          # before the renderers load, which may take long
         except ValueError as err:
             raise WorldsimUserError(f"max_sessions {err}") from None
-    _die_with_parent(parent_pid)
-    renderers = {}
+    if gpus != 1 and renderer_names != ["aapt"]:
+        raise WorldsimUserError(f"--gpus {gpus} runs the aapt renderer on several ranks; it cannot serve "
+                                f"{', '.join(map(repr, renderer_names))}")
+    die_with_parent(parent_pid)
+    renderers, ranks = {}, None
     for name in renderer_names:
         try:
-            renderers[name] = create_renderer(name, **sized_options(name, options, max_sessions))
+            if gpus != 1:
+                from ..models.parallel_serving import start_parallel_aapt
+                sized = sized_options(name, options, max_sessions)
+                checked_factory(name, sized)
+                renderers[name], ranks = start_parallel_aapt(sized, gpus)
+            else:
+                renderers[name] = create_renderer(name, **sized_options(name, options, max_sessions))
         except Exception as err:   # a bad checkpoint or option: one clear line, no traceback
             if ready_fd is None and isinstance(err, START_REFUSALS):     # `worldsim serve`: the CLI's own line
                 raise WorldsimUserError(f"cannot start renderer {name!r}: {start_failure_reason(err)}") from None
             print(f"{START_FAILURE} {name!r}: {start_failure_reason(err)}", file=sys.stderr, flush=True)
             sys.exit(1)
+    try:
+        _serve(address, renderers, ready_fd, curve_dir, session_idle_s, batch_buckets, max_sessions)
+    finally:
+        if ranks is not None:                  # --gpus N: the follower ranks stop with the worker
+            ranks.stop()
+
+
+def _serve(address: str, renderers: dict, ready_fd: int | None, curve_dir: str | None, session_idle_s: float,
+           batch_buckets: tuple[int, ...], max_sessions: int | None) -> None:
     from .process import raise_open_files
     limit = P.MAX_SESSIONS_PER_WORKER if max_sessions is None else max_sessions
     need, files = raise_open_files(limit)     # a connection (and shared memory) per session
