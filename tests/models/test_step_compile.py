@@ -41,6 +41,20 @@ def test_compiled_step_is_one_graph_per_ring_phase_and_never_recompiles(backend,
     assert torch.equal(got, expected)                     # same ops: bit for bit
 
 
+def test_compiled_step_serves_any_rows_of_one_batch_size_with_the_same_graphs():
+    """The worker steps whichever sessions are ready: a new run of rows of a size already seen must
+    not compile again (slice bounds would be constants of the graph; rows are an index tensor)."""
+    gen = make_generator()
+    frames = gen.cfg.window + 3
+    expected = rollout_steps(gen, [1, 2], frames)
+    gen.compile_step(backend="aot_eager")
+    rollout_steps(gen, [0, 1], frames)                     # traces both ring phases
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        got = rollout_steps(gen, [1, 2], frames)
+    assert counters["stats"]["unique_graphs"] == 2
+    assert torch.equal(got, expected)
+
+
 def test_row_indices_are_made_once_per_set_of_rows():
     gen = make_generator()
     rollout_steps(gen, [2, 0], 3)
@@ -87,11 +101,12 @@ def test_compiled_step_with_cuda_graphs_equals_eager_past_the_window():
         got = rollout_steps(gen, [2, 0], frames, "cuda")
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
-@pytest.mark.parametrize("slots", [[0, 1], [2, 0]], ids=["rows-slice", "rows-index"])
+@pytest.mark.parametrize("slots", [[0, 1, 2], [2, 0]], ids=["all-rows", "some-rows"])
 def test_inductor_writes_the_kv_cache_in_place(slots):
     """Compiled by Inductor, a step allocates nothing the size of a layer's cache: the writes go into
-    the cache buffers and attention reads them there (two writes through views of the key cache
-    once made Inductor copy all of it, every layer, every step: the 8b step ran 30% slower compiled)."""
+    the cache buffers, and stepping every row attention reads them there (some rows: it gathers
+    theirs). Two writes through views of the key cache once made Inductor copy all of it, every
+    layer, every step: the 8b step ran 30% slower compiled."""
     from torch._inductor.utils import run_and_get_code
 
     gen = make_generator()

@@ -294,15 +294,18 @@ class Generator(nn.Module):
         if c is None or c.keys.shape[0] != batch or self.latent_hw != tuple(latent_hw) or c.text_len != text_len:
             self.setup_cache(batch, latent_hw, text_len)
 
-    def _rows(self, slots: Slots, device) -> tuple[list[int], slice | Tensor]:
-        """Host list of the rows, and their index: a slice, or an index tensor made once per set of
-        rows and kept (no host-to-device copy per step)."""
+    def _rows(self, slots: Slots, device, slices: bool = True) -> tuple[list[int], slice | Tensor]:
+        """Host list of the rows, and their index: all rows a full slice; a contiguous run a slice
+        (unless `slices` is False: the compiled step, whose graphs must not depend on which rows);
+        any other set an index tensor, made once per set of rows and kept (no host copy per step)."""
         if self.caches is None:
             raise RuntimeError("call setup_cache(batch, latent_hw, text_len) before start/step")
         rows = list(range(len(self._host_frames))) if slots is None else list(slots)
-        key = None if slots is None else tuple(rows)
+        if rows == list(range(len(self._host_frames))):
+            slots = None                                      # every row, in order: the whole cache, a view
+        key = None if slots is None else (tuple(rows), slices)
         if key not in self._row_index:
-            self._row_index[key] = slot_index(slots, device)
+            self._row_index[key] = slot_index(slots, device, slices)
         return rows, self._row_index[key]
 
     @torch.no_grad()
@@ -329,11 +332,11 @@ class Generator(nn.Module):
 
         The host picks one of two static functions (the ring still filling: masked attention; every
         ring full: none), so the traced step never branches on host state; `compile_step` compiles both."""
-        rows_list, rows = self._rows(slots, controls.device)
+        compiled = self._compiled_step is not None      # one graph per batch size, whichever rows
+        rows_list, rows = self._rows(slots, controls.device, slices=not compiled)
         if noise is None:
             noise = torch.randn_like(self.prev_latent[rows])
         full = min(self._host_frames[r] for r in rows_list) >= self.cfg.window
-        compiled = self._compiled_step is not None
         if compiled and controls.device.type == "cuda":
             torch.compiler.cudagraph_mark_step_begin()
         steps = self._compiled_step or (self._step_filling, self._step_full)

@@ -22,12 +22,14 @@ from torch import Tensor
 Slots = Sequence[int] | None
 
 
-def slot_index(slots: Slots, device) -> slice | Tensor:
-    """A contiguous run of rows becomes a slice (a view, no copy); anything else an index tensor."""
+def slot_index(slots: Slots, device, slices: bool = True) -> slice | Tensor:
+    """A contiguous run of rows becomes a slice (a view, no copy); anything else an index tensor.
+    slices=False: an index tensor for any list of rows (a compiled step: a slice's bounds are
+    constants of the graph, so every new run of rows would compile anew; a tensor is an input)."""
     if slots is None:
         return slice(None)
     slots = list(slots)
-    if slots and slots == list(range(slots[0], slots[0] + len(slots))):
+    if slices and slots and slots == list(range(slots[0], slots[0] + len(slots))):
         return slice(slots[0], slots[0] + len(slots))
     return torch.tensor(slots, device=device, dtype=torch.long)
 
