@@ -95,6 +95,8 @@ def test_resolve_renderer():
     assert resolve_renderer(PlayOptions(model="pose")) == ("aapt", {"checkpoint": str(ASSETS / "pose")})
     name, options = resolve_renderer(PlayOptions(split=True))
     assert name == "split" and options == {"left": "reference", "right": "aapt", "checkpoint": str(EMBEDDED_CHECKPOINT)}
+    # a preset asked for is that preset (random weights), not the embedded model in its place
+    assert resolve_renderer(PlayOptions(renderer="aapt", renderer_options={"preset": "tiny"})) == ("aapt", {"preset": "tiny"})
     with pytest.raises(WorldsimUserError, match="no shipped model 'nope'"):
         resolve_renderer(PlayOptions(model="nope"))
     with pytest.raises(WorldsimUserError, match="give one"):

@@ -188,8 +188,9 @@ def resolve_renderer(opts: PlayOptions) -> tuple[str, dict]:
         if "checkpoint" in options:
             raise WorldsimUserError("--model and --checkpoint both name a model: give one")
         options["checkpoint"] = str(ASSETS / opts.model)
-    if renderer == "aapt" and "checkpoint" not in options and (EMBEDDED_CHECKPOINT / "config.json").exists():
-        options["checkpoint"] = str(EMBEDDED_CHECKPOINT)          # the embedded default model
+    if (renderer == "aapt" and "checkpoint" not in options and "preset" not in options
+            and (EMBEDDED_CHECKPOINT / "config.json").exists()):
+        options["checkpoint"] = str(EMBEDDED_CHECKPOINT)          # the embedded model, unless a preset is asked for
     if opts.split:
         if renderer in ("reference", "split"):
             raise WorldsimUserError("--split shows the reference world beside another renderer (e.g. aapt)")
