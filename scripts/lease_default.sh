@@ -5,6 +5,7 @@
 #   bash scripts/lease_default.sh follow    # later calls: follow until both finish or ~9 min pass
 #   bash scripts/lease_default.sh collect camera ship   # then: collect plain ship, collect inductor (<= 64 MiB a call)
 #   bash scripts/lease_default.sh bench     # once both have finished: the step compiled with CUDA graphs (issue 14), one GPU each
+#   bash scripts/lease_default.sh sp        # 8b at 1280x720 sequence-parallel on both GPUs vs one (issue 14)
 # Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~7 min a model and seed set): on the device the truth
 # renderer's compiled CPU kernels did not build and five evals did not finish in 9 minutes.
 # The plan (the fourth lease's stage 3 broke the model: docs/TRAINING.md): both go on from the shipped
@@ -82,6 +83,15 @@ bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 a
             --preset default --res 128x128 --window 16 --sessions $s --device cuda --seconds 8 --compile --json \
             > "$OUT/bench/e2e_compile_$s.json" 2> "$OUT/bench/e2e_compile_$s.err"; tail -c 400 "$OUT/bench/e2e_compile_$s.json"; tail -n 2 "$OUT/bench/e2e_compile_$s.err"
     done; wait ;;
+sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD; mkdir -p "$OUT/bench"
+    for g in 2 1; do
+        timeout 240 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e \
+            --preset 8b --res 1280x720 --window 15 --gpus $g --device cuda --seconds 8 --json \
+            > "$OUT/bench/e2e_8b_720p_gpus$g.json" 2> "$OUT/bench/e2e_8b_720p_gpus$g.err"
+        tail -c 600 "$OUT/bench/e2e_8b_720p_gpus$g.json"; tail -n 3 "$OUT/bench/e2e_8b_720p_gpus$g.err"
+    done ;;
 collect)    # collect inductor: the compile caches (carry them next time as .inductor/); or collect RUN full|ship: RUN's logs, strips and its whole float16 models (full_*, ~48 MB, what a
             # later lease carries to go on training) or its int8 shipped copies (ship_*, ~21 MB); one RUN a call
     if [ "${2:-}" = inductor ]; then
@@ -93,5 +103,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|follow|collect|bench [seconds]"; exit 2 ;;
+    echo "usage: $0 start|follow|collect|bench|sp [seconds]"; exit 2 ;;
 esac
