@@ -68,12 +68,12 @@ start)
 follow)
     follow "${2:-570}" ;;
 bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 and 1.3b then default on GPU 1, eager rows
-            # beside them; then `bench e2e --compile` at 1 and 128 sessions; everything under $OUT/bench/
+            # beside them; then `bench e2e --compile` at 1 and 128 sessions; everything in $OUT/bench.tar
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:$PWD; mkdir -p "$OUT/bench"
+    export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
     model() { local gpu=$1 name=$2; shift 2
-        CUDA_VISIBLE_DEVICES=$gpu timeout 200 python3 -m worldsim.bench.model "$@" --json > "$OUT/bench/model_$name.json" 2> "$OUT/bench/model_$name.err"
-        echo "$name: $(tail -c 300 "$OUT/bench/model_$name.json") $(tail -n 1 "$OUT/bench/model_$name.err")"; }
+        CUDA_VISIBLE_DEVICES=$gpu timeout 200 python3 -m worldsim.bench.model "$@" --json > "$B/model_$name.json" 2> "$B/model_$name.err"
+        echo "$name: $(tail -c 300 "$B/model_$name.json") $(tail -n 1 "$B/model_$name.err")"; }
     ( model 0 8b_eager --preset 8b --res 736x416 --window 30 --steps 30; model 0 8b_graphs --preset 8b --res 736x416 --window 30 --steps 30 --compile ) &
     ( model 1 1.3b_eager --preset 1.3b --res 832x480 --window 21 --steps 30; model 1 1.3b_graphs --preset 1.3b --res 832x480 --window 21 --steps 30 --compile ) &
     wait
@@ -81,17 +81,17 @@ bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 a
     for s in 1 128; do
         CUDA_VISIBLE_DEVICES=0 timeout 150 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e \
             --preset default --res 128x128 --window 16 --sessions $s --device cuda --seconds 8 --compile --json \
-            > "$OUT/bench/e2e_compile_$s.json" 2> "$OUT/bench/e2e_compile_$s.err"; tail -c 400 "$OUT/bench/e2e_compile_$s.json"; tail -n 2 "$OUT/bench/e2e_compile_$s.err"
-    done; wait ;;
+            > "$B/e2e_compile_$s.json" 2> "$B/e2e_compile_$s.err"; tail -c 400 "$B/e2e_compile_$s.json"; tail -n 2 "$B/e2e_compile_$s.err"
+    done; wait; tar cf "$OUT/bench.tar" -C /tmp bench ;;   # one file: at most 8 come back a call
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:$PWD; mkdir -p "$OUT/bench"
+    export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
     for g in 2 1; do
         timeout 240 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e \
             --preset 8b --res 1280x720 --window 15 --gpus $g --device cuda --seconds 8 --json \
-            > "$OUT/bench/e2e_8b_720p_gpus$g.json" 2> "$OUT/bench/e2e_8b_720p_gpus$g.err"
-        tail -c 600 "$OUT/bench/e2e_8b_720p_gpus$g.json"; tail -n 3 "$OUT/bench/e2e_8b_720p_gpus$g.err"
-    done ;;
+            > "$B/e2e_8b_720p_gpus$g.json" 2> "$B/e2e_8b_720p_gpus$g.err"
+        tail -c 600 "$B/e2e_8b_720p_gpus$g.json"; tail -n 3 "$B/e2e_8b_720p_gpus$g.err"
+    done; tar cf "$OUT/bench.tar" -C /tmp bench ;;
 collect)    # collect inductor: the compile caches (carry them next time as .inductor/); or collect RUN full|ship: RUN's logs, strips and its whole float16 models (full_*, ~48 MB, what a
             # later lease carries to go on training) or its int8 shipped copies (ship_*, ~21 MB); one RUN a call
     if [ "${2:-}" = inductor ]; then
