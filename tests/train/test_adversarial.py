@@ -90,4 +90,4 @@ def test_the_regression_anchor_pulls_the_student_rollout_towards_the_true_frames
     assert sum(anchored[-5:]) < 0.85 * sum(anchored[:5]), anchored
     assert sum(anchored[-5:]) < 0.9 * sum(free[-5:]), (anchored, free)
     with pytest.raises(ConfigError, match="regression_weight"):
-        config_from_dict({"stage": "adversarial", "adversarial": {"regression_weight": 1.0, "long_frames": 10}})
+        config_from_dict({"stage": "adversarial", "adversarial": {"regression_weight": -1.0}})

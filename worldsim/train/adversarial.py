@@ -16,7 +16,9 @@ cache rollout == whole-clip forward), so gradients reach every earlier frame's k
 frame 0's included, exactly as they would through a differentiable cache.
 Long-video training (`long_frames` > 0): G rolls out a long video in overlapping segments with
 the cache detached between them; D judges every segment against the real clips and both losses
-accumulate gradients per segment before one optimiser step each (long_video.py).
+accumulate gradients per segment before one optimiser step each (long_video.py). On a long bank
+(clips >= long_frames) the rollout follows the clip's own controls, D's real clip is the true
+segment at the same positions and the regression anchor applies to every segment.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from .adapt import clip_controls, free_rollout, noised, text_tokens
 from .build import build_aapt, load_aapt
 from .config import AdversarialSection, TrainConfig
 from .distributed import shard_discriminator
-from .long_video import LongRollout, extend_controls
+from .long_video import LongPlan, LongRollout
 from .loop import StepContext, apply_gradients, optimize
 
 
@@ -150,39 +152,58 @@ class AdversarialStage:
         return {"d_loss": d_loss.item(), "g_loss": g_adv.item(), "g_regression": g_reg.item()}
 
     def long_video_step(self, real: Tensor, controls: Tensor, prompts: list[str], step: int) -> dict[str, float]:
-        """One D and one G update on a long student-forced rollout, accumulated per segment."""
+        """One D and one G update on a long student-forced rollout, accumulated per segment. With a long
+        bank (LongPlan.truth) each segment is judged against, and regressed onto, the true frames at
+        its own positions; otherwise against the batch's clips (no truth past them)."""
         ac, d, gen = self.cfg.adversarial, self.discriminator, self.model.generator
-        b, f = real.shape[:2]
-        eps = torch.randn(b, ac.long_frames, *real.shape[2:], device=real.device)
+        plan = LongPlan.of(ac, real.shape[1], "the batch")
+        b = real.shape[0]
+        controls = plan.controls(controls)
+        eps = torch.randn(b, plan.frames, *real.shape[2:], device=real.device)
         with self.ctx.autocast():
-            video = LongRollout.run(gen, real[:, 0], extend_controls(controls, ac.long_frames),
-                                    text_tokens(self.model, prompts).detach(), eps, f, ac.segment_overlap)
+            video = LongRollout.run(gen, real[:, 0], controls, text_tokens(self.model, prompts).detach(), eps,
+                                    plan.segment, ac.segment_overlap)
+
+        def real_clip(seg) -> tuple[Tensor, Tensor]:      # D's real clip and its controls for a segment
+            if plan.truth:
+                return real[:, seg.context:seg.end], controls[:, seg.context:seg.end]
+            return real[:, :plan.segment], controls[:, :plan.segment]
         n = len(video.segments)
         self.optimizers["d"].zero_grad(set_to_none=True)
         d_total = 0.0
-        for seg in video.segments:                                      # D: each segment vs the real clips
+        for seg in video.segments:                                      # D: each segment vs real clips
+            true, true_controls = real_clip(seg)
             with self.ctx.autocast():
                 fake = video.frames[:, seg.context:seg.end]
-                loss = discriminator_loss(d, real, fake, controls, d.text_encoder(prompts), ac,
+                loss = discriminator_loss(d, true, fake, true_controls, d.text_encoder(prompts), ac,
                                           video.clip_controls(seg)) / n
             loss.backward()
             d_total += loss.item()
         apply_gradients(self.optimizers["d"], step, self.cfg.optim)
         d.requires_grad_(False)
         self.optimizers["g"].zero_grad(set_to_none=True)
-        g_total = 0.0
+        g_total, reg_total, generated = 0.0, 0.0, plan.frames - 1
         try:
             for seg in video.segments:                                  # G: gradients stop at the segment
                 with self.ctx.autocast():
                     fake = video.fake(gen, seg, text_tokens(self.model, prompts))
+                    true, true_controls = real_clip(seg)
                     t = torch.rand(b).to(real)
-                    noise = torch.randn_like(real)
+                    noise = torch.randn_like(true)
                     d_text = d.text_encoder(prompts)
-                    loss = F.softplus(d(real, controls, d_text, t, noise)
+                    loss = F.softplus(d(true, true_controls, d_text, t, noise)
                                       - d(fake, video.clip_controls(seg), d_text, t, noise)).mean() / n
+                    g_total += loss.item()
+                    if plan.truth:                      # the segment's new frames onto the truth: MSE over 1..L-1
+                        new = seg.end - seg.start
+                        reg = (fake[:, -new:].float() - true[:, -new:]).pow(2).mean() * (new / generated)
+                        reg_total += reg.item()
+                        loss = loss + ac.regression_weight * reg
                 loss.backward()
-                g_total += loss.item()
             apply_gradients(self.optimizers["g"], step, self.cfg.optim)
         finally:
             d.requires_grad_(True)
-        return {"d_loss": d_total, "g_loss": g_total, "segments": float(n)}
+        out = {"d_loss": d_total, "g_loss": g_total, "segments": float(n)}
+        if plan.truth:
+            out["g_regression"] = reg_total
+        return out

@@ -55,6 +55,13 @@ def run_stage(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config}: set data.path to a clip bank (docs/train.md)")
     bank = ClipBank.load(cfg.data.path)
     bank.require(*REQUIRED[cfg.stage], path=cfg.data.path)
+    if cfg.stage == "adversarial" and cfg.adversarial.long_frames:      # before any GPU work: can the bank serve it
+        from .long_video import LongPlan
+        stored = bank.tensors["latents"].shape[1]
+        try:
+            LongPlan.of(cfg.adversarial, min(cfg.data.frames or stored, stored), f"data.path {cfg.data.path}")
+        except ConfigError as e:
+            raise ConfigError(f"{args.config}: {e}") from None
     rank, world = init_distributed()
     ctx = StepContext.from_config(cfg, rank, world)
     stage = stage_class(cfg.stage)(cfg, ctx)

@@ -127,9 +127,13 @@ class AdversarialSection:
     # content while D sharpens it; with student forcing that is adapt's loss on its own free rollout (0: off)
     regression_weight: float = 0.0
     # Long-video training: G rolls out `long_frames` latent frames (0: one clip as stored) in
-    # segments of the bank's clip length that overlap by `segment_overlap` frames; the KV cache is
-    # detached between segments, D judges each segment against real clips, gradients accumulate.
+    # segments of `segment_frames` (0: the bank's clip length) that overlap by `segment_overlap` frames;
+    # the KV cache is detached between segments, D judges each segment against real clips, gradients
+    # accumulate. With clips at least `long_frames` long (a long bank), the rollout follows the clip's
+    # own controls, D's real clips are the true frames at the segment's positions and regression_weight
+    # anchors every segment on them; shorter clips: controls extended by other clips', no regression.
     long_frames: int = 0
+    segment_frames: int = 0
     segment_overlap: int = 1
 
 
@@ -188,9 +192,10 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError("loop.max_seconds must be >= 0 (0: no time budget)")
     if cfg.vae.light_target not in ("video", "decoder"):
         raise ConfigError(f"vae.light_target must be video or decoder, got {cfg.vae.light_target!r}")
-    if cfg.adversarial.regression_weight < 0 or (cfg.adversarial.regression_weight and cfg.adversarial.long_frames):
-        raise ConfigError("adversarial.regression_weight must be >= 0, and 0 with long_frames (no true frames "
-                          f"past the clip), got {cfg.adversarial.regression_weight}")
+    if cfg.adversarial.regression_weight < 0:
+        raise ConfigError(f"adversarial.regression_weight must be >= 0, got {cfg.adversarial.regression_weight}")
+    if cfg.adversarial.long_frames < 0 or cfg.adversarial.segment_frames < 0:
+        raise ConfigError("adversarial.long_frames and segment_frames must be >= 0 (0: the bank's clip length)")
     if cfg.adapt.own_passes < -1:
         raise ConfigError(f"adapt.own_passes must be >= -1 (-1: the free rollout), got {cfg.adapt.own_passes}")
     if not 0.0 <= cfg.adapt.t_one_fraction <= 1.0:

@@ -15,6 +15,9 @@ length F, so D judges segments against the real clips of the batch.
 
 Controls past the bank's clip (camera variant) are new trajectories made by appending other
 clips' per-frame controls: camera controls are relative poses, so any sequence of them is a walk.
+A long bank (clips of at least `long_frames` latent frames, e.g. 60-s walks) has the truth for the
+whole rollout instead: `LongPlan` then takes the clip's own controls, D's real clip for a segment
+is the true one at the same positions, and the regression anchor can reach every segment.
 """
 from __future__ import annotations
 
@@ -25,6 +28,39 @@ from torch import Tensor
 
 from ..models.generator import Generator
 from ..models.segment import Snapshot, cache_snapshot
+from .config import AdversarialSection, ConfigError
+
+
+@dataclass
+class LongPlan:
+    """What a long rollout follows and what D compares it with, for clips of `clip_frames` latent frames."""
+    frames: int                  # latent frames of the rollout (long_frames)
+    segment: int                 # latent frames per segment (D clip)
+    truth: bool                  # the clips cover the rollout: own controls, true segments, regression
+
+    @classmethod
+    def of(cls, ac: AdversarialSection, clip_frames: int, where: str = "the clip bank") -> "LongPlan":
+        """The plan, or one ConfigError line naming `where` (the bank) when its clips cannot serve it."""
+        truth = clip_frames >= ac.long_frames
+        segment = ac.segment_frames or min(clip_frames, ac.long_frames)
+        if ac.regression_weight > 0 and not truth:
+            raise ConfigError(
+                f"adversarial.regression_weight needs the true frames of the whole long rollout: {where} has "
+                f"clips of {clip_frames} latent frames, long_frames is {ac.long_frames} (render a long bank, "
+                f"`worldsim train bank --frames {4 * (ac.long_frames - 1) + 1}`, or set regression_weight = 0)")
+        if not truth and segment > clip_frames:
+            raise ConfigError(f"adversarial.segment_frames ({segment}) is longer than {where}'s clips "
+                              f"({clip_frames} latent frames): D has no real clips that long")
+        if not 2 <= segment <= ac.long_frames:
+            raise ConfigError(f"adversarial.segment_frames must be in 2..long_frames ({ac.long_frames}), got {segment}")
+        if not 1 <= ac.segment_overlap < segment:
+            raise ConfigError(f"adversarial.segment_overlap must be in 1..{segment - 1} (segments of {segment} "
+                              f"latent frames), got {ac.segment_overlap}")
+        return cls(ac.long_frames, segment, truth)
+
+    def controls(self, controls: Tensor) -> Tensor:
+        """(B, frames, K, h, w) the rollout follows: the clip's own, or extended by other clips'."""
+        return controls[:, :self.frames] if self.truth else extend_controls(controls, self.frames)
 
 
 def extend_controls(controls: Tensor, frames: int) -> Tensor:
