@@ -54,10 +54,13 @@ class Driver:
         self.recycle_keep = False                                   # model.recycle_warp_keep
         self.own_passes, self.own_fraction = 0, 0.5                 # adapt.own_passes / own_fraction
         self.adv_lr, self.adv_regression = 1e-5, 0.0                # adversarial g_lr = d_lr / regression_weight
+        self.long_frames, self.segment_frames = 0, 21                # adversarial.long_frames / segment_frames
+        self.adv_warmup, self.adv_batch = 100, 8                     # stage 3's optim.warmup_steps, batch
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
         self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
         self.frames = 17 if dry_run else 81    # video frames per clip: 81 = 21 latent frames > the 16-frame window
+        self.train_frames = self.frames        # --clip-frames: the training bank's (long walks: 1441 = 60 s)
         self.seeds = ("0-3", 4, "1000") if dry_run else BANKS[kind]
         self.batch_cap = 4 if dry_run else 1024
         work.mkdir(parents=True, exist_ok=True)
@@ -93,12 +96,13 @@ class Driver:
             raise SystemExit(f"{argv[0]} failed (rc {rc})")
 
     def config(self, stage: str, seconds: float, batch: int, lr: float, bank: str, model: dict,
-               extra: dict | None = None, compile: bool | None = None) -> str:
+               extra: dict | None = None, compile: bool | None = None, warmup: int = 100, log_every: int = 10,
+               data: dict | None = None) -> str:
         cfg = {"stage": stage, "model": {"preset": self.preset, **model},
-               "data": {"path": bank, "batch_size": min(batch, self.batch_cap)},
-               "optim": {"lr": lr, "warmup_steps": 100, "schedule": "cosine", "final_lr_fraction": 0.05},
+               "data": {"path": bank, "batch_size": min(batch, self.batch_cap), **(data or {})},
+               "optim": {"lr": lr, "warmup_steps": warmup, "schedule": "cosine", "final_lr_fraction": 0.05},
                "loop": {"steps": 1_000_000, "max_seconds": seconds * self.scale, "out_dir": str(self.work / stage),
-                        "log_every": 10, "checkpoint_every": 1_000_000, "device": self.device, "progress": False,
+                        "log_every": log_every, "checkpoint_every": 1_000_000, "device": self.device, "progress": False,
                         "tensorboard": False,
                         "compile": self.compile if compile is None else compile}, **(extra or {})}
         path = self.work / f"{stage}.toml"
@@ -115,14 +119,14 @@ class Driver:
             self.note(f"bank from {self.bank_from}")
             return
         seeds, per_seed, val = self.seeds
-        common = ["--frames", str(self.frames), "--size", self.size, "--device", self.device, "--kind", self.kind]
+        common = ["--size", self.size, "--device", self.device, "--kind", self.kind]
         camera = ["--camera-from", str(camera_from)] if camera_from else ["--camera", "od"]
         if not (self.work / "train_px.safetensors").exists():
             self.train("bank", "--world-seeds", seeds, "--clips-per-seed", str(per_seed), *common,
-                       "--workers", str(self.workers), "--out", str(self.work / "train_px.safetensors"),
+                       "--frames", str(self.train_frames), "--workers", str(self.workers), "--out", str(self.work / "train_px.safetensors"),
                        *(camera if self.kind == "camera" else []))
         if not (self.work / "val_px.safetensors").exists():
-            self.train("bank", "--world-seeds", val, "--clips-per-seed", "2", *common,
+            self.train("bank", "--world-seeds", val, "--clips-per-seed", "2", *common, "--frames", str(self.frames),
                        "--out", str(self.work / "val_px.safetensors"),
                        *(["--camera-from", str(self.work / "train_px.safetensors")] if self.kind == "camera" else []))
         for name in ("train_px.safetensors", "val_px.safetensors"):
@@ -131,8 +135,9 @@ class Driver:
     def encode(self, vae: Path, measure: bool) -> None:
         """Latents of the train and validation banks; `measure`: the VAE's latent statistics first
         (stored in its checkpoint), else the ones it has (a model that goes on training keeps them)."""
+        batch = 64 if self.train_frames <= 81 else 2      # long walks: the encoder holds every frame at once
         self.train("encode", "--bank", str(self.work / "train_px.safetensors"), "--vae", str(vae),
-                   *(["--measure-stats"] if measure else []), "--device", self.device, "--batch", "64",
+                   *(["--measure-stats"] if measure else []), "--device", self.device, "--batch", str(batch),
                    "--out", str(self.work / "train.safetensors"))
         self.train("encode", "--bank", str(self.work / "val_px.safetensors"), "--vae", str(vae), "--keep-video",
                    "--device", self.device, "--out", str(self.work / "val.safetensors"))
@@ -244,6 +249,8 @@ class Driver:
         bank = str(self.work / "train.safetensors")
         if budgets["adapt"] <= 0:               # e.g. a run that only waits to run another's ablation
             self.note("no adapt stage (budget 0)")
+            if self.continue_from is not None and budgets["adversarial"] > 0:   # stage 3 of the given model
+                self.adversarial(self.work, "adversarial", True, budgets["adversarial"])
             return
         from safetensors import safe_open
         with safe_open(bank, framework="pt") as f:
@@ -268,17 +275,25 @@ class Driver:
             self.adversarial(self.work, "adversarial", True, budgets["adversarial"])
 
     def adversarial(self, camera: Path, name: str, student_forcing: bool, seconds: float) -> None:
-        """Stage 3 from CAMERA's distilled model (its adapt model where it ran no distill stage), with a
-        discriminator from its adapt model; eager (the rollout's per-position cache shapes would recompile)."""
+        """Stage 3 from CAMERA's distilled model (its adapt model where it ran no distill stage; the
+        --continue-from model where it ran neither), with a discriminator from its adapt model (or that
+        one); eager (the rollout's per-position cache shapes would recompile). --long-frames: long video."""
+        from safetensors import safe_open
         bank = str(camera / "train.safetensors")
-        init = camera / "distill" / "model"
-        if not init.exists():
-            init = camera / "adapt" / "model"
-        cfg = self.config(name, seconds, 8, self.adv_lr, bank, {"init": str(init)},
-                          {"adversarial": {"discriminator": str(camera / "adapt" / "model"),
-                                           "student_forcing": student_forcing, "g_lr": self.adv_lr,
-                                           "d_lr": self.adv_lr, "regression_weight": self.adv_regression}},
-                          compile=False)
+        adapt = camera / "adapt" / "model"
+        init = next((p for p in (camera / "distill" / "model", adapt) if p.exists()), self.continue_from)
+        section = {"discriminator": str(adapt if adapt.exists() else init), "student_forcing": student_forcing,
+                   "g_lr": self.adv_lr, "d_lr": self.adv_lr, "regression_weight": self.adv_regression}
+        data, log_every = {}, 10
+        if self.long_frames:                    # segments of segment_frames, overlap 1; few steps: log each
+            section.update(long_frames=self.long_frames, segment_frames=self.segment_frames, segment_overlap=1)
+            with safe_open(bank, framework="pt") as f:
+                stored = f.get_slice("latents").get_shape()[1]
+            data = {"frames": self.long_frames} if stored >= self.long_frames else {}   # a long bank: its first L
+            log_every = 1
+        cfg = self.config(name, seconds, self.adv_batch, self.adv_lr, bank, {"init": str(init)},
+                          {"adversarial": section}, compile=False, warmup=self.adv_warmup, log_every=log_every,
+                          data=data)
         self.train("adversarial", "--config", cfg)
         self.strip_and_ship(name, camera / "val.safetensors")
 
@@ -314,6 +329,14 @@ def main() -> int:
     p.add_argument("--adv-lr", type=float, default=1e-5, help="stage 3's G and D learning rate (default 1e-5)")
     p.add_argument("--adv-regression", type=float, default=0.0,
                    help="adversarial.regression_weight: G also regresses its frames onto the true ones (default 0)")
+    p.add_argument("--clip-frames", type=int, help="video frames per training-bank clip, 1 + 4k (default 81; "
+                   "1441: 60-s walks, 361 latent frames, the truth of a long-video rollout)")
+    p.add_argument("--train-seeds", help="training-bank world seeds and walks per seed, e.g. 0-95:1 (default 0-383:3)")
+    p.add_argument("--long-frames", type=int, default=0, help="stage 3 long video: adversarial.long_frames latent "
+                   "frames in segments of --segment-frames (on a bank that long: its own controls and truth)")
+    p.add_argument("--segment-frames", type=int, default=21, help="adversarial.segment_frames (default 21)")
+    p.add_argument("--adv-warmup", type=int, default=100, help="stage 3's warm-up steps (default 100)")
+    p.add_argument("--adv-batch", type=int, default=8, help="stage 3's batch (default 8)")
     p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()
     budgets = {"vae": 200, "adapt": 480, "distill": 150, "adversarial": 180, "ablation": 180}
@@ -334,6 +357,15 @@ def main() -> int:
     d.recycle_keep = args.recycle_keep
     d.own_passes, d.own_fraction = args.own_passes, args.own_fraction
     d.adv_lr, d.adv_regression = args.adv_lr, args.adv_regression
+    d.long_frames, d.segment_frames, d.adv_warmup, d.adv_batch = (args.long_frames, args.segment_frames,
+                                                                  args.adv_warmup, args.adv_batch)
+    if args.clip_frames:
+        d.train_frames = args.clip_frames
+    if args.train_seeds:
+        seeds, _, per_seed = args.train_seeds.partition(":")
+        if not per_seed.isdigit() and per_seed:
+            p.error(f"--train-seeds: walks per seed after ':' must be a number, got {args.train_seeds!r}")
+        d.seeds = (seeds, int(per_seed or 1), d.seeds[2])
     d.note(f"budgets {budgets} x{args.scale}")
     d.run(budgets)
     if args.then_adversarial_ablation:
