@@ -6,6 +6,8 @@
 #   bash scripts/lease_default.sh collect camera ship   # then: collect plain ship, collect inductor (<= 64 MiB a call)
 #   bash scripts/lease_default.sh bench     # once both have finished: the step compiled with CUDA graphs (issue 14), one GPU each
 #   bash scripts/lease_default.sh sp        # 8b at 1280x720 sequence-parallel on both GPUs vs one (issue 14)
+#   bash scripts/lease_default.sh start-table5    # instead of start: the Table 5 pair below (then follow, collect t10 / t60 full)
+#   bash scripts/lease_default.sh dry-table5 [DIR]  # that plan on this CPU, tiny preset at 32x32 (~2 min, most of it the init)
 # Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~7 min a model and seed set): on the device the truth
 # renderer's compiled CPU kernels did not build and five evals did not finish in 9 minutes.
 # The plan (the fourth lease's stage 3 broke the model: docs/TRAINING.md): both go on from the shipped
@@ -14,6 +16,20 @@
 #   regression anchor at a 5x lower learning rate.
 # B (GPU 1): the GPU tests and `bench e2e` while A adapts, then stage 3 of A's adapted model
 #   teacher-forced with the same settings (AAPT's Fig. 7 ablation).
+# The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
+# bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
+# on GPU 0 (24 worker processes) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
+# run stage 3 student-forced with the anchor (--adv-lr 2e-6 --adv-regression 10) from the same init ($T5_FROM,
+# default the shipped model; D from it too), batch 8, segments of 21 latent frames overlapping by 1, 480 s:
+# A (GPU 0) rolls out 41 latent frames (10 s, 2 segments), B (GPU 1) 361 (60 s, 18 segments); every segment
+# follows the walk's own camera and is judged against, and regressed onto, the walk's true frames there.
+# Estimate, not measured: lease 7's stage-3 steps on 21-frame clips at batch 8 took 1.1-1.9 s, and lease 6's
+# long video (4 segments) 7.03 s/step against 1.89 s for one clip, so a step costs ~one 21-frame step per
+# segment: A ~2.2-3.8 s/step, ~125-220 steps in 480 s (warm-up 18 steps); B ~20-34 s/step, ~14-24 steps
+# (warm-up 2: the same share of the budget). Bank: lease 7 rendered 93k frames in 76 s (GPU 0, 14 workers);
+# 96 x 1441 = 138k frames, ~2 min, + a 6.8 GB pixel bank written and read back and encoded (2 clips a call).
+# Device time: machine start + ~4 min bank and encode + 8 min stage 3 + ~1 min samples and shipping, i.e. the
+# start-table5 call (570 s) and one follow call, then `collect t10 full` and `collect t60 full`: ~17 min.
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export TORCHINDUCTOR_COMPILE_THREADS=1 PYTHONPATH=/tmp/site:/tmp/repo PYTHONUNBUFFERED=1
@@ -24,6 +40,9 @@ WD=/tmp/wd
 A_BUDGETS=${A_BUDGETS:-'{"adapt": 360, "distill": 0, "adversarial": 480}'}
 B_BUDGETS=${B_BUDGETS:-'{"adapt": 0, "distill": 0, "adversarial": 0, "ablation": 480}'}
 FROM=worldsim/assets/default
+T5_FROM=${T5_FROM:-$FROM}
+T5_BUDGETS=${T5_BUDGETS:-'{"adapt": 0, "distill": 0, "adversarial": 480}'}
+T5="--clip-frames 1441 --train-seeds 0-95:1 --segment-frames 21 --adv-batch 8 --adv-lr 2e-6 --adv-regression 10"
 COMMON="--continue-from $FROM --recycle-warp --compile --attention flex --t-one 0.5 --adapt-lr 2e-4 --adv-lr 2e-6 --adv-regression 10"
 CALL_START=$(date +%s)
 
@@ -31,7 +50,7 @@ follow() {   # print progress until both drivers say done/failed or $1 seconds a
     local until=$(( CALL_START + $1 ))
     while [ "$(date +%s)" -lt "$until" ]; do
         sleep 30
-        echo "--- $(date +%T)"; tail -n 2 $WD/camera/driver.log $WD/plain/driver.log 2>/dev/null | grep -v '^$'
+        echo "--- $(date +%T)"; tail -n 2 $WD/*/driver.log 2>/dev/null | grep -v '^$'
         nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader
         if grep -l Traceback $WD/a.out $WD/b.out 2>/dev/null; then tail -n 5 $WD/a.out $WD/b.out; break; fi
         if ! pgrep -f train_default.py >/dev/null; then echo "both drivers ended"; break; fi
@@ -65,6 +84,25 @@ start)
     done
     unset CUDA_VISIBLE_DEVICES
     follow "${2:-570}" ;;
+start-table5)   # the Table 5 pair (header): A renders the long bank and trains 10 s, B trains 60 s on A's latents
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    pkill -f train_default.py; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
+    case "$T5_FROM" in /*) ;; *) T5_FROM=$PWD/$T5_FROM ;; esac      # a given checkpoint: relative to this checkout
+    ROOT=$PWD; cd /tmp/repo
+    CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/t10 --workers 24 \
+        --continue-from "$T5_FROM" $T5 --long-frames 41 --adv-warmup 18 --budgets "$T5_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
+    CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/t60 --latents-from $WD/t10 \
+        --continue-from "$T5_FROM" $T5 --long-frames 361 --adv-warmup 2 --budgets "$T5_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
+    cd $ROOT
+    follow "${2:-570}" ;;
+dry-table5)     # the same plan on the CPU: a tiny camera init (the dry driver's adapt), a bank of 8 walks of 41 frames
+                # (11 latent frames), rollouts of 5 vs 11 latent frames in segments of 3 (the tiny window), 4 s each
+    D=${2:-/tmp/table5_dry}; PY=${PYTHON:-python3}; rm -rf "$D"
+    DRY="--dry-run --workers 2 --continue-from $D/init/full_adapt --clip-frames 41 --train-seeds 0-3:2 --segment-frames 3 --adv-lr 2e-6 --adv-regression 10"
+    $PY scripts/train_default.py camera --work "$D/init" --dry-run --workers 2 --budgets '{"distill": 0, "adversarial": 0}' > "$D.init.out" 2>&1 &&
+    $PY scripts/train_default.py camera --work "$D/t10" $DRY --long-frames 5 --adv-warmup 18 --budgets "$T5_BUDGETS" &&
+    $PY scripts/train_default.py camera --work "$D/t60" --latents-from "$D/t10" $DRY --long-frames 11 --adv-warmup 2 --budgets "$T5_BUDGETS" &&
+    tail -n 1 "$D/t10/adversarial/log.jsonl" "$D/t60/adversarial/log.jsonl" ;;
 follow)
     follow "${2:-570}" ;;
 bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 and 1.3b then default on GPU 1, eager rows
@@ -103,5 +141,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|follow|collect|bench|sp [seconds]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|follow|collect|bench|sp [seconds] | dry-table5 [DIR]"; exit 2 ;;
 esac
