@@ -359,9 +359,10 @@ class Generator(nn.Module):
         return latent
 
     def compile_step(self, backend: str = "inductor", mode: str | None = None) -> None:
-        """Compile the two step functions (fullgraph, static shapes): one graph each, traced on its
-        first call, so stepping on and past the window boundary never recompiles. A new set of
-        `slots` (rows) or batch size compiles anew. mode "reduce-overhead": CUDA graphs."""
+        """Compile the two step functions (fullgraph, static shapes): one graph each per batch size,
+        traced on its first call, so stepping on and past the window boundary never recompiles; a new
+        batch size compiles anew, a new set of rows of a size seen does not (models/warmup.py traces
+        every size before play). mode "reduce-overhead": CUDA graphs."""
         opts = dict(backend=backend, mode=mode, fullgraph=True, dynamic=False)
         self._compiled_step = (torch.compile(self._step_filling, **opts), torch.compile(self._step_full, **opts))
 

@@ -15,8 +15,10 @@ ray-marched world of the session's seed at its spawn point, seen from the rig's 
 (the frame `worldsim eval` starts from), or for a pose model the puppet scene; a random model
 starts from a seeded random latent (`start="noise"`). On CPU the renderer sets torch to one
 intra-op thread (`threads`). `compile=True` compiles the generator's step (torch.compile,
-fullgraph, CUDA graphs on CUDA; one graph while the ring fills and one once it is full, traced on
-first use, so the first steps are slow); a string picks the torch.compile backend.
+fullgraph, CUDA graphs on CUDA; a graph per batch size while the ring fills and one once it is full);
+a string picks the torch.compile backend. `warm_up(batch_sizes)` traces them all before the first
+session opens (the worker does, for its batch buckets: worldsim/models/warmup.py); untraced, a graph
+compiles on first use, stalling play.
 
 A model trained on clips of `trained_clip_frames` latent frames (config.json) that plays with a
 window of N frames sees, once the ring is full, N + 1 positions; if that is more than it was
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import sys
+import time
 
 import numpy as np
 import torch
@@ -37,6 +40,7 @@ from ..rendering import RendererError, RendererFull, RendererSpec
 from .checkpoint import load_checkpoint
 from .model import build_model
 from .vae import StreamingDecoder, TimeUp
+from .warmup import warm_up_step
 
 DEFAULT_CONTROLS = {"camera": {"kind": "od"}}
 
@@ -118,6 +122,21 @@ class AaptRenderer:
                 f"of {gen.window} (+ the first frame): positions beyond {self.trained_frames} latent frames "
                 f"({4 * (self.trained_frames - 1) / cfg.fps:.1f} s) are untrained; expect the picture to degrade")
         self._warned = False
+
+    def warm_up(self, batch_sizes: Sequence[int]) -> float:
+        """Trace the compiled step for every batch size in `batch_sizes` up to `max_sessions` and
+        both ring phases, before any session opens (models/warmup.py); returns the seconds it took,
+        also in spec.info["compile_s"]. 0.0 for an uncompiled renderer."""
+        if not self.spec.info["compile"]:
+            return 0.0
+        held = self.spec.info["max_sessions"]
+        if len(self.free_slots) != held:
+            raise RendererError(f"warm up before opening sessions: {held - len(self.free_slots)} are open")
+        t0 = time.perf_counter()
+        graphs = warm_up_step(self.model.generator, batch_sizes)
+        seconds = time.perf_counter() - t0
+        self.spec.info.update(compile_s=round(seconds, 3), compiled_graphs=graphs)
+        return seconds
 
     def setup_cache(self, sessions: int) -> None:
         """The generator's static KV cache, a row per session (`worldsim serve --gpus N`,

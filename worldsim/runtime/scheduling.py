@@ -9,7 +9,9 @@ itself.
 from __future__ import annotations
 
 import collections
+import sys
 import threading
+import time
 from typing import Any, Hashable
 
 INBOX_QUOTA = 32          # requests of one client waiting for the main thread
@@ -137,3 +139,23 @@ def split_into_buckets(items: list, buckets: tuple[int, ...] = DEFAULT_BATCH_BUC
         out.append(items[i:i + size])
         i += size
     return out
+
+
+def warm_up_static(renderers: dict, buckets: tuple[int, ...]) -> dict[str, float]:
+    """Trace every step graph of each compiled renderer (`spec.static_batches` and a `warm_up`
+    method: aapt) for these bucket sizes before the worker serves, so no session stalls mid-play
+    on a compile; prints how long each took. Returns {name: seconds}."""
+    took = {}
+    for name, renderer in renderers.items():
+        warm_up = getattr(renderer, "warm_up", None)
+        if not getattr(renderer.spec, "static_batches", False) or not callable(warm_up):
+            continue
+        print(f"worldsim worker: compiling renderer {name!r}'s step for batch sizes "
+              f"{','.join(map(str, buckets))} before serving ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        warm_up(buckets)
+        took[name] = time.perf_counter() - t0
+        graphs = renderer.spec.info.get("compiled_graphs") if isinstance(renderer.spec.info, dict) else None
+        print(f"worldsim worker: renderer {name!r} compiled in {took[name]:.1f} s"
+              + (f" ({graphs} graphs)" if graphs else ""), file=sys.stderr, flush=True)
+    return took

@@ -1,0 +1,68 @@
+"""Compiled serving pays its compile cost before play: after `AaptRenderer.warm_up`, sessions stepped in
+any bucket sizes, in any rows and across the window boundary never compile, and render the frames an
+uncompiled renderer renders."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch._dynamo
+from torch._dynamo.utils import counters
+
+from worldsim.models.warmup import step_row_sets
+from worldsim.rendering import RendererError
+from worldsim.runtime.scheduling import split_for_step
+
+from .test_renderer import camera_packets, make_renderer
+
+BUCKETS = (1, 2, 4, 8)          # 8: above max_sessions, never asked for, never traced
+ROUNDS = [[0, 1, 2, 3], [3, 1], [2], [0, 1, 2], [3, 2, 1, 0], [1, 3, 0], [0, 1, 2, 3], [2, 3], [3, 2, 1, 0],
+          [1], [0, 2, 1, 3], [3, 0]]     # ready sessions per worker round: window 3, so both ring phases and mixes
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    torch._dynamo.reset()
+    counters.clear()
+    yield
+    torch._dynamo.reset()
+
+
+def serve_rounds(r, sessions) -> list[np.ndarray]:
+    """Every session's first step together, then ROUNDS as the worker batches them (bucket sizes)."""
+    frames = list(r.step(sessions, [camera_packets(0, 1)] * len(sessions)))
+    for ready in ROUNDS:
+        for batch in split_for_step(ready, BUCKETS, static=True):
+            states = [sessions[i] for i in batch]
+            frames += r.step(states, [camera_packets(1 + 4 * (s.steps - 1), 4) for s in states])
+    return frames
+
+
+def test_row_sets_cover_each_bucket_and_both_kinds_of_full_batch():
+    assert step_row_sets((1, 2, 4, 8), 4) == [[0], [0, 1], [0, 1, 2, 3], [3, 2, 1, 0]]
+    assert step_row_sets((1, 2, 4), 3) == [[0], [0, 1]]           # 3 is no bucket: never a batch of 3
+    assert step_row_sets((1, 2), 1) == [[0]]
+
+
+def test_after_warm_up_play_never_compiles_and_renders_the_uncompiled_frames():
+    reference = make_renderer(max_sessions=4)
+    expected = serve_rounds(reference, [reference.open(seed=s) for s in range(4)])
+    r = make_renderer(max_sessions=4, compile="eager")         # dynamo's tracing, fullgraph, cheap
+    assert reference.warm_up(BUCKETS) == 0.0                   # uncompiled: nothing to trace
+    seconds = r.warm_up(BUCKETS)
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs == r.spec.info["compiled_graphs"] == 8       # 4 row sets x 2 ring phases
+    assert seconds > 0 and r.spec.info["compile_s"] == round(seconds, 3)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        got = serve_rounds(r, [r.open(seed=s) for s in range(4)])
+    assert counters["stats"]["unique_graphs"] == graphs
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(e, g)
+
+
+def test_warm_up_with_sessions_open_is_refused():
+    r = make_renderer(max_sessions=2, compile="eager")
+    r.open(seed=0)
+    with pytest.raises(RendererError, match="warm up before opening sessions: 1 are open"):
+        r.warm_up((1, 2))

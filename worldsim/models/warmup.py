@@ -1,0 +1,78 @@
+"""Compiled serving pays its compile cost before play: trace every graph the worker can ask for.
+
+A compiled step (`Generator.compile_step`: static shapes) has one graph per batch size, ring phase
+(filling: masked attention; full: none) and kind of rows (all rows in order: a slice of the whole
+cache; any other set: an index tensor). The worker steps a compiled renderer only in its bucket
+sizes (runtime/scheduling.py), so the graphs it can ask for are known before the first session
+opens: `warm_up_step` runs each once (three times on CUDA, where CUDA graph trees run a function
+eagerly once, record it on the next call and replay it after), on the generator's own cache
+rows, then resets the cache to the state `setup_cache` left it in. It runs only while no session
+is open (the renderer checks), so no session's state can change.
+"""
+from __future__ import annotations
+
+import torch
+import torch._dynamo
+
+
+def step_row_sets(batch_sizes, rows: int) -> list[list[int]]:
+    """The row sets whose graphs differ: for each bucket size below `rows` any that many rows (an
+    index tensor); at `rows` itself all rows in order (a slice) and, with more than one row, all
+    rows in another order (an index tensor). Sizes above `rows` never run."""
+    out = []
+    for size in sorted({int(b) for b in batch_sizes}):
+        if size < rows:
+            out.append(list(range(size)))
+        elif size == rows:
+            out.append(list(range(rows)))
+            if rows > 1:
+                out.append(list(range(rows))[::-1])
+    return out
+
+
+def ring_phases(window: int) -> list[int]:
+    """Frames in a session's ring that put a step in each phase: 1 (just started: filling, masked)
+    and `window` (full); a window of 1 is full from the start."""
+    return [1] if window <= 1 else [1, window]
+
+
+@torch.no_grad()
+def warm_up_step(gen, batch_sizes, calls: int | None = None) -> int:
+    """Run the compiled step once per (row set, ring phase), as `AaptRenderer.step` calls it
+    (controls in the cache's dtype, float32 noise), then reset the cache. Returns the number of
+    graphs traced (row sets x ring phases). Raises dynamo's recompile limit when more graphs than it are needed
+    (the default, 8, is below the 9 that buckets 1..128 with 128 rows make: the 9th would run eagerly)."""
+    if gen._compiled_step is None:
+        raise RuntimeError("warm_up_step needs a compiled step (Generator.compile_step)")
+    sets = step_row_sets(batch_sizes, len(gen._host_frames))
+    config = torch._dynamo.config
+    if config.recompile_limit < len(sets):
+        config.recompile_limit = len(sets)
+    prev = gen.prev_latent
+    calls = calls or (3 if prev.device.type == "cuda" else 1)
+    try:
+        for slots in sets:
+            controls = prev.new_zeros(len(slots), gen.cfg.control_channels, *prev.shape[2:])
+            noise = torch.zeros(len(slots), *prev.shape[1:]).to(prev.device)
+            for frames in ring_phases(gen.cfg.window):
+                for _ in range(calls):
+                    gen.frame_index[slots] = frames
+                    for r in slots:
+                        gen._host_frames[r] = frames
+                    gen.step(controls, noise, slots=slots)
+    finally:
+        reset_cache(gen)
+    return len(sets) * len(ring_phases(gen.cfg.window))
+
+
+@torch.no_grad()
+def reset_cache(gen) -> None:
+    """Every row as `setup_cache` made it (zeros), in place: the buffers compiled graphs and CUDA
+    graphs hold keep their addresses."""
+    for cache in gen.caches:
+        cache.keys.zero_()
+        cache.values.zero_()
+        cache.first_keys.zero_()
+    gen.frame_index.zero_()
+    gen.prev_latent.zero_()
+    gen._host_frames[:] = [0] * len(gen._host_frames)
