@@ -144,3 +144,18 @@ def test_serve_refuses_bad_buckets_in_one_line():
     assert out.stderr.strip().splitlines() == [
         "worldsim: error: --batch-buckets: batch buckets must be comma-separated positive integers "
         "including 1 (e.g. 1,2,4,8), got '2,4'"]
+
+
+def test_a_compiled_aapt_worker_traces_every_graph_before_it_serves_and_says_how_long():
+    from worldsim.runtime.process import WorkerProcess
+    process = WorkerProcess(["aapt"], {"preset": "tiny", "compile": "eager"}, ready_timeout=120.0,
+                            batch_buckets=(1, 2, 4), max_sessions=2).start()
+    try:
+        log = process.log_tail()                   # as READY came: the warm-up is done by then
+        with Client.connect(process.address) as client:
+            spec = client.open("aapt", seed=0).spec
+    finally:
+        process.stop()
+    assert "compiling renderer 'aapt''s step for batch sizes 1,2,4 before serving" in log
+    assert "renderer 'aapt' compiled in" in log and "(6 graphs)" in log     # rows [0], [0, 1], [1, 0] x 2 phases
+    assert spec.info["compile_s"] > 0 and spec.info["compiled_graphs"] == 6

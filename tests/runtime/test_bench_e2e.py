@@ -29,6 +29,20 @@ def test_e2e_tiny_two_sessions_reports_sane_figures():
     assert set(r["batch_sizes"]) <= {"1", "2"}
     assert r["tflops"] > 0 and r["tflops_delivered"] > 0 and r["gflop_per_step"] > 0
     assert r["worker_rss_mb"] > 50 and r["gpu_peak_mb"] is None        # CPU: no GPU memory
+    assert r["compile_s"] is None and r["compile"] is False
+
+
+def test_e2e_compiled_reports_the_warm_up_apart_from_real_time():
+    """--compile: the worker traces every step graph (buckets 1, 2 x both ring phases) before READY;
+    compile_s says how long, apart from the real-time figures."""
+    out = subprocess.run([sys.executable, "-m", "worldsim.cli", "bench", "e2e", "--preset", "tiny", "--seconds", "2",
+                          "--sessions", "2", "--compile", "eager", "--json"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["compile"] == "eager" and r["compile_s"] > 0
+    assert r["errors"] == 0 and r["steps_answered"] == r["steps_asked"] > 0
+    assert set(r["batch_sizes"]) <= {"1", "2"}
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -8,7 +8,8 @@ A worker process (what `worldsim serve --max-sessions S` runs: the `aapt` render
 at random weights, which step as fast as trained ones, or `--checkpoint DIR`, built to hold S
 sessions) and S clients, each with its own socket and thread, one session each. Every client
 first warms its session up, stepping one step at a time until the attention window's ring is full
-(with `--compile`, both step graphs are traced then), then all step in real time for T seconds on
+(with `--compile` the worker has traced every step graph before it reported ready: the warm-up,
+`compile_s`, is counted apart), then all step in real time for T seconds on
 one clock: the step for video frames k..k+3 is sent at tick k (24 fps: every 1/6 s), its controls
 (a turning camera) read then, with at most 2 steps in flight. Reported per session and overall, over the real-time steps:
 
@@ -22,6 +23,8 @@ one clock: the step for video frames k..k+3 is sent at tick k (24 fps: every 1/6
 - tflops: FLOPs of the steps (as `bench model` counts them) / the worker's time stepping them;
   tflops_delivered: the same FLOPs / the wall time
 - worker_rss_mb (peak) and, on CUDA, gpu_peak_mb (nvidia-smi, sampled twice a second)
+- compile_s: with `--compile`, the worker's warm-up (every batch size x ring phase traced before
+  it serves; models/warmup.py), outside the real-time measurement; null without
 
 `--gpus G` serves with `worldsim serve --gpus G` (the generator sequence-parallel on G ranks);
 tflops then counts the FLOPs of all G GPUs, and worker_rss_mb / gpu_peak_mb are rank 0's.
@@ -65,6 +68,7 @@ class Player(threading.Thread):
         self.barrier, self.clock = start, clock         # clock["t0"]: the real-time start, set by the barrier
         self.results: list[tuple] = []        # (scheduled read, sent, received, frames, render_ms, batch)
         self.asked = self.errors = 0
+        self.compile_s: float | None = None           # the renderer's warm-up, from its spec
         self.failure: str | None = None
 
     def run(self) -> None:
@@ -81,6 +85,7 @@ class Player(threading.Thread):
         with Client.connect(self.address, timeout=600.0, liveness_s=LIVENESS_S) as client:
             session = client.open("aapt", seed=self.index, controls=["camera"])
             spec, tick = session.spec, 0
+            self.compile_s = spec.info.get("compile_s")
             for _ in range(self.warmup_steps):          # one at a time: the ring fills, graphs trace
                 n = spec.frames_for_step(session.steps_sent)
                 result = client.step(session, tick, [camera(tick + i) for i in range(n)], timeout=600.0)
@@ -138,7 +143,8 @@ def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_p
                                 "(raise it: ulimit -n)")
     zmq.Context.instance().set(zmq.MAX_SOCKETS, max(1023, sessions + 64))   # one socket a client; before the first
     gpu = GpuMemory(device)
-    process = WorkerProcess(["aapt"], options, ready_timeout=600.0, batch_buckets=batch_buckets,
+    ready_s = 1800.0 if options.get("compile") else 600.0     # compiled: every graph traces before READY
+    process = WorkerProcess(["aapt"], options, ready_timeout=ready_s, batch_buckets=batch_buckets,
                             max_sessions=sessions, gpus=gpus).start()   # `worldsim serve --max-sessions S --gpus G`
     try:
         clock: dict = {}
@@ -172,6 +178,7 @@ def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_p
             "batch_sizes": {str(b): n for b, n in sorted(collections.Counter(r[5] for r in res).items())},
             "worker_rss_mb": round(rss, 1), "gpu_peak_mb": gpu.peak_mb(), "gpu_memory_source": gpu.source,
             "sessions": sessions, "seconds": seconds, "warmup_steps": warmup_steps,
+            "compile_s": players[0].compile_s if players else None,
             "gflop_per_step": sig(flops_per_step / 1e9), "per_session": per}
 
 
@@ -273,7 +280,9 @@ def register(sub) -> None:
                    f"started with --max-sessions S (1..{MAX_SESSIONS_PER_WORKER_BOUND}, default 1)")
     p.add_argument("--seconds", type=float, default=10.0, help="real-time streaming after the warm-up (default 10)")
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
-    p.add_argument("--compile", action="store_true", help="compile the generator's step (CUDA graphs on CUDA)")
+    p.add_argument("--compile", nargs="?", const=True, default=False, metavar="BACKEND",
+                   help="compile the generator's step (Inductor, CUDA graphs on CUDA; or this torch.compile "
+                   "backend); the worker traces every graph before serving, reported as compile_s")
     p.add_argument("--batch-buckets", metavar="N,N,...", help="the worker's batch sizes (default: serve's)")
     p.add_argument("--gpus", type=int, default=1, metavar="G", help="the generator sequence-parallel on G ranks, "
                    "one GPU each (`worldsim serve --gpus G`; default 1)")
@@ -335,7 +344,8 @@ def _main(args) -> int:
         return 0 if ok else 1
     print(f"{cfg.name} {width}x{height} window {result['window']} on {args.device}"
           f"{f' x{args.gpus} ranks' if args.gpus != 1 else ''}, {args.sessions} session(s), "
-          f"{args.seconds:g} s real time after {result['warmup_steps']} warm-up steps")
+          f"{args.seconds:g} s real time after {result['warmup_steps']} warm-up steps"
+          + (f" (step compiled before serving in {result['compile_s']:.1f} s)" if result["compile_s"] else ""))
     for i, s in enumerate(result["per_session"]):
         print(f"  session {i}: {s['fps']:.1f} fps, step p50/p99 {s['step_ms_p50']} / {s['step_ms_p99']} ms, "
               f"latency p50/p99 {s['latency_ms_p50']} / {s['latency_ms_p99']} ms, stalls {s['stall_pct']} %, "

@@ -98,7 +98,8 @@ class WorkerProcess:
             if left <= 0:
                 raise WorkerStartError(
                     f"worker did not report READY within {self.ready_timeout:.0f} s (loading renderers "
-                    f"{self.renderers}); raise the timeout for large checkpoints. Worker log: {self.log_path}\n"
+                    f"{self.renderers}); raise the timeout for large checkpoints or a compiled renderer (it traces its "
+                    f"step for every batch size first). Worker log: {self.log_path}\n"
                     + self.log_tail())
             readable, _, _ = select.select([fd], [], [], min(left, 0.1))
             if readable:
