@@ -116,7 +116,7 @@ bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 a
     ( model 1 1.3b_eager --preset 1.3b --res 832x480 --window 21 --steps 30; model 1 1.3b_graphs --preset 1.3b --res 832x480 --window 21 --steps 30 --compile ) &
     wait
     model 1 default_graphs --preset default --res 128x128 --decoder light --steps 200 --compile &
-    for s in 1 128; do     # 128: the worker first compiles 18 graphs (compile_s in the JSON), hence the longer limit
+    for s in 1 128; do     # 128: the worker first compiles 6 graphs and records 18 CUDA graphs (compile_s in the JSON)
         CUDA_VISIBLE_DEVICES=0 timeout $((s == 1 ? 150 : 330)) python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e \
             --preset default --res 128x128 --window 16 --sessions $s --device cuda --seconds 8 --compile --json \
             > "$B/e2e_compile_$s.json" 2> "$B/e2e_compile_$s.err"; tail -c 400 "$B/e2e_compile_$s.json"; tail -n 2 "$B/e2e_compile_$s.err"

@@ -142,6 +142,7 @@ class Generator(nn.Module):
         self.caches: nn.ModuleList | None = None
         self._host_frames: list[int] = []                     # host copy of frame_index (no syncs)
         self._compiled_step = None                            # compile_step's two functions
+        self._dynamic_batch = False
 
     # ---- weights -------------------------------------------------------------------------
     @torch.no_grad()
@@ -337,6 +338,9 @@ class Generator(nn.Module):
         if noise is None:
             noise = torch.randn_like(self.prev_latent[rows])
         full = min(self._host_frames[r] for r in rows_list) >= self.cfg.window
+        if self._dynamic_batch and isinstance(rows, Tensor) and len(rows_list) > 1:   # one graph, any size >= 2
+            for x in (controls, noise, rows):
+                torch._dynamo.mark_dynamic(x, 0)
         if compiled and controls.device.type == "cuda":
             torch.compiler.cudagraph_mark_step_begin()
         steps = self._compiled_step or (self._step_filling, self._step_full)
@@ -358,12 +362,14 @@ class Generator(nn.Module):
         self.prev_latent[rows] = latent
         return latent
 
-    def compile_step(self, backend: str = "inductor", mode: str | None = None) -> None:
+    def compile_step(self, backend: str = "inductor", mode: str | None = None, dynamic_batch: bool = False) -> None:
         """Compile the two step functions (fullgraph, static shapes): one graph each per batch size,
         traced on its first call, so stepping on and past the window boundary never recompiles; a new
         batch size compiles anew, a new set of rows of a size seen does not (models/warmup.py traces
-        every size before play). mode "reduce-overhead": CUDA graphs."""
-        opts = dict(backend=backend, mode=mode, fullgraph=True, dynamic=False)
+        every size before play). mode "reduce-overhead": CUDA graphs. `dynamic_batch`: one graph for
+        every batch of 2 or more of an index tensor's rows (1 and all rows in order stay their own)."""
+        self._dynamic_batch = dynamic_batch
+        opts = dict(backend=backend, mode=mode, fullgraph=True, dynamic=None if dynamic_batch else False)
         self._compiled_step = (torch.compile(self._step_filling, **opts), torch.compile(self._step_full, **opts))
 
     def forward_step(self, inputs: Tensor, slots: Slots = None, t: float = 1.0) -> Tensor:

@@ -15,7 +15,8 @@ ray-marched world of the session's seed at its spawn point, seen from the rig's 
 (the frame `worldsim eval` starts from), or for a pose model the puppet scene; a random model
 starts from a seeded random latent (`start="noise"`). On CPU the renderer sets torch to one
 intra-op thread (`threads`). `compile=True` compiles the generator's step (torch.compile,
-fullgraph, CUDA graphs on CUDA; a graph per batch size while the ring fills and one once it is full);
+fullgraph, CUDA graphs on CUDA; per ring phase (filling, full) a graph for one session, one for any
+batch of 2 or more (the batch dimension dynamic) and one for all rows in order);
 a string picks the torch.compile backend. `warm_up(batch_sizes)` traces them all before the first
 session opens (the worker does, for its batch buckets: worldsim/models/warmup.py); untraced, a graph
 compiles on first use, stalling play.
@@ -104,7 +105,8 @@ class AaptRenderer:
         if compile:           # True: Inductor (+ CUDA graphs on CUDA); a string: that torch.compile backend
             backend = compile if isinstance(compile, str) else "inductor"
             cuda_graphs = backend == "inductor" and self.device.type == "cuda"
-            self.model.generator.compile_step(backend, mode="reduce-overhead" if cuda_graphs else None)
+            self.model.generator.compile_step(backend, mode="reduce-overhead" if cuda_graphs else None,
+                                              dynamic_batch=True)     # a graph per phase for sizes >= 2
         self.decoder = StreamingDecoder(self.model.vae, light=light_decoder, sessions=max_sessions)
         self.free_slots = list(range(max_sessions))
         self.spec = RendererSpec(

@@ -1,8 +1,9 @@
 """Compiled serving pays its compile cost before play: trace every graph the worker can ask for.
 
-A compiled step (`Generator.compile_step`: static shapes) has one graph per batch size, ring phase
-(filling: masked attention; full: none) and kind of rows (all rows in order: a slice of the whole
-cache; any other set: an index tensor). The worker steps a compiled renderer only in its bucket
+A compiled step (`Generator.compile_step`) has a graph per batch size (with `dynamic_batch`, as the
+renderer compiles it: one for 1 and one for every size >= 2), ring phase (filling: masked attention;
+full: none) and kind of rows (all rows in order: a slice of the whole cache; any other set: an
+index tensor); CUDA graphs record one per size. The worker steps a compiled renderer only in its bucket
 sizes (runtime/scheduling.py), so the graphs it can ask for are known before the first session
 opens: `warm_up_step` runs each once (three times on CUDA, where CUDA graph trees run a function
 eagerly once, record it on the next call and replay it after), on the generator's own cache
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import torch
 import torch._dynamo
+from torch._dynamo.utils import counters
 
 
 def step_row_sets(batch_sizes, rows: int) -> list[list[int]]:
@@ -40,7 +42,7 @@ def ring_phases(window: int) -> list[int]:
 def warm_up_step(gen, batch_sizes, calls: int | None = None) -> int:
     """Run the compiled step once per (row set, ring phase), as `AaptRenderer.step` calls it
     (controls in the cache's dtype, float32 noise), then reset the cache. Returns the number of
-    graphs traced (row sets x ring phases). Raises dynamo's recompile limit when more graphs than it are needed
+    graphs dynamo made. Raises dynamo's recompile limit when more graphs than it are needed
     (the default, 8, is below the 9 that buckets 1..128 with 128 rows make: the 9th would run eagerly)."""
     if gen._compiled_step is None:
         raise RuntimeError("warm_up_step needs a compiled step (Generator.compile_step)")
@@ -48,7 +50,7 @@ def warm_up_step(gen, batch_sizes, calls: int | None = None) -> int:
     config = torch._dynamo.config
     if config.recompile_limit < len(sets):
         config.recompile_limit = len(sets)
-    prev = gen.prev_latent
+    prev, graphs = gen.prev_latent, counters["stats"]["unique_graphs"]
     calls = calls or (3 if prev.device.type == "cuda" else 1)
     try:
         for slots in sets:
@@ -62,7 +64,7 @@ def warm_up_step(gen, batch_sizes, calls: int | None = None) -> int:
                     gen.step(controls, noise, slots=slots)
     finally:
         reset_cache(gen)
-    return len(sets) * len(ring_phases(gen.cfg.window))
+    return counters["stats"]["unique_graphs"] - graphs
 
 
 @torch.no_grad()
