@@ -40,10 +40,10 @@ def test_renderer_parameters_lists_what_the_factory_takes():
     assert renderer_parameters("testpattern") == ["width", "height", "fps", "fovy_deg"]
 
 
-def test_the_prompt_reaches_the_session_and_its_recording(tmp_path):
+def test_the_prompt_reaches_the_session_and_its_recording(tmp_path, live_tiny_checkpoint):
     """prompt= is the session's text prompt (aapt encodes it): another prompt, another picture; it
     stays through reset and open_sibling, and the recording's header names it."""
-    opts = {"preset": "tiny"}
+    opts = {"checkpoint": live_tiny_checkpoint}
     with worldsim.open("aapt", seed=2, in_process=True, renderer_options=opts, prompt="a pine forest") as a, \
             worldsim.open("aapt", seed=2, in_process=True, renderer_options=opts, prompt="a desert at dusk") as b:
         a.step({}), b.step({})

@@ -27,15 +27,8 @@ STEPS = 12          # the tiny model's window is 3 latent frames: the ring fills
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from worldsim.config import model_preset, replace_generator
-    from worldsim.controls.encoding import control_channels
-    from worldsim.models.checkpoint import save_checkpoint
-    from worldsim.models.model import build_model
-    from worldsim.models.renderer import DEFAULT_CONTROLS
-    cfg = replace_generator(model_preset("tiny"), control_channels=control_channels(["camera"], DEFAULT_CONTROLS))
-    model = build_model(cfg, seed=3, zero_init=False)
-    return str(save_checkpoint(model, tmp_path_factory.mktemp("sp") / "ckpt", controls=DEFAULT_CONTROLS))
+def checkpoint(live_tiny_checkpoint):
+    return live_tiny_checkpoint
 
 
 def worker(checkpoint: str, gpus: int) -> WorkerProcess:
