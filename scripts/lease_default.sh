@@ -10,12 +10,13 @@
 #   bash scripts/lease_default.sh dry-table5 [DIR]  # that plan on this CPU, tiny preset at 32x32 (~2 min, most of it the init)
 # Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~7 min a model and seed set): on the device the truth
 # renderer's compiled CPU kernels did not build and five evals did not finish in 9 minutes.
-# The plan (the fourth lease's stage 3 broke the model: docs/TRAINING.md): both go on from the shipped
-# default (no VAE stage) on banks rendered with its camera encoding.
+# `start` (plan 5; ran as the fifth lease, docs/TRAINING.md: the fifth release ships from A): both go on from
+# the shipped default (no VAE stage) on banks rendered with its camera encoding.
 # A (GPU 0): adapt on its own free rollouts (--own-passes -1), then stage 3 student-forced with the
 #   regression anchor at a 5x lower learning rate.
 # B (GPU 1): the GPU tests and `bench e2e` while A adapts, then stage 3 of A's adapted model
 #   teacher-forced with the same settings (AAPT's Fig. 7 ablation).
+# Next lease: start-table5, then `bench` and `sp` on the same warm machine (~17 + 7 + 4 min).
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (24 worker processes) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
