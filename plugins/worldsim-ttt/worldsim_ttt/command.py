@@ -175,20 +175,6 @@ def classifier_eval_command(args) -> int:
     return 0
 
 
-def cut_film(frames, counts: list[int], what: str) -> list:
-    """The film's frames cut into scenes of `counts` frames; the last scene takes what is left.
-    A film off by more than a frame per scene is a one-line error."""
-    from worldsim.errors import WorldsimUserError
-
-    want = sum(counts)
-    if abs(len(frames) - want) > len(counts):
-        raise WorldsimUserError(f"{what}: {len(frames)} frames, but its storyboard's {len(counts)} scenes "
-                                f"make {want} (off by more than a frame per scene: another storyboard, "
-                                f"fps or --seconds-per-segment?)")
-    starts = [sum(counts[:i]) for i in range(len(counts))]
-    return [frames[a:b] for a, b in zip(starts, starts[1:] + [len(frames)])]
-
-
 def _mark(value) -> str:
     return "n-a" if value is None else f"{value:g}"
 
@@ -213,16 +199,14 @@ def agreement_command(args) -> int:
     from worldsim.errors import WorldsimUserError
 
     from .caption_classifier import agreement
-    from .render import read_film, scene_frames
+    from .render import film_scenes
     from .storyboard import load_storyboard
 
     if not Path(args.film).is_file():
         raise WorldsimUserError(f"{args.film}: no such film")
     scenes = load_storyboard(args.storyboard)
     model = _classifier(args.classifier)
-    frames, fps = read_film(args.film)
-    counts = scene_frames(scenes, args.seconds_per_segment, fps)
-    cuts = cut_film(frames, counts, f"{args.film} ({fps:g} fps)")
+    frames, fps, cuts = film_scenes(args.film, scenes, args.seconds_per_segment)
     need = model.cfg.frames
     for i, (scene, cut) in enumerate(zip(scenes, cuts), 1):
         if len(cut) < need:

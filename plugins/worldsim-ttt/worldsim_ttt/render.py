@@ -111,3 +111,25 @@ def read_film(path: str | Path) -> tuple[np.ndarray, float]:
     if not rate:
         raise WorldsimUserError(f"{path}: the video has no frame rate")
     return frames, float(rate)
+
+
+def cut_film(frames, counts: list[int], what: str) -> list:
+    """The film's frames cut into scenes of `counts` frames; the last scene takes what is left.
+    A film off by more than a frame per scene is a one-line error."""
+    from worldsim.errors import WorldsimUserError
+
+    want = sum(counts)
+    if abs(len(frames) - want) > len(counts):
+        raise WorldsimUserError(f"{what}: {len(frames)} frames, but its storyboard's {len(counts)} scenes "
+                                f"make {want} (off by more than a frame per scene: another storyboard, "
+                                f"fps or --seconds-per-segment?)")
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    return [frames[a:b] for a, b in zip(starts, starts[1:] + [len(frames)])]
+
+
+def film_scenes(path: str | Path, scenes, seconds_per_segment: float) -> tuple[np.ndarray, float, list]:
+    """A film `render` wrote, read and cut into its storyboard's scenes as `render` laid them out
+    (`scene_frames` at the film's frame rate): (frames, fps, per-scene frames). The one split of
+    `worldsim ttt agreement` and `worldsim ttt consistency`; one-line WorldsimUserErrors."""
+    frames, fps = read_film(path)
+    return frames, fps, cut_film(frames, scene_frames(scenes, seconds_per_segment, fps), f"{path} ({fps:g} fps)")
