@@ -6,6 +6,7 @@
     worldsim ttt classifier train --world-seeds 0-199 --out runs/cls     # caption agreement classifier
     worldsim ttt classifier eval runs/cls --world-seeds 10000-10049      # held-out accuracy per head
     worldsim ttt agreement film.mp4 storyboard.toml --classifier runs/cls  # a film vs its captions
+    worldsim ttt consistency film.mp4 storyboard.toml   # revisited places (same seed) vs other places
 """
 from __future__ import annotations
 
@@ -57,6 +58,13 @@ def register(subparsers) -> None:
                    help="the model segment length the film was rendered with (default 3)")
     a.add_argument("--json", action="store_true", help="print the result as JSON")
     a.set_defaults(func=agreement_command)
+    k = sub.add_parser("consistency", help="do places revisited later in a film (same scene seed) look as they did?")
+    k.add_argument("film", help="the mp4 that `worldsim ttt render` wrote")
+    k.add_argument("storyboard", help="the storyboard (TOML) it was rendered from; revisits share a seed")
+    k.add_argument("--seconds-per-segment", type=float, default=3.0,
+                   help="the model segment length the film was rendered with (default 3)")
+    k.add_argument("--json", action="store_true", help="print the result as JSON")
+    k.set_defaults(func=consistency_command)
 
 
 def describe_here() -> dict:
@@ -220,4 +228,43 @@ def agreement_command(args) -> int:
     else:
         _print_agreement(result, scenes, f"{args.film}: {len(frames)} frames at {fps:g} fps, {len(scenes)} scenes; "
                                          f"classifier {args.classifier}")
+    return 0
+
+
+def consistency_command(args) -> int:
+    from pathlib import Path
+
+    from worldsim.errors import WorldsimUserError
+
+    from .consistency import MEASURES, REVISIT_FRAMES, consistency, revisits
+    from .render import film_scenes
+    from .storyboard import load_storyboard
+
+    if not Path(args.film).is_file():
+        raise WorldsimUserError(f"{args.film}: no such film")
+    scenes = load_storyboard(args.storyboard)
+    if not revisits(scenes):
+        raise WorldsimUserError(f"{args.storyboard}: no scene revisits an earlier one "
+                                f"(a revisit is a later scene with an earlier scene's seed)")
+    frames, fps, cuts = film_scenes(args.film, scenes, args.seconds_per_segment)
+    for i, (scene, cut) in enumerate(zip(scenes, cuts), 1):
+        if len(cut) == 0:
+            raise WorldsimUserError(f"{args.film}: scene {i} ({scene.text!r}) has no frames")
+    try:
+        result = consistency(cuts, scenes)
+    except ValueError as err:
+        raise WorldsimUserError(f"{args.storyboard}: {err}") from None
+    result = {"film": str(args.film), "fps": fps, "frames": [len(c) for c in cuts], **result}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.film}: {len(frames)} frames at {fps:g} fps, {len(scenes)} scenes, {len(result['pairs'])} revisits "
+          f"(first {REVISIT_FRAMES} frames of each against the earlier visit and against the other places)")
+    print(f"{'earlier':>7} {'revisit':>7} {'seed':>6}  " + "  ".join(f"{m + ' same/others/gap':32s}" for m in MEASURES))
+    for p in result["pairs"]:
+        print(f"{p['earlier']:>7} {p['revisit']:>7} {p['seed']:>6}  " + "  ".join(
+            f"{p['same_place'][m]:8.3f} {p['other_places'][m]:8.3f} {p['gap'][m]:+8.3f}       " for m in MEASURES))
+    mean = result["mean"]
+    print(f"{'mean':>22}  " + "  ".join(f"{mean['revisit'][m]:8.3f} {mean['non_revisit'][m]:8.3f} "
+                                        f"{mean['gap'][m]:+8.3f}       " for m in MEASURES))
     return 0

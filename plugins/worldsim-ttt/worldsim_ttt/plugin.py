@@ -1,6 +1,6 @@
 """What the plugin provides, for worldsim's plugin discovery (entry-point group `worldsim.plugins`).
 
-The entry point is `register(subparsers)`: it adds `worldsim ttt render | describe | classifier | agreement` and imports
+The entry point is `register(subparsers)`: it adds `worldsim ttt render | describe | classifier | agreement | consistency` and imports
 only this module and worldsim_ttt.command (no torch work, no Triton compile). The plugin also
 registers the offline renderer `ttt-film` (entry-point group `worldsim.renderers`,
 worldsim_ttt.film_renderer:FilmRenderer): a session's film is sampled whole at open, then played back.
@@ -22,7 +22,7 @@ def describe() -> dict:
         "modules": ["worldsim_ttt.layer:TTTLayer", "worldsim_ttt.layer:GatedBidirectionalTTT",
                     "worldsim_ttt.longform:LongFormModel", "worldsim_ttt.caption_classifier:CaptionClassifier"],
         "commands": ["worldsim ttt render", "worldsim ttt describe", "worldsim ttt classifier train",
-                     "worldsim ttt classifier eval", "worldsim ttt agreement"],
+                     "worldsim ttt classifier eval", "worldsim ttt agreement", "worldsim ttt consistency"],
         "renderers": ["worldsim_ttt.film_renderer:FilmRenderer"],    # `ttt-film`, offline: the film is sampled at open
         "docs": "docs/ttt.md",
     }
