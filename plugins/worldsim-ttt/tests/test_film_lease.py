@@ -17,6 +17,6 @@ def test_dry_run_trains_renders_and_benchmarks(tmp_path):
     log = (tmp_path / "driver.log").read_text()
     assert done.returncode == 0 and "FAILED" not in log and log.rstrip().endswith("done"), log + done.stderr
     assert (tmp_path / "model" / "train_state.json").is_file() and (tmp_path / "model_f16" / "ttt.safetensors").is_file()
-    assert {p.name for p in tmp_path.glob("*.mp4")} == {"alpine_day.mp4", "autumn_journey.mp4"}
+    assert {p.name for p in tmp_path.glob("*.mp4")} == {"alpine_day.mp4", "autumn_journey.mp4", "lakeside_return.mp4"}
     rows = [json.loads(line) for line in (tmp_path / "bench_film.json").read_text().splitlines()]
     assert {r["variant"] for r in rows} == {"ttt-mlp", "local", "full"}

@@ -3,7 +3,8 @@
     [[segment]]
     text = "walks forward through a pine forest at dawn"
     seconds = 6                    # > 0; split into model segments of --seconds-per-segment (3 s)
-    seed = 7                       # optional: the scene's noise (default: --seed + scene index)
+    seed = 7                       # optional: the scene's noise (default: --seed + scene index);
+                                   # scenes sharing a seed are one place (`worldsim ttt consistency`)
     camera = ["walk", "turn_left"] # optional camera path: the reference player's moves, in order
 
 The camera path is told to the model in words, as the reference world's captions do
