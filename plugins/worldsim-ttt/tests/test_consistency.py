@@ -30,7 +30,7 @@ def films(tmp_path_factory):
     other = [ELSEWHERE.get(i, w) for i, w in enumerate(WALKS)]
     replaced = write_film(tmp / "replaced.mp4", np.concatenate([clips[w] for w in other]), 24)
     board = tmp / "board.toml"
-    board.write_text("\n".join(f'[[segment]]\ntext = "place {p}"\nseconds = 0.5\nseed = {p}\n' for p in PLACES))
+    board.write_text("\n".join(f'[[segment]]\ntext = "place {p}"\nseconds = 0.5\nplace = "p{p}"\n' for p in PLACES))
     return true, replaced, board
 
 
@@ -40,9 +40,11 @@ def measure(cli, capsys, film, board) -> dict:
 
 
 def test_revisits_pair_each_later_scene_with_its_earlier_visits():
-    scenes = [Scene("a", 1, 5), Scene("b", 1), Scene("c", 1, 5), Scene("d", 1, 6), Scene("e", 1, 5)]
+    scenes = [Scene("a", 1, place="x"), Scene("b", 1), Scene("c", 1, place="x"), Scene("d", 1, place="y"),
+              Scene("e", 1, place="x")]
     assert revisits(scenes) == [(0, 2), (0, 4), (2, 4)]
-    assert revisits([Scene("a", 1), Scene("b", 1)]) == []           # no seed: no claim of a place
+    assert revisits([Scene("a", 1), Scene("b", 1)]) == []           # no place: no claim of one
+    assert revisits([Scene("a", 1, seed=3), Scene("b", 1, seed=3)]) == []   # a shared seed is shared noise, not a place
 
 
 def test_a_revisit_is_closer_to_its_place_than_to_the_others(films, cli, capsys):
@@ -50,7 +52,7 @@ def test_a_revisit_is_closer_to_its_place_than_to_the_others(films, cli, capsys)
     right, moved = measure(cli, capsys, true, board), measure(cli, capsys, replaced, board)
     for r in (right, moved):
         assert r["frames"] == [13] * 6 and r["fps"] == 24.0 and r["measures"] == list(MEASURES)
-        assert [(p["earlier"], p["revisit"], p["seed"]) for p in r["pairs"]] == [(1, 4, 0), (2, 6, 1)]
+        assert [(p["earlier"], p["revisit"], p["place"]) for p in r["pairs"]] == [(1, 4, "p0"), (2, 6, "p1")]
         assert all(p["other_scenes"] == 4 for p in r["pairs"])       # 6 scenes: not its own place's 2
     hist = "histogram"
     assert all(p["gap"][hist] > 0.2 for p in right["pairs"])          # each revisit: its own place's colours
@@ -67,7 +69,7 @@ def test_a_revisit_is_closer_to_its_place_than_to_the_others(films, cli, capsys)
 def test_the_measure_is_deterministic_and_identical_frames_are_the_same_place():
     rng = np.random.default_rng(0)
     a, b = (rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8) for _ in range(2))
-    scenes = [Scene("a", 1, 1), Scene("b", 1, 2), Scene("a again", 1, 1)]
+    scenes = [Scene("a", 1, place="1"), Scene("b", 1, place="2"), Scene("a again", 1, place="1")]
     r = consistency([a, b, a.copy()], scenes)
     assert r == consistency([a, b, a.copy()], scenes)
     assert r["pairs"][0]["same_place"] == {"histogram": 1.0, "psnr_db": 99.0}
@@ -78,7 +80,7 @@ def test_the_table(films, cli, capsys):
     assert cli(["ttt", "consistency", str(true), str(board), "--seconds-per-segment", SPS]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{true}: 78 frames at 24 fps, 6 scenes, 2 revisits")
-    assert len(lines) == 2 + 2 + 1 and lines[2].split()[:3] == ["1", "4", "0"] and lines[-1].split()[0] == "mean"
+    assert len(lines) == 2 + 2 + 1 and lines[2].split()[:3] == ["1", "4", "p0"] and lines[-1].split()[0] == "mean"
 
 
 def test_the_example_storyboard_has_revisits():
@@ -88,17 +90,19 @@ def test_the_example_storyboard_has_revisits():
 
     scenes = load_storyboard(Path(__file__).parents[1] / "examples" / "lakeside_return.toml")
     assert len(scenes) >= 8 and sum(scene_parts(scenes, 3.0)) * 3 >= 30
-    assert len({scenes[b].seed for _, b in revisits(scenes)}) >= 2
+    assert len({scenes[b].place for _, b in revisits(scenes)}) >= 2
+    seeds = [s.seed for s in scenes if s.seed is not None]
+    assert len(seeds) == len(set(seeds))                         # a revisit does not reuse its visit's noise
 
 
 def test_errors_are_one_line(films, tmp_path, cli, capsys):
     true, _, board = films
     plain = tmp_path / "plain.toml"
-    plain.write_text('[[segment]]\ntext = "a"\nseconds = 0.5\nseed = 1\n[[segment]]\ntext = "b"\nseconds = 0.5\n')
+    plain.write_text('[[segment]]\ntext = "a"\nseconds = 0.5\nplace = "x"\n[[segment]]\ntext = "b"\nseconds = 0.5\n')
     longer = tmp_path / "longer.toml"
-    longer.write_text(board.read_text() + '[[segment]]\ntext = "more"\nseconds = 0.5\nseed = 0\n')
+    longer.write_text(board.read_text() + '[[segment]]\ntext = "more"\nseconds = 0.5\nplace = "p0"\n')
     alone = tmp_path / "alone.toml"
-    alone.write_text("\n".join('[[segment]]\ntext = "here"\nseconds = 1.5\nseed = 4\n' for _ in range(2)))
+    alone.write_text("\n".join('[[segment]]\ntext = "here"\nseconds = 1.5\nplace = "x"\n' for _ in range(2)))
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     cases = [
         ([str(tmp_path / "none.mp4"), str(board)], "no such film"),

@@ -49,6 +49,7 @@ BAD = {
     "seconds must be a positive number, got -2": '[[segment]]\ntext = "a"\nseconds = -2',
     f"at most {MAX_SCENES}": '[[segment]]\ntext = "a"\nseconds = 1\n' * (MAX_SCENES + 1),
     "unknown camera move 'fly'": '[[segment]]\ntext = "a"\nseconds = 1\ncamera = ["fly"]',
+    "place must be a non-empty name, got 3": '[[segment]]\ntext = "a"\nseconds = 1\nplace = 3',
     "needs at least one [[segment]]": "",
 }
 

@@ -6,7 +6,7 @@
     worldsim ttt classifier train --world-seeds 0-199 --out runs/cls     # caption agreement classifier
     worldsim ttt classifier eval runs/cls --world-seeds 10000-10049      # held-out accuracy per head
     worldsim ttt agreement film.mp4 storyboard.toml --classifier runs/cls  # a film vs its captions
-    worldsim ttt consistency film.mp4 storyboard.toml   # revisited places (same seed) vs other places
+    worldsim ttt consistency film.mp4 storyboard.toml   # revisited places (same place) vs other places
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="ttt_command", metavar="ACTION")
     sub.required = True
     r = sub.add_parser("render", help="render a storyboard (TOML) to an mp4 with the long-form TTT model")
-    r.add_argument("storyboard", help="a TOML file of [[segment]] tables (text, seconds, seed, camera)")
+    r.add_argument("storyboard", help="a TOML file of [[segment]] tables (text, seconds, seed, place, camera)")
     r.add_argument("-o", "--out", required=True, help="the mp4 to write")
     r.add_argument("--seconds-per-segment", type=float, default=3.0, help="model segment length (default 3)")
     r.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (1: none; default 5)")
@@ -58,7 +58,7 @@ def register(subparsers) -> None:
                    help="the model segment length the film was rendered with (default 3)")
     a.add_argument("--json", action="store_true", help="print the result as JSON")
     a.set_defaults(func=agreement_command)
-    k = sub.add_parser("consistency", help="do places revisited later in a film (same scene seed) look as they did?")
+    k = sub.add_parser("consistency", help="do places revisited later in a film (same scene place) look as they did?")
     k.add_argument("film", help="the mp4 that `worldsim ttt render` wrote")
     k.add_argument("storyboard", help="the storyboard (TOML) it was rendered from; revisits share a seed")
     k.add_argument("--seconds-per-segment", type=float, default=3.0,
@@ -260,11 +260,11 @@ def consistency_command(args) -> int:
         return 0
     print(f"{args.film}: {len(frames)} frames at {fps:g} fps, {len(scenes)} scenes, {len(result['pairs'])} revisits "
           f"(first {REVISIT_FRAMES} frames of each against the earlier visit and against the other places)")
-    print(f"{'earlier':>7} {'revisit':>7} {'seed':>6}  " + "  ".join(f"{m + ' same/others/gap':32s}" for m in MEASURES))
+    print(f"{'earlier':>7} {'revisit':>7} {'place':>10}  " + "  ".join(f"{m + ' same/others/gap':32s}" for m in MEASURES))
     for p in result["pairs"]:
-        print(f"{p['earlier']:>7} {p['revisit']:>7} {p['seed']:>6}  " + "  ".join(
+        print(f"{p['earlier']:>7} {p['revisit']:>7} {p['place']:>10}  " + "  ".join(
             f"{p['same_place'][m]:8.3f} {p['other_places'][m]:8.3f} {p['gap'][m]:+8.3f}       " for m in MEASURES))
     mean = result["mean"]
-    print(f"{'mean':>22}  " + "  ".join(f"{mean['revisit'][m]:8.3f} {mean['non_revisit'][m]:8.3f} "
+    print(f"{'mean':>26}  " + "  ".join(f"{mean['revisit'][m]:8.3f} {mean['non_revisit'][m]:8.3f} "
                                         f"{mean['gap'][m]:+8.3f}       " for m in MEASURES))
     return 0

@@ -1,9 +1,10 @@
 """Scene consistency across segments: does a place revisited later in a film look like it did?
 
-A storyboard scene's `seed` names its place (its world seed): two scenes with the same seed are a
-visit and a revisit of one place. For every later scene that revisits an earlier one, the revisit's
+A storyboard scene's `place` names the place it shows: two scenes with the same place are a visit
+and a revisit of it. (Not its `seed`: that is the scene's noise, and a revisit drawn from the same
+noise as the visit would look alike without any memory.) For every later scene that revisits an earlier one, the revisit's
 first `REVISIT_FRAMES` frames are compared with the earlier scene's frames, and, as the baseline,
-with the frames of every scene of another place in the same film (a scene without a seed counts as
+with the frames of every scene of another place in the same film (a scene without a place counts as
 a place of its own). A model that remembers places scores its revisits closer to their own place
 than to the others; the gap is the measure.
 
@@ -38,14 +39,14 @@ MEASURES = ("histogram", "psnr_db")
 
 
 def place_key(scene, index: int):
-    """The place a scene shows: its seed, or (without one) a place of its own."""
-    return ("seed", scene.seed) if scene.seed is not None else ("scene", index)
+    """The place a scene shows: its `place`, or (without one) a place of its own."""
+    return ("place", scene.place) if scene.place is not None else ("scene", index)
 
 
 def revisits(scenes) -> list[tuple[int, int]]:
-    """(earlier, later) scene indices of every revisit: each later scene with each earlier one of its seed."""
+    """(earlier, later) scene indices of every revisit: each later scene with each earlier one of its place."""
     return [(a, b) for b in range(len(scenes)) for a in range(b)
-            if scenes[b].seed is not None and scenes[a].seed == scenes[b].seed]
+            if scenes[b].place is not None and scenes[a].place == scenes[b].place]
 
 
 def _spaced(frames: np.ndarray, most: int) -> np.ndarray:
@@ -92,7 +93,7 @@ def consistency(cuts: list[np.ndarray], scenes, revisit_frames: int = REVISIT_FR
     pairs. A storyboard without a revisit, or with only one place, raises ValueError."""
     pairs = revisits(scenes)
     if not pairs:
-        raise ValueError("no scene revisits an earlier one (give two scenes the same seed)")
+        raise ValueError("no scene revisits an earlier one (give two scenes the same place)")
     places = [place_key(s, i) for i, s in enumerate(scenes)]
     out = []
     for a, b in pairs:
@@ -101,7 +102,7 @@ def consistency(cuts: list[np.ndarray], scenes, revisit_frames: int = REVISIT_FR
         if not others:
             raise ValueError("every scene shows the same place: no other place to compare a revisit with")
         same, base = similarity(probe, cuts[a]), _mean(others)
-        out.append({"earlier": a + 1, "revisit": b + 1, "seed": scenes[b].seed, "same_place": same,
+        out.append({"earlier": a + 1, "revisit": b + 1, "place": scenes[b].place, "same_place": same,
                     "other_places": base, "other_scenes": len(others),
                     "gap": {m: same[m] - base[m] for m in MEASURES}})
     same = _mean([p["same_place"] for p in out])

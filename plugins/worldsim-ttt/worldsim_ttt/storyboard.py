@@ -3,8 +3,8 @@
     [[segment]]
     text = "walks forward through a pine forest at dawn"
     seconds = 6                    # > 0; split into model segments of --seconds-per-segment (3 s)
-    seed = 7                       # optional: the scene's noise (default: --seed + scene index);
-                                   # scenes sharing a seed are one place (`worldsim ttt consistency`)
+    seed = 7                       # optional: the scene's noise (default: --seed + scene index)
+    place = "lake"                 # optional: scenes naming one place show it (`worldsim ttt consistency`)
     camera = ["walk", "turn_left"] # optional camera path: the reference player's moves, in order
 
 The camera path is told to the model in words, as the reference world's captions do
@@ -21,7 +21,7 @@ from pathlib import Path
 from worldsim.errors import WorldsimUserError
 
 MAX_SCENES = 64
-KEYS = {"text", "seconds", "seed", "camera"}
+KEYS = {"text", "seconds", "seed", "place", "camera"}
 
 
 class StoryboardError(WorldsimUserError):
@@ -34,6 +34,7 @@ class Scene:
     seconds: float
     seed: int | None = None
     camera: tuple[str, ...] = ()
+    place: str | None = None
 
     @property
     def prompt(self) -> str:
@@ -82,13 +83,16 @@ def parse_storyboard(data: dict, where: str = "storyboard") -> list[Scene]:
         seed = row.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise StoryboardError(f"{at}: seed must be a non-negative integer, got {seed!r}")
+        place = row.get("place")
+        if place is not None and (not isinstance(place, str) or not place.strip()):
+            raise StoryboardError(f"{at}: place must be a non-empty name, got {place!r}")
         camera = row.get("camera", [])
         if isinstance(camera, str):
             camera = [camera]
         if not isinstance(camera, list) or any(m not in CAMERA_MOVES for m in camera):
             bad = next((m for m in camera if m not in CAMERA_MOVES), camera) if isinstance(camera, list) else camera
             raise StoryboardError(f"{at}: unknown camera move {bad!r}; moves: {', '.join(CAMERA_MOVES)}")
-        scenes.append(Scene(text.strip(), float(seconds), seed, tuple(camera)))
+        scenes.append(Scene(text.strip(), float(seconds), seed, tuple(camera), place.strip() if place else None))
     return scenes
 
 
