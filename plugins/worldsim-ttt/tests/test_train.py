@@ -39,7 +39,7 @@ def test_module_entry_trains_and_writes_a_checkpoint(tmp_path, capsys):
 TINY = ["--films", "3", "--scenes", "2", "--seconds-per-segment", "0.2", "--size", "16x16", "--batch", "2"]
 
 
-def test_resume_goes_on_exactly(tmp_path):
+def test_resume_goes_on_exactly(tmp_path, capsys):
     from safetensors.torch import load_file
 
     assert main(["--preset", "tiny", *TINY, "--steps", "4", "--out", str(tmp_path / "once")]) == 0
@@ -49,6 +49,12 @@ def test_resume_goes_on_exactly(tmp_path):
         once, again = load_file(tmp_path / "once" / name), load_file(tmp_path / "again" / name)
         assert once.keys() == again.keys() and all(torch.equal(once[k], again[k]) for k in once), name
     assert '"step": 4' in (tmp_path / "again" / "train_state.json").read_text()
+    state = tmp_path / "half" / "train_state.safetensors"                 # truncated: one line, not a traceback
+    state.write_bytes(state.read_bytes()[:100])
+    capsys.readouterr()
+    assert main(["--resume", str(tmp_path / "half"), *TINY, "--steps", "4", "--out", str(tmp_path / "third")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unreadable training state" in err, err
 
 
 def test_minutes_bound_the_loop_and_films_render_in_workers(tmp_path, capsys):

@@ -92,8 +92,7 @@ class FilmTrainer:
         tensors = {f"{i}.{k}": v.detach().contiguous().cpu() for i, st in sd["state"].items() for k, v in st.items()}
         tensors["generator"] = self.gen.get_state()
         save_file(tensors, str(path / STATE_TENSORS))
-        groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
-        (path / STATE_JSON).write_text(json.dumps({"step": self.step, "param_groups": groups}, indent=1))
+        (path / STATE_JSON).write_text(json.dumps({"step": self.step, "param_groups": sd["param_groups"]}, indent=1))
         return path
 
     def load(self, path: str | Path) -> None:
@@ -105,8 +104,12 @@ class FilmTrainer:
         if not (path / STATE_TENSORS).is_file() or not (path / STATE_JSON).is_file():
             raise WorldsimUserError(f"{path}: no training state ({STATE_JSON}) to resume from; "
                                     "give a checkpoint written by python -m worldsim_ttt.train")
-        meta = json.loads((path / STATE_JSON).read_text())
-        tensors = load_file(str(path / STATE_TENSORS))
+        try:
+            meta = json.loads((path / STATE_JSON).read_text())
+            tensors = load_file(str(path / STATE_TENSORS))
+        except Exception as err:            # truncated or not what save wrote: one line, nothing overwritten
+            raise WorldsimUserError(f"{path}: unreadable training state ({type(err).__name__}: "
+                                    f"{str(err).splitlines()[0] if str(err) else 'corrupt'})") from None
         state: dict[int, dict[str, Tensor]] = {}
         for key, value in tensors.items():
             if key != "generator":
