@@ -7,6 +7,8 @@
 #   bash scripts/lease_default.sh bench     # once both have finished: the step compiled with CUDA graphs (issue 14), one GPU each
 #   bash scripts/lease_default.sh sp        # 8b at 1280x720 sequence-parallel on both GPUs vs one (issue 14)
 #   bash scripts/lease_default.sh start-table5    # instead of start: the Table 5 pair below (then follow, collect t10 / t60 full)
+#     WITH_TTT=1 (T5_WORKERS=18): also the long-form model's lease (issue 17, plugins/worldsim-ttt/scripts/film_lease.py) on
+#     GPU 1 while B waits for A's bank; `collect` it with `WD=/tmp/wd/ttt bash plugins/worldsim-ttt/scripts/lease_ttt.sh collect`
 #   bash scripts/lease_default.sh dry-table5 [DIR]  # that plan on this CPU, tiny preset at 32x32 (~2 min, most of it the init)
 # Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~7 min a model and seed set): on the device the truth
 # renderer's compiled CPU kernels did not build and five evals did not finish in 9 minutes.
@@ -90,11 +92,18 @@ start-table5)   # the Table 5 pair (header): A renders the long bank and trains 
     pkill -f train_default.py; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
     case "$T5_FROM" in /*) ;; *) T5_FROM=$PWD/$T5_FROM ;; esac      # a given checkpoint: relative to this checkout
     ROOT=$PWD; cd /tmp/repo
-    CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/t10 --workers 24 \
+    CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/t10 --workers ${T5_WORKERS:-24} \
         --continue-from "$T5_FROM" $T5 --long-frames 41 --adv-warmup 18 --budgets "$T5_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
     CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/t60 --latents-from $WD/t10 \
         --continue-from "$T5_FROM" $T5 --long-frames 361 --adv-warmup 2 --budgets "$T5_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
     cd $ROOT
+    if [ -n "${WITH_TTT:-}" ]; then   # the long-form model (issue 17) on GPU 1 while B waits for A's bank; its bench_film runs in `bench`
+        mkdir -p $WD/ttt; cp -r plugins /tmp/repo/
+        (cd /tmp/repo && CUDA_VISIBLE_DEVICES=1 TRITON_CACHE_DIR=/tmp/ttt-triton-cache PYTHONPATH=$PYTHONPATH:/tmp/repo/plugins/worldsim-ttt \
+            setsid nohup python3 plugins/worldsim-ttt/scripts/film_lease.py --work $WD/ttt --device cuda --workers ${TTT_WORKERS:-10} \
+            --checkpoint worldsim/assets/default --minutes ${TTT_MINUTES:-3} --no-bench > $WD/ttt/driver.out 2>&1 < /dev/null &
+         echo $! > $WD/ttt/driver.pid)
+    fi
     follow "${2:-570}" ;;
 dry-table5)     # the same plan on the CPU: a tiny camera init (the dry driver's adapt), a bank of 8 walks of 41 frames
                 # (11 latent frames), rollouts of 5 vs 11 latent frames in segments of 3 (the tiny window), 4 s each
@@ -116,7 +125,12 @@ bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 a
     ( model 0 8b_eager --preset 8b --res 736x416 --window 30 --steps 30; model 0 8b_graphs --preset 8b --res 736x416 --window 30 --steps 30 --compile ) &
     ( model 1 1.3b_eager --preset 1.3b --res 832x480 --window 21 --steps 30; model 1 1.3b_graphs --preset 1.3b --res 832x480 --window 21 --steps 30 --compile ) &
     wait
-    model 1 default_graphs --preset default --res 128x128 --decoder light --steps 200 --compile &
+    ( model 1 default_graphs --preset default --res 128x128 --decoder light --steps 200 --compile
+      if [ -d plugins/worldsim-ttt ]; then   # issue 17: sampling time of 3-63 s films, TTT-MLP vs local vs full attention
+          CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache timeout 300 \
+              python3 -m worldsim_ttt.bench_film --device cuda --json > $B/bench_film.json 2> $B/bench_film.err
+          echo "bench_film: $(tail -n 3 $B/bench_film.json) $(tail -n 2 $B/bench_film.err)"
+      fi ) &
     for s in 1 128; do     # 128: the worker first compiles 6 graphs and records 18 CUDA graphs (compile_s in the JSON)
         CUDA_VISIBLE_DEVICES=0 timeout $((s == 1 ? 150 : 330)) python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e \
             --preset default --res 128x128 --window 16 --sessions $s --device cuda --seconds 8 --compile --json \
