@@ -18,7 +18,11 @@
 #   regression anchor at a 5x lower learning rate.
 # B (GPU 1): the GPU tests and `bench e2e` while A adapts, then stage 3 of A's adapted model
 #   teacher-forced with the same settings (AAPT's Fig. 7 ablation).
-# Next lease: start-table5, then `bench` and `sp` on the same warm machine (~17 + 7 + 4 min).
+# Plan 7, `start-adapt` (next lease): the one lever that moved play so far was adapting on the model's own free
+# rollouts (fifth lease: yaw following 51 -> 58 %, turn360 +2.2 dB); stage 3 with the anchor and Table 5 left the model
+# where it was (sixth lease). Both GPUs go on from the shipped default with --own-passes -1 --own-fraction 0.75 for
+# ADAPT_S (840) s: A on 81-frame clips (21 latent frames), B on 161-frame clips (41: the rollout runs 25 frames past
+# the 16-frame window). Then `follow`, `collect camera ship`, `collect long ship`; `dry-adapt` checks it here (~3 min).
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (24 worker processes) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
@@ -105,6 +109,25 @@ start-table5)   # the Table 5 pair (header): A renders the long bank and trains 
          echo $! > $WD/ttt/driver.pid)
     fi
     follow "${2:-570}" ;;
+start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts for ADAPT_S seconds, 81- vs 161-frame clips
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    pkill -f "[t]rain_default"; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
+    if [ -d .inductor ]; then rm -rf /tmp/inductor && cp -r .inductor /tmp/inductor; fi
+    ROOT=$PWD; cd /tmp/repo
+    P7="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13"
+    P7_BUDGETS="{\"adapt\": ${ADAPT_S:-840}, \"distill\": 0, \"adversarial\": 0}"
+    CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
+        --work $WD/camera $P7 --budgets "$P7_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
+    CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
+        --work $WD/long $P7 --clip-frames 161 --train-seeds 0-383:2 --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
+    cd $ROOT
+    follow "${2:-570}" ;;
+dry-adapt)      # plan 7 on this CPU: the tiny preset, 17- vs 33-frame clips, own free rollouts, a few seconds each
+    D=${2:-/tmp/adapt_dry}; PY=${PYTHON:-python3}; rm -rf "$D"
+    DRY="--dry-run --workers 2 --own-passes -1 --own-fraction 0.75 --budgets {\"distill\":0,\"adversarial\":0}"
+    $PY scripts/train_default.py camera --work "$D/camera" $DRY &&
+    $PY scripts/train_default.py camera --work "$D/long" $DRY --clip-frames 33 --train-seeds 0-3:2 &&
+    tail -n 2 "$D/camera/driver.log" "$D/long/driver.log" ;;
 dry-table5)     # the same plan on the CPU: a tiny camera init (the dry driver's adapt), a bank of 8 walks of 41 frames
                 # (11 latent frames), rollouts of 5 vs 11 latent frames in segments of 3 (the tiny window), 4 s each
     D=${2:-/tmp/table5_dry}; PY=${PYTHON:-python3}; rm -rf "$D"
@@ -156,5 +179,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|follow|collect|bench|sp [seconds] | dry-table5 [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac
