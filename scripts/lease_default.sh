@@ -7,7 +7,7 @@
 #   bash scripts/lease_default.sh bench     # once both have finished: the step compiled with CUDA graphs (issue 14), one GPU each
 #   bash scripts/lease_default.sh sp        # 8b at 1280x720 sequence-parallel on both GPUs vs one (issue 14)
 #   bash scripts/lease_default.sh start-table5    # instead of start: the Table 5 pair below (then follow, collect t10 / t60 full)
-#     WITH_TTT=1 (T5_WORKERS=18): also the long-form model's lease (issue 17, plugins/worldsim-ttt/scripts/film_lease.py) on
+#     WITH_TTT=1: also the long-form model's lease (issue 17, plugins/worldsim-ttt/scripts/film_lease.py) on
 #     GPU 1 while B waits for A's bank; `collect` it with `WD=/tmp/wd/ttt bash plugins/worldsim-ttt/scripts/lease_ttt.sh collect`
 #   bash scripts/lease_default.sh dry-table5 [DIR]  # that plan on this CPU, tiny preset at 32x32 (~2 min, most of it the init)
 # Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~7 min a model and seed set): on the device the truth
@@ -25,7 +25,7 @@
 # the 16-frame window). Then `follow`, `collect camera ship`, `collect long ship`; `dry-adapt` checks it here (~3 min).
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
-# on GPU 0 (24 worker processes) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
+# on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
 # run stage 3 student-forced with the anchor (--adv-lr 2e-6 --adv-regression 10) from the same init ($T5_FROM,
 # default the shipped model; D from it too), batch 8, segments of 21 latent frames overlapping by 1, 480 s:
 # A (GPU 0) rolls out 41 latent frames (10 s, 2 segments), B (GPU 1) 361 (60 s, 18 segments); every segment
@@ -96,7 +96,7 @@ start-table5)   # the Table 5 pair (header): A renders the long bank and trains 
     pkill -f train_default.py; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
     case "$T5_FROM" in /*) ;; *) T5_FROM=$PWD/$T5_FROM ;; esac      # a given checkpoint: relative to this checkout
     ROOT=$PWD; cd /tmp/repo
-    CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/t10 --workers ${T5_WORKERS:-24} \
+    CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/t10 --workers ${T5_WORKERS:-13} \
         --continue-from "$T5_FROM" $T5 --long-frames 41 --adv-warmup 18 --budgets "$T5_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
     CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/t60 --latents-from $WD/t10 \
         --continue-from "$T5_FROM" $T5 --long-frames 361 --adv-warmup 2 --budgets "$T5_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
