@@ -84,6 +84,18 @@ class Float8Linear(nn.Module):
         return y.to(x.dtype).reshape(*lead, self.out_features)
 
 
+def check_fp8_device(device) -> None:
+    """ValueError (one line) unless `device` runs fp8 matmuls: the CPU (slowly), or a CUDA GPU of
+    compute capability 8.9 or later (Ada, Hopper and on)."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 9):
+        cap = ".".join(map(str, torch.cuda.get_device_capability(device)))
+        raise ValueError(f"fp8 needs a GPU of compute capability 8.9 or later (Ada, Hopper); "
+                         f"{torch.cuda.get_device_name(device)} is {cap}")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"fp8 runs on cpu or cuda, not {device.type}")
+
+
 def eligible(lin: nn.Module, min_features: int) -> bool:
     """An nn.Linear `_scaled_mm` can take (in and out features multiples of 16) of at least `min_features`."""
     return (type(lin) is nn.Linear and lin.in_features % 16 == 0 and lin.out_features % 16 == 0
