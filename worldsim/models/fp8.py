@@ -124,13 +124,13 @@ def to_float8(module: nn.Module, *, min_features: int = 32) -> int:
 
 def relative_error(got: Tensor, ref: Tensor) -> float:
     """||got - ref|| / ||ref|| in float64 (one host sync: for reports, not inside a step)."""
-    got, ref = got.double(), ref.double()
+    got, ref = got.detach().double(), ref.detach().double()
     return float((got - ref).norm() / ref.norm().clamp(min=1e-30))
 
 
 def psnr_db(got: Tensor, ref: Tensor) -> float:
     """10 log10(peak^2 / MSE) with peak the reference's largest magnitude (latents have no fixed range)."""
-    got, ref = got.double(), ref.double()
+    got, ref = got.detach().double(), ref.detach().double()
     mse = float((got - ref).pow(2).mean())
     peak = float(ref.abs().max())
     return float("inf") if mse == 0 else 10.0 * torch.log10(torch.tensor(peak * peak / mse)).item()
