@@ -55,6 +55,7 @@ def test_e2e_compiled_reports_the_warm_up_apart_from_real_time():
     (["--device", "tpu"], "--device must be cpu or cuda[:N]"),
     (["--checkpoint", "/no/such/dir"], "no checkpoint at /no/such/dir"),
     (["--batch-buckets", "2,4"], "--batch-buckets: batch buckets must be comma-separated"),
+    (["--preset", "tiny", "--fp8", "--gpus", "2"], "--fp8 runs on one GPU"),
 ])
 def test_bad_options_are_one_line_errors(capsys, argv, message):
     assert main(["bench", "e2e", *argv]) == 2

@@ -283,6 +283,8 @@ def register(sub) -> None:
     p.add_argument("--compile", nargs="?", const=True, default=False, metavar="BACKEND",
                    help="compile the generator's step (Inductor, CUDA graphs on CUDA; or this torch.compile "
                    "backend); the worker traces every graph before serving, reported as compile_s")
+    p.add_argument("--fp8", action="store_true", help="the renderer option fp8: the generator's block linears in "
+                   "float8 e4m3 (GPUs of compute capability 8.9+; on CPU slow, for correctness only)")
     p.add_argument("--batch-buckets", metavar="N,N,...", help="the worker's batch sizes (default: serve's)")
     p.add_argument("--gpus", type=int, default=1, metavar="G", help="the generator sequence-parallel on G ranks, "
                    "one GPU each (`worldsim serve --gpus G`; default 1)")
@@ -320,6 +322,8 @@ def _main(args) -> int:
     multiple = 8 * cfg.generator.patch
     if width % multiple or height % multiple:
         raise WorldsimUserError(f"--res {width}x{height}: sizes must be multiples of {multiple} for this model")
+    if args.fp8 and args.gpus != 1:
+        raise WorldsimUserError("--fp8 runs on one GPU; it is not supported with --gpus > 1 yet")
     if args.gpus != 1:
         from ..models.parallel_serving import check_parallel
         try:
@@ -331,13 +335,15 @@ def _main(args) -> int:
                **({"checkpoint": args.checkpoint, "start": "noise"} if args.checkpoint else {"preset": args.preset})}
     if args.checkpoint:
         del options["controls"]
+    if args.fp8:
+        options["fp8"] = True
     try:
         result = run(options, args.sessions, args.seconds, cfg.generator.window + 2,
                      flops_per_step(cfg, width, height), args.device, buckets, args.gpus)
     except WorkerStartError as err:
         raise WorldsimUserError(str(err).splitlines()[0]) from None
     result = {"preset": cfg.name, "res": f"{width}x{height}", "window": cfg.generator.window,
-              "device": args.device, "gpus": args.gpus, "compile": args.compile, **result}
+              "device": args.device, "gpus": args.gpus, "compile": args.compile, "fp8": args.fp8, **result}
     ok = result["steps_answered"] == result["steps_asked"] and not result["errors"]
     if args.json:
         print(json.dumps(result))

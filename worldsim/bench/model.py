@@ -3,11 +3,16 @@
     worldsim bench model --preset 8b --res 736x416 --window 30 --json            # one GPU, bf16
     worldsim bench model --preset default --res 128x128 --decoder light          # CPU real-time check
     worldsim bench model --preset default --compile                              # the step compiled
+    worldsim bench model --preset 8b --res 736x416 --window 30 --compile --fp8   # block linears in fp8
 
 The model is randomly initialised directly on the device (meta -> empty -> init), its cache is
 filled past the window (the ring full, the steady state of unbounded play), then `--steps` steps
 are timed with the device synchronised. FLOPs per step:
 2 * P_video * T + 4 * L * T * S * d (T tokens per frame, S keys attended, L layers, d width).
+
+With `--fp8` the blocks' linears run in float8 e4m3 (models/fp8.py) and a full-precision copy of the
+same weights (in --dtype) steps beside it on the same inputs and noise, untimed: the JSON reports the
+error of the fp8 latents against it (relative L2 and PSNR, of the last step and the worst step).
 """
 from __future__ import annotations
 
@@ -33,6 +38,11 @@ def register(sub) -> None:
     p.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="compile the step (torch.compile, fullgraph; default backend inductor, CUDA graphs "
                         "on CUDA); the warm-up steps trace it")
+    p.add_argument("--fp8", action="store_true",
+                   help="the blocks' linears in float8 e4m3 (rowwise scales, torch._scaled_mm; GPUs of compute "
+                        "capability 8.9+) and their error against the same weights in --dtype, stepped beside "
+                        "them untimed (fp8_rel_err, fp8_psnr_db); on CPU fp8 is a slow reference kernel, for "
+                        "the error only, not the speed")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -53,9 +63,17 @@ def step_flops(gen, tokens: int, keys: int) -> float:
     for blk in gen.blocks:
         s = blk.video
         video_linears += [s.qkv, s.proj, s.mlp[0], s.mlp[2]]
-    p_video = sum(m.weight.numel() for m in video_linears)
+    p_video = sum(m.in_features * m.out_features for m in video_linears)      # nn.Linear or Float8Linear
     cfg = gen.cfg
     return 2.0 * p_video * tokens + 4.0 * cfg.depth * tokens * keys * cfg.dim
+
+
+def fp8_errors(latent, ref_latent, noise) -> tuple[float, float, float]:
+    """(relative L2, PSNR dB) of the fp8 step's latent against the full-precision one, and the
+    relative L2 of the velocity v = noise - latent (a random model's latent is mostly its noise)."""
+    from ..models.fp8 import psnr_db, relative_error
+    return (relative_error(latent, ref_latent), psnr_db(latent, ref_latent),
+            relative_error(noise - latent, noise - ref_latent))
 
 
 def run(args) -> int:
@@ -86,19 +104,35 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     gen = build_module(Generator, gcfg, device=device, dtype=dtype, zero_init=False)
+    params = sum(p.numel() for p in gen.parameters())         # before fp8 turns the block weights into buffers
+    ref, fp8_linears, errors = None, 0, []
+    if args.fp8:
+        import copy
+
+        from ..models.fp8 import check_fp8_device, to_float8
+        try:
+            check_fp8_device(device)
+        except ValueError as err:
+            raise WorldsimUserError(f"--fp8: {err}") from None
+        ref = copy.deepcopy(gen)                               # the same weights in full precision
+        fp8_linears = to_float8(gen)
     decoder = None
     if args.decoder != "none":
         vae = build_module(CausalVAE, cfg.vae, device=device, dtype=dtype)
         decoder = StreamingDecoder(vae, light=args.decoder == "light")
     h, w = height // 8, width // 8
     b = args.batch
-    gen.setup_cache(b, (h, w), cfg.text.length)
+    for g in (gen, ref) if ref is not None else (gen,):
+        g.setup_cache(b, (h, w), cfg.text.length)
     if args.compile:
         cuda_graphs = args.compile == "inductor" and device.type == "cuda"
         gen.compile_step(args.compile, mode="reduce-overhead" if cuda_graphs else None)
     with torch.no_grad():
-        gen.start(torch.randn(b, gcfg.latent_channels, h, w, device=device, dtype=dtype),
-                  torch.randn(b, cfg.text.length, gcfg.text_dim, device=device, dtype=dtype))
+        first = torch.randn(b, gcfg.latent_channels, h, w, device=device, dtype=dtype)
+        text = torch.randn(b, cfg.text.length, gcfg.text_dim, device=device, dtype=dtype)
+        gen.start(first, text)
+        if ref is not None:
+            ref.start(first, text)
         controls = torch.randn(b, gcfg.control_channels, h, w, device=device, dtype=dtype)
         if decoder is not None:
             decoder(gen.prev_latent)
@@ -108,12 +142,15 @@ def run(args) -> int:
         for i in range(gcfg.window + 2 + args.steps):         # fill the ring, then time the steady state
             sync()
             start = time.perf_counter()
-            latent = gen.step(controls)
+            noise = torch.randn_like(gen.prev_latent) if ref is not None else None   # as step draws it
+            latent = gen.step(controls, noise)
             if decoder is not None:
                 decoder(latent)
             sync()
             if i >= gcfg.window + 2:
                 times.append(time.perf_counter() - start)
+            if ref is not None:                                # untimed: the same step in full precision
+                errors.append(fp8_errors(latent, ref.step(controls, noise), noise))
     ms = 1000.0 * statistics.median(times)
     tokens = (h // gcfg.patch) * (w // gcfg.patch)
     keys = cfg.text.length + tokens * (1 + gcfg.window)
@@ -122,17 +159,28 @@ def run(args) -> int:
         "ms_per_step": round(ms, 3), "tflops": round(flops / (ms / 1000.0) / 1e12, 4),
         "fps": round(4 * 1000.0 / ms, 2), "preset": cfg.name, "res": f"{width}x{height}", "window": gcfg.window,
         "batch": b, "tokens_per_frame": tokens, "keys": keys, "tflop_per_step": round(flops / 1e12, 3),
-        "generator_params": sum(p.numel() for p in gen.parameters()), "decoder": args.decoder,
+        "generator_params": params, "decoder": args.decoder,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
         "dtype": str(dtype).removeprefix("torch."), "steps": len(times), "ms_min": round(1000 * min(times), 3),
-        "build_s": round(build_s, 2), "compile": args.compile,
+        "build_s": round(build_s, 2), "compile": args.compile, "fp8": args.fp8,
     }
+    if args.fp8:
+        last = errors[-1]
+        result.update({"fp8_linears": fp8_linears, "fp8_rel_err": round(last[0], 6),
+                       "fp8_psnr_db": round(last[1], 2), "fp8_rel_err_v": round(last[2], 6),
+                       "fp8_rel_err_max": round(max(e[0] for e in errors), 6),
+                       "fp8_psnr_db_min": round(min(e[1] for e in errors), 2), "fp8_error_steps": len(errors)})
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{cfg.name} {width}x{height} window {gcfg.window} batch {b} on {result['device']} ({result['dtype']}): "
               f"{ms:.2f} ms/step, {result['fps']:.1f} video fps per session, {result['tflops']:.2f} TFLOP/s "
               f"({result['tflop_per_step']} TFLOP/step, T={tokens}, S={keys})")
+        if args.fp8:
+            print(f"fp8: {fp8_linears} linears; error against {result['dtype']} over {len(errors)} steps: latent "
+                  f"relative L2 {result['fp8_rel_err']:.2e} (worst {result['fp8_rel_err_max']:.2e}), PSNR "
+                  f"{result['fp8_psnr_db']:.1f} dB (worst {result['fp8_psnr_db_min']:.1f}); velocity relative L2 "
+                  f"{result['fp8_rel_err_v']:.2e}")
     return 0
 
 

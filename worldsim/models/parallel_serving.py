@@ -138,6 +138,8 @@ def start_parallel_aapt(options: dict, gpus: int) -> tuple[ParallelAapt, "Leader
     cannot run on `gpus` ranks, RankFailed for a follower that fails to start."""
     check_parallel(model_config(options), options.get("width"), options.get("height"), gpus,
                    options.get("device"), options.get("compile", False))
+    if options.get("fp8"):     # the ranks' fp8 weights are buffers, which the weight broadcast does not cover
+        raise ValueError("aapt fp8 runs on one GPU; it is not supported sequence-parallel (--gpus > 1) yet")
     leader = Leader(gpus, options)
     try:
         return ParallelAapt(leader, **options), leader

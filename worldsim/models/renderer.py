@@ -17,7 +17,9 @@ starts from a seeded random latent (`start="noise"`). On CPU the renderer sets t
 intra-op thread (`threads`). `compile=True` compiles the generator's step (torch.compile,
 fullgraph, CUDA graphs on CUDA; per ring phase (filling, full) a graph for one session, one for any
 batch of 2 or more (the batch dimension dynamic) and one for all rows in order);
-a string picks the torch.compile backend. `warm_up(batch_sizes)` traces them all before the first
+a string picks the torch.compile backend. `fp8=True` runs the generator's block linears (attention
+projections, MLPs) in float8 e4m3 with rowwise scales (models/fp8.py; `spec.info["fp8_linears"]`
+says how many): for Ada/Hopper GPUs; on CPU it is slow and only checks the error. `warm_up(batch_sizes)` traces them all before the first
 session opens (the worker does, for its batch buckets: worldsim/models/warmup.py); untraced, a graph
 compiles on first use, stalling play.
 
@@ -61,7 +63,7 @@ class AaptRenderer:
                  height: int | None = None, device: str = "cpu", dtype: str | None = None,
                  max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
                  light_decoder: bool = True, seed: int = 0, threads: int | None = None, start: str | None = None,
-                 compile: bool | str = False, window: int | None = None):
+                 compile: bool | str = False, window: int | None = None, fp8: bool = False):
         from ..controls.encoding import control_channels
         from ..controls.registry import get_control
 
@@ -101,6 +103,8 @@ class AaptRenderer:
             raise ValueError(f"the model takes {gen.control_channels} control channels but the controls "
                              f"{list(self.controls)} make {expected}")
         self.latent_hw = (height // 8, width // 8)
+        generator_params = sum(p.numel() for p in self.model.generator.parameters())
+        fp8_linears = self._to_float8(fp8)
         self.setup_cache(max_sessions)
         if compile:           # True: Inductor (+ CUDA graphs on CUDA); a string: that torch.compile backend
             backend = compile if isinstance(compile, str) else "inductor"
@@ -115,8 +119,8 @@ class AaptRenderer:
             info={"preset": cfg.name, "latent": [gen.latent_channels, *self.latent_hw], "window": gen.window,
                   "checkpoint": str(checkpoint) if checkpoint else None, "device": str(self.device),
                   "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
-                  "generator_params": sum(p.numel() for p in self.model.generator.parameters()),
-                  "start": self.start, "compile": compile}, static_batches=bool(compile))
+                  "generator_params": generator_params, "start": self.start, "compile": compile,
+                  "fp8": fp8, "fp8_linears": fp8_linears}, static_batches=bool(compile))
         self.trained_frames = meta.get("trained_clip_frames")
         if isinstance(self.trained_frames, int) and self.trained_frames < gen.window + 1:
             self.spec.info["warning"] = (
@@ -139,6 +143,19 @@ class AaptRenderer:
         seconds = time.perf_counter() - t0
         self.spec.info.update(compile_s=round(seconds, 3), compiled_graphs=graphs)
         return seconds
+
+    def _to_float8(self, fp8) -> int:
+        """`fp8=True`: the generator's block linears in float8 e4m3 (models/fp8.py); how many."""
+        if not isinstance(fp8, bool):
+            raise ValueError(f"aapt fp8 must be true or false, got {fp8!r}")
+        if not fp8:
+            return 0
+        from .fp8 import check_fp8_device, to_float8
+        try:
+            check_fp8_device(self.device)
+        except ValueError as err:
+            raise ValueError(f"aapt {err}") from None
+        return to_float8(self.model.generator)
 
     def setup_cache(self, sessions: int) -> None:
         """The generator's static KV cache, a row per session (`worldsim serve --gpus N`,
