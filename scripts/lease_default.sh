@@ -6,6 +6,7 @@
 #   bash scripts/lease_default.sh collect camera ship   # then: collect plain ship, collect inductor (<= 64 MiB a call)
 #   bash scripts/lease_default.sh bench     # once both have finished: the step compiled with CUDA graphs (issue 14), one GPU each
 #   bash scripts/lease_default.sh sp        # 8b at 1280x720 sequence-parallel on both GPUs vs one (issue 14)
+#   bash scripts/lease_default.sh fp8       # FP8 linears (worldsim/models/fp8.py): 8b and 1.3b compiled with --fp8, one GPU each (~4 min)
 #   bash scripts/lease_default.sh start-table5    # instead of start: the Table 5 pair below (then follow, collect t10 / t60 full)
 #     WITH_TTT=1: also the long-form model's lease (issue 17, plugins/worldsim-ttt/scripts/film_lease.py) on
 #     GPU 1 while B waits for A's bank; `collect` it with `WD=/tmp/wd/ttt bash plugins/worldsim-ttt/scripts/lease_ttt.sh collect`
@@ -159,6 +160,17 @@ bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 a
             --preset default --res 128x128 --window 16 --sessions $s --device cuda --seconds 8 --compile --json \
             > "$B/e2e_compile_$s.json" 2> "$B/e2e_compile_$s.err"; tail -c 400 "$B/e2e_compile_$s.json"; tail -n 2 "$B/e2e_compile_$s.err"
     done; wait; tar cf "$OUT/bench.tar" -C /tmp bench ;;   # one file: at most 8 come back a call
+fp8)        # FP8 linears (issue 14): 8b on GPU 0 and 1.3b on GPU 1, compiled, bf16 beside fp8 (error in the JSON); the fp8 gpu tests
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
+    run_model() { local gpu=$1 name=$2; shift 2
+        CUDA_VISIBLE_DEVICES=$gpu timeout 280 python3 -m worldsim.bench.model "$@" --json > "$B/model_$name.json" 2> "$B/model_$name.err"
+        echo "$name: $(tail -c 400 "$B/model_$name.json") $(tail -n 1 "$B/model_$name.err")"; }
+    run_model 0 8b_graphs_fp8 --preset 8b --res 736x416 --window 30 --steps 30 --compile --fp8 &
+    ( run_model 1 1.3b_graphs_fp8 --preset 1.3b --res 832x480 --window 21 --steps 30 --compile --fp8
+      CUDA_VISIBLE_DEVICES=1 timeout 200 python3 -m pytest -m gpu -q -rfs --tb=short -o addopts="--import-mode=importlib" \
+          -p no:cacheprovider tests/models/test_fp8.py > $B/gpu_fp8_tests.txt 2>&1; tail -n 3 $B/gpu_fp8_tests.txt ) &
+    wait; tar cf "$OUT/bench.tar" -C /tmp bench ;;
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
@@ -179,5 +191,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac
