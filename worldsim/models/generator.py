@@ -332,7 +332,13 @@ class Generator(nn.Module):
         """One latent frame per session: x0 = eps - v(eps, t=1). controls (b, K, h, w) -> (b, C, h, w).
 
         The host picks one of two static functions (the ring still filling: masked attention; every
-        ring full: none), so the traced step never branches on host state; `compile_step` compiles both."""
+        ring full: none), so the traced step never branches on host state; `compile_step` compiles both.
+
+        A slot may appear more than once (AaptRenderer pads a batch up to a compiled size by repeating
+        its last session) if its rows of `controls` and `noise` are the same: every state write of the
+        step (the KV cache's keys and values, frame_index, prev_latent) is an index_put without
+        accumulation, so the copies write the same values to the same places, frame_index[rows] += 1
+        included (it reads, adds and puts; no index_add); the host's frame count counts the slot once."""
         compiled = self._compiled_step is not None      # one graph per batch size, whichever rows
         rows_list, rows = self._rows(slots, controls.device, slices=not compiled)
         if noise is None:
@@ -345,7 +351,7 @@ class Generator(nn.Module):
             torch.compiler.cudagraph_mark_step_begin()
         steps = self._compiled_step or (self._step_filling, self._step_full)
         latent = steps[full](controls, noise, rows)
-        for r in rows_list:
+        for r in dict.fromkeys(rows_list):       # a row given twice (a padded batch) made one frame
             self._host_frames[r] += 1
         return latent.clone() if compiled else latent        # CUDA graphs reuse their output buffers
 
@@ -380,7 +386,7 @@ class Generator(nn.Module):
         # Once every row's ring is full no mask is needed (the host knows, no sync).
         full = min(self._host_frames[r] for r in rows_list) >= self.cfg.window
         v = self._forward_step(inputs, rows, t, masked=not full)
-        for r in rows_list:
+        for r in dict.fromkeys(rows_list):
             self._host_frames[r] += 1
         return v
 

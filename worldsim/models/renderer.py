@@ -43,7 +43,7 @@ from ..rendering import RendererError, RendererFull, RendererSpec
 from .checkpoint import load_checkpoint
 from .model import build_model
 from .vae import StreamingDecoder, TimeUp
-from .warmup import warm_up_step
+from .warmup import step_row_sets, warm_up_step
 
 DEFAULT_CONTROLS = {"camera": {"kind": "od"}}
 
@@ -128,11 +128,16 @@ class AaptRenderer:
                 f"of {gen.window} (+ the first frame): positions beyond {self.trained_frames} latent frames "
                 f"({4 * (self.trained_frames - 1) / cfg.fps:.1f} s) are untrained; expect the picture to degrade")
         self._warned = False
+        # The batch sizes the generator's step is padded up to (`step`): the compiled sizes, set by
+        # warm_up; empty (never padded) until then and for an uncompiled renderer.
+        self.pad_sizes: tuple[int, ...] = ()
 
     def warm_up(self, batch_sizes: Sequence[int]) -> float:
         """Trace the compiled step for every batch size in `batch_sizes` up to `max_sessions` and
         both ring phases, before any session opens (models/warmup.py); returns the seconds it took,
-        also in spec.info["compile_s"]. 0.0 for an uncompiled renderer."""
+        also in spec.info["compile_s"]. 0.0 for an uncompiled renderer. From then on `step` pads a
+        batch up to the smallest of these sizes that holds it (`pad_sizes`), so a batch of 127
+        runs the graph of 128 (the worker cuts batches that waste little: runtime/scheduling.py)."""
         if not self.spec.info["compile"]:
             return 0.0
         held = self.spec.info["max_sessions"]
@@ -142,6 +147,7 @@ class AaptRenderer:
         graphs = warm_up_step(self.model.generator, batch_sizes)
         seconds = time.perf_counter() - t0
         self.spec.info.update(compile_s=round(seconds, 3), compiled_graphs=graphs)
+        self.pad_sizes = tuple(sorted({len(rows) for rows in step_row_sets(batch_sizes, held)}))
         return seconds
 
     def _to_float8(self, fp8) -> int:
@@ -299,14 +305,29 @@ class AaptRenderer:
             gen = self.model.generator
             ctrl = torch.stack([controls[i] for i in later]).to(self.device, gen.prev_latent.dtype)
             noise = torch.stack([torch.randn(gen.prev_latent.shape[1:], generator=states[i].noise) for i in later])
-            latents = gen.step(ctrl, noise.to(self.device), slots=[states[i].slot for i in later])
-            self._decode(later, states, latents, out)
+            ctrl, noise, slots = self._pad(ctrl, noise.to(self.device), [states[i].slot for i in later])
+            latents = gen.step(ctrl, noise, slots=slots)[:len(later)]
+            self._decode(later, states, latents, out)              # the real sessions only
         for state in states:
             state.steps += 1
         if "warning" in self.spec.info and not self._warned and any(s.steps > self.trained_frames for s in states):
             self._warned = True
             print(f"aapt: warning: {self.spec.info['warning']}", file=sys.stderr, flush=True)
         return out
+
+    def _pad(self, ctrl: torch.Tensor, noise: torch.Tensor, slots: list[int]):
+        """Pad a batch up to the smallest of `pad_sizes` that holds it by repeating its last session
+        (slot, controls and noise): the copies compute that session's frame again and write the same
+        values to its cache row (Generator.step), and their latents are dropped. Unchanged when no
+        size holds it or none is set (an uncompiled renderer)."""
+        n = len(slots)
+        size = min((s for s in self.pad_sizes if s >= n), default=n)
+        if size == n:
+            return ctrl, noise, slots
+        extra = size - n
+        ctrl = torch.cat([ctrl, ctrl[-1:].expand(extra, *ctrl.shape[1:])])
+        noise = torch.cat([noise, noise[-1:].expand(extra, *noise.shape[1:])])
+        return ctrl, noise, slots + [slots[-1]] * extra
 
     @torch.no_grad()
     def step_teacher_forced(self, states: Sequence[AaptSession], packets: Sequence[Sequence[dict]],
