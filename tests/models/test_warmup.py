@@ -32,6 +32,7 @@ def serve_rounds(r, sessions) -> list[np.ndarray]:
     """Every session's first step together, then ROUNDS as the worker batches them (bucket sizes)."""
     frames = list(r.step(sessions, [camera_packets(0, 1)] * len(sessions)))
     for ready in ROUNDS:
+        assert [len(b) for b in split_for_step(ready, BUCKETS, static=True)] == [len(ready)]   # 3: padded to 4
         for batch in split_for_step(ready, BUCKETS, static=True):
             states = [sessions[i] for i in batch]
             frames += r.step(states, [camera_packets(1 + 4 * (s.steps - 1), 4) for s in states])
@@ -45,11 +46,16 @@ def test_row_sets_cover_each_bucket_and_both_kinds_of_full_batch():
 
 
 def test_after_warm_up_play_never_compiles_and_renders_the_uncompiled_frames():
+    """Batches of 3 (the split pads them: split_for_step) run the graph of 4, the last session
+    repeated; the uncompiled reference pads them alike, so the arithmetic is the same batch for
+    batch (padding itself changes nothing a session sees: test_renderer_padding.py)."""
     reference = make_renderer(max_sessions=4)
+    assert reference.warm_up(BUCKETS) == 0.0 and reference.pad_sizes == ()     # uncompiled: nothing to trace
+    reference.pad_sizes = (1, 2, 4)
     expected = serve_rounds(reference, [reference.open(seed=s) for s in range(4)])
     r = make_renderer(max_sessions=4, compile="eager")         # dynamo's tracing, fullgraph, cheap
-    assert reference.warm_up(BUCKETS) == 0.0                   # uncompiled: nothing to trace
     seconds = r.warm_up(BUCKETS)
+    assert r.pad_sizes == (1, 2, 4)
     graphs = counters["stats"]["unique_graphs"]
     assert graphs == r.spec.info["compiled_graphs"] == 6       # 1 row; 2 or more (dynamic); all 4 in order; x 2 phases
     assert seconds > 0 and r.spec.info["compile_s"] == round(seconds, 3)

@@ -14,7 +14,7 @@ import pytest
 
 from worldsim.runtime.client import Client
 from worldsim.runtime.process import local_address
-from worldsim.runtime.scheduling import parse_buckets, split_for_step, split_into_buckets
+from worldsim.runtime.scheduling import padded_size, parse_buckets, split_for_step, split_into_buckets, split_padded
 from worldsim.runtime.testpattern import TestPatternRenderer
 from worldsim.runtime.worker import Worker
 
@@ -47,7 +47,8 @@ def test_split_and_parse():
     assert [len(b) for b in split_into_buckets(list(range(7)), (1, 2, 4))] == [4, 2, 1]
     assert [len(b) for b in split_into_buckets(list(range(200)))] == [128, 64, 8]
     assert split_into_buckets(list("abc"), (1, 2)) == [["a", "b"], ["c"]]        # order kept
-    assert [len(b) for b in split_for_step(list(range(127)), (1, 2, 4, 128), static=True)] == [4] * 31 + [2, 1]
+    assert [len(b) for b in split_for_step(list(range(127)), (1, 2, 4, 128), static=True)] == [127]   # padded to 128
+    assert [len(b) for b in split_for_step(list(range(90)), (1, 2, 4, 128), static=True)] == [4] * 22 + [2]
     assert [len(b) for b in split_for_step(list(range(127)), (1, 2, 4, 128), static=False)] == [127]
     assert [len(b) for b in split_for_step(list(range(300)), (1, 128), static=False)] == [128, 128, 44]
     assert split_for_step(list("abcde"), (1, 2), static=False) == [["a", "b"], ["c", "d"], ["e"]]
@@ -55,6 +56,27 @@ def test_split_and_parse():
     for bad in ("2,4", "", "1,x", "0,1", "-1,1"):
         with pytest.raises(ValueError, match="including 1"):
             parse_buckets(bad)
+
+
+def sizes(n: int, buckets=(1, 2, 4, 8, 16, 32, 64, 128)) -> list[int]:
+    return [len(b) for b in split_padded(list(range(n)), buckets)]
+
+
+def test_a_static_split_pads_up_to_a_bucket_when_at_most_a_quarter_is_padding():
+    assert sizes(127) == [127] and sizes(100) == [100] and sizes(96) == [96]    # all padded to 128
+    assert sizes(65) == [64, 1]                  # 63 of 128 would be padding
+    assert sizes(95) == [64, 31]                 # 33 of 128 would be; 31 -> 32
+    assert sizes(7) == [7] and sizes(6) == [6]   # -> 8
+    assert sizes(5) == [4, 1]                    # 3 of 8 would be padding
+    assert sizes(3) == [3]                       # -> 4: 1 of 4, exactly a quarter
+    assert sizes(1) == [1] and sizes(2) == [2] and sizes(0) == []
+    assert sizes(128) == [128] and sizes(256) == [128, 128] and sizes(300) == [128, 128, 32, 12]
+    assert sizes(255) == [128, 127]
+    assert sizes(5, (1, 2, 4)) == [4, 1] and sizes(3, (1, 2, 4)) == [3]
+    assert split_padded(list("abcdefg"), (1, 2, 4, 8)) == [list("abcdefg")]          # order kept
+    assert split_padded(list("abcde"), (1, 2, 4, 8)) == [list("abcd"), ["e"]]
+    assert [padded_size(n, (1, 2, 4, 8, 16, 32, 64, 128)) for n in (127, 100, 96, 95, 65, 7, 5, 3, 1, 129)] == \
+        [128, 128, 128, None, None, 8, None, 4, 1, None]
 
 
 def test_five_pending_sessions_run_in_bucket_sized_batches_and_get_their_frames_in_order():
@@ -102,20 +124,22 @@ def test_five_pending_sessions_run_in_bucket_sized_batches_and_get_their_frames_
             assert np.array_equal(r.frames, want)
 
 
-@pytest.mark.parametrize("static, batches", [(True, [32, 8]), (False, [40])])
-def test_the_queued_steps_of_many_sessions_make_one_batch(static, batches):
+@pytest.mark.parametrize("static, count, batches", [(True, 40, [32, 8]), (False, 40, [40]), (True, 127, [127])])
+def test_the_queued_steps_of_many_sessions_make_one_batch(static, count, batches):
     """40 sessions (5 clients x 8), each with a step queued while the worker is busy: the next
-    round steps them together (buckets 32 + 8 compiled, one batch of 40 eager), not in slices of the
-    control limit (16)."""
+    round steps them together (buckets 32 + 8 compiled: 40 -> 64 would be 24 of 64 padding; one
+    batch of 40 eager), not in slices of the control limit (16). 127 sessions of a compiled
+    renderer: one batch of the 127 real sessions (the renderer pads it to 128), not 64+32+...+1."""
     renderer = GatedRenderer(static)
-    worker = Worker(local_address(), {"gated": renderer})
+    worker = Worker(local_address(), {"gated": renderer}, max_sessions=128)
     worker.start_io()
     thread = threading.Thread(target=worker.serve, daemon=True)
     thread.start()
-    clients = [Client.connect(worker.address) for _ in range(6)]
+    clients = [Client.connect(worker.address) for _ in range(1 + -(-count // 8))]
     try:
         gate = clients[0].open("gated", seed=99)
-        sessions = [(c, c.open("gated", seed=s)) for c in clients[1:] for s in range(1, 9)]
+        owners = [clients[1 + k // 8] for k in range(count)]                 # 8 sessions a client
+        sessions = [(c, c.open("gated", seed=1 + k % 8)) for k, c in enumerate(owners)]
         clients[0].submit_step(gate, 0, [camera(0.0)])
         assert renderer.entered.wait(10)
         for c, s in sessions:
@@ -126,8 +150,8 @@ def test_the_queued_steps_of_many_sessions_make_one_batch(static, batches):
         assert worker.pending_messages() == len(sessions)
         renderer.gate.set()
         for c in clients[1:]:
-            answered = 0
-            while answered < 8:
+            answered, want = 0, sum(owner is c for owner, _ in sessions)
+            while answered < want:
                 answered += sum(r.error is None for r in c.poll(5.0))
     finally:
         for c in clients:

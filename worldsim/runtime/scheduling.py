@@ -101,9 +101,12 @@ class FairInbox:
 
 
 # ---- static batch buckets -------------------------------------------------------------------
-# The batch sizes a renderer is stepped with: pending sessions are split into batches of these
-# sizes (never padded), so a compiled or CUDA-graph-captured step (RendererSpec.static_batches) sees
-# a bounded set of shapes; an eager renderer gets batches of any size up to the largest.
+# The batch sizes a renderer is stepped with: a compiled or CUDA-graph-captured step
+# (RendererSpec.static_batches) runs only in these sizes, so it sees a bounded set of shapes. Pending
+# sessions are cut into batches that are each a bucket size or a little below one (`split_padded`);
+# the renderer pads a batch up to its bucket itself (AaptRenderer: by repeating its last session),
+# so the worker hands it only real sessions. An eager renderer gets batches of any size up to the
+# largest.
 DEFAULT_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
@@ -121,18 +124,63 @@ def parse_buckets(text: str | tuple | list) -> tuple[int, ...]:
 
 
 def split_for_step(items: list, buckets: tuple[int, ...], static: bool) -> list[list]:
-    """The batches a renderer steps `items` in: bucket sizes for a static (compiled) step, else
-    consecutive batches of at most the largest bucket: an eager step takes any batch size, and on a
-    GPU a step of 127 sessions costs about what one of 64 does, so 64+32+...+1 would cost 7 steps."""
+    """The batches a renderer steps `items` in: for a static (compiled) step, batches a renderer pads
+    up to a bucket size with little waste (`split_padded`); else consecutive batches of at most the
+    largest bucket: an eager step takes any batch size, and on a GPU a step of 127 sessions costs
+    about what one of 64 does, so 64+32+...+1 would cost 7 steps."""
     if static:
-        return split_into_buckets(items, buckets)
+        return split_padded(items, buckets)
     cap = max(buckets)
     return [items[i:i + cap] for i in range(0, len(items), cap)]
 
 
+MAX_PAD_FRACTION = 0.25   # the most of a padded batch's bucket that may be padding
+
+
+def padded_size(n: int, buckets: tuple[int, ...]) -> int | None:
+    """The bucket a batch of `n` items is padded up to: the smallest bucket b >= n, if its padding
+    b - n is at most a quarter of b; else None (`n` is cut smaller)."""
+    above = [b for b in buckets if b >= n]
+    if not above:
+        return None
+    b = min(above)
+    return b if b - n <= MAX_PAD_FRACTION * b else None
+
+
+def split_padded(items: list, buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS) -> list[list]:
+    """`items` in order, cut into consecutive batches for a static step: batches of the largest
+    bucket while that many are left; then the rest, n items, is one batch if the smallest bucket
+    b >= n wastes at most a quarter of itself on padding (`padded_size`), else a batch of the
+    largest bucket <= n, and the rest again. With buckets 1, 2, 4, ..., 128: 127 or 100 -> one
+    batch (padded to 128), 65 -> 64 + 1 (63 of 128 would be padding), 95 -> 64 + 31 (padded to
+    32), 7 -> 7 (8), 6 -> 6 (8: 2 of 8), 5 -> 4 + 1 (3 of 8 would be padding), 3 -> 3 (4: 1 of 4,
+    exactly a quarter, allowed); 1 and 2 are buckets themselves, never padded.
+
+    Why pad: at launch-bound sizes (a small model, or any model at small batches, on a GPU) a step
+    costs about the same whatever its batch, so a padded row is nearly free while a second launch
+    is not (127 as 64+32+16+8+4+2+1 is 7 steps of about one step's time each). At compute-bound
+    sizes (an 8b model at large batches) a padded row costs its share of compute, so the padding
+    is capped at a quarter of the batch: at most 1/3 more compute than the real rows need, in
+    exchange for at least one launch fewer. The renderer pads a batch up to the bucket itself
+    (the worker hands it only real sessions)."""
+    cap = max(buckets)
+    out, i = [], 0
+    while i < len(items):
+        n = len(items) - i
+        if n >= cap:
+            size = cap
+        elif padded_size(n, buckets) is not None:
+            size = n
+        else:
+            size = max(b for b in buckets if b <= n)
+        out.append(items[i:i + size])
+        i += size
+    return out
+
+
 def split_into_buckets(items: list, buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS) -> list[list]:
     """`items` in order, cut into consecutive batches, each of the largest bucket size that fits
-    what is left: 5 items with buckets (1, 2, 4) -> batches of 4 and 1."""
+    what is left (never padded): 5 items with buckets (1, 2, 4) -> batches of 4 and 1."""
     out, i = [], 0
     while i < len(items):
         size = max(b for b in buckets if b <= len(items) - i)

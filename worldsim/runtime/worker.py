@@ -5,7 +5,8 @@
     main thread:  blocks only when idle; takes bounded round-robin slices of requests
                   (HELLO/OPEN/STEP/CLOSE, worldsim.runtime.scheduling) and between two slices
                   runs the oldest pending STEP of every session in batched `Renderer.step` calls
-                  per renderer, of the sizes in `batch_buckets` (scheduling.py); sends replies
+                  per renderer, of (or a little below: padded) the sizes in `batch_buckets`
+                  (scheduling.py); sends replies
                   back through an inproc PUSH socket to the IO thread.
 
 Nothing a client sends can raise out of the main loop: every request is handled under its own
@@ -244,8 +245,10 @@ class Worker(SharedSessions):
         """Take the oldest pending STEP of every session and run them in batches per renderer.
 
         Sessions are batched with those whose step makes as many frames (a first step apart from
-        later ones), cut into batches: of the bucket sizes (`batch_buckets`) for a renderer compiled for
-        fixed batch sizes (`spec.static_batches`), else of at most the largest bucket. Sessions whose last step
+        later ones), cut into batches: for a renderer compiled for fixed batch sizes
+        (`spec.static_batches`), of the bucket sizes (`batch_buckets`) or a little below one, which the
+        renderer pads up to it (scheduling.split_padded: 127 ready sessions are one batch, run as 128;
+        the renderer is handed only the real sessions), else of at most the largest bucket. Sessions whose last step
         overran the step deadline are stepped alone, after the batches of the others, in turn, until
         this round's solo steps have used up one deadline."""
         groups: dict[str, list[Session]] = collections.defaultdict(list)
