@@ -77,5 +77,13 @@ def test_warm_up_sets_the_compiled_sizes_as_pad_sizes():
         r.warm_up((1, 2, 4, 8))
         assert r.pad_sizes == (1, 2, 4)            # 8 is above max_sessions: never traced
         assert make_renderer(max_sessions=2).warm_up((1, 2)) == 0.0
+        torch._dynamo.reset()
+        r = make_renderer(max_sessions=3, compile="eager")   # 3 is no bucket: a batch of 3 runs as 4
+        r.warm_up((1, 2, 4, 8))
+        assert r.pad_sizes == (1, 2, 4)
+        states = [r.open(seed=s) for s in range(3)]
+        r.step(states, [camera_packets(0, 1)] * 3)
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            assert len(r.step(states, [camera_packets(1, 4)] * 3)) == 3
     finally:
         torch._dynamo.reset()

@@ -41,7 +41,8 @@ def serve_rounds(r, sessions) -> list[np.ndarray]:
 
 def test_row_sets_cover_each_bucket_and_both_kinds_of_full_batch():
     assert step_row_sets((1, 2, 4, 8), 4) == [[0], [0, 1], [0, 1, 2, 3], [3, 2, 1, 0]]
-    assert step_row_sets((1, 2, 4), 3) == [[0], [0, 1]]           # 3 is no bucket: never a batch of 3
+    assert step_row_sets((1, 2, 4), 3) == [[0], [0, 1], [0, 1, 2, 2]]   # 3 is no bucket: a batch of 3 pads to 4
+    assert step_row_sets((1, 2, 4, 8), 3) == [[0], [0, 1], [0, 1, 2, 2]]
     assert step_row_sets((1, 2), 1) == [[0]]
 
 

@@ -133,8 +133,8 @@ class AaptRenderer:
         self.pad_sizes: tuple[int, ...] = ()
 
     def warm_up(self, batch_sizes: Sequence[int]) -> float:
-        """Trace the compiled step for every batch size in `batch_sizes` up to `max_sessions` and
-        both ring phases, before any session opens (models/warmup.py); returns the seconds it took,
+        """Trace the compiled step for every batch size in `batch_sizes` up to `max_sessions` (and
+        the smallest above it when `max_sessions` is no batch size: a padded batch) and both ring phases, before any session opens (models/warmup.py); returns the seconds it took,
         also in spec.info["compile_s"]. 0.0 for an uncompiled renderer. From then on `step` pads a
         batch up to the smallest of these sizes that holds it (`pad_sizes`), so a batch of 127
         runs the graph of 128 (the worker cuts batches that waste little: runtime/scheduling.py)."""

@@ -20,15 +20,21 @@ from torch._dynamo.utils import counters
 def step_row_sets(batch_sizes, rows: int) -> list[list[int]]:
     """The row sets whose graphs differ: for each bucket size below `rows` any that many rows (an
     index tensor); at `rows` itself all rows in order (a slice) and, with more than one row, all
-    rows in another order (an index tensor). Sizes above `rows` never run."""
+    rows in another order (an index tensor). When `rows` is no bucket, the smallest bucket above it
+    too, as a padded batch (all rows, the last repeated: AaptRenderer pads a batch of more rows than
+    the largest bucket below `rows` up to it). Larger sizes never run."""
     out = []
-    for size in sorted({int(b) for b in batch_sizes}):
+    sizes = sorted({int(b) for b in batch_sizes})
+    for size in sizes:
         if size < rows:
             out.append(list(range(size)))
         elif size == rows:
             out.append(list(range(rows)))
             if rows > 1:
                 out.append(list(range(rows))[::-1])
+    above = [size for size in sizes if size > rows]
+    if rows not in sizes and above:
+        out.append(list(range(rows)) + [rows - 1] * (above[0] - rows))
     return out
 
 
