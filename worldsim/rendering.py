@@ -38,7 +38,9 @@ class RendererSpec:
     control_kinds: dict[str, dict] = field(default_factory=dict)   # kind -> packet schema
     info: dict[str, Any] = field(default_factory=dict)             # preset, latent size, ...
     # True: the step is compiled/captured for fixed batch sizes, so the worker steps it only in batches of
-    # its bucket sizes; False (eager): any batch size up to the largest bucket, the fewest batches
+    # its bucket sizes or at most a quarter below one (127 for 128), which the renderer pads up to the
+    # bucket itself (runtime/scheduling.py split_padded; aapt repeats the last session); False (eager):
+    # any batch size up to the largest bucket, the fewest batches
     static_batches: bool = False
 
     def frames_for_step(self, index: int) -> int:
