@@ -105,3 +105,13 @@ def test_attention_local_bypasses_the_ttt_layers(cli, tmp_path, monkeypatch):
     assert ttt.shape == local.shape == (3 * 13, 32, 32, 3)
     assert (ttt != local).any()
     assert (local == closed).all()
+
+
+def test_cuda_without_a_gpu_is_a_one_line_error(cli, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli(["ttt", "render", str(write(tmp_path, GOOD)), "-o", str(tmp_path / "f.mp4"), "--preset", "tiny",
+                "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no CUDA GPU here" in err, err

@@ -91,6 +91,9 @@ def render_command(args) -> int:
     segments = model_segments(load_storyboard(args.storyboard), args.seconds_per_segment, args.seed)
     if args.checkpoint is None and args.preset is None:
         raise WorldsimUserError("give --checkpoint DIR (a trained model) or --preset tiny (random weights)")
+    import torch
+    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
+        raise WorldsimUserError(f"--device {args.device} but no CUDA GPU here (use --device cpu)")
     model = build_longform(args.preset, args.checkpoint, device=args.device)
     if args.attention == "local":           # the same base, no TTT layers: equal to every gate at 0
         model = LongFormModel(model.base, model.cfg, ttt_layers=False).eval()
