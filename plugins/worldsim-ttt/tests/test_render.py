@@ -75,3 +75,43 @@ def test_render_writes_the_film(cli, tmp_path, capsys):
     # `worldsim ttt agreement` cuts a film into scenes by the same count: 13 + 26 frames
     assert scene_frames(load_storyboard(tmp_path / "board.toml"), 0.5, 24) == [13, 26]
     assert f"{out}: 39 frames 32x32" in capsys.readouterr().out
+
+
+def test_attention_local_bypasses_the_ttt_layers(cli, tmp_path, monkeypatch):
+    """`--attention local` renders the same model with its TTT layers bypassed: the film differs from
+    the TTT one and equals the film of the same model with every TTT gate at 0 (segment-local attention)."""
+    import worldsim_ttt.longform as longform
+    from worldsim.render.video import read_video
+
+    build, gates = longform.build_longform, {"value": 0.1}
+
+    def live(*args, **kw):                  # random weights with every path live (tiny zero-inits its output)
+        model = build(*args, **{**kw, "zero_init": False})
+        model.set_gates(gates["value"])
+        return model
+
+    monkeypatch.setattr(longform, "build_longform", live)
+    board = write(tmp_path, GOOD)
+
+    def film(name, *extra):
+        out = tmp_path / f"{name}.mp4"
+        assert cli(["ttt", "render", str(board), "-o", str(out), "--preset", "tiny", "--steps", "2",
+                    "--seconds-per-segment", "0.5", *extra]) == 0
+        return read_video(out)
+
+    ttt, local = film("ttt"), film("local", "--attention", "local")
+    gates["value"] = 0.0
+    closed = film("closed")
+    assert ttt.shape == local.shape == (3 * 13, 32, 32, 3)
+    assert (ttt != local).any()
+    assert (local == closed).all()
+
+
+def test_cuda_without_a_gpu_is_a_one_line_error(cli, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli(["ttt", "render", str(write(tmp_path, GOOD)), "-o", str(tmp_path / "f.mp4"), "--preset", "tiny",
+                "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no CUDA GPU here" in err, err

@@ -2,6 +2,7 @@
 
     worldsim ttt render storyboard.toml -o film.mp4 --preset tiny --steps 4
     worldsim ttt render storyboard.toml -o film.mp4 --checkpoint runs/ttt/model --cfg 5 --steps 32
+    worldsim ttt render storyboard.toml -o local.mp4 --checkpoint runs/ttt/model --attention local  # TTT bypassed
     worldsim ttt describe                    # what the plugin provides (as `python -m worldsim_ttt`)
     worldsim ttt classifier train --world-seeds 0-199 --out runs/cls     # caption agreement classifier
     worldsim ttt classifier eval runs/cls --world-seeds 10000-10049      # held-out accuracy per head
@@ -28,6 +29,9 @@ def register(subparsers) -> None:
     src = r.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="a worldsim base checkpoint, or one trained by worldsim_ttt.train")
     src.add_argument("--preset", help="random weights of a model preset (tiny for tests)")
+    r.add_argument("--attention", choices=("ttt", "local"), default="ttt",
+                   help="ttt: the long-form model (default); local: the same model with its TTT layers "
+                        "bypassed, attention inside each segment only (an ablation: no memory across segments)")
     r.add_argument("--device", default="cpu")
     r.set_defaults(func=render_command)
     d = sub.add_parser("describe", help="what the plugin provides and which backends run here")
@@ -60,7 +64,7 @@ def register(subparsers) -> None:
     a.set_defaults(func=agreement_command)
     k = sub.add_parser("consistency", help="do places revisited later in a film (same scene place) look as they did?")
     k.add_argument("film", help="the mp4 that `worldsim ttt render` wrote")
-    k.add_argument("storyboard", help="the storyboard (TOML) it was rendered from; revisits share a seed")
+    k.add_argument("storyboard", help="the storyboard (TOML) it was rendered from; revisits name an earlier scene's place")
     k.add_argument("--seconds-per-segment", type=float, default=3.0,
                    help="the model segment length the film was rendered with (default 3)")
     k.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -76,7 +80,7 @@ def render_command(args) -> int:
     from tqdm import tqdm
     from worldsim.errors import WorldsimUserError
 
-    from .longform import build_longform
+    from .longform import LongFormModel, build_longform
     from .render import latent_frames, render_film, write_film
     from .storyboard import load_storyboard, model_segments
 
@@ -87,10 +91,15 @@ def render_command(args) -> int:
     segments = model_segments(load_storyboard(args.storyboard), args.seconds_per_segment, args.seed)
     if args.checkpoint is None and args.preset is None:
         raise WorldsimUserError("give --checkpoint DIR (a trained model) or --preset tiny (random weights)")
+    import torch
+    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
+        raise WorldsimUserError(f"--device {args.device} but no CUDA GPU here (use --device cpu)")
     model = build_longform(args.preset, args.checkpoint, device=args.device)
+    if args.attention == "local":           # the same base, no TTT layers: equal to every gate at 0
+        model = LongFormModel(model.base, model.cfg, ttt_layers=False).eval()
     cfg = model.base.cfg
     n = latent_frames(args.seconds_per_segment, cfg.fps)
-    with tqdm(total=args.steps, desc=f"ttt {len(segments)} segments", unit="step", disable=None) as bar:
+    with tqdm(total=args.steps, desc=f"{args.attention} {len(segments)} segments", unit="step", disable=None) as bar:
         frames = render_film(model, segments, args.seconds_per_segment, args.steps, args.shift, args.cfg, bar.update)
     path = write_film(args.out, frames, cfg.fps)
     print(f"{path}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]} at {cfg.fps:g} fps "
@@ -245,7 +254,7 @@ def consistency_command(args) -> int:
     scenes = load_storyboard(args.storyboard)
     if not revisits(scenes):
         raise WorldsimUserError(f"{args.storyboard}: no scene revisits an earlier one "
-                                f"(a revisit is a later scene with an earlier scene's seed)")
+                                f"(a revisit is a later scene naming an earlier scene's place)")
     frames, fps, cuts = film_scenes(args.film, scenes, args.seconds_per_segment)
     for i, (scene, cut) in enumerate(zip(scenes, cuts), 1):
         if len(cut) == 0:
