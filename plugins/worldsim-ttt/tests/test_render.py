@@ -115,3 +115,33 @@ def test_cuda_without_a_gpu_is_a_one_line_error(cli, tmp_path, capsys, monkeypat
                 "--device", "cuda"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no CUDA GPU here" in err, err
+
+
+def test_guided_sampling_in_one_batch_equals_two_forwards():
+    """`sample_film` runs the conditional and unconditional passes as one forward of batch 2; every
+    Euler step must equal v_u + g (v_c - v_u) from two separate forwards (batch rows are independent:
+    the TTT scan, the segment attention and the norms never mix films)."""
+    import torch
+
+    from worldsim.train.adapt import shift
+    from worldsim_ttt.longform import build_longform
+    from worldsim_ttt.render import sample_film
+
+    model = build_longform("tiny", zero_init=False).eval()
+    model.set_gates(0.5)
+    prompts, seeds, frames, hw, steps, g = ["a forest at dawn", "a meadow at noon"], [3, 4], 2, (4, 4), 3, 4.0
+    got = sample_film(model, prompts, seeds, frames, hw, steps=steps, guidance=g)
+
+    gen = model.base.generator
+    x = torch.stack([torch.randn((frames, gen.cfg.latent_channels, *hw), generator=torch.Generator().manual_seed(s))
+                     for s in seeds])[None]
+    cond, uncond = model.base.text_encoder(prompts)[None], model.base.text_encoder([""] * 2)[None]
+    grid = shift(torch.linspace(1.0, 0.0, steps + 1), 5.5).tolist()
+    with torch.no_grad():
+        for t_now, t_next in zip(grid[:-1], grid[1:]):
+            t = torch.full((1,), t_now)
+            v_c, v_u = model(x, t, cond).float(), model(x, t, uncond).float()
+            x = x + (t_next - t_now) * (v_u + g * (v_c - v_u))
+    assert got.shape == x.shape
+    torch.testing.assert_close(got, x, rtol=1e-4, atol=1e-5)
+    assert (got - sample_film(model, prompts, seeds, frames, hw, steps=steps, guidance=1.0)).abs().max() > 1e-3

@@ -3,12 +3,12 @@
     python -m worldsim_ttt.bench_film --device cuda --json          # default preset, 3/9/18/30/63-s films
     python -m worldsim_ttt.bench_film --preset tiny --seconds 1 2 --seconds-per-segment 0.5   # a CPU check
 
-Times `render.sample_film` (the sampler `worldsim ttt render` uses: Euler steps of the ODE, CFG as two
-forwards a step; no VAE decode) for three variants of one model at random weights:
+Times `render.sample_film` (the sampler `worldsim ttt render` uses: Euler steps of the ODE, CFG as one
+forward of batch 2 a step; no VAE decode) for three variants of one model at random weights:
 `ttt-mlp` (segment-local attention + gated bidirectional TTT-MLP in every block), `local`
 (segment-local attention, no TTT layers: no scan runs) and `full` (every video token attends to the
 whole film, no TTT). One row per variant and film length: segments, tokens of the film, ms per
-forward, ms per ODE step, seconds per film (median over --repeats, after a warm-up forward of the
+forward (one a step: batch 2 when guided), ms per ODE step, seconds per film (median over --repeats, after a warm-up forward of the
 same shape), and the ratio to `local`. A case that runs out of memory is "skipped: memory".
 """
 from __future__ import annotations
@@ -99,7 +99,7 @@ def run(args) -> list[dict]:
     models = build_variants(args.preset, args.device, backend, args.variants)
     n = latent_frames(args.seconds_per_segment, cfg.fps)
     hw = (height // 8, width // 8)
-    forwards = args.steps * (2 if args.cfg != 1.0 else 1)
+    forwards = args.steps                # one forward a step (batch 2 with guidance: render.sample_film)
     rows = []
     for seconds in args.seconds:
         segments = scene_parts([Scene("film", seconds)], args.seconds_per_segment)[0]
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, nargs="+", default=list(DEFAULT_SECONDS), help="film lengths")
     p.add_argument("--seconds-per-segment", type=float, default=3.0)
     p.add_argument("--steps", type=int, default=4, help="Euler steps of the ODE")
-    p.add_argument("--cfg", type=float, default=5.0, help="guidance (1: one forward a step, else two)")
+    p.add_argument("--cfg", type=float, default=5.0, help="guidance (1: no unconditional pass; else one forward of batch 2 a step)")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backend", choices=("torch", "triton"), default=None,

@@ -2,7 +2,9 @@
 
 The whole film is sampled at once (bidirectional in time: every segment's TTT state reads the
 whole film) by Euler steps of the flow-matching ODE from t = 1 to 0 on the base's shifted grid,
-with classifier-free guidance v = v_u + g (v_c - v_u) (unconditional: "" for every segment). Each
+with classifier-free guidance v = v_u + g (v_c - v_u) (unconditional: "" for every segment; the
+conditional and unconditional passes run as one forward of batch 2: on a GPU the TTT scan is
+latency-bound, so a batch of 2 costs about what one film does). Each
 model segment has `latent_frames(seconds)` latent frames and decodes to 1 + 4 (n - 1) video frames.
 """
 from __future__ import annotations
@@ -44,12 +46,13 @@ def sample_film(model: LongFormModel, prompts: list[str], seeds: list[int], fram
     cond = model.base.text_encoder(prompts)[None]                          # (1, S, Lt, text_dim)
     uncond = model.base.text_encoder([""] * len(prompts))[None] if guidance != 1.0 else None
     grid = shift(torch.linspace(1.0, 0.0, steps + 1), s).tolist()
+    text = cond if uncond is None else torch.cat([cond, uncond])          # guided: both halves in one forward
     for t_now, t_next in zip(grid[:-1], grid[1:]):
-        t = torch.full((1,), t_now, device=dev)
-        v = model(x, t, cond).float()
+        t = torch.full((text.shape[0],), t_now, device=dev)
+        v = model(x.expand(text.shape[0], *x.shape[1:]), t, text).float()
         if uncond is not None:
-            v_u = model(x, t, uncond).float()
-            v = v_u + guidance * (v - v_u)
+            v_c, v_u = v[:1], v[1:]
+            v = v_u + guidance * (v_c - v_u)
         x = x + (t_next - t_now) * v
         if progress is not None:
             progress(1)
