@@ -58,6 +58,11 @@ def test_eval_of_a_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
     (["--compare", "/nonexistent.json", "/nonexistent.json"], "no such file"),
     (["--window", "8"], "--window is the aapt renderer's attention window"),
     (["--renderer", "aapt", "--preset", "tiny", "--window", "0"], "a positive number of latent frames"),
+    (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "fp8"], "must look like KEY=VALUE"),
+    (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "preset=default"], "which eval sets itself"),
+    (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "max_sessions=9"], "which eval sets itself"),
+    (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "fp8=yes"], "aapt fp8 must be true or false"),
+    (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "warp_speed=3"], "cannot build the aapt renderer"),
 ])
 def test_user_mistakes_are_one_line_errors(argv, message, capsys):
     assert main(["eval", *argv]) == 2
@@ -70,6 +75,16 @@ def test_eval_plays_the_checkpoint_with_another_attention_window(tiny_checkpoint
                  "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["subject"]["info"]["window"] == 2 != model_preset("tiny").generator.window
+
+
+def test_renderer_options_reach_the_subject(tiny_checkpoint, capsys):
+    """--renderer-option passes a constructor option the eval has no flag for (here the fp8 linears,
+    which on the CPU only check the error) and the summary names it, in the label and the subject's info."""
+    assert main(["eval", "--renderer", "aapt", "--checkpoint", str(tiny_checkpoint), *SHORT,
+                 "--renderer-option", "fp8=true", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["subject"]["info"]["fp8"] is True and summary["subject"]["info"]["fp8_linears"] > 0
+    assert "fp8=true" in summary["label"]
 
 
 def test_the_prompt_reaches_the_subject(tmp_path, capsys):

@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("--device", help="torch device of the subject (cpu, cuda)")
     p.add_argument("--window", type=int, help="aapt: play with this attention window in latent frames "
                                               "(default: the checkpoint's)")
+    p.add_argument("--renderer-option", action="append", metavar="KEY=VALUE",
+                   help="another option of the subject's constructor, as `worldsim play` takes it (repeatable; "
+                        "VALUE as JSON where it parses), e.g. --renderer-option fp8=true")
     p.add_argument("--prompt", default="", help='the subject\'s text prompt; "auto": each seed\'s place as the '
                    'training captions say it ("walks forward through a pine forest at dawn"); default: none')
     p.add_argument("--seeds", default=f"{DEFAULT_SEEDS[0]}-{DEFAULT_SEEDS[-1]}",
@@ -52,6 +55,14 @@ def subject_options(args) -> dict:
             raise WorldsimUserError(f"--window is the aapt renderer's attention window, a positive number of "
                                     f"latent frames (got {args.window} for --renderer {args.renderer})")
         options["window"] = args.window
+    if getattr(args, "renderer_option", None):
+        from ..runtime.commands import _option
+        extra = dict(_option(text) for text in args.renderer_option)
+        twice = sorted(set(extra) & (set(options) | {"max_sessions"}))
+        if twice:
+            raise WorldsimUserError(f"--renderer-option sets {', '.join(twice)}, which eval sets itself "
+                                    f"(--checkpoint, --preset, --device, --window; max_sessions: one per seed)")
+        options.update(extra)
     return options
 
 
@@ -65,7 +76,7 @@ def make_subject(args, sessions: int):
         options["max_sessions"] = sessions
     try:
         return create_renderer(args.renderer, **options)
-    except (ValueError, KeyError, OSError) as err:
+    except (ValueError, KeyError, OSError, TypeError) as err:     # TypeError: an option it does not take
         raise WorldsimUserError(f"cannot build the {args.renderer} renderer: {err}") from None
 
 
@@ -85,6 +96,8 @@ def run(args) -> int:
     from .run import evaluate
     label = f"{args.renderer} {args.checkpoint}" if args.checkpoint else (
         f"{args.renderer} {args.preset} (random)" if args.preset else args.renderer)
+    if args.renderer_option:
+        label += " " + " ".join(args.renderer_option)
     summary = evaluate(subject, cfg, out_dir=args.out, label=label, progress=sys.stderr.isatty())
     notes = []
     if args.out:
