@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from worldsim.eval.images import mse, psnr_from_mse
 from worldsim.models.fp8 import psnr_db, relative_error
 from worldsim.models.renderer import AaptRenderer
 from worldsim.runtime.play import EMBEDDED_CHECKPOINT
@@ -40,16 +41,11 @@ def play(steps: int, **options):
     return frames, latents, r.spec.info
 
 
-def frame_psnr(a, b) -> float:
-    mse = ((a.astype(float) - b.astype(float)) ** 2).mean()
-    return 10 * np.log10(255 ** 2 / mse) if mse else float("inf")
-
-
 steps, mode = int(sys.argv[1]), sys.argv[2]
 fa, la, _ = play(steps)
 fb, lb, info = play(steps, **MODES[mode])
 errs = [relative_error(b, a) for a, b in zip(la, lb)]
-psnrs = [frame_psnr(a, b) for a, b in zip(fa[1:], fb[1:])]
+psnrs = [float(psnr_from_mse(mse(a, b).mean())) for a, b in zip(fa[1:], fb[1:])]   # a step's 4 frames pooled
 print(f"{mode} vs float32, {info['preset']} ({info['fp8_linears']} fp8 linears), window {info['window']}, "
       f"{steps - 1} steps: latent relative L2 first {errs[0]:.4f} last {errs[-1]:.4f} worst {max(errs):.4f}, "
       f"latent PSNR last {psnr_db(lb[-1], la[-1]):.1f} dB; frame PSNR first {psnrs[0]:.1f} last {psnrs[-1]:.1f} "

@@ -14,7 +14,7 @@ import pytest
 
 from worldsim.runtime.client import Client
 from worldsim.runtime.process import local_address
-from worldsim.runtime.scheduling import padded_size, parse_buckets, split_for_step, split_into_buckets, split_padded
+from worldsim.runtime.scheduling import padded_size, parse_buckets, split_for_step, split_padded
 from worldsim.runtime.testpattern import TestPatternRenderer
 from worldsim.runtime.worker import Worker
 
@@ -43,10 +43,6 @@ class GatedRenderer(TestPatternRenderer):
 
 
 def test_split_and_parse():
-    assert [len(b) for b in split_into_buckets(list(range(5)), (1, 2, 4))] == [4, 1]
-    assert [len(b) for b in split_into_buckets(list(range(7)), (1, 2, 4))] == [4, 2, 1]
-    assert [len(b) for b in split_into_buckets(list(range(200)))] == [128, 64, 8]
-    assert split_into_buckets(list("abc"), (1, 2)) == [["a", "b"], ["c"]]        # order kept
     assert [len(b) for b in split_for_step(list(range(127)), (1, 2, 4, 128), static=True)] == [127]   # padded to 128
     assert [len(b) for b in split_for_step(list(range(90)), (1, 2, 4, 128), static=True)] == [4] * 22 + [2]
     assert [len(b) for b in split_for_step(list(range(127)), (1, 2, 4, 128), static=False)] == [127]

@@ -178,17 +178,6 @@ def split_padded(items: list, buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS) 
     return out
 
 
-def split_into_buckets(items: list, buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS) -> list[list]:
-    """`items` in order, cut into consecutive batches, each of the largest bucket size that fits
-    what is left (never padded): 5 items with buckets (1, 2, 4) -> batches of 4 and 1."""
-    out, i = [], 0
-    while i < len(items):
-        size = max(b for b in buckets if b <= len(items) - i)
-        out.append(items[i:i + size])
-        i += size
-    return out
-
-
 def warm_up_static(renderers: dict, buckets: tuple[int, ...]) -> dict[str, float]:
     """Trace every step graph of each compiled renderer (`spec.static_batches` and a `warm_up`
     method: aapt) for these bucket sizes before the worker serves, so no session stalls mid-play

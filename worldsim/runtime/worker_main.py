@@ -88,13 +88,13 @@ def run_worker(address: str, renderer_names: list[str], options: Mapping[str, An
     renderers, ranks = {}, None
     for name in renderer_names:
         try:
+            sized = sized_options(name, options, max_sessions)
             if gpus != 1:
                 from ..models.parallel_serving import start_parallel_aapt
-                sized = sized_options(name, options, max_sessions)
                 checked_factory(name, sized)
                 renderers[name], ranks = start_parallel_aapt(sized, gpus)
             else:
-                renderers[name] = create_renderer(name, **sized_options(name, options, max_sessions))
+                renderers[name] = create_renderer(name, **sized)
         except Exception as err:   # a bad checkpoint or option: one clear line, no traceback
             if ready_fd is None and isinstance(err, START_REFUSALS):     # `worldsim serve`: the CLI's own line
                 raise WorldsimUserError(f"cannot start renderer {name!r}: {start_failure_reason(err)}") from None
