@@ -27,6 +27,13 @@ def test_e2e_tiny_two_sessions_reports_sane_figures():
     assert r["steps_answered"] == sum(s["steps_answered"] for s in r["per_session"])
     assert sum(r["batch_sizes"].values()) == r["steps_answered"]
     assert set(r["batch_sizes"]) <= {"1", "2"}
+    seconds = [b["second"] for b in r["timeline"]]                    # by the second of the scheduled read
+    assert seconds == sorted(set(seconds)) and seconds[0] == 0 and seconds[-1] <= 2
+    assert sum(b["steps"] for b in r["timeline"]) == r["steps_answered"]
+    stalls = sum(b["stalls"] for b in r["timeline"])
+    assert stalls == round(r["stall_pct"] * r["steps_answered"] / 100)
+    assert all(b["render_ms_max"] > 0 for b in r["timeline"])
+    assert max(b["render_ms_max"] for b in r["timeline"]) >= r["step_ms_p99"] - 0.1    # the slowest batch is in it
     assert r["tflops"] > 0 and r["tflops_delivered"] > 0 and r["gflop_per_step"] > 0
     assert r["worker_rss_mb"] > 50 and r["gpu_peak_mb"] is None        # CPU: no GPU memory
     assert r["compile_s"] is None and r["compile"] is False

@@ -23,6 +23,8 @@ one clock: the step for video frames k..k+3 is sent at tick k (24 fps: every 1/6
 - tflops: FLOPs of the steps (as `bench model` counts them) / the worker's time stepping them;
   tflops_delivered: the same FLOPs / the wall time
 - worker_rss_mb (peak) and, on CUDA, gpu_peak_mb (nvidia-smi, sampled twice a second)
+- timeline: per second of the real-time run, all sessions' steps, stalls and the slowest worker
+  batch: one slow batch stalls every session in the same second
 - compile_s: with `--compile`, the worker's warm-up (every batch size x ring phase traced before
   it serves; models/warmup.py), outside the real-time measurement; null without
 
@@ -179,7 +181,22 @@ def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_p
             "worker_rss_mb": round(rss, 1), "gpu_peak_mb": gpu.peak_mb(), "gpu_memory_source": gpu.source,
             "sessions": sessions, "seconds": seconds, "warmup_steps": warmup_steps,
             "compile_s": players[0].compile_s if players else None,
-            "gflop_per_step": sig(flops_per_step / 1e9), "per_session": per}
+            "gflop_per_step": sig(flops_per_step / 1e9), "timeline": timeline(res, clock.get("t0", 0.0), period),
+            "per_session": per}
+
+
+def timeline(res: list, t0: float, period: float) -> list[dict]:
+    """Every session's real-time steps by the second of their scheduled read (0 = the first second):
+    how many, how many stalled, and the slowest worker batch among them (render_ms), so a stall
+    that hits every session at once (one slow batch) tells itself apart from a steady shortfall."""
+    bins: dict[int, list] = {}
+    for due, _sent, received, _n, render_ms, _batch in res:
+        b = bins.setdefault(max(0, int(due - t0)), [0, 0, 0.0])
+        b[0] += 1
+        b[1] += received > due + 4 * period
+        b[2] = max(b[2], render_ms or 0.0)
+    return [{"second": s, "steps": n, "stalls": late, "render_ms_max": round(worst, 1)}
+            for s, (n, late, worst) in sorted(bins.items())]
 
 
 class _Pooled:
