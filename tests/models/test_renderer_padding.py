@@ -87,3 +87,25 @@ def test_warm_up_sets_the_compiled_sizes_as_pad_sizes():
             assert len(r.step(states, [camera_packets(1, 4)] * 3)) == 3
     finally:
         torch._dynamo.reset()
+
+
+def test_the_decoder_sees_only_warmed_sizes_and_warm_up_leaves_no_trace(monkeypatch):
+    """The eager decoder decodes the padded batch (so a real-time batch of any size meets only sizes
+    the warm-up ran), and the warm-up's decodes leave every decoder row fresh: frames as without it."""
+    torch._dynamo.reset()
+    try:
+        r, plain = make_renderer(max_sessions=3, compile="eager"), make_renderer(max_sessions=3)
+        module = r.decoder.module
+        sizes, forward = [], module.forward
+        monkeypatch.setattr(module, "forward", lambda x, cache: sizes.append(x.shape[0]) or forward(x, cache))
+        r.warm_up((1, 2, 4, 8))
+        assert sorted(set(sizes)) == [1, 2, 4] and r.pad_sizes == (1, 2, 4)
+        sizes.clear()
+        states, plain_states = [r.open(seed=s) for s in range(3)], [plain.open(seed=s) for s in range(3)]
+        for k in range(4):
+            packets = [camera_packets(0, 1) if k == 0 else camera_packets(1 + 4 * (k - 1) + 5 * s, 4) for s in range(3)]
+            for want, got in zip(plain.step(plain_states, packets), r.step(states, packets), strict=True):
+                assert np.abs(want.astype(int) - got.astype(int)).max() <= 1
+        assert sizes == [3, 4, 4, 4]           # the first latents unpadded (a session's start), then the graph's 4
+    finally:
+        torch._dynamo.reset()

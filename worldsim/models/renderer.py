@@ -145,10 +145,26 @@ class AaptRenderer:
             raise RendererError(f"warm up before opening sessions: {held - len(self.free_slots)} are open")
         t0 = time.perf_counter()
         graphs = warm_up_step(self.model.generator, batch_sizes)
+        sets = step_row_sets(batch_sizes, held)
+        self._warm_up_decoder(sets)
         seconds = time.perf_counter() - t0
         self.spec.info.update(compile_s=round(seconds, 3), compiled_graphs=graphs)
-        self.pad_sizes = tuple(sorted({len(rows) for rows in step_row_sets(batch_sizes, held)}))
+        self.pad_sizes = tuple(sorted({len(rows) for rows in sets}))
         return seconds
+
+    @torch.no_grad()
+    def _warm_up_decoder(self, row_sets) -> None:
+        """The eager light decoder once per row set and phase (a first latent, then a later one), so the first
+        real-time batch of a size does not pay the device's first-use costs (kernel plans, allocations) in play;
+        every decoder row starts afresh after."""
+        prev = self.model.generator.prev_latent
+        for rows in [*row_sets, []]:
+            for row in range(prev.shape[0]):
+                self.decoder.cache.restart(row)
+            if rows:
+                zeros = prev.new_zeros((len(rows), *prev.shape[1:]))
+                self.decoder(zeros, rows)
+                self.decoder(zeros, rows)
 
     def _to_float8(self, fp8) -> int:
         """`fp8=True`: the generator's block linears in float8 e4m3 (models/fp8.py); how many."""
@@ -306,8 +322,10 @@ class AaptRenderer:
             ctrl = torch.stack([controls[i] for i in later]).to(self.device, gen.prev_latent.dtype)
             noise = torch.stack([torch.randn(gen.prev_latent.shape[1:], generator=states[i].noise) for i in later])
             ctrl, noise, slots = self._pad(ctrl, noise.to(self.device), [states[i].slot for i in later])
-            latents = gen.step(ctrl, noise, slots=slots)[:len(later)]
-            self._decode(later, states, latents, out)              # the real sessions only
+            latents = gen.step(ctrl, noise, slots=slots)
+            # the padded rows are decoded too (the last session's latent again, into its own decoder row), so the
+            # eager decoder only ever sees the warmed batch sizes; their frames are dropped
+            self._decode(later, states, latents, out, slots)
         for state in states:
             state.steps += 1
         if "warning" in self.spec.info and not self._warned and any(s.steps > self.trained_frames for s in states):
@@ -357,9 +375,15 @@ class AaptRenderer:
             self.model.generator.prev_latent.copy_(own)
             raise
 
-    def _decode(self, rows: list[int], states, latents: torch.Tensor, out: list) -> None:
-        """Decode `latents` of sessions `rows` in their decoder slots; frames leave the device as uint8."""
-        video = self.decoder(latents, [states[i].slot for i in rows])         # (b, 3, F, H, W) in [-1, 1]
+    def _decode(self, rows: list[int], states, latents: torch.Tensor, out: list, slots: list[int] | None = None) -> None:
+        """Decode `latents` of sessions `rows` in their decoder slots (or `slots`: rows' slots then padding, the
+        last slot repeated, whose frames are dropped); frames leave the device as uint8."""
+        if slots is None:
+            slots = [states[i].slot for i in rows]
+        else:
+            latents = torch.cat([latents[:len(rows)], latents[len(rows) - 1:len(rows)].expand(len(slots) - len(rows),
+                                                                                            *latents.shape[1:])])
+        video = self.decoder(latents, slots)[:len(rows)]                      # (b, 3, F, H, W) in [-1, 1]
         frames = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         frames = frames.permute(0, 2, 3, 4, 1).contiguous()                 # (b, F, H, W, 3)
         if frames.is_cuda:            # into pinned host memory (untested on a GPU here)
