@@ -199,6 +199,15 @@ class CameraEncoder:
     def reset(self) -> None:
         self.ref = None
 
+    def still(self) -> torch.Tensor:
+        """The encoding of a latent frame after the first with the camera held still (every pose the
+        previous one: the identity's rays), (channels, h, w); what camera guidance steers away from."""
+        eye = torch.eye(4, dtype=torch.float64)
+        emb = ray_embedding(eye, eye.expand(self.fpl, 4, 4), self.K, self.height, self.width, self.kind)
+        out = torch.zeros(self.channels, self.height, self.width)
+        out[:-1] = (emb * self.inv_scales).reshape(-1, self.height, self.width)
+        return out
+
     def encode(self, parts: Sequence[dict]) -> torch.Tensor:
         if not 1 <= len(parts) <= self.fpl:
             raise ControlError(f"camera encoder takes 1..{self.fpl} packets per latent frame, got {len(parts)}")

@@ -21,7 +21,9 @@ a string picks the torch.compile backend. `fp8=True` runs the generator's block 
 projections, MLPs) in float8 e4m3 with rowwise scales (models/fp8.py; `spec.info["fp8_linears"]`
 says how many): for Ada/Hopper GPUs; on CPU it is slow and only checks the error. `warm_up(batch_sizes)` traces them all before the first
 session opens (the worker does, for its batch buckets: worldsim/models/warmup.py); untraced, a graph
-compiles on first use, stalling play.
+compiles on first use, stalling play. `guidance=w` (> 0, camera models) plays each step twice, with
+the camera held still and with the player's, and extrapolates w times their difference
+(models/guidance.py): the camera followed more, at twice the generator's time.
 
 A model trained on clips of `trained_clip_frames` latent frames (config.json) that plays with a
 window of N frames sees, once the ring is full, N + 1 positions; if that is more than it was
@@ -41,6 +43,7 @@ import torch
 from ..config import model_preset, replace_generator
 from ..rendering import RendererError, RendererFull, RendererSpec
 from .checkpoint import load_checkpoint
+from .guidance import check_guidance, guided_step, still_controls
 from .model import build_model
 from .vae import StreamingDecoder, TimeUp
 from .warmup import step_row_sets, warm_up_step
@@ -63,7 +66,7 @@ class AaptRenderer:
                  height: int | None = None, device: str = "cpu", dtype: str | None = None,
                  max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
                  light_decoder: bool = True, seed: int = 0, threads: int | None = None, start: str | None = None,
-                 compile: bool | str = False, window: int | None = None, fp8: bool = False):
+                 compile: bool | str = False, window: int | None = None, fp8: bool = False, guidance: float = 0.0):
         from ..controls.encoding import control_channels
         from ..controls.registry import get_control
 
@@ -103,6 +106,7 @@ class AaptRenderer:
             raise ValueError(f"the model takes {gen.control_channels} control channels but the controls "
                              f"{list(self.controls)} make {expected}")
         self.latent_hw = (height // 8, width // 8)
+        self.guidance, self._still = self._camera_guidance(guidance)
         generator_params = sum(p.numel() for p in self.model.generator.parameters())
         fp8_linears = self._to_float8(fp8)
         self.setup_cache(max_sessions)
@@ -120,7 +124,7 @@ class AaptRenderer:
                   "checkpoint": str(checkpoint) if checkpoint else None, "device": str(self.device),
                   "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
                   "generator_params": generator_params, "start": self.start, "compile": compile,
-                  "fp8": fp8, "fp8_linears": fp8_linears}, static_batches=bool(compile))
+                  "fp8": fp8, "fp8_linears": fp8_linears, "guidance": self.guidance}, static_batches=bool(compile))
         self.trained_frames = meta.get("trained_clip_frames")
         if isinstance(self.trained_frames, int) and self.trained_frames < gen.window + 1:
             self.spec.info["warning"] = (
@@ -178,6 +182,18 @@ class AaptRenderer:
         except ValueError as err:
             raise ValueError(f"aapt {err}") from None
         return to_float8(self.model.generator)
+
+    def _camera_guidance(self, weight) -> tuple[float, tuple[slice, torch.Tensor] | None]:
+        """`guidance` (models/guidance.py): the weight, and where the camera's channels are with their
+        still encoding; (0.0, None) without guidance."""
+        weight = check_guidance(weight)
+        if not weight:
+            return 0.0, None
+        if "camera" not in self.controls:
+            raise ValueError(f"aapt guidance steers the camera; this model takes {sorted(self.controls)}")
+        from ..controls.encoding import ControlEncoders
+        encoders = ControlEncoders(list(self.controls), *self.latent_hw, self.controls)
+        return weight, (encoders.slices["camera"], encoders.encoders["camera"].still().to(self.device))
 
     def setup_cache(self, sessions: int) -> None:
         """The generator's static KV cache, a row per session (`worldsim serve --gpus N`,
@@ -322,7 +338,11 @@ class AaptRenderer:
             ctrl = torch.stack([controls[i] for i in later]).to(self.device, gen.prev_latent.dtype)
             noise = torch.stack([torch.randn(gen.prev_latent.shape[1:], generator=states[i].noise) for i in later])
             ctrl, noise, slots = self._pad(ctrl, noise.to(self.device), [states[i].slot for i in later])
-            latents = gen.step(ctrl, noise, slots=slots)
+            if self._still is None:
+                latents = gen.step(ctrl, noise, slots=slots)
+            else:
+                still = still_controls(ctrl, *self._still)
+                latents = guided_step(gen, ctrl, still, noise, slots, self.guidance)
             # the padded rows are decoded too (the last session's latent again, into its own decoder row), so the
             # eager decoder only ever sees the warmed batch sizes; their frames are dropped
             self._decode(later, states, latents, out, slots)
