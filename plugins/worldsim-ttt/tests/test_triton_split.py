@@ -31,7 +31,8 @@ from worldsim_ttt.triton_mlp import MLP_KERNELS, SPLIT_MLP_KERNELS, mlp_kernels 
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 interpreter = pytest.mark.skipif(not INTERPRET, reason="Triton interpreter checks (CUDA present: the gpu tests run)")
-SPLIT_TIMEOUT_S = 150
+SPLIT_TIMEOUT_S = 150     # an interpreted launch
+GPU_TIMEOUT_S = 100       # one GPU check, compiling included (split_kernel_check.sh fills the cache first)
 
 
 def flat_state(s: dual.MLPState) -> torch.Tensor:
@@ -188,14 +189,14 @@ def test_forward_choice(monkeypatch):
 # --- GPU: each check in a subprocess with a timeout (a deadlock fails, never hangs) ---
 
 def gpu_check(name: str, *args) -> None:
-    """Run `check_<name>(*args)` of this module in a fresh process, at most SPLIT_TIMEOUT_S seconds."""
+    """Run `check_<name>(*args)` of this module in a fresh process, at most GPU_TIMEOUT_S seconds."""
     here = Path(__file__).resolve().parent
     code = (f"import sys; sys.path[:0] = [{str(here)!r}, {str(here.parent)!r}]; import test_triton_split as t; "
             f"t.check_{name}(*{args!r})")
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=SPLIT_TIMEOUT_S)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=GPU_TIMEOUT_S)
     except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{name}{args}: no result in {SPLIT_TIMEOUT_S} s (a deadlocked barrier?)\n{e.stdout}\n{e.stderr}")
+        pytest.fail(f"{name}{args}: no result in {GPU_TIMEOUT_S} s (a deadlocked barrier?)\n{e.stdout}\n{e.stderr}")
     print(out.stdout, end="")
     assert out.returncode == 0, out.stdout + out.stderr[-4000:]
 

@@ -171,12 +171,12 @@ def _mlp_fwd_split(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, CNT, L, H, D: tl.
                     tl.store(ck + 2 * D * F + F + rd, b2)
         offs = tok + (m * BS + rb)[:, None] * D + rd[None, :]
         k = tl.load(K + offs).to(tl.float32)
-        tgt = tl.load(T + offs).to(tl.float32)
-        e = tl.load(ETA + grp.to(tl.int64) * L + m * BS + rb).to(tl.float32) / BS
         # 1. MLP(k) at the old state: this chunk's share, then the group's sum
         x2c, gpc = gelu_parts(tl.dot(k, w1, input_precision=PREC) + b1[None, :], FAST)
         y = _exchange_sum(tl.dot(x2c, w2, input_precision=PREC), tl.zeros([BS, D], tl.float32) + b2[None, :],
                           xch, c, P * (2 * m + 1), cnt, rb, rd, P, BS, D)
+        tgt = tl.load(T + offs).to(tl.float32)          # loaded after the wait: fewer registers live across it
+        e = tl.load(ETA + grp.to(tl.int64) * L + m * BS + rb).to(tl.float32) / BS
         # 2. the update, as _update_chunked's (every program has the same y, so the same g2 and b2)
         g2, xh, rstd, gy, hh, c2 = ln_l2_grad(y, tgt, gamma, beta, D, FAST)
         eg1c = tl.dot(g2, tl.trans(w2), input_precision=PREC) * gpc * e[:, None]
