@@ -31,13 +31,18 @@ def reference(kind: str, args: list[torch.Tensor], mini_batch: int, segment: int
 
 
 def check(kind: str, B: int, H: int, L: int, dtype: torch.dtype, tol: float, segment: int | None = None,
-          fp64_reference: bool = False):
+          fp64_reference: bool = False, kernels=None):
     """Triton vs the torch reference on the same inputs: output and the gradient w.r.t. every input.
-    With `fp64_reference` the reference runs on the inputs cast to fp64 (Triton's results wait on the host)."""
+    With `fp64_reference` the reference runs on the inputs cast to fp64 (Triton's results wait on the host).
+    `kernels`: these ScanKernels instead of the op's default."""
     op, mini_batch = OPS[kind]
     x = random_inputs(kind, B, H, L, 64, dtype=dtype, device="cuda", seed=L + H)
     args = [t.requires_grad_() for t in op_args(kind, x)]
-    z = op(*args, mini_batch=mini_batch, backend="triton")
+    if kernels is None:
+        z = op(*args, mini_batch=mini_batch, backend="triton")
+    else:
+        from worldsim_ttt.triton_common import TTTScan
+        z = TTTScan.apply(kernels, mini_batch, *args)
     cot = torch.randn(z.shape, generator=torch.Generator("cuda").manual_seed(L), device="cuda", dtype=z.dtype)
     out = [z.detach(), *torch.autograd.grad(z, args, cot)]
     assert all(t.isfinite().all() for t in out)

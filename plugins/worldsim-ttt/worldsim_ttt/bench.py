@@ -2,6 +2,7 @@
 
     python -m worldsim_ttt.bench --json                 # B=1, H=48, d=64, b=64, L = 18k, 100k, 350k
     python -m worldsim_ttt.bench --kind linear --lengths 18432
+    python -m worldsim_ttt.bench --backends triton --forward split chunked   # both TTT-MLP forwards
 
 Times are medians over repeats (CUDA events), after a warm-up that compiles the kernels.
 Backward is timed alone (autograd.grad over a retained graph). A reference run that does not fit
@@ -58,28 +59,32 @@ def _median_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def backend_op(kind: str, backend: str, num_warps=None, fp32_precision=None, fast_math=None):
+def backend_op(kind: str, backend: str, num_warps=None, fp32_precision=None, fast_math=None, forward=None):
     """The op to time. For the Triton backend, each of `num_warps` (warps per program), `fp32_precision` (the
     tl.dot precision for fp32 inputs) and `fast_math` (Triton's approximate sigmoid, sqrt, division) is a
-    (forward, backward) pair, or None for the kernels' defaults."""
-    if backend == "triton" and (num_warps or fp32_precision or fast_math is not None):
+    (forward, backward) pair, or None for the kernels' defaults; `forward` the TTT-MLP forward kernel
+    ("chunked", "split"; None: triton_mlp.mlp_kernels' choice)."""
+    if backend == "triton" and (num_warps or fp32_precision or fast_math is not None or forward):
         from .triton_common import TTTScan
         from .triton_linear import LINEAR_KERNELS
-        from .triton_mlp import MLP_KERNELS
-        kernels = (MLP_KERNELS if kind == "mlp" else LINEAR_KERNELS).variant(num_warps, fp32_precision, fast_math)
+        from .triton_mlp import mlp_kernels
+        kernels = (mlp_kernels(forward) if kind == "mlp" else LINEAR_KERNELS).variant(num_warps, fp32_precision,
+                                                                                      fast_math)
         return lambda *a, mini_batch: TTTScan.apply(kernels, mini_batch, *a)
     op = ttt_mlp if kind == "mlp" else ttt_linear
     return lambda *a, mini_batch: op(*a, mini_batch=mini_batch, backend=backend)
 
 
 def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, repeats=3,
-            num_warps=None, fp32_precision=None, fast_math=None) -> dict:
+            num_warps=None, fp32_precision=None, fast_math=None, forward=None) -> dict:
     """Forward time, backward time and peak memory of one backend; 'oom' where it does not fit."""
-    op = backend_op(kind, backend, num_warps, fp32_precision, fast_math)
+    op = backend_op(kind, backend, num_warps, fp32_precision, fast_math, forward)
     x = random_inputs(kind, B, H, L, d, device="cuda")
     args = op_args(kind, x)
     row = dict(kind=kind, backend=backend, B=B, H=H, d=d, mini_batch=mini_batch, L=L)
     if backend == "triton":
+        if forward:
+            row["forward"] = forward
         for name, value in (("num_warps", num_warps), ("fp32_precision", fp32_precision), ("fast_math", fast_math)):
             if value is not None:
                 row[name] = "/".join(map(str, value))
@@ -110,10 +115,10 @@ def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, rep
 
 
 def compile_kernels(kind: str, backend: str, dtype: torch.dtype, num_warps=None, fp32_precision=None,
-                    fast_math=None) -> None:
+                    fast_math=None, forward=None) -> None:
     """Run forward (with and without grad) and backward once on a tiny input: compiles and caches the
     kernels for this dtype, so several processes can fill Triton's cache in parallel."""
-    op = backend_op(kind, backend, num_warps, fp32_precision, fast_math)
+    op = backend_op(kind, backend, num_warps, fp32_precision, fast_math, forward)
     mb = 64 if kind == "mlp" else 16
     args = [t.requires_grad_() for t in op_args(kind, random_inputs(kind, 1, 2, 2 * mb, 64, dtype, "cuda"))]
     with torch.no_grad():
@@ -137,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="tl.dot precision of the Triton forward and backward for fp32 inputs (e.g. bf16x6 tf32x3)")
     p.add_argument("--fast-math", nargs=2, metavar=("FWD", "BWD"), choices=("0", "1"), default=None,
                    help="1: Triton's approximate sigmoid/sqrt/division in that kernel (default 0 0: correctly rounded)")
+    p.add_argument("--forward", nargs="+", choices=("chunked", "split"), default=None,
+                   help="TTT-MLP Triton forward kernel(s) to time, one row each (default: $WORLDSIM_TTT_MLP_FORWARD "
+                        "or chunked); split: the hidden dimension over 4 programs a head")
     p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,
                    help="only compile the first backend's kernels for this token dtype, then exit")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
@@ -147,20 +155,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.compile_only:
         compile_kernels(args.kind, args.backends[0], getattr(torch, args.compile_only), args.num_warps,
-                        args.fp32_precision, fast)
+                        args.fp32_precision, fast, args.forward[0] if args.forward else None)
         return 0
     mb = args.mini_batch or (64 if args.kind == "mlp" else 16)
     print(f"# device: {torch.cuda.get_device_name()}, torch {torch.__version__}", file=sys.stderr)
+    forwards = args.forward if args.kind == "mlp" and args.forward else [None]
+    runs = [(b, f) for b in args.backends for f in (forwards if b == "triton" else [None])]
     for L in args.lengths:
-        rows = {b: measure(args.kind, b, L, H=args.heads, mini_batch=mb, repeats=args.repeats,
-                             num_warps=args.num_warps, fp32_precision=args.fp32_precision, fast_math=fast)
-                for b in args.backends}
-        if {"triton", "torch"} <= rows.keys():
+        rows = [measure(args.kind, b, L, H=args.heads, mini_batch=mb, repeats=args.repeats, num_warps=args.num_warps,
+                        fp32_precision=args.fp32_precision, fast_math=fast, forward=f) for b, f in runs]
+        ref = next((r for r in rows if r["backend"] == "torch"), {})
+        for row in rows:
             for phase in ("fwd", "bwd"):
-                t, r = rows["triton"].get(f"{phase}_ms"), rows["torch"].get(f"{phase}_ms")
-                if isinstance(t, float) and isinstance(r, float):
-                    rows["triton"][f"{phase}_speedup"] = r / t
-        for row in rows.values():
+                t, r = row.get(f"{phase}_ms"), ref.get(f"{phase}_ms")
+                if row["backend"] == "triton" and isinstance(t, float) and isinstance(r, float):
+                    row[f"{phase}_speedup"] = r / t
+        for row in rows:
             print(json.dumps(row) if args.json else
                   "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
                   flush=True)

@@ -1,6 +1,7 @@
 """Sampling-time benchmark of whole films: `python -m worldsim_ttt.bench_film`.
 
     python -m worldsim_ttt.bench_film --device cuda --json          # default preset, 3/9/18/30/63-s films
+    WORLDSIM_TTT_MLP_FORWARD=split python -m worldsim_ttt.bench_film --device cuda --json   # the hidden-split scan
     python -m worldsim_ttt.bench_film --preset tiny --seconds 1 2 --seconds-per-segment 0.5   # a CPU check
 
 Times `render.sample_film` (the sampler `worldsim ttt render` uses: Euler steps of the ODE, CFG as one
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -108,6 +110,8 @@ def run(args) -> list[dict]:
             row = {"variant": name, "seconds": seconds, "segments": segments,
                    "tokens": film_tokens(model, segments, n, hw), "res": f"{width}x{height}", "steps": args.steps,
                    "cfg": args.cfg, "backend": backend if name == "ttt-mlp" else "-", "device": args.device}
+            if name == "ttt-mlp" and backend == "triton":      # which scan forward ($WORLDSIM_TTT_MLP_FORWARD)
+                row["mlp_forward"] = os.environ.get("WORLDSIM_TTT_MLP_FORWARD") or "chunked"
             row.update(measure(model, segments, n, hw, args.steps, args.cfg, args.repeats, args.device))
             if "film_s" in row:
                 row["ms_per_forward"] = 1000 * row["film_s"] / forwards

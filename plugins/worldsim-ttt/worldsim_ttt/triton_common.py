@@ -128,19 +128,51 @@ class ScanKernels:
     """A fwd/bwd kernel pair over one flat fp32 state layout (the params concatenated, per head).
 
     fwd_scratch / bwd_scratch(S, BS, D, F, CK) give the fp32 scratch each program works in (states, cached
-    activations); num_warps, fp32_precision (tl.dot precision for fp32 inputs) and fast_math (Triton's
-    approximate sigmoid, sqrt and division) are each a (forward, backward) pair."""
+    activations; a split forward's exchange slots are sized by `launch_forward`, fwd_scratch None); num_warps, fp32_precision (tl.dot
+    precision for fp32 inputs) and fast_math (Triton's approximate sigmoid, sqrt and division) are each a
+    (forward, backward) pair. split: 0 for a forward of one program per (batch, head); else the hidden
+    columns each of the F // split programs of a (batch, head) holds (the forward then takes a zeroed int32
+    counter per (batch, head), CNT, and the constexpr FC = min(split, F))."""
 
     def __init__(self, fwd, bwd, fwd_scratch, bwd_scratch, num_warps: tuple[int, int] = (4, 4),
-                 fp32_precision: tuple[str, str] = ("tf32x3", "tf32x3"), fast_math: tuple[bool, bool] = (False, False)):
+                 fp32_precision: tuple[str, str] = ("tf32x3", "tf32x3"), fast_math: tuple[bool, bool] = (False, False),
+                 split: int = 0):
         self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch = fwd, bwd, fwd_scratch, bwd_scratch
         self.num_warps, self.fp32_precision, self.fast_math = tuple(num_warps), tuple(fp32_precision), tuple(fast_math)
+        self.split = split
 
     def variant(self, num_warps=None, fp32_precision=None, fast_math=None) -> "ScanKernels":
         """The same kernels launched with other settings (None keeps this one's)."""
         return ScanKernels(self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch, num_warps or self.num_warps,
                            fp32_precision or self.fp32_precision,
-                           self.fast_math if fast_math is None else fast_math)
+                           self.fast_math if fast_math is None else fast_math, self.split)
+
+
+def launch_forward(kernels: ScanKernels, mini_batch: int, F: int, q, k, target, eta, lnw, lnb, init, save: bool,
+                   ck: int = CKPT_EVERY):
+    """Run the forward kernel on contiguous inputs (init [H, S] fp32, the flat initial state per head; F the
+    hidden width, params[0].shape[-1]).
+    Returns (z, the state checkpoints [B*H, n_ck, S] every `ck` mini-batches, or a dummy without `save`)."""
+    B, H, L, D = q.shape
+    S = init.shape[1]
+    n_ck = triton.cdiv(L // mini_batch, ck)
+    ckpt = q.new_empty((B * H, n_ck, S) if save else (1,), dtype=torch.float32)
+    z = torch.empty_like(q)
+    grid, split = (B * H,), {}
+    if kernels.split:               # P programs per (batch, head), consecutive pids: see _mlp_fwd_split
+        fc = min(kernels.split, F)
+        if F % fc:
+            raise ValueError(f"the split forward needs the hidden width {F} a multiple of {fc}")
+        grid = (B * H * (F // fc),)
+        split = dict(CNT=torch.zeros(B * H, dtype=torch.int32, device=q.device), FC=fc)
+        scratch_size = 2 * F // fc * mini_batch * D           # two exchange slots of [P, BS, D]
+    else:
+        scratch_size = kernels.fwd_scratch(S, mini_batch, D, F, ck)
+    scratch = q.new_empty((B * H, scratch_size), dtype=torch.float32)
+    kernels.fwd[grid](q, k, target, eta, lnw, lnb, init, z, ckpt, scratch, L=L, H=H, D=D, F=F, BS=mini_batch,
+                      CK=ck, SAVE=save, PREC=dot_precision(q.dtype, kernels.fp32_precision[0]),
+                      FAST=kernels.fast_math[0], num_warps=kernels.num_warps[0], **split)
+    return z, ckpt
 
 
 class TTTScan(torch.autograd.Function):
@@ -148,20 +180,12 @@ class TTTScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, kernels: ScanKernels, mini_batch: int, q, k, target, eta, ln_weight, ln_bias, *params):
-        B, H, L, D = q.shape
         F = params[0].shape[-1]
+        H = q.shape[1]
         q, k, target, eta = (x.contiguous() for x in (q, k, target, eta))
         init = torch.cat([p.detach().float().reshape(H, -1) for p in params], dim=1).contiguous()  # [H, S]
         lnw, lnb = ln_weight.detach().float().contiguous(), ln_bias.detach().float().contiguous()
-        n_ck = triton.cdiv(L // mini_batch, CKPT_EVERY)
-        save = any(ctx.needs_input_grad)
-        ckpt = q.new_empty((B * H, n_ck, init.shape[1]) if save else (1,), dtype=torch.float32)
-        scratch_size = kernels.fwd_scratch(init.shape[1], mini_batch, D, F, CKPT_EVERY)
-        scratch = q.new_empty((B * H, scratch_size), dtype=torch.float32)
-        z = torch.empty_like(q)
-        kernels.fwd[(B * H,)](q, k, target, eta, lnw, lnb, init, z, ckpt, scratch, L, H=H, D=D, F=F, BS=mini_batch,
-                              CK=CKPT_EVERY, SAVE=save, PREC=dot_precision(q.dtype, kernels.fp32_precision[0]),
-                              FAST=kernels.fast_math[0], num_warps=kernels.num_warps[0])
+        z, ckpt = launch_forward(kernels, mini_batch, F, q, k, target, eta, lnw, lnb, init, any(ctx.needs_input_grad))
         ctx.save_for_backward(q, k, target, eta, lnw, lnb, ckpt)
         ctx.kernels, ctx.mini_batch, ctx.F = kernels, mini_batch, F
         ctx.param_meta = [(p.shape, p.dtype) for p in params]

@@ -5,6 +5,8 @@ The math is dual.mlp_step's; the backward is its adjoint written out by hand (se
 """
 from __future__ import annotations
 
+import os
+
 import triton
 import triton.language as tl
 
@@ -94,6 +96,102 @@ def _mlp_fwd_chunked(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.con
         q = tl.load(Q + offs).to(tl.float32)
         xhq, rstdq = ln_stats(_mlp_chunked(q, sn, rd, rc, D, F, FC, PREC, FAST), D, FAST)
         tl.store(Z + offs, (q + gamma[None, :] * xhq + beta[None, :]).to(Z.dtype.element_ty))
+
+
+@triton.jit
+def _group_barrier(CNT, target):
+    """Wait until all programs of a group have arrived here: each adds 1 to the group's counter, so the
+    n-th barrier (n = 1, 2, ...) is passed once the counter reads P * n (`target`). The first
+    debug_barrier makes every thread's stores precede the release add (bar.sync orders them before the
+    one thread that issues the scalar atomic; the release is cumulative); the acquire reads order the
+    peers' stores before this program's later loads, and the last debug_barrier hands that on to all
+    its threads. The only synchronisation in the split forward (the interpreter runs programs one after
+    another, so with P > 1 this spins forever there; P = 1 passes at once)."""
+    tl.debug_barrier()
+    tl.atomic_add(CNT, 1, sem="release", scope="gpu")
+    seen = tl.atomic_add(CNT, 0, sem="acquire", scope="gpu")
+    while seen < target:
+        seen = tl.atomic_add(CNT, 0, sem="acquire", scope="gpu")
+    tl.debug_barrier()
+
+
+@triton.jit
+def _exchange_sum(partial, acc, X, c, target, CNT, rb, rd, P: tl.constexpr, BS: tl.constexpr, D: tl.constexpr):
+    """acc + the sum of the P programs' partials [BS, D]: store this program's (chunk c) into the slot X
+    [P, BS, D], wait for the group, add all P in chunk order (every program gets the same bits)."""
+    tile = rb[:, None] * D + rd[None, :]
+    tl.store(X + c * BS * D + tile, partial)
+    _group_barrier(CNT, target)
+    for j in tl.static_range(P):
+        acc += tl.load(X + j * BS * D + tile, cache_modifier=".cg")   # L2, never a stale L1 line
+    return acc
+
+
+@triton.jit
+def _mlp_fwd_split(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, CNT, L, H, D: tl.constexpr,
+                   F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr,
+                   FAST: tl.constexpr, FC: tl.constexpr):
+    """Forward with the hidden dimension split over P = F // FC programs per (batch, head): program
+    pid = group * P + c holds hidden chunk c of the state (W1[:, c], b1[c], W2[c, :]; b2 in every program,
+    updated identically) in registers for the whole scan. MLP(x) = b2 + sum_c gelu(x W1c + b1c) W2c is
+    summed through the group's exchange buffer SCR[group] (two slots of [P, BS, D]) behind a counter
+    barrier (CNT[group], zeroed by the launcher), twice a mini-batch: MLP(k) at the old state, MLP(q) at the
+    new one. Barrier j (0, 1, 2, ...; two a mini-batch) uses slot j % 2. No program overwrites a slot a
+    peer still reads: a program writes slot j % 2 before barrier j only after passing barrier j - 1, which
+    every peer reached after reading that slot for barrier j - 2.
+    No deadlock for any grid: a group waits only on its own programs, and its pids are consecutive. The
+    GPU starts programs in pid order, so when a group is only partly resident every group before it is
+    fully resident, finishes without waiting on anything later, and frees the SMs the rest of the group
+    needs (P programs must fit on the GPU at once: P = 4 here). Other kernels on the device can delay
+    this but not block it."""
+    P: tl.constexpr = F // FC
+    pid = tl.program_id(0)
+    grp, c = pid // P, pid % P
+    h = grp % H
+    S: tl.constexpr = 2 * D * F + F + D
+    rd, rc, rb = tl.arange(0, D), tl.arange(0, FC), tl.arange(0, BS)
+    gamma, beta = tl.load(LNW + h * D + rd), tl.load(LNB + h * D + rd)
+    n = L // BS
+    n_ck = tl.cdiv(n, CK)
+    tok = grp.to(tl.int64) * L * D
+    xch = SCR + grp.to(tl.int64) * 2 * P * BS * D
+    cnt = CNT + grp
+    p1, pb, p2 = _chunk(INIT + h * S, c, rd, rc, D, F, FC)
+    w1, b1, w2 = tl.load(p1), tl.load(pb), tl.load(p2)
+    b2 = tl.load(INIT + h * S + 2 * D * F + F + rd)
+    for m in range(n):
+        if SAVE:
+            if m % CK == 0:
+                ck = CKPT + (grp.to(tl.int64) * n_ck + m // CK) * S
+                p1, pb, p2 = _chunk(ck, c, rd, rc, D, F, FC)
+                tl.store(p1, w1)
+                tl.store(pb, b1)
+                tl.store(p2, w2)
+                if c == 0:
+                    tl.store(ck + 2 * D * F + F + rd, b2)
+        offs = tok + (m * BS + rb)[:, None] * D + rd[None, :]
+        k = tl.load(K + offs).to(tl.float32)
+        # 1. MLP(k) at the old state: this chunk's share, then the group's sum
+        x2c, gpc = gelu_parts(tl.dot(k, w1, input_precision=PREC) + b1[None, :], FAST)
+        y = _exchange_sum(tl.dot(x2c, w2, input_precision=PREC), tl.zeros([BS, D], tl.float32) + b2[None, :],
+                          xch, c, P * (2 * m + 1), cnt, rb, rd, P, BS, D)
+        tgt = tl.load(T + offs).to(tl.float32)          # loaded after the wait: fewer registers live across it
+        e = tl.load(ETA + grp.to(tl.int64) * L + m * BS + rb).to(tl.float32) / BS
+        # 2. the update, as _update_chunked's (every program has the same y, so the same g2 and b2)
+        g2, xh, rstd, gy, hh, c2 = ln_l2_grad(y, tgt, gamma, beta, D, FAST)
+        eg1c = tl.dot(g2, tl.trans(w2), input_precision=PREC) * gpc * e[:, None]
+        w1 -= tl.dot(tl.trans(k), eg1c, input_precision=PREC)
+        b1 -= tl.sum(eg1c, axis=0)
+        w2 -= tl.dot(tl.trans(x2c), g2 * e[:, None], input_precision=PREC)
+        b2 -= tl.sum(g2 * e[:, None], axis=0)
+        # 3. MLP(q) at the new state, through the other slot
+        q = tl.load(Q + offs).to(tl.float32)
+        xq2c, _ = gelu_parts(tl.dot(q, w1, input_precision=PREC) + b1[None, :], FAST)
+        yq = _exchange_sum(tl.dot(xq2c, w2, input_precision=PREC), tl.zeros([BS, D], tl.float32) + b2[None, :],
+                           xch + P * BS * D, c, P * (2 * m + 2), cnt, rb, rd, P, BS, D)
+        xhq, rstdq = ln_stats(yq, D, FAST)
+        if c == 0:
+            tl.store(Z + offs, (q + gamma[None, :] * xhq + beta[None, :]).to(Z.dtype.element_ty))
 
 
 @triton.jit
@@ -233,7 +331,25 @@ MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, _fwd_scratch, _bwd_scratch
                           fp32_precision=("bf16x6", "tf32x3"))
 
 
+# The hidden-split forward (_mlp_fwd_split) with the same backward: opt-in until measured on a GPU.
+# fp32 inputs: 3xTF32 dots ("tf32" for a faster, less exact variant); 8 warps, so the 32 KB of state a
+# program holds takes 64 registers a thread (4 warps would leave little room for the temporaries).
+SPLIT_MLP_KERNELS = ScanKernels(_mlp_fwd_split, _mlp_bwd, None, _bwd_scratch, num_warps=(8, 4),
+                                fp32_precision=("tf32x3", "tf32x3"), split=64)
+FORWARDS = {"chunked": MLP_KERNELS, "split": SPLIT_MLP_KERNELS}
+FORWARD_ENV = "WORLDSIM_TTT_MLP_FORWARD"
+
+
+def mlp_kernels(forward: str | None = None) -> ScanKernels:
+    """The TTT-MLP kernels with the forward `forward` ("chunked", "split"; None: $WORLDSIM_TTT_MLP_FORWARD,
+    default "chunked")."""
+    name = forward or os.environ.get(FORWARD_ENV) or "chunked"
+    if name not in FORWARDS:
+        raise ValueError(f"TTT-MLP forward must be one of {sorted(FORWARDS)}, got {name!r} (${FORWARD_ENV})")
+    return FORWARDS[name]
+
+
 def ttt_mlp_triton(q, k, target, eta, ln_weight, ln_bias, W1, b1, W2, b2, mini_batch):
-    """`ops.ttt_mlp` on the Triton kernels (inputs already checked by ops)."""
+    """`ops.ttt_mlp` on the Triton kernels (inputs already checked by ops); the forward from `mlp_kernels`."""
     check_kernel_inputs(q, mini_batch, q.shape[-1])
-    return TTTScan.apply(MLP_KERNELS, mini_batch, q, k, target, eta, ln_weight, ln_bias, W1, b1, W2, b2)
+    return TTTScan.apply(mlp_kernels(), mini_batch, q, k, target, eta, ln_weight, ln_bias, W1, b1, W2, b2)
