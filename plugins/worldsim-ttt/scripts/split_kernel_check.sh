@@ -38,5 +38,5 @@ for line in sys.stdin:
           "ms/forward", r.get("ms_per_forward"), "x local", r.get("ratio_to_local", r.get("skipped")))'
 }
 film split --variants ttt-mlp local
-film chunked --variants ttt-mlp
+[ -n "${FILM_CHUNKED:-}" ] && film chunked --variants ttt-mlp   # the chunked forward's film rows (BENCHMARKS has them)
 echo "total $(( $(date +%s) - start )) s"
