@@ -215,11 +215,32 @@ def check_checkpoints_match_chunked(H: int, L: int) -> None:
     assert (ckpt[:, 0] == ckpt_old[:, 0]).all() and max(errors) < 1e-5, errors
 
 
+def check_gradients_match_chunked(H: int, L: int, dtype: str, tol: float) -> None:
+    args = [a.requires_grad_() for a in op_args("mlp", random_inputs("mlp", 2, H, L, 64, device="cuda", seed=H,
+                                                                      dtype=getattr(torch, dtype)))]
+    cot = torch.randn_like(args[0])
+    outs = []
+    for kernels in (SPLIT_MLP_KERNELS, MLP_KERNELS):
+        z = TTTScan.apply(kernels, 64, *args)
+        outs.append([z, *torch.autograd.grad(z, args, cot)])
+    errors = [rel(a.float(), b.float()) for a, b in zip(*outs)]
+    print("split vs chunked", H, L, dtype, "z and gradients", " ".join(f"{e:.2e}" for e in errors))
+    assert max(errors) < tol, errors
+
+
+# fp32 against the torch reference. bf16 against the chunked forward (the same backward): at H=48 and this length
+# both forwards' gradients are ~0.1 from the bf16 torch reference, identically (measured 2026-11-30 on an H200,
+# docs/ttt.md), a gap the split forward did not make.
 @pytest.mark.gpu
 @pytest.mark.parametrize("H", [5, 48])
-@pytest.mark.parametrize("dtype,tol", [("float32", 1e-4), ("bfloat16", 1e-2)])
-def test_split_equals_torch_gpu(H, dtype, tol):
-    gpu_check("equals_torch", 2, H, 64 * 53, dtype, tol)     # 53 mini-batches: checkpoint groups 16, 16, 16, 5
+def test_split_equals_torch_gpu(H):
+    gpu_check("equals_torch", 2, H, 64 * 53, "float32", 1e-4)     # 53 mini-batches: checkpoint groups 16, 16, 16, 5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("H", [5, 48])
+def test_split_bf16_gradients_match_the_chunked_forward_gpu(H):
+    gpu_check("gradients_match_chunked", H, 64 * 53, "bfloat16", 5e-3)
 
 
 @pytest.mark.gpu
