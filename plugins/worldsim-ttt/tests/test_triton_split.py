@@ -178,9 +178,9 @@ def test_split_forward_gradients_in_interpreter(fc):
 
 def test_forward_choice(monkeypatch):
     monkeypatch.delenv("WORLDSIM_TTT_MLP_FORWARD", raising=False)
-    assert mlp_kernels() is MLP_KERNELS and mlp_kernels("split") is SPLIT_MLP_KERNELS
-    monkeypatch.setenv("WORLDSIM_TTT_MLP_FORWARD", "split")
     assert mlp_kernels() is SPLIT_MLP_KERNELS and mlp_kernels("chunked") is MLP_KERNELS
+    monkeypatch.setenv("WORLDSIM_TTT_MLP_FORWARD", "chunked")
+    assert mlp_kernels() is MLP_KERNELS and mlp_kernels("split") is SPLIT_MLP_KERNELS
     monkeypatch.setenv("WORLDSIM_TTT_MLP_FORWARD", "fused")
     with pytest.raises(ValueError, match="WORLDSIM_TTT_MLP_FORWARD"):
         mlp_kernels()

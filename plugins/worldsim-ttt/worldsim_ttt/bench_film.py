@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -111,7 +110,8 @@ def run(args) -> list[dict]:
                    "tokens": film_tokens(model, segments, n, hw), "res": f"{width}x{height}", "steps": args.steps,
                    "cfg": args.cfg, "backend": backend if name == "ttt-mlp" else "-", "device": args.device}
             if name == "ttt-mlp" and backend == "triton":      # which scan forward ($WORLDSIM_TTT_MLP_FORWARD)
-                row["mlp_forward"] = os.environ.get("WORLDSIM_TTT_MLP_FORWARD") or "chunked"
+                from .triton_mlp import mlp_forward_name
+                row["mlp_forward"] = mlp_forward_name()
             row.update(measure(model, segments, n, hw, args.steps, args.cfg, args.repeats, args.device))
             if "film_s" in row:
                 row["ms_per_forward"] = 1000 * row["film_s"] / forwards
