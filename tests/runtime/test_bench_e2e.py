@@ -39,13 +39,15 @@ def test_e2e_tiny_two_sessions_reports_sane_figures():
     assert r["compile_s"] is None and r["compile"] is False
 
 
-def test_e2e_compiled_reports_the_warm_up_apart_from_real_time():
+def test_e2e_compiled_reports_the_warm_up_apart_from_real_time(tmp_path):
     """--compile: the worker traces every step graph (buckets 1, 2 x both ring phases) before READY;
-    compile_s says how long, apart from the real-time figures."""
+    compile_s says how long, apart from the real-time figures. --worker-log keeps what the worker printed."""
+    log = tmp_path / "worker.log"
     out = subprocess.run([sys.executable, "-m", "worldsim.cli", "bench", "e2e", "--preset", "tiny", "--seconds", "2",
-                          "--sessions", "2", "--compile", "eager", "--json"], capture_output=True, text=True,
-                         timeout=300)
+                          "--sessions", "2", "--compile", "eager", "--json", "--worker-log", str(log)],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+    assert "compiling renderer 'aapt'" in log.read_text()
     r = json.loads(out.stdout)
     assert r["compile"] == "eager" and r["compile_s"] > 0
     assert r["errors"] == 0 and r["steps_answered"] == r["steps_asked"] > 0

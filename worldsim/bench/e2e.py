@@ -36,6 +36,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import shutil
 import threading
 import time
 
@@ -134,7 +135,8 @@ def session_figures(p: Player, period: float) -> dict:
 
 
 def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_per_step: float,
-        device: str, batch_buckets: tuple[int, ...] | None = None, gpus: int = 1) -> dict:
+        device: str, batch_buckets: tuple[int, ...] | None = None, gpus: int = 1,
+        worker_log: str | None = None) -> dict:
     import zmq
 
     from worldsim.bench.load import rss_mb
@@ -162,6 +164,8 @@ def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_p
                 gpu.sample(process.pid)
         log = process.log_tail(3) if not process.alive() else ""
     finally:
+        if worker_log and process.log_path:
+            shutil.copyfile(process.log_path, worker_log)      # before stop, which removes a clean worker's log
         process.stop()
     failures = [p.failure for p in players if p.failure]
     if failures:
@@ -305,6 +309,8 @@ def register(sub) -> None:
     p.add_argument("--batch-buckets", metavar="N,N,...", help="the worker's batch sizes (default: serve's)")
     p.add_argument("--gpus", type=int, default=1, metavar="G", help="the generator sequence-parallel on G ranks, "
                    "one GPU each (`worldsim serve --gpus G`; default 1)")
+    p.add_argument("--worker-log", metavar="FILE", help="keep the worker's log (its stdout and stderr) in FILE, e.g. "
+                   "with TORCH_LOGS=recompiles,cudagraphs in the environment to see what a slow batch did")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_main)
 
@@ -356,7 +362,7 @@ def _main(args) -> int:
         options["fp8"] = True
     try:
         result = run(options, args.sessions, args.seconds, cfg.generator.window + 2,
-                     flops_per_step(cfg, width, height), args.device, buckets, args.gpus)
+                     flops_per_step(cfg, width, height), args.device, buckets, args.gpus, args.worker_log)
     except WorkerStartError as err:
         raise WorldsimUserError(str(err).splitlines()[0]) from None
     result = {"preset": cfg.name, "res": f"{width}x{height}", "window": cfg.generator.window,
