@@ -7,8 +7,9 @@
    spawned processes on the CPU (worldsim_ttt.data), encoded by the model's VAE on --device;
 2. fine-tune (worldsim_ttt.train.FilmTrainer) from --checkpoint (default: the shipped camera model,
    worldsim/assets/default, whose VAE encoder and light decoder and byte text encoder are reused; its
-   generator is the base) for --minutes of wall clock: the first third on one-scene films (each
-   scene alone), the rest on the whole --scenes-scene films, one optimizer throughout; then the
+   generator is the base) for --minutes of wall clock, in --stages of growing films (default: the first
+   third on one-scene films, each scene alone, the rest on the whole --scenes-scene films; 1,3,6 with
+   --scenes 6: 3-, 9- and 18-s films for 1/6, 2/6 and 3/6 of the time), one optimizer throughout; then the
    checkpoint with its training state (WORK/model, float32: `python -m worldsim_ttt.train --resume`)
    and a float16 copy (WORK/model_f16, what `lease_ttt.sh collect` brings back);
 3. both example storyboards rendered to WORK/<name>.mp4 with the trained model;
@@ -70,15 +71,40 @@ def films(d: Driver, a, model):
     return x0, [c.captions for c in clips]
 
 
+def film_stages(x0, prompts, stages: list[int], seconds: float, batch: int, start: float, minutes: float) -> list:
+    """(name, latents, captions, deadline, batch) per stage: stage k cuts each rendered film of S scenes into
+    S / k films of k consecutive scenes, at batch * S / k films a step (the same tokens a step), and gets a
+    share k-th-stage-index + 1 of the minutes (two stages: the first third, then the rest)."""
+    scenes = x0.shape[1]
+    weights = [i + 1 for i in range(len(stages))]
+    out, deadline = [], start
+    for i, k in enumerate(stages):
+        deadline += 60 * minutes * weights[i] / sum(weights)
+        data = x0.reshape(x0.shape[0] * (scenes // k), k, *x0.shape[2:])
+        texts = [film[j:j + k] for film in prompts for j in range(0, scenes, k)]
+        out.append((f"{seconds * k:g}-s films", data, texts, deadline, batch * scenes // k))
+    return out
+
+
+def parse_stages(text: str | None, scenes: int) -> list[int]:
+    """--stages "1,3,6": scenes a film at each stage, rising, each dividing --scenes, the last --scenes."""
+    if text is None:
+        return [1, scenes] if scenes > 1 else [1]
+    try:
+        stages = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"film_lease: --stages must be numbers like 1,3,6, got {text!r}") from None
+    if stages != sorted(set(stages)) or stages[-1] != scenes or any(k < 1 or scenes % k for k in stages):
+        raise SystemExit(f"film_lease: --stages {text}: rising scene counts that divide --scenes {scenes}, "
+                         f"the last equal to it")
+    return stages
+
+
 def train(d: Driver, a, model, x0, prompts) -> None:
     from worldsim_ttt.train import FilmTrainer
 
     trainer = FilmTrainer(model, a.lr, a.seed)
-    end = time.time() + 60 * a.minutes
-    short = x0.flatten(0, 1)[:, None]                           # every scene a film of its own
-    stages = [(f"{a.seconds_per_segment:g}-s films", short, [[p] for film in prompts for p in film],
-               time.time() + 60 * a.minutes / 3, a.batch * a.scenes),
-              (f"{a.seconds_per_segment * a.scenes:g}-s films", x0, prompts, end, a.batch)]
+    stages = film_stages(x0, prompts, a.stages, a.seconds_per_segment, a.batch, time.time(), a.minutes)
     for name, data, texts, deadline, batch in stages:
         first = trainer.step
 
@@ -143,6 +169,8 @@ def main() -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--films", type=int, default=48)
     p.add_argument("--scenes", type=int, default=3, help="scenes of the longest training films")
+    p.add_argument("--stages", help="scenes a film at each fine-tuning stage, e.g. 1,3,6 (3-, 9-, 18-s films at 3 s a "
+                   "segment; default 1,SCENES)")
     p.add_argument("--seconds-per-segment", type=float, default=3.0)
     p.add_argument("--size", type=int, default=128, help="square frames rendered for training")
     p.add_argument("--workers", type=int, default=14)
@@ -156,6 +184,7 @@ def main() -> int:
     p.add_argument("--no-bench", action="store_true",
                    help="skip bench_film (when the GPU is shared: time it later, alone on a GPU)")
     a = p.parse_args()
+    a.stages = parse_stages(a.stages, a.scenes)
     a.preset, a.bench = "default", []
     if a.dry_run:
         a.preset, a.checkpoint, a.device, a.films, a.size, a.workers = "tiny", None, "cpu", 2, 32, 2

@@ -8,14 +8,16 @@
 # after a call ends cannot load torch) renders training films on 14 CPU workers, fine-tunes the
 # long-form model from worldsim/assets/default for MINUTES (3-s films, then 9-s ones), renders both
 # example storyboards to mp4 and runs bench_film. The whole pipeline is meant to end inside call 1.
-# Environment: MINUTES (fine-tuning wall clock, default 2.5), FILMS (48), BATCH (8), RENDER_STEPS (16).
+# Environment: MINUTES (fine-tuning wall clock, default 2.5), FILMS (48), BATCH (8), RENDER_STEPS (16),
+# SCENES (3) and STAGES (default 1,SCENES): e.g. SCENES=6 STAGES=1,3,6 trains on 3-, 9- and then 18-s films.
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 export TRITON_CACHE_DIR=/tmp/ttt-triton-cache
 WD=${WD:-/tmp/wd/ttt}
 PY=python3
 CALL_START=$(date +%s)
-DRIVER_ARGS="--minutes ${MINUTES:-2.5} --films ${FILMS:-48} --batch ${BATCH:-8} --render-steps ${RENDER_STEPS:-16}"
+DRIVER_ARGS="--minutes ${MINUTES:-2.5} --films ${FILMS:-48} --batch ${BATCH:-8} --render-steps ${RENDER_STEPS:-16}
+    --scenes ${SCENES:-3}${STAGES:+ --stages $STAGES}"
 
 alive() { [ -f "$WD/driver.pid" ] && kill -0 "$(cat "$WD/driver.pid")" 2>/dev/null; }
 
