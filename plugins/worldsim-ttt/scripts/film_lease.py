@@ -169,6 +169,8 @@ def main() -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--films", type=int, default=48)
     p.add_argument("--scenes", type=int, default=3, help="scenes of the longest training films")
+    p.add_argument("--kind", choices=("mlp", "linear", "none"), default="mlp",
+                   help="the TTT layers; none: no TTT layers, the segment-local baseline trained the same way")
     p.add_argument("--stages", help="scenes a film at each fine-tuning stage, e.g. 1,3,6 (3-, 9-, 18-s films at 3 s a "
                    "segment; default 1,SCENES)")
     p.add_argument("--seconds-per-segment", type=float, default=3.0)
@@ -192,13 +194,14 @@ def main() -> int:
         a.bench = ["--seconds", "2", "4", "--seconds-per-segment", "1", "--steps", "2"]
     import torch
 
-    from worldsim_ttt.longform import build_longform
+    from worldsim_ttt.longform import TTTConfig, build_longform
 
     d = Driver(a.work)
     d.note(f"start: {vars(a)}; torch {torch.__version__}"
            + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     backend = "triton" if a.device.startswith("cuda") else "torch"
-    model = build_longform(a.preset if a.dry_run else None, a.checkpoint, device=a.device, seed=a.seed, backend=backend)
+    model = build_longform(a.preset if a.dry_run else None, a.checkpoint, cfg=TTTConfig(kind=a.kind), device=a.device,
+                           seed=a.seed, backend=backend)
     d.note(f"model from {a.checkpoint or a.preset}: TTT {model.cfg.kind} ({backend}), "
            f"omitted {list(getattr(model.base, 'omitted', ())) or 'nothing'}")
     data = []

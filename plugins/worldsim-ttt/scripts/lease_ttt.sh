@@ -4,6 +4,9 @@
 #   bash plugins/worldsim-ttt/scripts/lease_ttt.sh follow    # (only if call 1 ended before the driver did)
 #   bash plugins/worldsim-ttt/scripts/lease_ttt.sh collect   # call 2: model_f16.tar.* (<= 15 MiB each) + results.tar into $OUT
 #   bash plugins/worldsim-ttt/scripts/lease_ttt.sh --dry-run # here, before a lease: the same path, tiny, CPU, seconds
+#   bash plugins/worldsim-ttt/scripts/lease_ttt.sh start-pair  # on a 2-GPU machine: the TTT-MLP model on GPU 0 (WD) and
+#       the segment-local baseline (--kind none, no bench) on GPU 1 ($WD-local), same films and budget; then
+#       `collect` and `WD=/tmp/wd/ttt-local ... collect` (one call each)
 # The driver (film_lease.py, one Python process started with setsid nohup in call 1: processes started
 # after a call ends cannot load torch) renders training films on 14 CPU workers, fine-tunes the
 # long-form model from worldsim/assets/default for MINUTES (3-s films, then 9-s ones), renders both
@@ -17,7 +20,7 @@ WD=${WD:-/tmp/wd/ttt}
 PY=python3
 CALL_START=$(date +%s)
 DRIVER_ARGS="--minutes ${MINUTES:-2.5} --films ${FILMS:-48} --batch ${BATCH:-8} --render-steps ${RENDER_STEPS:-16}
-    --scenes ${SCENES:-3}${STAGES:+ --stages $STAGES}"
+    --scenes ${SCENES:-3}${STAGES:+ --stages $STAGES} --kind ${KIND:-mlp}"
 
 alive() { [ -f "$WD/driver.pid" ] && kill -0 "$(cat "$WD/driver.pid")" 2>/dev/null; }
 
@@ -50,6 +53,20 @@ start)
         --checkpoint worldsim/assets/default $DRIVER_ARGS > "$WD/driver.out" 2>&1 < /dev/null &
     echo $! > "$WD/driver.pid"
     follow "${2:-570}" ;;
+start-pair)
+    $PY -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl || exit 1
+    rm -rf /tmp/repo "$WD" "$WD-local" && mkdir -p /tmp/repo/plugins "$WD" "$WD-local"
+    cp -r worldsim pyproject.toml /tmp/repo/ && cp -r plugins/worldsim-ttt /tmp/repo/plugins/
+    export PYTHONPATH=/tmp/site:/tmp/repo:/tmp/repo/plugins/worldsim-ttt
+    cd /tmp/repo
+    CUDA_VISIBLE_DEVICES=0 setsid nohup $PY plugins/worldsim-ttt/scripts/film_lease.py --work "$WD" --device cuda \
+        --workers 14 --checkpoint worldsim/assets/default $DRIVER_ARGS > "$WD/driver.out" 2>&1 < /dev/null &
+    echo $! > "$WD/driver.pid"
+    CUDA_VISIBLE_DEVICES=1 setsid nohup $PY plugins/worldsim-ttt/scripts/film_lease.py --work "$WD-local" --device cuda \
+        --workers 14 --checkpoint worldsim/assets/default $DRIVER_ARGS --kind none --no-bench \
+        > "$WD-local/driver.out" 2>&1 < /dev/null &
+    echo $! > "$WD-local/driver.pid"
+    follow "${2:-570}"; tail -n 3 "$WD-local/driver.log" ;;
 follow)
     follow "${2:-570}" ;;
 collect)
@@ -65,5 +82,5 @@ collect)
     collect "$out"
     echo "dry run ok: $WD" ;;
 *)
-    echo "usage: $0 start|follow|collect|--dry-run [seconds to follow]"; exit 2 ;;
+    echo "usage: $0 start|start-pair|follow|collect|--dry-run [seconds to follow]"; exit 2 ;;
 esac

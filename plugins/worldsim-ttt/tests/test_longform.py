@@ -107,6 +107,21 @@ def test_variants_without_ttt_and_with_film_wide_attention(model):
         LongFormModel(model.base, span="window")
 
 
+@torch.no_grad()
+def test_a_baseline_without_ttt_layers_saves_and_loads_as_one(model, tmp_path):
+    """kind "none" (film_lease.py --kind none): the segment-local baseline, trained like the TTT model,
+    is a checkpoint that loads back without TTT layers and renders as the base alone."""
+    from worldsim_ttt.longform import LongFormModel
+
+    baseline = LongFormModel(model.base, TTTConfig(kind="none"))
+    assert len(baseline.ttt) == 0 and baseline.param_groups(1e-4)[1]["params"] == []
+    baseline.save(tmp_path / "local")
+    again = build_longform(checkpoint=str(tmp_path / "local"))
+    noisy, t, text = inputs(3)
+    assert again.cfg.kind == "none" and len(again.ttt) == 0
+    assert torch.allclose(again(noisy, t, text), LongFormModel(model.base, ttt_layers=False)(noisy, t, text), atol=1e-6)
+
+
 def test_half_precision_copy_loads_back(model, tmp_path):
     path = model.save(tmp_path / "f16", dtype="float16")
     assert list(path.glob("model-*.safetensors")) and not (path / "model.safetensors").exists()

@@ -36,7 +36,7 @@ SPANS = ("segment", "film")            # what a video token attends to
 
 @dataclass(frozen=True)
 class TTTConfig:
-    kind: str = "mlp"                 # mlp | linear
+    kind: str = "mlp"                 # mlp | linear | none (no TTT layers: the segment-local baseline)
     heads: int = 0                    # 0: the generator's heads
     mini_batch: int = 64              # TTT inner mini-batch (tokens)
     gate_init: float = 0.1            # tanh gates alpha, beta (text and video) start here
@@ -55,6 +55,7 @@ class LongFormModel(nn.Module):
             raise ValueError(f"span must be one of {SPANS}, got {span!r}")
         self.base, self.cfg, self.span = base, cfg, span
         g = base.generator.cfg
+        ttt_layers = ttt_layers and cfg.kind != "none"
         self.ttt = nn.ModuleList(
             GatedBidirectionalTTT(g.dim, cfg.heads or g.heads, cfg.gate_init, kind=cfg.kind,
                                   mini_batch=cfg.mini_batch, backend=cfg.backend)
