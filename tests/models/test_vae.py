@@ -83,6 +83,23 @@ def test_streaming_state_is_static():
     assert {m: (t.data_ptr(), t.shape) for m, t in dec.cache.frames.items()} == buffers
 
 
+def test_the_row_index_cache_stays_bounded_as_sessions_come_and_go(monkeypatch):
+    import itertools
+
+    import worldsim.models.vae as vae_module
+    monkeypatch.setattr(vae_module, "ROW_INDEX_CACHE", 8)
+    vae = make_vae()
+    dec, alone = StreamingDecoder(vae, light=True, sessions=6), StreamingDecoder(vae, light=True, sessions=6)
+    z = torch.randn(3, 16, 4, 4)
+    for slots in itertools.permutations(range(6), 3):                     # 120 distinct slot tuples
+        for row in range(6):
+            dec.cache.restart(row)                                            # each call a set of first latents
+        dec(z, list(slots))
+        assert len(dec._row_index) <= 8
+    dec.reset(), alone.reset()
+    assert torch.equal(dec(z, [5, 0, 3]), alone(z, [5, 0, 3]))            # a cleared cache indexes the same rows
+
+
 @pytest.mark.parametrize("light", [False, True])
 @pytest.mark.parametrize("changes", [{"time_up_kernel": 3}, {"time_down_kernel": 3},
                                      {"light_causal_levels": (2, 3)}, {"causal_levels": (1, 2, 3)}])

@@ -264,6 +264,9 @@ class CausalVAE(nn.Module):
         return (self.light_decoder if light else self.decoder)(self.denormalize(z))
 
 
+ROW_INDEX_CACHE = 1024       # slot tuples whose row index a StreamingDecoder keeps
+
+
 class StreamingDecoder:
     """Decode one latent frame at a time: 1 frame for a session's latent 0, then 4 per latent.
 
@@ -292,6 +295,8 @@ class StreamingDecoder:
         if len(phases) > 1:
             raise ValueError("cannot decode sessions' first latents and later ones in one batch")
         if key not in self._row_index:
+            if len(self._row_index) >= ROW_INDEX_CACHE:        # many sessions coming and going: stay bounded
+                self._row_index.clear()
             self._row_index[key] = slot_index(key, latent.device)
         self.cache.rows, self.cache.first = self._row_index[key], not phases.pop()
         frames = self.module(self.vae.denormalize(latent[:, :, None]), self.cache)
