@@ -142,6 +142,8 @@ def test_bench_e2e_serves_on_the_ranks_it_is_given():
       "--size", "24x24", "--gpus", "2"], "a 24x24 frame makes 9 tokens, which do not divide among 2 ranks"),
     (["serve", "--renderer", "aapt", "--renderer-option", "checkpoint=null", "--renderer-option", "preset=tiny",
       "--renderer-option", "compile=true", "--gpus", "2"], "the compiled step under sequence parallelism is not done"),
+    (["serve", "--renderer", "aapt", "--renderer-option", "checkpoint=null", "--renderer-option", "preset=tiny",
+      "--renderer-option", "guidance=0.5", "--gpus", "2"], "aapt guidance runs on one GPU"),
     (["serve", "--renderer", "aapt", "--renderer-option", "bogus=1", "--gpus", "2"],
      "renderer 'aapt' takes no option bogus"),
     (["serve", "--renderer", "aapt", "--gpus", "2"], "attention heads do not divide among 2 ranks"),

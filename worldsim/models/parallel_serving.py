@@ -25,7 +25,7 @@ says so, when its socket closes, or when rank 0's process dies (PDEATHSIG + a wa
 that dies inside a collective: gloo raises at once (the call then finds the dead follower); NCCL
 (not tested) may wait for the process group's timeout (RANK_TIMEOUT_S).
 
-Not done: the compiled step (`compile` is refused), snapshots, several hosts.
+Not done: the compiled step (`compile` is refused), fp8 and camera guidance (refused), snapshots, several hosts.
 """
 from __future__ import annotations
 
@@ -140,6 +140,8 @@ def start_parallel_aapt(options: dict, gpus: int) -> tuple[ParallelAapt, "Leader
                    options.get("device"), options.get("compile", False))
     if options.get("fp8"):     # the ranks' fp8 weights are buffers, which the weight broadcast does not cover
         raise ValueError("aapt fp8 runs on one GPU; it is not supported sequence-parallel (--gpus > 1) yet")
+    if options.get("guidance"):  # its undo of the still pass touches rank 0's frame counters only
+        raise ValueError("aapt guidance runs on one GPU; it is not supported sequence-parallel (--gpus > 1) yet")
     leader = Leader(gpus, options)
     try:
         return ParallelAapt(leader, **options), leader
