@@ -65,6 +65,7 @@ def test_e2e_compiled_reports_the_warm_up_apart_from_real_time(tmp_path):
     (["--checkpoint", "/no/such/dir"], "no checkpoint at /no/such/dir"),
     (["--batch-buckets", "2,4"], "--batch-buckets: batch buckets must be comma-separated"),
     (["--preset", "tiny", "--fp8", "--gpus", "2"], "--fp8 runs on one GPU"),
+    (["--preset", "tiny", "--worker-log", "/no/such/dir/w.log"], "--worker-log /no/such/dir/w.log: no such folder"),
 ])
 def test_bad_options_are_one_line_errors(capsys, argv, message):
     assert main(["bench", "e2e", *argv]) == 2

@@ -36,7 +36,9 @@ from __future__ import annotations
 import collections
 import json
 import math
+import os
 import shutil
+import sys
 import threading
 import time
 
@@ -165,7 +167,10 @@ def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_p
         log = process.log_tail(3) if not process.alive() else ""
     finally:
         if worker_log and process.log_path:
-            shutil.copyfile(process.log_path, worker_log)      # before stop, which removes a clean worker's log
+            try:                                                # before stop, which removes a clean worker's log
+                shutil.copyfile(process.log_path, worker_log)
+            except OSError as err:
+                print(f"worldsim bench e2e: could not keep the worker log in {worker_log}: {err}", file=sys.stderr)
         process.stop()
     failures = [p.failure for p in players if p.failure]
     if failures:
@@ -360,6 +365,8 @@ def _main(args) -> int:
         del options["controls"]
     if args.fp8:
         options["fp8"] = True
+    if args.worker_log and not os.path.isdir(os.path.dirname(os.path.abspath(args.worker_log))):
+        raise WorldsimUserError(f"--worker-log {args.worker_log}: no such folder")
     try:
         result = run(options, args.sessions, args.seconds, cfg.generator.window + 2,
                      flops_per_step(cfg, width, height), args.device, buckets, args.gpus, args.worker_log)
