@@ -24,6 +24,8 @@
 # where it was (sixth lease). Both GPUs go on from the shipped default with --own-passes -1 --own-fraction 0.75 for
 # ADAPT_S (840) s: A on 81-frame clips (21 latent frames), B on 161-frame clips (41: the rollout runs 25 frames past
 # the 16-frame window). Then `follow`, `collect camera ship`, `collect long ship`; `dry-adapt` checks it here (~3 min).
+# Ran as the seventh lease (docs/TRAINING.md): neither model beat the shipped one. MOTION_WEIGHT=w adds
+# adapt.motion_weight (frames where the world changes weigh more; built after, not run on a GPU yet).
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
@@ -115,7 +117,7 @@ start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts fo
     pkill -f "[t]rain_default"; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
     if [ -d .inductor ]; then rm -rf /tmp/inductor && cp -r .inductor /tmp/inductor; fi
     ROOT=$PWD; cd /tmp/repo
-    P7="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13"
+    P7="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${MOTION_WEIGHT:-0}"
     P7_BUDGETS="{\"adapt\": ${ADAPT_S:-840}, \"distill\": 0, \"adversarial\": 0}"
     CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
         --work $WD/camera $P7 --budgets "$P7_BUDGETS" > $WD/a.out 2>&1 < /dev/null &

@@ -53,6 +53,7 @@ class Driver:
         self.continue_from, self.adapt_lr = None, 4e-4              # --continue-from; adapt's peak lr
         self.recycle_keep = False                                   # model.recycle_warp_keep
         self.own_passes, self.own_fraction = 0, 0.5                 # adapt.own_passes / own_fraction
+        self.motion_weight = 0.0                                    # adapt.motion_weight
         self.adv_lr, self.adv_regression = 1e-5, 0.0                # adversarial g_lr = d_lr / regression_weight
         self.long_frames, self.segment_frames = 0, 21                # adversarial.long_frames / segment_frames
         self.adv_warmup, self.adv_batch = 100, 8                     # stage 3's optim.warmup_steps, batch
@@ -261,7 +262,8 @@ class Driver:
                                                      "recycle_warp_keep": self.recycle_keep},
                                                     {"adapt": {"t_one_fraction": self.t_one_fraction,
                                                                "own_passes": self.own_passes,
-                                                               "own_fraction": self.own_fraction}}))
+                                                               "own_fraction": self.own_fraction,
+                                                               "motion_weight": self.motion_weight}}))
         self.strip_and_ship("adapt")
         adapt = str(self.work / "adapt" / "model")
         if budgets["distill"] <= 0:          # adapt's t = 1 clips already make it a one-step model
@@ -326,6 +328,8 @@ def main() -> int:
                    "K passes deep (K-step rollouts; -1: the free rollout through the KV cache), for a share "
                    "--own-fraction of the batches")
     p.add_argument("--own-fraction", type=float, default=0.5, help="adapt.own_fraction (default 0.5)")
+    p.add_argument("--motion-weight", type=float, default=0.0, help="adapt.motion_weight: a frame's loss weighs 1 + "
+                   "this x its true change over the batch's mean change (normalised; turns count most; default 0)")
     p.add_argument("--adv-lr", type=float, default=1e-5, help="stage 3's G and D learning rate (default 1e-5)")
     p.add_argument("--adv-regression", type=float, default=0.0,
                    help="adversarial.regression_weight: G also regresses its frames onto the true ones (default 0)")
@@ -355,7 +359,7 @@ def main() -> int:
     d.recycle_warp, d.latents_from = args.recycle_warp, args.latents_from
     d.continue_from, d.adapt_lr = args.continue_from, args.adapt_lr
     d.recycle_keep = args.recycle_keep
-    d.own_passes, d.own_fraction = args.own_passes, args.own_fraction
+    d.own_passes, d.own_fraction, d.motion_weight = args.own_passes, args.own_fraction, args.motion_weight
     d.adv_lr, d.adv_regression = args.adv_lr, args.adv_regression
     d.long_frames, d.segment_frames, d.adv_warmup, d.adv_batch = (args.long_frames, args.segment_frames,
                                                                   args.adv_warmup, args.adv_batch)

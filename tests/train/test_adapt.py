@@ -200,3 +200,20 @@ def test_which_steps_recycle_own_predictions_depends_on_the_step_and_seed_alone(
     assert [own_predictions_at(s, 0.5, seed=0) for s in range(400)] == first
     assert 0.4 < sum(first) / 400 < 0.6
     assert not any(own_predictions_at(s, 0.0, 0) for s in range(50)) and all(own_predictions_at(s, 1.0, 0) for s in range(50))
+
+
+def test_motion_weights_favour_the_frames_where_the_world_changes():
+    from worldsim.train.adapt import motion_weights
+    x0 = torch.zeros(2, 4, 3, 2, 2)
+    x0[0, 2:] = 1.0                                      # clip 0: a jump at frame 2; clip 1: still
+    assert torch.equal(motion_weights(x0, 0.0), torch.ones(2, 3))
+    w = motion_weights(x0, 3.0)
+    assert w.shape == (2, 3) and torch.isclose(w.mean(), torch.tensor(1.0))
+    assert w[0, 1] > w[0, 0] == w[0, 2] == w[1, 0]       # the changing frame weighs most, the rest alike
+    assert torch.isclose(w[0, 1] / w[0, 0], torch.tensor(1 + 3.0 * 6))   # its change is 6x the batch mean
+
+
+def test_adapt_with_motion_weights_lowers_the_loss(tmp_path, tiny_bank, tiny_config):
+    cfg = tiny_config(tmp_path / "run", steps=50, adapt={"text_dropout": 0.0, "motion_weight": 2.0})
+    losses = [r["loss"] for r in run_adapt(cfg, tiny_bank())]
+    assert sum(losses[-8:]) / 8 < 0.7 * sum(losses[:8]) / 8, losses

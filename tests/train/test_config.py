@@ -22,6 +22,7 @@ def test_toml_sections_become_typed_dataclasses(tmp_path):
     ('[trainer]\nx = 1\n', ["trainer"]),
     ('optim = 3\n', ["optim", "table"]),
     ('[loop\n', ["not valid TOML"]),
+    ('[adapt]\nmotion_weight = -1.0\n', ["adapt.motion_weight", "[0, 100]"]),
 ])
 def test_bad_configs_name_the_key(tmp_path, text, words):
     path = tmp_path / "bad.toml"

@@ -12,7 +12,8 @@ the model learns to pull its own drift back to the world, the exposure bias a te
 plays with.
 One noise level per clip, t ~ shift(U(0,1), s), or t = 1 for a share `adapt.t_one_fraction` of
 the clips (the level one-step play starts from: there the loss is the regression of x0 itself);
-the model predicts v = eps - x0 of its frame (the next frame after the recycled one) with an MSE.
+the model predicts v = eps - x0 of its frame (the next frame after the recycled one) with an MSE,
+each frame weighted by how much the world changes there (`adapt.motion_weight`, default 0: alike).
 """
 from __future__ import annotations
 
@@ -98,7 +99,19 @@ class AdaptStage(SingleLossStage):
             else:
                 recycled = own_rollout(gen, x0, controls, text, noise, own)
         v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), recycled, controls), t, text)
-        return (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean()       # frame 0 is given clean
+        err = (v[:, 1:].float() - (eps - x0)[:, 1:]).pow(2).mean(dim=(2, 3, 4))   # (B, F-1): frame 0 is given clean
+        return (err * motion_weights(x0, self.cfg.adapt.motion_weight)).mean()
+
+
+def motion_weights(x0: Tensor, weight: float) -> Tensor:
+    """(B, F-1) loss weights of frames 1.. : 1 + weight * (the frame's mean squared change from the frame
+    before, in the true latents) / (the batch's mean change), normalised to mean 1, so the loss keeps its
+    scale and frames where the world moves most (a turn) count most. weight 0: all ones."""
+    change = (x0[:, 1:] - x0[:, :-1]).float().pow(2).mean(dim=(2, 3, 4))      # (B, F-1)
+    if weight == 0:
+        return torch.ones_like(change)
+    w = 1 + weight * change / change.mean().clamp_min(1e-12)
+    return w / w.mean()
 
 
 def own_predictions_at(step: int, fraction: float, seed: int) -> bool:

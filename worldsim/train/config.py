@@ -105,6 +105,8 @@ class AdaptSection:
                                       # (k passes = k-step rollouts; 0: always the true previous latent;
                                       # -1: the free rollout itself, stepped through the KV cache as play)
     own_fraction: float = 0.5         # with own_passes: the share of batches that recycle their own predictions
+    motion_weight: float = 0.0        # frames weigh 1 + this x (their true change / the batch's mean change):
+                                      # where the world moves (turns) counts more; 0: every frame alike
 
 
 @dataclass
@@ -198,6 +200,8 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError("adversarial.long_frames and segment_frames must be >= 0 (0: the bank's clip length)")
     if cfg.adapt.own_passes < -1:
         raise ConfigError(f"adapt.own_passes must be >= -1 (-1: the free rollout), got {cfg.adapt.own_passes}")
+    if not 0.0 <= cfg.adapt.motion_weight <= 100.0:
+        raise ConfigError(f"adapt.motion_weight must be in [0, 100], got {cfg.adapt.motion_weight}")
     if not 0.0 <= cfg.adapt.t_one_fraction <= 1.0:
         raise ConfigError(f"adapt.t_one_fraction must be in [0, 1], got {cfg.adapt.t_one_fraction}")
     if cfg.loop.sample_every and not cfg.data.val_path:
