@@ -23,14 +23,14 @@ def test_a_guided_step_extrapolates_from_the_still_camera_and_keeps_the_camera_s
     guided_frames = r.step([s], [packets])
     guided, guided_state = gen.prev_latent[s.slot].clone(), r.snapshot(s)
 
-    still, r._still = r._still, None                            # the same renderer, unguided
+    guidance, r.guidance = r.guidance, None                     # the same renderer, unguided
     r.restore(s, before)
     camera_frames = r.step([s], [packets])
     camera, camera_state = gen.prev_latent[s.slot].clone(), r.snapshot(s)
     r.restore(s, before)
     r.step([s], [last_pose * 4])                                # the camera held still
     held = gen.prev_latent[s.slot].clone()
-    r._still = still
+    r.guidance = guidance
 
     torch.testing.assert_close(guided, camera + 0.5 * (camera - held), rtol=0, atol=1e-5)
     assert not torch.allclose(camera, held, atol=1e-3)          # the camera changes the frame
@@ -45,7 +45,8 @@ def test_a_guided_step_extrapolates_from_the_still_camera_and_keeps_the_camera_s
 
 def test_guidance_zero_is_one_plain_step_and_bad_values_are_one_line_errors():
     r = make_renderer(guidance=0)
-    assert r.guidance == 0.0 and r._still is None and r.spec.info["guidance"] == 0.0
+    assert r.guidance is None and r.spec.info["guidance"] == 0.0
+    assert make_renderer(guidance=0.5).spec.info["guidance"] == 0.5
     for bad in (-1, 11, "1", True, float("nan")):
         with pytest.raises(ValueError, match="aapt guidance must be a number from 0 to 10"):
             make_renderer(guidance=bad)

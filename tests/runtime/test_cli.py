@@ -33,13 +33,13 @@ def test_renderer_options_reach_the_renderer_through_the_worker(tmp_path):
 
 def test_renderer_option_mistakes_are_one_line():
     from worldsim.errors import WorldsimUserError
-    from worldsim.runtime.commands import _option
-    assert _option("preset=tiny") == ("preset", "tiny") and _option("seconds=6") == ("seconds", 6)
-    assert _option("cfg=1.5") == ("cfg", 1.5) and _option("compile=true") == ("compile", True)
-    assert _option("prompt=a=b") == ("prompt", "a=b") and _option("note=") == ("note", "")
+    from worldsim.runtime.commands import parse_renderer_option
+    assert parse_renderer_option("preset=tiny") == ("preset", "tiny") and parse_renderer_option("seconds=6") == ("seconds", 6)
+    assert parse_renderer_option("cfg=1.5") == ("cfg", 1.5) and parse_renderer_option("compile=true") == ("compile", True)
+    assert parse_renderer_option("prompt=a=b") == ("prompt", "a=b") and parse_renderer_option("note=") == ("note", "")
     for bad in ("oops", "=3", "two words=1"):
         try:
-            _option(bad)
+            parse_renderer_option(bad)
         except WorldsimUserError as err:
             assert "must look like KEY=VALUE" in str(err) and "\n" not in str(err)
         else:

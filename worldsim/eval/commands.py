@@ -56,8 +56,8 @@ def subject_options(args) -> dict:
                                     f"latent frames (got {args.window} for --renderer {args.renderer})")
         options["window"] = args.window
     if getattr(args, "renderer_option", None):
-        from ..runtime.commands import _option
-        extra = dict(_option(text) for text in args.renderer_option)
+        from ..runtime.commands import parse_renderer_option
+        extra = dict(parse_renderer_option(text) for text in args.renderer_option)
         twice = sorted(set(extra) & (set(options) | {"max_sessions"}))
         if twice:
             raise WorldsimUserError(f"--renderer-option sets {', '.join(twice)}, which eval sets itself "

@@ -25,31 +25,41 @@ from typing import Sequence
 import torch
 
 
-def check_guidance(weight) -> float:
+class CameraGuidance:
+    """Guidance of weight `weight` for a model whose camera channels are `camera` of its controls; `still`
+    (C, h, w) is those channels' encoding with the camera held still, in the controls' dtype and device."""
+
+    def __init__(self, weight: float, camera: slice, still: torch.Tensor):
+        self.weight, self.camera, self.still = weight, camera, still
+
+    @torch.no_grad()
+    def step(self, gen, controls: torch.Tensor, noise: torch.Tensor, slots: Sequence[int]) -> torch.Tensor:
+        """`gen.step(controls, noise, slots)` guided away from the camera held still (the module docstring)."""
+        still = controls.clone()
+        still[:, self.camera] = self.still
+        index = torch.tensor(list(slots), device=gen.prev_latent.device, dtype=torch.long)
+        frame_index, prev = gen.frame_index[index].clone(), gen.prev_latent[index].clone()
+        host = [gen._host_frames[r] for r in slots]
+        x_still = gen.step(still, noise, slots=slots)
+        gen.frame_index[index], gen.prev_latent[index] = frame_index, prev       # the still pass undone
+        for r, frames in zip(slots, host):
+            gen._host_frames[r] = frames
+        x_camera = gen.step(controls, noise, slots=slots)                        # the same cache positions again
+        latent = x_camera + self.weight * (x_camera - x_still)
+        gen.prev_latent[index] = latent.to(gen.prev_latent.dtype)
+        return latent
+
+
+def camera_guidance(weight, controls: dict, latent_hw: tuple[int, int], dtype, device) -> CameraGuidance | None:
+    """The aapt option `guidance` for a model with these controls (kind -> encoder config): None at 0;
+    ValueError (one line) for a weight outside 0..10 or a model without a camera."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= float(weight) <= 10.0:
         raise ValueError(f"aapt guidance must be a number from 0 to 10, got {weight!r}")
-    return float(weight)
-
-
-def still_controls(controls: torch.Tensor, camera: slice, still_camera: torch.Tensor) -> torch.Tensor:
-    """`controls` (b, K, h, w) with each row's camera channels replaced by the still camera's (C, h, w)."""
-    out = controls.clone()
-    out[:, camera] = still_camera.to(out)
-    return out
-
-
-@torch.no_grad()
-def guided_step(gen, controls: torch.Tensor, still: torch.Tensor, noise: torch.Tensor, slots: Sequence[int],
-                weight: float) -> torch.Tensor:
-    """`gen.step(controls, noise, slots)` guided away from `still` (the module docstring)."""
-    index = torch.tensor(list(slots), device=gen.prev_latent.device, dtype=torch.long)
-    frame_index, prev = gen.frame_index[index].clone(), gen.prev_latent[index].clone()
-    host = [gen._host_frames[r] for r in slots]
-    x_still = gen.step(still, noise, slots=slots)
-    gen.frame_index[index], gen.prev_latent[index] = frame_index, prev       # the still pass undone
-    for r, frames in zip(slots, host):
-        gen._host_frames[r] = frames
-    x_camera = gen.step(controls, noise, slots=slots)                        # the same cache positions again
-    latent = x_camera + weight * (x_camera - x_still)
-    gen.prev_latent[index] = latent.to(gen.prev_latent.dtype)
-    return latent
+    if not weight:
+        return None
+    if "camera" not in controls:
+        raise ValueError(f"aapt guidance steers the camera; this model takes {sorted(controls)}")
+    from ..controls.encoding import ControlEncoders
+    encoders = ControlEncoders(list(controls), *latent_hw, controls)
+    still = encoders.encoders["camera"].still().to(device=device, dtype=dtype)
+    return CameraGuidance(float(weight), encoders.slices["camera"], still)

@@ -43,7 +43,7 @@ import torch
 from ..config import model_preset, replace_generator
 from ..rendering import RendererError, RendererFull, RendererSpec
 from .checkpoint import load_checkpoint
-from .guidance import check_guidance, guided_step, still_controls
+from .guidance import camera_guidance
 from .model import build_model
 from .vae import StreamingDecoder, TimeUp
 from .warmup import step_row_sets, warm_up_step
@@ -106,7 +106,7 @@ class AaptRenderer:
             raise ValueError(f"the model takes {gen.control_channels} control channels but the controls "
                              f"{list(self.controls)} make {expected}")
         self.latent_hw = (height // 8, width // 8)
-        self.guidance, self._still = self._camera_guidance(guidance)
+        self.guidance = camera_guidance(guidance, self.controls, self.latent_hw, torch_dtype, self.device)
         generator_params = sum(p.numel() for p in self.model.generator.parameters())
         fp8_linears = self._to_float8(fp8)
         self.setup_cache(max_sessions)
@@ -124,7 +124,7 @@ class AaptRenderer:
                   "checkpoint": str(checkpoint) if checkpoint else None, "device": str(self.device),
                   "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
                   "generator_params": generator_params, "start": self.start, "compile": compile,
-                  "fp8": fp8, "fp8_linears": fp8_linears, "guidance": self.guidance}, static_batches=bool(compile))
+                  "fp8": fp8, "fp8_linears": fp8_linears, "guidance": self.guidance.weight if self.guidance else 0.0}, static_batches=bool(compile))
         self.trained_frames = meta.get("trained_clip_frames")
         if isinstance(self.trained_frames, int) and self.trained_frames < gen.window + 1:
             self.spec.info["warning"] = (
@@ -162,10 +162,10 @@ class AaptRenderer:
         real-time batch of a size does not pay the device's first-use costs (kernel plans, allocations) in play;
         every decoder row starts afresh after."""
         prev = self.model.generator.prev_latent
-        for rows in [*row_sets, []]:
-            for row in range(prev.shape[0]):
+        for rows in [*row_sets, None]:
+            for row in range(prev.shape[0]):                  # every row afresh: a first latent, then a later one
                 self.decoder.cache.restart(row)
-            if rows:
+            if rows is not None:                              # (None: the last restart, after the last set)
                 zeros = prev.new_zeros((len(rows), *prev.shape[1:]))
                 self.decoder(zeros, rows)
                 self.decoder(zeros, rows)
@@ -182,18 +182,6 @@ class AaptRenderer:
         except ValueError as err:
             raise ValueError(f"aapt {err}") from None
         return to_float8(self.model.generator)
-
-    def _camera_guidance(self, weight) -> tuple[float, tuple[slice, torch.Tensor] | None]:
-        """`guidance` (models/guidance.py): the weight, and where the camera's channels are with their
-        still encoding; (0.0, None) without guidance."""
-        weight = check_guidance(weight)
-        if not weight:
-            return 0.0, None
-        if "camera" not in self.controls:
-            raise ValueError(f"aapt guidance steers the camera; this model takes {sorted(self.controls)}")
-        from ..controls.encoding import ControlEncoders
-        encoders = ControlEncoders(list(self.controls), *self.latent_hw, self.controls)
-        return weight, (encoders.slices["camera"], encoders.encoders["camera"].still().to(self.device))
 
     def setup_cache(self, sessions: int) -> None:
         """The generator's static KV cache, a row per session (`worldsim serve --gpus N`,
@@ -338,11 +326,10 @@ class AaptRenderer:
             ctrl = torch.stack([controls[i] for i in later]).to(self.device, gen.prev_latent.dtype)
             noise = torch.stack([torch.randn(gen.prev_latent.shape[1:], generator=states[i].noise) for i in later])
             ctrl, noise, slots = self._pad(ctrl, noise.to(self.device), [states[i].slot for i in later])
-            if self._still is None:
+            if self.guidance is None:
                 latents = gen.step(ctrl, noise, slots=slots)
             else:
-                still = still_controls(ctrl, *self._still)
-                latents = guided_step(gen, ctrl, still, noise, slots, self.guidance)
+                latents = self.guidance.step(gen, ctrl, noise, slots)
             # the padded rows are decoded too (the last session's latent again, into its own decoder row), so the
             # eager decoder only ever sees the warmed batch sizes; their frames are dropped
             self._decode(later, states, latents, out, slots)
@@ -398,12 +385,7 @@ class AaptRenderer:
     def _decode(self, rows: list[int], states, latents: torch.Tensor, out: list, slots: list[int] | None = None) -> None:
         """Decode `latents` of sessions `rows` in their decoder slots (or `slots`: rows' slots then padding, the
         last slot repeated, whose frames are dropped); frames leave the device as uint8."""
-        if slots is None:
-            slots = [states[i].slot for i in rows]
-        else:
-            latents = torch.cat([latents[:len(rows)], latents[len(rows) - 1:len(rows)].expand(len(slots) - len(rows),
-                                                                                            *latents.shape[1:])])
-        video = self.decoder(latents, slots)[:len(rows)]                      # (b, 3, F, H, W) in [-1, 1]
+        video = self.decoder(latents, slots or [states[i].slot for i in rows])[:len(rows)]   # (b, 3, F, H, W) in [-1, 1]
         frames = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         frames = frames.permute(0, 2, 3, 4, 1).contiguous()                 # (b, F, H, W, 3)
         if frames.is_cuda:            # into pinned host memory (untested on a GPU here)

@@ -22,7 +22,7 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _option(text: str) -> tuple[str, object]:
+def parse_renderer_option(text: str) -> tuple[str, object]:
     """--renderer-option KEY=VALUE -> (KEY, VALUE): VALUE read as JSON where it is JSON (6, 0.5, true,
     null, "text", [1, 2]), else as the text itself (preset=tiny)."""
     key, sep, value = text.partition("=")
@@ -35,7 +35,7 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def _renderer_options(args) -> dict:
-    options = dict(_option(t) for t in getattr(args, "renderer_option", None) or ())
+    options = dict(parse_renderer_option(t) for t in getattr(args, "renderer_option", None) or ())
     if getattr(args, "size", None):
         options["width"], options["height"] = _size(args.size)
     if getattr(args, "checkpoint", None):
