@@ -26,6 +26,10 @@
 # the 16-frame window). Then `follow`, `collect camera ship`, `collect long ship`; `dry-adapt` checks it here (~3 min).
 # Ran as the seventh lease (docs/TRAINING.md): neither model beat the shipped one. MOTION_WEIGHT=w adds
 # adapt.motion_weight (frames where the world changes weigh more; built after, not run on a GPU yet).
+# Plan 8 (eighth lease): the motion weight's dose, both on 81-frame clips, A at w = 2 and B at w = 4:
+#   MOTION_WEIGHT=2 B_MOTION_WEIGHT=4 B_RUN=motion4 B_ARGS= bash scripts/lease_default.sh start-adapt
+#   (B_RUN names B's run, B_ARGS replaces its clip flags, B_MOTION_WEIGHT its weight), then follow, `measure`
+#   once both have ended, `collect camera ship`, `collect motion4 ship`.
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
@@ -121,8 +125,9 @@ start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts fo
     P7_BUDGETS="{\"adapt\": ${ADAPT_S:-840}, \"distill\": 0, \"adversarial\": 0}"
     CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
         --work $WD/camera $P7 --budgets "$P7_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
+    P7B="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}}"
     CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
-        --work $WD/long $P7 --clip-frames 161 --train-seeds 0-383:2 --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
+        --work $WD/${B_RUN:-long} $P7B ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
     cd $ROOT
     follow "${2:-570}" ;;
 dry-adapt)      # plan 7 on this CPU: the tiny preset, 17- vs 33-frame clips, own free rollouts, a few seconds each
@@ -173,6 +178,25 @@ fp8)        # FP8 linears (issue 14): 8b on GPU 0 and 1.3b on GPU 1, compiled, b
       CUDA_VISIBLE_DEVICES=1 timeout 200 python3 -m pytest -m gpu -q -rfs --tb=short -o addopts="--import-mode=importlib" \
           -p no:cacheprovider tests/models/test_fp8.py > $B/gpu_fp8_tests.txt 2>&1; tail -n 3 $B/gpu_fp8_tests.txt ) &
     wait; tar cf "$OUT/bench.tar" -C /tmp bench ;;
+measure)    # issues 14 and 17, once the GPUs are free (~8 min): GPU 0 profiles the compiled 8b and 1.3b steps (`bench model
+            # --profile`), then hunts the compiled 128-session stall (`bench e2e --worker-log` with TORCH_LOGS); GPU 1 runs the
+            # plugin's gpu tests (the split TTT-MLP forward, 350k tokens) and the bf16 gradient-gap diagnosis; all in $OUT/measure.tar
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD; B=/tmp/measure; rm -rf $B; mkdir -p $B
+    profile() { local name=$1; shift
+        CUDA_VISIBLE_DEVICES=0 timeout 150 python3 -m worldsim.bench.model "$@" --compile --profile "$B/profile_$name.txt" --json \
+            > "$B/model_$name.json" 2> "$B/model_$name.err"; echo "$name: $(tail -c 300 "$B/model_$name.json") $(tail -n 1 "$B/model_$name.err")"; }
+    ( profile 8b --preset 8b --res 736x416 --window 30 --steps 30
+      profile 1.3b --preset 1.3b --res 832x480 --window 21 --steps 30
+      CUDA_VISIBLE_DEVICES=0 TORCH_LOGS=recompiles,cudagraphs timeout 250 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" \
+          bench e2e --preset default --res 128x128 --window 16 --sessions 128 --device cuda --seconds 8 --compile --json \
+          --worker-log $B/e2e_worker.log > $B/e2e_compile_128.json 2> $B/e2e_compile_128.err
+      tail -c 400 $B/e2e_compile_128.json; tail -n 2 $B/e2e_compile_128.err ) &
+    ( export CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
+      timeout 300 python3 -m pytest -m gpu -q -rfs --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
+          plugins/worldsim-ttt/tests > $B/ttt_gpu_tests.txt 2>&1; tail -n 4 $B/ttt_gpu_tests.txt
+      timeout 150 python3 scripts/ttt_bf16_gap.py 3392 4096 > $B/ttt_bf16_gap.txt 2>&1; tail -n 12 $B/ttt_bf16_gap.txt ) &
+    wait; tar cf "$OUT/measure.tar" -C /tmp measure ;;
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
@@ -193,5 +217,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|measure|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac

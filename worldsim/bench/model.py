@@ -4,6 +4,7 @@
     worldsim bench model --preset default --res 128x128 --decoder light          # CPU real-time check
     worldsim bench model --preset default --compile                              # the step compiled
     worldsim bench model --preset 8b --res 736x416 --window 30 --compile --fp8   # block linears in fp8
+    worldsim bench model --preset 8b --res 736x416 --window 30 --compile --profile 8b.txt   # where the time goes
 
 The model is randomly initialised directly on the device (meta -> empty -> init), its cache is
 filled past the window (the ring full, the steady state of unbounded play), then `--steps` steps
@@ -43,6 +44,9 @@ def register(sub) -> None:
                         "capability 8.9+) and their error against the same weights in --dtype, stepped beside "
                         "them untimed (fp8_rel_err, fp8_psnr_db); on CPU fp8 is a slow reference kernel, for "
                         "the error only, not the speed")
+    p.add_argument("--profile", metavar="FILE", default=None,
+                   help="after the timed steps, profile 5 more (torch.profiler) and write the operators and kernels "
+                        "by self device time (CPU time on the CPU) to FILE; the JSON gets the top 12 in ms a step")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -74,6 +78,27 @@ def fp8_errors(latent, ref_latent, noise) -> tuple[float, float, float]:
     from ..models.fp8 import psnr_db, relative_error
     return (relative_error(latent, ref_latent), psnr_db(latent, ref_latent),
             relative_error(noise - latent, noise - ref_latent))
+
+
+def profile_steps(step, n: int, path: str, cuda: bool) -> list[dict]:
+    """Run `step` n times under torch.profiler; write the table by self device (or CPU) time to `path` and
+    return the top 12 rows: name, calls a step, ms a step and share of the profiled total."""
+    from pathlib import Path
+
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for _ in range(n):
+            step()
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    averages = prof.key_averages()
+    Path(path).write_text(averages.table(sort_by=key, row_limit=60) + "\n")
+    total = sum(getattr(e, key) for e in averages) or 1.0
+    rows = sorted(averages, key=lambda e: getattr(e, key), reverse=True)[:12]
+    return [{"name": e.key[:120], "calls_per_step": round(e.count / n, 2),
+             "ms_per_step": round(getattr(e, key) / 1000.0 / n, 3), "share": round(getattr(e, key) / total, 4)}
+            for e in rows]
 
 
 def run(args) -> int:
@@ -151,6 +176,14 @@ def run(args) -> int:
                 times.append(time.perf_counter() - start)
             if ref is not None:                                # untimed: the same step in full precision
                 errors.append(fp8_errors(latent, ref.step(controls, noise), noise))
+        top = None
+        if args.profile:
+            def one_step():
+                latent = gen.step(controls)
+                if decoder is not None:
+                    decoder(latent)
+                sync()
+            top = profile_steps(one_step, 5, args.profile, device.type == "cuda")
     ms = 1000.0 * statistics.median(times)
     tokens = (h // gcfg.patch) * (w // gcfg.patch)
     keys = cfg.text.length + tokens * (1 + gcfg.window)
@@ -170,6 +203,8 @@ def run(args) -> int:
                        "fp8_psnr_db": round(last[1], 2), "fp8_rel_err_v": round(last[2], 6),
                        "fp8_rel_err_max": round(max(e[0] for e in errors), 6),
                        "fp8_psnr_db_min": round(min(e[1] for e in errors), 2), "fp8_error_steps": len(errors)})
+    if top is not None:
+        result["profile"], result["profile_file"] = top, args.profile
     if args.json:
         print(json.dumps(result))
     else:
@@ -181,6 +216,8 @@ def run(args) -> int:
                   f"relative L2 {result['fp8_rel_err']:.2e} (worst {result['fp8_rel_err_max']:.2e}), PSNR "
                   f"{result['fp8_psnr_db']:.1f} dB (worst {result['fp8_psnr_db_min']:.1f}); velocity relative L2 "
                   f"{result['fp8_rel_err_v']:.2e}")
+        for row in top or []:
+            print(f"  {row['ms_per_step']:8.3f} ms/step {100 * row['share']:5.1f} %  x{row['calls_per_step']:<6} {row['name']}")
     return 0
 
 
