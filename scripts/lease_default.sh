@@ -178,22 +178,30 @@ fp8)        # FP8 linears (issue 14): 8b on GPU 0 and 1.3b on GPU 1, compiled, b
       CUDA_VISIBLE_DEVICES=1 timeout 200 python3 -m pytest -m gpu -q -rfs --tb=short -o addopts="--import-mode=importlib" \
           -p no:cacheprovider tests/models/test_fp8.py > $B/gpu_fp8_tests.txt 2>&1; tail -n 3 $B/gpu_fp8_tests.txt ) &
     wait; tar cf "$OUT/bench.tar" -C /tmp bench ;;
-measure)    # issues 14 and 17, once the GPUs are free (~8 min): GPU 0 profiles the compiled 8b and 1.3b steps (`bench model
-            # --profile`), then hunts the compiled 128-session stall (`bench e2e --worker-log` with TORCH_LOGS); GPU 1 runs the
-            # plugin's gpu tests (the split TTT-MLP forward, 350k tokens) and the bf16 gradient-gap diagnosis; all in $OUT/measure.tar
+splits)     # issue 14 (~8 min): the compiled 8b (GPU 0: 1, 2) and 1.3b (GPU 1: 1-4) steps with the cache attended in key chunks
+            # (`bench model --kv-splits`; the eighth lease's profile: cuDNN attention is 76 % of the 1.3b step); the first of
+            # each profiled (8b compiles for more than 150 s). All in $OUT/splits.tar
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD; B=/tmp/splits; rm -rf $B; mkdir -p $B
+    split_run() { local gpu=$1 name=$2 limit=$3; shift 3
+        CUDA_VISIBLE_DEVICES=$gpu timeout $limit python3 -m worldsim.bench.model "$@" --compile --json > "$B/$name.json" 2> "$B/$name.err"
+        echo "$name: $(head -c 200 "$B/$name.json") $(tail -n 1 "$B/$name.err")"; }
+    ( split_run 0 8b_k1 280 --preset 8b --res 736x416 --window 30 --steps 30 --profile $B/profile_8b.txt
+      split_run 0 8b_k2 200 --preset 8b --res 736x416 --window 30 --steps 30 --kv-splits 2 ) &
+    ( for n in 1 2 3 4; do split_run 1 1.3b_k$n 120 --preset 1.3b --res 832x480 --window 21 --steps 30 --kv-splits $n; done ) &
+    wait; tar cf "$OUT/splits.tar" -C /tmp splits ;;
+measure)    # issues 14 and 17, once the GPUs are free (~7 min): GPU 0 hunts the compiled 128-session stall (`bench e2e
+            # --worker-log` with TORCH_LOGS); GPU 1 runs the plugin's gpu tests (the split TTT-MLP forward, 350k tokens; in the
+            # eighth lease they ran past 300 s) and the bf16 gradient-gap diagnosis; all in $OUT/measure.tar
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/measure; rm -rf $B; mkdir -p $B
-    profile() { local name=$1; shift
-        CUDA_VISIBLE_DEVICES=0 timeout 150 python3 -m worldsim.bench.model "$@" --compile --profile "$B/profile_$name.txt" --json \
-            > "$B/model_$name.json" 2> "$B/model_$name.err"; echo "$name: $(tail -c 300 "$B/model_$name.json") $(tail -n 1 "$B/model_$name.err")"; }
-    ( profile 8b --preset 8b --res 736x416 --window 30 --steps 30
-      profile 1.3b --preset 1.3b --res 832x480 --window 21 --steps 30
-      CUDA_VISIBLE_DEVICES=0 TORCH_LOGS=recompiles,cudagraphs timeout 250 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" \
+    (
+      CUDA_VISIBLE_DEVICES=0 TORCH_LOGS=recompiles,cudagraphs timeout 330 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" \
           bench e2e --preset default --res 128x128 --window 16 --sessions 128 --device cuda --seconds 8 --compile --json \
           --worker-log $B/e2e_worker.log > $B/e2e_compile_128.json 2> $B/e2e_compile_128.err
       tail -c 400 $B/e2e_compile_128.json; tail -n 2 $B/e2e_compile_128.err ) &
     ( export CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
-      timeout 300 python3 -m pytest -m gpu -q -rfs --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
+      timeout 420 python3 -m pytest -m gpu -v -rfs --durations=15 --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
           plugins/worldsim-ttt/tests > $B/ttt_gpu_tests.txt 2>&1; tail -n 4 $B/ttt_gpu_tests.txt
       timeout 150 python3 scripts/ttt_bf16_gap.py 3392 4096 > $B/ttt_bf16_gap.txt 2>&1; tail -n 12 $B/ttt_bf16_gap.txt ) &
     wait; tar cf "$OUT/measure.tar" -C /tmp measure ;;
@@ -217,5 +225,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|measure|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|splits|measure|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac

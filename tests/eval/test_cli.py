@@ -62,6 +62,7 @@ def test_eval_of_a_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
     (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "preset=default"], "which eval sets itself"),
     (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "max_sessions=9"], "which eval sets itself"),
     (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "fp8=yes"], "aapt fp8 must be true or false"),
+    (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "kv_splits=1.5"], "aapt kv_splits must be a whole"),
     (["--renderer", "aapt", "--preset", "tiny", "--renderer-option", "warp_speed=3"], "cannot build the aapt renderer"),
 ])
 def test_user_mistakes_are_one_line_errors(argv, message, capsys):

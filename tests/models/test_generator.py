@@ -146,14 +146,59 @@ def test_step_device_memory_is_constant_over_500_steps_on_gpu():
     assert torch.cuda.memory_allocated() == allocated
 
 
+def gpu_clip(extra_frames: int):
+    """A bf16 generator on the GPU with its cache set up and a clip's data 2N + extra_frames long."""
+    gen = make_generator().cuda().to(torch.bfloat16)
+    data = [x.cuda().to(torch.bfloat16) for x in clip_data(gen, 2, 2 * gen.cfg.window + extra_frames)]
+    gen.setup_cache(2, LATENT_HW, TEXT_LEN)
+    return gen, data
+
+
 @pytest.mark.gpu
 def test_kv_cache_rollout_equals_whole_clip_forward_on_gpu_in_bf16():
-    gen = make_generator().cuda().to(torch.bfloat16)
-    frames = 2 * gen.cfg.window + 2
-    first, text, controls, noise = (x.cuda().to(torch.bfloat16) for x in clip_data(gen, 2, frames))
-    gen.setup_cache(2, LATENT_HW, TEXT_LEN)
+    gen, (first, text, controls, noise) = gpu_clip(2)
     latents = rollout(gen, first, text, controls, noise)
     for backend in ("sdpa", "flex"):
         gen.backend = backend
         expected = teacher_forced(gen, latents, text, controls, noise)
         torch.testing.assert_close(latents[:, 1:].float(), expected.float(), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("splits", [2, 3, 5])
+def test_split_kv_attention_equals_one_call(splits):
+    from worldsim.models.attention import split_kv_attention
+    g = torch.Generator().manual_seed(splits)
+    q, k, v = (torch.randn(2, 3, n, 16, generator=g) for n in (40, 700, 700))
+    want = attention(q, k, v)
+    torch.testing.assert_close(split_kv_attention(q, k, v, splits), want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(attention(q, k, v, None, "sdpa", kv_splits=splits), want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_rollout_with_the_cache_in_key_chunks_equals_the_plain_one(monkeypatch):
+    import worldsim.models.attention as attention_module
+    gen = make_generator()                                   # 72 keys once the ring is full: chunks of 24
+    frames = 3 * gen.cfg.window + 2
+    first, text, controls, noise = clip_data(gen, 2, frames)
+    gen.setup_cache(2, LATENT_HW, TEXT_LEN)
+    want = rollout(gen, first, text, controls, noise)
+    calls, split = [], attention_module.split_kv_attention
+    monkeypatch.setattr(attention_module, "split_kv_attention", lambda *a: calls.append(a[1].shape) or split(*a))
+    gen.kv_splits = 3
+    got = rollout(gen, first, text, controls, noise)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    steps_with_full_rings = (frames - 1) - (gen.cfg.window - 1)        # the step that fills the ring is one
+    assert len(calls) == steps_with_full_rings * gen.cfg.depth          # only unmasked steps are split
+
+
+@pytest.mark.gpu
+def test_the_cache_in_key_chunks_matches_one_call_on_gpu_compiled():
+    gen, data = gpu_clip(3)
+    want = rollout(gen, *data)
+    torch._dynamo.reset()
+    gen.kv_splits = 2
+    gen.compile_step(mode="reduce-overhead")
+    try:
+        got = rollout(gen, *data)
+    finally:
+        torch._dynamo.reset()
+    torch.testing.assert_close(got.float(), want.float(), rtol=0.05, atol=0.05)

@@ -5,6 +5,7 @@
     worldsim bench model --preset default --compile                              # the step compiled
     worldsim bench model --preset 8b --res 736x416 --window 30 --compile --fp8   # block linears in fp8
     worldsim bench model --preset 8b --res 736x416 --window 30 --compile --profile 8b.txt   # where the time goes
+    worldsim bench model --preset 1.3b --res 832x480 --window 21 --compile --kv-splits 2    # the cache in 2 chunks
 
 The model is randomly initialised directly on the device (meta -> empty -> init), its cache is
 filled past the window (the ring full, the steady state of unbounded play), then `--steps` steps
@@ -44,6 +45,8 @@ def register(sub) -> None:
                         "capability 8.9+) and their error against the same weights in --dtype, stepped beside "
                         "them untimed (fp8_rel_err, fp8_psnr_db); on CPU fp8 is a slow reference kernel, for "
                         "the error only, not the speed")
+    p.add_argument("--kv-splits", type=int, default=1, metavar="N",
+                   help="attend the cache in N key chunks merged by their log-sum-exps (models/attention.py)")
     p.add_argument("--profile", metavar="FILE", default=None,
                    help="after the timed steps, profile 5 more (torch.profiler) and write the operators and kernels "
                         "by self device time (CPU time on the CPU) to FILE; the JSON gets the top 12 in ms a step")
@@ -119,6 +122,8 @@ def run(args) -> int:
     gcfg = cfg.generator
     if width % (8 * gcfg.patch) or height % (8 * gcfg.patch):
         raise WorldsimUserError(f"--res {width}x{height}: sizes must be divisible by {8 * gcfg.patch}")
+    if args.kv_splits < 1:
+        raise WorldsimUserError(f"--kv-splits must be at least 1, got {args.kv_splits}")
     if args.threads:
         torch.set_num_threads(args.threads)
     from worldsim.devices import require_device
@@ -129,6 +134,7 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     gen = build_module(Generator, gcfg, device=device, dtype=dtype, zero_init=False)
+    gen.kv_splits = args.kv_splits
     params = sum(p.numel() for p in gen.parameters())         # before fp8 turns the block weights into buffers
     ref, fp8_linears, errors = None, 0, []
     if args.fp8:
@@ -195,7 +201,7 @@ def run(args) -> int:
         "generator_params": params, "decoder": args.decoder,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
         "dtype": str(dtype).removeprefix("torch."), "steps": len(times), "ms_min": round(1000 * min(times), 3),
-        "build_s": round(build_s, 2), "compile": args.compile, "fp8": args.fp8,
+        "build_s": round(build_s, 2), "compile": args.compile, "fp8": args.fp8, "kv_splits": args.kv_splits,
     }
     if args.fp8:
         last = errors[-1]

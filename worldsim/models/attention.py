@@ -1,6 +1,7 @@
 """Attention behind one function, three backends with the same results.
 
     out = attention(q, k, v, mask, backend="sdpa" | "flex" | "flash")   # q (B, H, Lq, D), k/v (B, H, Lk, D)
+    out = attention(q, k, v, None, "sdpa", kv_splits=2)                # the keys in 2 chunks, merged (below)
 
 `mask` is one of
 - None: every query sees every key (text self-attention, the first frame);
@@ -10,6 +11,12 @@
 Backends: `sdpa` (torch's scaled_dot_product_attention; for a whole clip a loop of unmasked calls,
 one per query frame, as AAPT ran FA3), `flex` (FlexAttention with a block mask: masked blocks are
 skipped, one kernel for the whole clip when compiled), `flash` (flash-attn, if installed).
+
+`kv_splits` > 1 (sdpa, unmasked only; the cached step once every ring is full): the keys are cut into
+that many contiguous chunks, each attended on its own with its log-sum-exp, and the outputs merged by
+them (flash-decoding). One frame's queries against a long cache make few thread blocks: at 1.3b
+(12 heads, 1,560 queries, 34,384 keys) one call's blocks fill ~1.2 waves of an H200's 132 SMs, so
+most of the second wave idles (`bench model --profile`: the attention kernel is 76 % of the step).
 """
 from __future__ import annotations
 
@@ -81,7 +88,9 @@ class ClipLayout:
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | ClipLayout | None = None,
-              backend: str = "sdpa") -> Tensor:
+              backend: str = "sdpa", kv_splits: int = 1) -> Tensor:
+    if kv_splits > 1 and mask is None and backend == "sdpa":
+        return split_kv_attention(q, k, v, kv_splits)
     if backend == "sdpa":
         return _sdpa(q, k, v, mask)
     if backend == "flex":
@@ -89,6 +98,29 @@ def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | ClipLayout | None 
     if backend == "flash":
         return _flash(q, k, v, mask)
     raise ValueError(f"unknown attention backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def _attention_with_lse(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """Unmasked attention and its log-sum-exp (B, H, Lq) in float32: cuDNN's kernel on CUDA (the one
+    scaled_dot_product_attention picks on Hopper), the flash kernel on the CPU."""
+    if q.is_cuda:
+        out, lse = torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True)[:2]
+    else:
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)[:2]
+    return out, lse.reshape(q.shape[:3]).float()
+
+
+def split_kv_attention(q: Tensor, k: Tensor, v: Tensor, splits: int) -> Tensor:
+    """Unmasked attention over the keys cut into `splits` contiguous chunks (at most; bounds on multiples
+    of 128 keys once chunks are that long), merged by the chunks' log-sum-exps; equal to one call up to
+    rounding."""
+    n = k.shape[2]
+    step = -(-n // splits)
+    step = -(-step // 128) * 128 if step >= 128 else step
+    outs, lses = zip(*(_attention_with_lse(q, k[:, :, a:a + step], v[:, :, a:a + step]) for a in range(0, n, step)))
+    lse = torch.stack(lses).logsumexp(0)
+    out = sum(o.float() * (part - lse).exp()[..., None] for o, part in zip(outs, lses))
+    return out.to(q.dtype)
 
 
 def _per_frame(q, k, v, layout: ClipLayout, attend) -> Tensor:

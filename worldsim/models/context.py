@@ -74,16 +74,18 @@ class FirstFrame:
 class CachedStep:
     """The next frame of sessions `rows` against `cache`: writes its rotated keys and values into
     ring slot `ring_slot` (b,), re-rotates frame 0 into the sink at `rot_sink`, attends over the
-    whole cache row; `valid` (b, S) masks ring slots not written yet (None once every ring is full)."""
+    whole cache row; `valid` (b, S) masks ring slots not written yet (None once every ring is full);
+    `kv_splits` > 1 attends an unmasked row in that many key chunks (attention.py)."""
 
     def __init__(self, cache: KVCache, rows, ring_slot: Tensor, rot: Rotation, rot_sink: Rotation,
-                 valid: Tensor | None, backend: str):
+                 valid: Tensor | None, backend: str, kv_splits: int = 1):
         self.cache, self.rows, self.ring_slot = cache, rows, ring_slot
         self.rot, self.rot_sink, self.valid, self.backend = rot, rot_sink, valid, backend
+        self.kv_splits = kv_splits
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, text_kv: None = None) -> Tensor:
         cache, rows = self.cache, self.rows
         cache.write_step(rows, self.ring_slot, apply_rope(k, self.rot), v,
                          apply_rope(cache.first_keys[rows], self.rot_sink))
         keys, vals = cache.read(rows)
-        return attention(apply_rope(q, self.rot), keys, vals, self.valid, self.backend)
+        return attention(apply_rope(q, self.rot), keys, vals, self.valid, self.backend, self.kv_splits)

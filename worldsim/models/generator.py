@@ -59,6 +59,7 @@ class Generator(nn.Module):
         self.final_proj = nn.Linear(d, p * p * cfg.latent_channels)
         self.rope = Rope3D(cfg.head_dim, cfg.rope_theta, cfg.rope_t_interval, cfg.rope_ref_hw)
         self.backend = "sdpa"
+        self.kv_splits = 1                                    # the cached step's key chunks (attention.py)
         self.caches: nn.ModuleList | None = None
         self._host_frames: list[int] = []                     # host copy of frame_index (no syncs)
         self._compiled_step = None                            # compile_step's two functions
@@ -321,7 +322,8 @@ class Generator(nn.Module):
         valid = self.caches[0].valid(n) if masked else None
         x = self.patch_embed(self.patchify(inputs[:, None]))  # (b, 1, T, d)
         c = self.time_embed(torch.full((inputs.shape[0], 1), t, device=inputs.device))
-        contexts = [CachedStep(cache, rows, ring_slot, rot, rot_sink, valid, self.backend) for cache in self.caches]
+        contexts = [CachedStep(cache, rows, ring_slot, rot, rot_sink, valid, self.backend, self.kv_splits)
+                    for cache in self.caches]
         x = self.run_blocks(x, self.time_mod(F.silu(c)), contexts)
         self.frame_index[rows] += 1
         return self.output(x, c, h, w)[:, 0]

@@ -23,7 +23,9 @@ says how many): for Ada/Hopper GPUs; on CPU it is slow and only checks the error
 session opens (the worker does, for its batch buckets: worldsim/models/warmup.py); untraced, a graph
 compiles on first use, stalling play. `guidance=w` (> 0, camera models) plays each step twice, with
 the camera held still and with the player's, and extrapolates w times their difference
-(models/guidance.py): the camera followed more, at twice the generator's time.
+(models/guidance.py): the camera followed more, at twice the generator's time. `kv_splits=n` attends
+the full cache in n key chunks merged by their log-sum-exps (models/attention.py; for large presets on
+GPUs, where one frame's queries leave SMs idle).
 
 A model trained on clips of `trained_clip_frames` latent frames (config.json) that plays with a
 window of N frames sees, once the ring is full, N + 1 positions; if that is more than it was
@@ -66,7 +68,8 @@ class AaptRenderer:
                  height: int | None = None, device: str = "cpu", dtype: str | None = None,
                  max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
                  light_decoder: bool = True, seed: int = 0, threads: int | None = None, start: str | None = None,
-                 compile: bool | str = False, window: int | None = None, fp8: bool = False, guidance: float = 0.0):
+                 compile: bool | str = False, window: int | None = None, fp8: bool = False, guidance: float = 0.0,
+                 kv_splits: int = 1):
         from ..controls.encoding import control_channels
         from ..controls.registry import get_control
 
@@ -109,6 +112,9 @@ class AaptRenderer:
         self.guidance = camera_guidance(guidance, self.controls, self.latent_hw, torch_dtype, self.device)
         generator_params = sum(p.numel() for p in self.model.generator.parameters())
         fp8_linears = self._to_float8(fp8)
+        if not isinstance(kv_splits, int) or isinstance(kv_splits, bool) or kv_splits < 1:
+            raise ValueError(f"aapt kv_splits must be a whole number >= 1, got {kv_splits!r}")
+        self.model.generator.kv_splits = kv_splits
         self.setup_cache(max_sessions)
         if compile:           # True: Inductor (+ CUDA graphs on CUDA); a string: that torch.compile backend
             backend = compile if isinstance(compile, str) else "inductor"
@@ -124,7 +130,8 @@ class AaptRenderer:
                   "checkpoint": str(checkpoint) if checkpoint else None, "device": str(self.device),
                   "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
                   "generator_params": generator_params, "start": self.start, "compile": compile,
-                  "fp8": fp8, "fp8_linears": fp8_linears, "guidance": self.guidance.weight if self.guidance else 0.0}, static_batches=bool(compile))
+                  "fp8": fp8, "fp8_linears": fp8_linears, "guidance": self.guidance.weight if self.guidance else 0.0,
+                  "kv_splits": kv_splits}, static_batches=bool(compile))
         self.trained_frames = meta.get("trained_clip_frames")
         if isinstance(self.trained_frames, int) and self.trained_frames < gen.window + 1:
             self.spec.info["warning"] = (
