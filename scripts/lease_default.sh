@@ -203,7 +203,7 @@ measure)    # issues 14 and 17, once the GPUs are free (~7 min): GPU 0 hunts the
     ( export CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
       timeout 420 python3 -m pytest -m gpu -v -rfs --durations=15 --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
           plugins/worldsim-ttt/tests > $B/ttt_gpu_tests.txt 2>&1; tail -n 4 $B/ttt_gpu_tests.txt
-      timeout 150 python3 scripts/ttt_bf16_gap.py 3392 4096 > $B/ttt_bf16_gap.txt 2>&1; tail -n 12 $B/ttt_bf16_gap.txt ) &
+      timeout 150 python3 scripts/ttt_bf16_gap.py 3392 4096 --dump $B > $B/ttt_bf16_gap.txt 2>&1; tail -n 12 $B/ttt_bf16_gap.txt ) &
     wait; tar cf "$OUT/measure.tar" -C /tmp measure ;;
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
