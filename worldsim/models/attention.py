@@ -15,8 +15,9 @@ skipped, one kernel for the whole clip when compiled), `flash` (flash-attn, if i
 `kv_splits` > 1 (sdpa, unmasked only; the cached step once every ring is full): the keys are cut into
 that many contiguous chunks, each attended on its own with its log-sum-exp, and the outputs merged by
 them (flash-decoding). One frame's queries against a long cache make few thread blocks: at 1.3b
-(12 heads, 1,560 queries, 34,384 keys) one call's blocks fill ~1.2 waves of an H200's 132 SMs, so
-most of the second wave idles (`bench model --profile`: the attention kernel is 76 % of the step).
+(12 heads, 1,560 queries, 34,384 keys) one call makes 156 blocks of 128 queries, 1.2 waves of an
+H200's 132 SMs, so much of the last wave idles (`bench model --profile`: the attention is 76 % of
+the step, at 372 TFLOP/s).
 """
 from __future__ import annotations
 
