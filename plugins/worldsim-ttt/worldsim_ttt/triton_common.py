@@ -141,11 +141,11 @@ class ScanKernels:
         self.num_warps, self.fp32_precision, self.fast_math = tuple(num_warps), tuple(fp32_precision), tuple(fast_math)
         self.split = split
 
-    def variant(self, num_warps=None, fp32_precision=None, fast_math=None) -> "ScanKernels":
+    def variant(self, num_warps=None, fp32_precision=None, fast_math=None, split=None) -> "ScanKernels":
         """The same kernels launched with other settings (None keeps this one's)."""
         return ScanKernels(self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch, num_warps or self.num_warps,
                            fp32_precision or self.fp32_precision,
-                           self.fast_math if fast_math is None else fast_math, self.split)
+                           self.fast_math if fast_math is None else fast_math, self.split if split is None else split)
 
 
 def launch_forward(kernels: ScanKernels, mini_batch: int, F: int, q, k, target, eta, lnw, lnb, init, save: bool,

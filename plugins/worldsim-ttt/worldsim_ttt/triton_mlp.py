@@ -5,6 +5,7 @@ The math is dual.mlp_step's; the backward is its adjoint written out by hand (se
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import triton
@@ -338,13 +339,30 @@ SPLIT_MLP_KERNELS = ScanKernels(_mlp_fwd_split, _mlp_bwd, None, _bwd_scratch, nu
                                 fp32_precision=("tf32x3", "tf32x3"), split=64)
 FORWARDS = {"chunked": MLP_KERNELS, "split": SPLIT_MLP_KERNELS}
 FORWARD_ENV = "WORLDSIM_TTT_MLP_FORWARD"
+# The hidden columns a split-forward program holds: 64 (4 programs per (batch, head) at head dim 64), or 32 / 16
+# for more programs at few heads (the film model: 5 heads, 10 (batch, head) pairs with CFG, 40 programs at 64 on
+# an H200's 132 SMs). Not measured on a GPU yet (2026-12-01).
+SPLIT_ENV = "WORLDSIM_TTT_MLP_SPLIT"
+SPLIT_COLUMNS = (16, 32, 64, 128)
 
 
 def mlp_kernels(forward: str | None = None) -> ScanKernels:
     """The TTT-MLP kernels with the forward `forward` ("chunked", "split"; None: $WORLDSIM_TTT_MLP_FORWARD,
     default "split": measured on an H200 it equals the torch reference as the chunked forward does, and is
-    10-11 % faster at 48 heads and ~2x at the film model's 5 (docs/BENCHMARKS.md))."""
-    return FORWARDS[mlp_forward_name(forward)]
+    10-11 % faster at 48 heads and ~2x at the film model's 5 (docs/BENCHMARKS.md)); the split forward with
+    $WORLDSIM_TTT_MLP_SPLIT hidden columns a program when that is set."""
+    kernels = FORWARDS[mlp_forward_name(forward)]
+    columns = os.environ.get(SPLIT_ENV)
+    if kernels.split and columns and columns != str(kernels.split):
+        if columns not in map(str, SPLIT_COLUMNS):
+            raise ValueError(f"${SPLIT_ENV} must be one of {', '.join(map(str, SPLIT_COLUMNS))}, got {columns!r}")
+        kernels = _split_variant(int(columns))
+    return kernels
+
+
+@functools.lru_cache(maxsize=None)
+def _split_variant(columns: int) -> ScanKernels:
+    return SPLIT_MLP_KERNELS.variant(split=columns)
 
 
 def mlp_forward_name(forward: str | None = None) -> str:
