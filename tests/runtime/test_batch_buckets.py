@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import subprocess
 import sys
 import threading
@@ -179,3 +180,5 @@ def test_a_compiled_aapt_worker_traces_every_graph_before_it_serves_and_says_how
     assert "compiling renderer 'aapt''s step for batch sizes 1,2,4 before serving" in log
     assert "renderer 'aapt' compiled in" in log and "(6 graphs)" in log     # rows [0], [0, 1], [1, 0] x 2 phases
     assert spec.info["compile_s"] > 0 and spec.info["compiled_graphs"] == 6
+    frozen = re.search(r"worldsim worker: (\d+) objects kept out of garbage collection during play", log)
+    assert frozen and int(frozen.group(1)) > 10_000        # the model and its graphs: no collection in play walks them
