@@ -30,6 +30,9 @@
 #   MOTION_WEIGHT=2 B_MOTION_WEIGHT=4 B_RUN=motion4 B_ARGS= bash scripts/lease_default.sh start-adapt
 #   (B_RUN names B's run, B_ARGS replaces its clip flags, B_MOTION_WEIGHT its weight), then follow, `measure`
 #   once both have ended, `collect camera ship`, `collect motion4 ship`.
+#   Ran as the eighth lease (docs/TRAINING.md): w = 2 turned more on both seed sets and ships (the sixth release);
+#   w = 4 turned less. Plan 9 (next): from the sixth release, w = 2 again on 81-frame clips (does more of it help?)
+#   against w = 2 on 161-frame clips (past the window): MOTION_WEIGHT=2 bash scripts/lease_default.sh start-adapt
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
