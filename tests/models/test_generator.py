@@ -202,3 +202,15 @@ def test_the_cache_in_key_chunks_matches_one_call_on_gpu_compiled():
     finally:
         torch._dynamo.reset()
     torch.testing.assert_close(got.float(), want.float(), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_split_kv_attention_on_gpu_equals_one_call(dtype):
+    from worldsim.models.attention import split_kv_attention
+    g = torch.Generator("cuda").manual_seed(0)
+    q, k, v = (torch.randn(1, 12, n, 128, generator=g, device="cuda").to(dtype) for n in (1560, 4000, 4000))
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v).float()
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    for splits in (2, 3):
+        torch.testing.assert_close(split_kv_attention(q, k, v, splits).float(), want, rtol=tol, atol=tol)

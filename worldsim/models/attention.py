@@ -102,13 +102,18 @@ def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | ClipLayout | None 
 
 
 def _attention_with_lse(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-    """Unmasked attention and its log-sum-exp (B, H, Lq) in float32: cuDNN's kernel on CUDA (the one
-    scaled_dot_product_attention picks on Hopper), the flash kernel on the CPU."""
-    if q.is_cuda:
-        out, lse = torch.ops.aten._scaled_dot_product_cudnn_attention(q, k, v, None, True)[:2]
+    """Unmasked attention and its log-sum-exp (B, H, Lq) in float32: on CUDA cuDNN's kernel (the one
+    scaled_dot_product_attention picks on Hopper) in half precision, the memory-efficient one in float32
+    (its log-sum-exp is padded along the queries); the flash kernel on the CPU."""
+    aten = torch.ops.aten
+    if not q.is_cuda:
+        out, lse = aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)[:2]
+    elif q.dtype in (torch.float16, torch.bfloat16):
+        out, lse = aten._scaled_dot_product_cudnn_attention(q, k, v, None, True)[:2]
     else:
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)[:2]
-    return out, lse.reshape(q.shape[:3]).float()
+        out, lse = aten._scaled_dot_product_efficient_attention(q, k, v, None, True)[:2]
+    lse = lse.reshape(*lse.shape[:3], -1)[..., 0] if lse.dim() > 3 else lse
+    return out, lse[..., :q.shape[2]].float()
 
 
 def split_kv_attention(q: Tensor, k: Tensor, v: Tensor, splits: int) -> Tensor:
