@@ -181,9 +181,10 @@ fp8)        # FP8 linears (issue 14): 8b on GPU 0 and 1.3b on GPU 1, compiled, b
       CUDA_VISIBLE_DEVICES=1 timeout 200 python3 -m pytest -m gpu -q -rfs --tb=short -o addopts="--import-mode=importlib" \
           -p no:cacheprovider tests/models/test_fp8.py > $B/gpu_fp8_tests.txt 2>&1; tail -n 3 $B/gpu_fp8_tests.txt ) &
     wait; tar cf "$OUT/bench.tar" -C /tmp bench ;;
-splits)     # issues 14 and 17 (~9 min): the compiled 8b (GPU 0: 1, 2) and 1.3b (GPU 1: 1-3) steps with the cache attended in key chunks
+splits)     # issues 14 and 17 (~9 min): the compiled 8b (GPU 0: 1, 2) and 1.3b (GPU 1: 1, 2) steps with the cache attended in key chunks
             # (`bench model --kv-splits`; the eighth lease's profile: cuDNN attention is 76 % of the 1.3b step); the first of
-            # each profiled (8b compiles for more than 150 s). All in $OUT/splits.tar
+            # each profiled (8b compiles for more than 150 s); then on GPU 1 the TTT-MLP split forward's columns and a
+            # profiled 63-s film forward. All in $OUT/splits.tar
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/splits; rm -rf $B; mkdir -p $B
     split_run() { local gpu=$1 name=$2 limit=$3; shift 3
@@ -191,14 +192,19 @@ splits)     # issues 14 and 17 (~9 min): the compiled 8b (GPU 0: 1, 2) and 1.3b 
         echo "$name: $(head -c 200 "$B/$name.json") $(tail -n 1 "$B/$name.err")"; }
     ( split_run 0 8b_k1 280 --preset 8b --res 736x416 --window 30 --steps 30 --profile $B/profile_8b.txt
       split_run 0 8b_k2 200 --preset 8b --res 736x416 --window 30 --steps 30 --kv-splits 2 ) &
-    ( for n in 1 2 3; do split_run 1 1.3b_k$n 110 --preset 1.3b --res 832x480 --window 21 --steps 30 --kv-splits $n; done
+    ( for n in 1 2; do split_run 1 1.3b_k$n 110 --preset 1.3b --res 832x480 --window 21 --steps 30 --kv-splits $n; done
       # issue 17: the split TTT-MLP forward with 64 (default) vs 32 hidden columns a program, at the film model's 5
       # heads and the seed's 48 (worldsim_ttt.bench, triton only)
       for c in 64 32; do for h in 5 48; do
           CUDA_VISIBLE_DEVICES=1 WORLDSIM_TTT_MLP_SPLIT=$c PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt \
               TRITON_CACHE_DIR=/tmp/ttt-triton-cache timeout 55 python3 -m worldsim_ttt.bench --backends triton \
               --forward split --heads $h --lengths 18432 101376 --json > $B/ttt_split${c}_h$h.json 2> $B/ttt_split${c}_h$h.err
-          echo "ttt split $c, H=$h: $(cat $B/ttt_split${c}_h$h.json | head -c 600)"; done; done ) &
+          echo "ttt split $c, H=$h: $(cat $B/ttt_split${c}_h$h.json | head -c 600)"; done; done
+      # issue 17: where a 63-s TTT-MLP film forward spends its time (bench_film --profile), beside local attention
+      CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache \
+          timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --seconds 63 --variants ttt-mlp local \
+          --profile $B/profile_film63.txt --json > $B/bench_film63.json 2> $B/bench_film63.err
+      tail -n 3 $B/bench_film63.json | head -c 1500 ) &
     wait; tar cf "$OUT/splits.tar" -C /tmp splits ;;
 measure)    # issues 14 and 17, once the GPUs are free (~7 min): GPU 0 hunts the compiled 128-session stall (`bench e2e
             # --worker-log` with TORCH_LOGS); GPU 1 runs the plugin's gpu tests (the split TTT-MLP forward, 350k tokens; in the

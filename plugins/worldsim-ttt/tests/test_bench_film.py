@@ -24,3 +24,14 @@ def test_bad_arguments_are_one_line_errors(capsys):
         assert main(["--preset", "tiny", "--device", "cpu", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_profile_of_the_ttt_film_forward(tmp_path, capsys):
+    table = tmp_path / "film.txt"
+    assert main(["--preset", "tiny", "--device", "cpu", "--seconds", "1", "--seconds-per-segment", "0.5", "--steps", "1",
+                 "--variants", "ttt-mlp", "local", "--profile", str(table), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    profile = rows[-1]
+    assert profile["variant"] == "ttt-mlp" and profile["seconds"] == 1.0 and "Self CPU" in table.read_text()
+    names = [r["name"] for r in profile["profile"]]
+    assert 1 <= len(names) <= 12 and any("mm" in n for n in names)      # the scan's and projections' matmuls

@@ -3,6 +3,7 @@
     python -m worldsim_ttt.bench_film --device cuda --json          # default preset, 3/9/18/30/63-s films
     WORLDSIM_TTT_MLP_FORWARD=split python -m worldsim_ttt.bench_film --device cuda --json   # the hidden-split scan
     python -m worldsim_ttt.bench_film --preset tiny --seconds 1 2 --seconds-per-segment 0.5   # a CPU check
+    python -m worldsim_ttt.bench_film --device cuda --seconds 63 --variants ttt-mlp local --profile film.txt --json
 
 Times `render.sample_film` (the sampler `worldsim ttt render` uses: Euler steps of the ODE, CFG as one
 forward of batch 2 a step; no VAE decode) for three variants of one model at random weights:
@@ -11,6 +12,8 @@ forward of batch 2 a step; no VAE decode) for three variants of one model at ran
 whole film, no TTT). One row per variant and film length: segments, tokens of the film, ms per
 forward (one a step: batch 2 when guided), ms per ODE step, seconds per film (median over --repeats, after a warm-up forward of the
 same shape), and the ratio to `local`. A case that runs out of memory is "skipped: memory".
+`--profile FILE`: one more forward of the TTT-MLP variant at the last length (batch 2 when guided) under
+torch.profiler, its operators and kernels by self device time in FILE and the top 12 in that row (`profile`).
 """
 from __future__ import annotations
 
@@ -123,7 +126,31 @@ def run(args) -> list[dict]:
                 row["ratio_to_local"] = row["film_s"] / local
             print(json.dumps(row) if args.json else format_row(row), flush=True)
         rows += group
+    if args.profile and "ttt-mlp" in models:
+        row = next(r for r in reversed(rows) if r["variant"] == "ttt-mlp")
+        row["profile"] = profile_forward(models["ttt-mlp"], row["segments"], n, hw, args.cfg, args.device, args.profile)
+        row["profile_file"] = args.profile
+        print(json.dumps({"variant": "ttt-mlp", "seconds": row["seconds"], "profile": row["profile"]}) if args.json
+              else "\n".join(f"  {r['ms_per_step']:9.3f} ms {100 * r['share']:5.1f} %  x{r['calls_per_step']:<7} {r['name']}"
+                             for r in row["profile"]), flush=True)
     return rows
+
+
+def profile_forward(model, segments: int, frames: int, latent_hw: tuple[int, int], guidance: float, device: str,
+                    path: str) -> list[dict]:
+    """One forward of a film of `segments` (batch 2 when guided, as sample_film runs it) under torch.profiler."""
+    from worldsim.bench.model import profile_steps
+
+    batch = 1 if guidance == 1 else 2
+    gen = model.base.generator
+    x = torch.zeros(batch, segments, frames, gen.cfg.latent_channels, *latent_hw, device=device)
+    text = model.base.text_encoder([PROMPT] * segments)[None].expand(batch, -1, -1, -1)
+
+    def forward():
+        with torch.no_grad():
+            model(x, torch.ones(batch, device=device), text)
+        _sync(device)
+    return profile_steps(forward, 1, path, torch.device(device).type == "cuda")
 
 
 def format_row(row: dict) -> str:
@@ -150,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=("torch", "triton"), default=None,
                    help="TTT scan (default: triton on CUDA, torch on the CPU)")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--profile", metavar="FILE", default=None,
+                   help="profile one forward of the TTT-MLP variant at the last length; the table to FILE")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     args = p.parse_args(argv)
     try:
