@@ -33,6 +33,12 @@
 #   Ran as the eighth lease (docs/TRAINING.md): w = 2 turned more on both seed sets and ships (the sixth release);
 #   w = 4 turned less. Plan 9 (next): from the sixth release, w = 2 again on 81-frame clips (does more of it help?)
 #   against w = 2 on 161-frame clips (past the window): MOTION_WEIGHT=2 bash scripts/lease_default.sh start-adapt
+#   Or (plan 9b) the sharpness lever on A instead: what blurs play into green is the one-step regression to the mean,
+#   which only stage 3 addresses; the anchor at lambda 10 / 2e-6 left the model where it was (leases 5-6) and no anchor at
+#   5x the rate broke it (lease 4), so A tries between them, 720 s from the sixth release:
+#     MOTION_WEIGHT=2 A_RUN=adv A_ARGS="--adv-lr 5e-6 --adv-regression 3" \
+#       A_BUDGETS_P='{"adapt": 0, "distill": 0, "adversarial": 720}' bash scripts/lease_default.sh start-adapt
+#   (A_RUN, A_ARGS and A_BUDGETS_P name A's run, add to its flags and replace its budgets), then collect adv ship.
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
@@ -127,7 +133,7 @@ start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts fo
     P7="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${MOTION_WEIGHT:-0}"
     P7_BUDGETS="{\"adapt\": ${ADAPT_S:-840}, \"distill\": 0, \"adversarial\": 0}"
     CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
-        --work $WD/camera $P7 --budgets "$P7_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
+        --work $WD/${A_RUN:-camera} $P7 ${A_ARGS:-} --budgets "${A_BUDGETS_P:-$P7_BUDGETS}" > $WD/a.out 2>&1 < /dev/null &
     P7B="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}}"
     CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
         --work $WD/${B_RUN:-long} $P7B ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
