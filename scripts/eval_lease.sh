@@ -4,7 +4,8 @@
 #   bash scripts/eval_lease.sh OUT CHECKPOINT...     # e.g. runs/lease7 runs/lease7/camera/ship_adapt worldsim/assets/default
 # Each checkpoint C gets OUT/eval_<name>/ (seeds 100000-100003) and OUT/eval2_<name>/ (seeds 200000-200003),
 # <name> being C's path with / as _, each with summary.json, plots, mp4s, and its wall time in .time;
-# then: worldsim eval --compare OUT/eval_A/summary.json OUT/eval_B/summary.json
+# then: worldsim eval --compare OUT/eval_A/summary.json OUT/eval_B/summary.json, and the docs/QUALITY.md rows:
+#       python scripts/eval_table.py OUT/eval_A/summary.json OUT/eval_B/summary.json
 # EVAL_ARGS adds eval options, e.g. EVAL_ARGS="--seconds 2 --drift-seconds 2" for a quick look.
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 OUT CHECKPOINT..." >&2; exit 2; }

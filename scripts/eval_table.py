@@ -1,0 +1,60 @@
+"""The docs/QUALITY.md rows of `worldsim eval` summaries: one table row a summary, then its yaw following by position.
+
+    python scripts/eval_table.py runs/lease10/eval_runs_lease10_camera_ship_adapt/summary.json [more summary.json ...]
+
+Row: name | TF PSNR | AR PSNR 1 s / 5 s / 10 s | yaw following %, least-squares TF / AR | drift 60 s (distance first ->
+last 5 s) | revisit 14 s vs truth | turn360 vs truth; the first summary's baselines (copy, first frame) follow the table.
+"""
+import json
+import sys
+from pathlib import Path
+
+
+def row(summary: dict, name: str) -> str:
+    ar = summary["autoregressive"]["horizons"]
+    yaw, drift, revisit = summary["yaw"], summary["drift"]["model"], summary["revisit"]
+    return (f"| {name} | {summary['teacher_forced']['model']['psnr']:.1f} | "
+            + " / ".join(f"{ar[h]['model']['psnr']:.1f}" for h in ("1s", "5s", "10s"))
+            + f" | {yaw['teacher_forced']['following_least_squares_pct']:.0f} / "
+              f"{yaw['autoregressive']['following_least_squares_pct']:.0f} | "
+              f"{drift['drift']:.2f} ({drift['d_first']:.2f} → {drift['d_last']:.2f}) | "
+              f"{revisit['revisit']['vs_truth']['psnr']:.1f} | {revisit['turn360']['vs_truth']['psnr']:.1f} |")
+
+
+def positions(summary: dict, name: str, n: int = 15) -> str:
+    by = summary["yaw"]["autoregressive"]["by_position"][:n]
+    return (f"{name} by position: "
+            + " ".join(b["positions"] + ("*" if b["beyond_window"] else "") for b in by)
+            + "\n  following % " + " ".join(f"{b['following_least_squares_pct']:.0f}" for b in by)
+            + "\n  error %     " + " ".join(f"{b['error_least_squares_pct']:.0f}" for b in by))
+
+
+def main(paths: list[str]) -> int:
+    if not paths:
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    summaries = []
+    for path in paths:
+        try:
+            summaries.append((json.loads(Path(path).read_text()), Path(path).parent.name))
+        except (OSError, ValueError) as err:
+            print(f"eval_table: {path}: {err}", file=sys.stderr)
+            return 2
+    print("| model | TF PSNR | AR PSNR 1 s / 5 s / 10 s | yaw following %, least-squares TF / AR | "
+          "drift 60 s (distance first → last 5 s) | revisit 14 s vs truth | turn360 vs truth |")
+    print("|---|---|---|---|---|---|---|")
+    for summary, name in summaries:
+        print(row(summary, name))
+    first = summaries[0][0]
+    ar = first["autoregressive"]["horizons"]
+    print(f"\nbaselines ({', '.join(map(str, first['seeds']))}): first frame AR "
+          + " / ".join(f"{ar[h]['first']['psnr']:.1f}" for h in ("1s", "5s", "10s"))
+          + f" dB; copy TF {first['teacher_forced']['copy']['psnr']:.1f} dB; "
+            f"first-frame drift {first['drift']['first']['drift']:.2f}\n")
+    for summary, name in summaries:
+        print(positions(summary, name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
