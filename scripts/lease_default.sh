@@ -130,11 +130,11 @@ start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts fo
     pkill -f "[t]rain_default"; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
     if [ -d .inductor ]; then rm -rf /tmp/inductor && cp -r .inductor /tmp/inductor; fi
     ROOT=$PWD; cd /tmp/repo
-    P7="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${MOTION_WEIGHT:-0}"
+    P7="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${MOTION_WEIGHT:-0} --profile-steps ${PROFILE_STEPS:-5}"
     P7_BUDGETS="{\"adapt\": ${ADAPT_S:-840}, \"distill\": 0, \"adversarial\": 0}"
     CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
         --work $WD/${A_RUN:-camera} $P7 ${A_ARGS:-} --budgets "${A_BUDGETS_P:-$P7_BUDGETS}" > $WD/a.out 2>&1 < /dev/null &
-    P7B="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}}"
+    P7B="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}} --profile-steps ${PROFILE_STEPS:-5}"
     CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
         --work $WD/${B_RUN:-long} $P7B ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
     cd $ROOT
@@ -243,7 +243,7 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     fi
     run=${2:-camera}; part=${3:-full}
     cd $WD
-    tar cf - $run/driver.log $run/*/log.jsonl $run/samples_*.png $run/${part}_* 2>/dev/null | split -b 15M - "$OUT/$run.tar."
+    tar cf - $run/driver.log $run/*/log.jsonl $run/*/profile.txt $run/samples_*.png $run/${part}_* 2>/dev/null | split -b 15M - "$OUT/$run.tar."
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)

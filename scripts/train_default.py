@@ -54,6 +54,7 @@ class Driver:
         self.recycle_keep = False                                   # model.recycle_warp_keep
         self.own_passes, self.own_fraction = 0, 0.5                 # adapt.own_passes / own_fraction
         self.motion_weight = 0.0                                    # adapt.motion_weight
+        self.profile_steps = 0                                      # loop.profile_steps of every stage
         self.adv_lr, self.adv_regression = 1e-5, 0.0                # adversarial g_lr = d_lr / regression_weight
         self.long_frames, self.segment_frames = 0, 21                # adversarial.long_frames / segment_frames
         self.adv_warmup, self.adv_batch = 100, 8                     # stage 3's optim.warmup_steps, batch
@@ -104,7 +105,7 @@ class Driver:
                "optim": {"lr": lr, "warmup_steps": warmup, "schedule": "cosine", "final_lr_fraction": 0.05},
                "loop": {"steps": 1_000_000, "max_seconds": seconds * self.scale, "out_dir": str(self.work / stage),
                         "log_every": log_every, "checkpoint_every": 1_000_000, "device": self.device, "progress": False,
-                        "tensorboard": False,
+                        "tensorboard": False, "profile_steps": self.profile_steps,
                         "compile": self.compile if compile is None else compile}, **(extra or {})}
         path = self.work / f"{stage}.toml"
         path.write_text(tomli_w.dumps(cfg))
@@ -328,6 +329,8 @@ def main() -> int:
                    "K passes deep (K-step rollouts; -1: the free rollout through the KV cache), for a share "
                    "--own-fraction of the batches")
     p.add_argument("--own-fraction", type=float, default=0.5, help="adapt.own_fraction (default 0.5)")
+    p.add_argument("--profile-steps", type=int, default=0, help="loop.profile_steps of every stage: profile that many "
+                   "steps from step 20 (out_dir/profile.txt)")
     p.add_argument("--motion-weight", type=float, default=0.0, help="adapt.motion_weight: a frame's loss weighs 1 + "
                    "this x its true change over the batch's mean change (normalised; turns count most; default 0)")
     p.add_argument("--adv-lr", type=float, default=1e-5, help="stage 3's G and D learning rate (default 1e-5)")
@@ -360,6 +363,7 @@ def main() -> int:
     d.continue_from, d.adapt_lr = args.continue_from, args.adapt_lr
     d.recycle_keep = args.recycle_keep
     d.own_passes, d.own_fraction, d.motion_weight = args.own_passes, args.own_fraction, args.motion_weight
+    d.profile_steps = args.profile_steps
     d.adv_lr, d.adv_regression = args.adv_lr, args.adv_regression
     d.long_frames, d.segment_frames, d.adv_warmup, d.adv_batch = (args.long_frames, args.segment_frames,
                                                                   args.adv_warmup, args.adv_batch)

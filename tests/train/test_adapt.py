@@ -217,3 +217,17 @@ def test_adapt_with_motion_weights_lowers_the_loss(tmp_path, tiny_bank, tiny_con
     cfg = tiny_config(tmp_path / "run", steps=50, adapt={"text_dropout": 0.0, "motion_weight": 2.0})
     losses = [r["loss"] for r in run_adapt(cfg, tiny_bank())]
     assert sum(losses[-8:]) / 8 < 0.7 * sum(losses[:8]) / 8, losses
+
+
+def test_profiled_steps_write_where_a_training_step_s_time_goes(tmp_path, tiny_bank, tiny_config, capsys):
+    cfg = tiny_config(tmp_path / "run", steps=6, loop={"profile_steps": 2, "profile_start": 3})
+    history = run_adapt(cfg, tiny_bank())
+    table = (tmp_path / "run" / "profile.txt").read_text()
+    assert "Self CPU" in table and "aten::" in table                  # the step's operators, by self CPU time
+    assert "adapt: profiled steps 3-4" in capsys.readouterr().out
+    assert all(r["data_s"] >= 0 for r in history) and len(history) == 6
+
+
+def test_a_run_that_ends_inside_the_profiled_steps_writes_no_table(tmp_path, tiny_bank, tiny_config):
+    cfg = tiny_config(tmp_path / "run", steps=4, loop={"profile_steps": 5, "profile_start": 2})
+    assert len(run_adapt(cfg, tiny_bank())) == 4 and not (tmp_path / "run" / "profile.txt").exists()

@@ -83,27 +83,6 @@ def fp8_errors(latent, ref_latent, noise) -> tuple[float, float, float]:
             relative_error(noise - latent, noise - ref_latent))
 
 
-def profile_steps(step, n: int, path: str, cuda: bool) -> list[dict]:
-    """Run `step` n times under torch.profiler; write the table by self device (or CPU) time to `path` and
-    return the top 12 rows: name, calls a step, ms a step and share of the profiled total."""
-    from pathlib import Path
-
-    from torch.profiler import ProfilerActivity, profile
-
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as prof:
-        for _ in range(n):
-            step()
-    key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    averages = prof.key_averages()
-    Path(path).write_text(averages.table(sort_by=key, row_limit=60) + "\n")
-    total = sum(getattr(e, key) for e in averages) or 1.0
-    rows = sorted(averages, key=lambda e: getattr(e, key), reverse=True)[:12]
-    return [{"name": e.key[:120], "calls_per_step": round(e.count / n, 2),
-             "ms_per_step": round(getattr(e, key) / 1000.0 / n, 3), "share": round(getattr(e, key) / total, 4)}
-            for e in rows]
-
-
 def run(args) -> int:
     import torch   # here, not at import: listing commands must not load torch
 
@@ -189,7 +168,8 @@ def run(args) -> int:
                 if decoder is not None:
                     decoder(latent)
                 sync()
-            top = profile_steps(one_step, 5, args.profile, device.type == "cuda")
+            from ..profiling import profile_calls
+            top = profile_calls(one_step, 5, args.profile, device.type == "cuda")
     ms = 1000.0 * statistics.median(times)
     tokens = (h // gcfg.patch) * (w // gcfg.patch)
     keys = cfg.text.length + tokens * (1 + gcfg.window)

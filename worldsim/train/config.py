@@ -75,6 +75,8 @@ class LoopSection:
     compile: bool = False             # torch.compile the trained modules (VAE convs, generator clip forward)
     tensorboard: bool = True          # if tensorboard is installed
     progress: bool = True             # tqdm progress bar
+    profile_steps: int = 0            # > 0: torch.profiler over this many steps from profile_start after the run's
+    profile_start: int = 20           # first step (compiles done), table in out_dir/profile.txt (rank 0)
 
 
 @dataclass

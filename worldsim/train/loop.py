@@ -4,12 +4,14 @@
     history = train(stage, reader, cfg, ctx)      # [{"step": 1, "loss": ...}, ...] of this run
 
 Per step: the stage's `train_step(batch, step)` (forward under `ctx.autocast()`, backward and
-optimiser steps via `optimize`; timed as `step_s` and `clips_per_s` over all ranks), a JSONL line
+optimiser steps via `optimize`; timed as `step_s` and `clips_per_s` over all ranks, and the wait for
+its batch as `data_s`), a JSONL line
 every `log_every` steps (and TensorBoard scalars if tensorboard is installed), a checkpoint every
 `checkpoint_every` steps and at the end. A run whose out_dir holds a checkpoint resumes from it
 exactly: weights, optimisers, RNG states, step and data position, so the loss curve continues as if
 the run had never stopped. Log lines past the resumed step (written after the last checkpoint by
-the killed run) are dropped.
+the killed run) are dropped. `loop.profile_steps = n` profiles n steps from `loop.profile_start` steps
+into the run (torch.profiler; the table by self device time in out_dir/profile.txt, rank 0).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..profiling import StepProfiler
 from .checkpoint import load_train_state, save_train_state
 from .distributed import full_tensor, is_main, is_sharded_run, mean_over_ranks
 from .config import OptimSection, TrainConfig
@@ -201,6 +204,8 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
 
     resumed_at, loop_start = elapsed, time.perf_counter()
     bar = tqdm(total=cfg.loop.steps, initial=step, disable=not (cfg.loop.progress and main), desc=cfg.stage)
+    profiler = StepProfiler(step + cfg.loop.profile_start, cfg.loop.profile_steps if main else 0,
+                            out / "profile.txt", ctx.device.type == "cuda")
     try:
         for m in stage.modules.values():
             m.train()
@@ -208,12 +213,20 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
             seconds_so_far = run_time()
             if cfg.loop.max_seconds > 0 and seconds_so_far >= cfg.loop.max_seconds:
                 break                        # the time budget is spent: checkpoint and export now
+            profiler.before(step)
+            waited = time.perf_counter()
             batch = next(reader)
             set_decay(stage.optimizers, schedule_factor(cfg.optim, progress(seconds_so_far)))
             started = time.perf_counter()
             metrics = stage.train_step(batch, step)                  # ends in .item(): synced
             seconds = time.perf_counter() - started
-            metrics = {**metrics, "step_s": seconds, "clips_per_s": len(batch["prompts"]) * ctx.world / seconds}
+            profiler.after(step)
+            if profiler.rows is not None:
+                print(f"{cfg.stage}: profiled steps {profiler.start}-{profiler.start + profiler.steps - 1}: "
+                      f"{profiler.path}", flush=True)
+                profiler.rows = None
+            metrics = {**metrics, "step_s": seconds, "data_s": started - waited,
+                       "clips_per_s": len(batch["prompts"]) * ctx.world / seconds}
             step += 1
             logged = step % cfg.loop.log_every == 0 or step == cfg.loop.steps
             if logged:                       # a collective: every rank takes the same log steps
@@ -232,6 +245,7 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
             run_time()
             checkpoint(step)
     finally:
+        profiler.__exit__()
         bar.close()
         if log is not None:
             log.close()

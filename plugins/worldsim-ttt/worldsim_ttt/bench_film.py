@@ -139,7 +139,7 @@ def run(args) -> list[dict]:
 def profile_forward(model, segments: int, frames: int, latent_hw: tuple[int, int], guidance: float, device: str,
                     path: str) -> list[dict]:
     """One forward of a film of `segments` (batch 2 when guided, as sample_film runs it) under torch.profiler."""
-    from worldsim.bench.model import profile_steps
+    from worldsim.profiling import profile_calls
 
     batch = 1 if guidance == 1 else 2
     gen = model.base.generator
@@ -150,7 +150,7 @@ def profile_forward(model, segments: int, frames: int, latent_hw: tuple[int, int
         with torch.no_grad():
             model(x, torch.ones(batch, device=device), text)
         _sync(device)
-    return profile_steps(forward, 1, path, torch.device(device).type == "cuda")
+    return profile_calls(forward, 1, path, torch.device(device).type == "cuda")
 
 
 def format_row(row: dict) -> str:
