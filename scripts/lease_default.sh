@@ -212,8 +212,8 @@ splits)     # issues 14 and 17 (~9 min): the compiled 8b (GPU 0: 1, 2) and 1.3b 
           --profile $B/profile_film63.txt --json > $B/bench_film63.json 2> $B/bench_film63.err
       tail -n 3 $B/bench_film63.json | head -c 1500 ) &
     wait; tar cf "$OUT/splits.tar" -C /tmp splits ;;
-measure)    # issues 14 and 17, once the GPUs are free (~7 min): GPU 0 hunts the compiled 128-session stall (`bench e2e
-            # --worker-log` with TORCH_LOGS); GPU 1 runs the plugin's gpu tests (the split TTT-MLP forward, 350k tokens; in the
+measure)    # issues 14 and 17, once the GPUs are free (~8 min): GPU 0 hunts the compiled 128-session stall (`bench e2e
+            # --worker-log` with TORCH_LOGS), then plays 6 1.3b sessions at 832x480; GPU 1 runs the plugin's gpu tests (the split TTT-MLP forward, 350k tokens; in the
             # eighth lease they ran past 300 s) and the bf16 gradient-gap diagnosis; all in $OUT/measure.tar
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/measure; rm -rf $B; mkdir -p $B
@@ -221,7 +221,11 @@ measure)    # issues 14 and 17, once the GPUs are free (~7 min): GPU 0 hunts the
       CUDA_VISIBLE_DEVICES=0 TORCH_LOGS=recompiles,cudagraphs timeout 330 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" \
           bench e2e --preset default --res 128x128 --window 16 --sessions 128 --device cuda --seconds 8 --compile --json \
           --worker-log $B/e2e_worker.log > $B/e2e_compile_128.json 2> $B/e2e_compile_128.err
-      tail -c 400 $B/e2e_compile_128.json; tail -n 2 $B/e2e_compile_128.err ) &
+      tail -c 400 $B/e2e_compile_128.json; tail -n 2 $B/e2e_compile_128.err
+      # issue 14: >= 6 real-time 1.3b 832x480 sessions on one H200 (eager; never measured yet)
+      CUDA_VISIBLE_DEVICES=0 timeout 150 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" \
+          bench e2e --preset 1.3b --res 832x480 --window 21 --sessions 6 --device cuda --seconds 8 --json \
+          > $B/e2e_1.3b_6.json 2> $B/e2e_1.3b_6.err; tail -c 400 $B/e2e_1.3b_6.json; tail -n 2 $B/e2e_1.3b_6.err ) &
     ( export CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
       timeout 420 python3 -m pytest -m gpu -v -rfs --durations=15 --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
           plugins/worldsim-ttt/tests > $B/ttt_gpu_tests.txt 2>&1; tail -n 4 $B/ttt_gpu_tests.txt
