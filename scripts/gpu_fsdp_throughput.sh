@@ -4,6 +4,9 @@
 #   PYTHONPATH=$PWD bash scripts/gpu_fsdp_throughput.sh          # 2-GPU machine; writes into $OUT (runs/fsdp)
 #   DEVICE=cpu CASES="tiny:32:5:2:false" STEPS=6 SKIP=2 PYTHONPATH=$PWD bash scripts/gpu_fsdp_throughput.sh
 #                                                                  # the same on the CPU (gloo): a dry run
+#   CASES="1.3b:128:5:32:true 8b:128:5:2:true" LIMIT_BIG=150 STEPS=20 SKIP=5 PYTHONPATH=$PWD bash scripts/gpu_fsdp_throughput.sh
+#                                                                  # issue 14: per-block FSDP2 re-measured, and whether
+#                                                                  # 8b training fits on 2 H200 (memory: nvidia_smi.csv)
 #
 # Needs torch (+ CUDA and 2 GPUs), safetensors, tqdm; no VAE and no reference world: the clip bank
 # is random latents and camera controls made here (throughput does not depend on the values).
@@ -26,7 +29,7 @@ DEVICE=${DEVICE:-cuda}
 STEPS=${STEPS:-30}
 SKIP=${SKIP:-10}
 CASES=${CASES:-"1.3b:128:5:32:true default:128:5:96:false default:128:5:24:false"}   # the last: as measured before
-LIMIT_BIG=${LIMIT_BIG:-90}                            # seconds per 1.3b run
+LIMIT_BIG=${LIMIT_BIG:-90}                            # seconds per 1.3b or 8b run
 LIMIT=${LIMIT:-45}                                    # seconds per run of the other presets
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}          # torchrun's default, for both runs alike
 # NVLink multicast stays off (the device machines' rule; NCCL uses the plain NVLink paths)
@@ -122,7 +125,7 @@ NGPU=$($PY -c 'import torch; print(torch.cuda.device_count())')
 for case in $CASES; do
   IFS=: read -r preset pixels frames batch ac <<< "$case"
   name="${preset}_${pixels}px_f${frames}_b${batch}"
-  limit=$LIMIT; [ "$preset" = 1.3b ] && limit=$LIMIT_BIG
+  limit=$LIMIT; case $preset in 1.3b|8b) limit=$LIMIT_BIG ;; esac
   note "---- $name: preset $preset, ${pixels}x${pixels}, $frames latent frames, per-GPU batch $batch, activation checkpointing $ac"
   bank "$preset" "$pixels" "$frames" $((batch * 4)) "$WORK/$name.safetensors" >> "$SUMMARY" 2>&1
   config "$WORK/$name.toml" "$preset" "$WORK/$name.safetensors" "$batch" "$ac"
