@@ -1,8 +1,9 @@
 """Where the time goes: torch.profiler around a few calls or training steps, as a table and top rows.
 
     rows = profile_calls(fn, n=5, path="step.txt", cuda=True)     # `bench model --profile`, bench_film
-    with StepProfiler(start=20, steps=5, path="out/profile.txt", cuda=True) as prof:   # `loop.profile_steps`
-        for step in ...: prof.before(step); ...; prof.after(step)
+    prof = StepProfiler(start=20, steps=5, path="out/profile.txt", cuda=True)   # `loop.profile_steps`
+    for step in ...: prof.before(step); ...; prof.after(step)
+    prof.close()
 
 The table (torch's key_averages, 60 rows) is sorted by self device time on CUDA, self CPU time otherwise;
 the rows returned are the top 12: name, calls per step, ms per step, share of the profiled total.
@@ -38,32 +39,29 @@ def profile_calls(fn, n: int, path: str | Path, cuda: bool) -> list[dict]:
 
 
 class StepProfiler:
-    """Profiles steps [start, start + steps) of a loop; `rows` holds the top rows once they ran.
-    Inactive (steps = 0, or `start` never reached) it costs nothing."""
+    """Profiles steps [start, start + steps) of a loop: `before(step)` and `after(step)` around each step
+    (`after` returns True once it has written the table), `close()` when the loop ends (a run that ends
+    inside the window stops the profiler without a table). With steps = 0 it does nothing."""
 
     def __init__(self, start: int, steps: int, path: str | Path, cuda: bool):
         self.start, self.steps, self.path, self.cuda = start, steps, Path(path), cuda
-        self.rows: list[dict] | None = None
         self._prof = None
 
     def before(self, step: int) -> None:
-        if self.steps > 0 and step == self.start and self._prof is None:
+        if self.steps > 0 and step == self.start:
             self._prof = _profiler(self.cuda)
             self._prof.__enter__()
 
-    def after(self, step: int) -> None:
-        if self._prof is not None and step + 1 == self.start + self.steps:
-            self._finish()
+    def after(self, step: int) -> bool:
+        if self._prof is None or step + 1 != self.start + self.steps:
+            return False
+        prof = self.close()
+        top_rows(prof, self.steps, self.path, self.cuda)
+        return True
 
-    def _finish(self) -> None:
+    def close(self):
+        """Stop profiling if it runs; returns the stopped profiler (None if none ran)."""
         prof, self._prof = self._prof, None
-        prof.__exit__(None, None, None)
-        self.rows = top_rows(prof, self.steps, self.path, self.cuda)
-
-    def __enter__(self) -> "StepProfiler":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._prof is not None:          # the loop ended inside the window: stop without a table
-            prof, self._prof = self._prof, None
+        if prof is not None:
             prof.__exit__(None, None, None)
+        return prof

@@ -23,6 +23,7 @@ def test_toml_sections_become_typed_dataclasses(tmp_path):
     ('optim = 3\n', ["optim", "table"]),
     ('[loop\n', ["not valid TOML"]),
     ('[adapt]\nmotion_weight = -1.0\n', ["adapt.motion_weight", "[0, 100]"]),
+    ('[loop]\nprofile_steps = -5\n', ["loop.profile_steps and loop.profile_start must be >= 0"]),
 ])
 def test_bad_configs_name_the_key(tmp_path, text, words):
     path = tmp_path / "bad.toml"

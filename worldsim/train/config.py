@@ -202,6 +202,9 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError("adversarial.long_frames and segment_frames must be >= 0 (0: the bank's clip length)")
     if cfg.adapt.own_passes < -1:
         raise ConfigError(f"adapt.own_passes must be >= -1 (-1: the free rollout), got {cfg.adapt.own_passes}")
+    if cfg.loop.profile_steps < 0 or cfg.loop.profile_start < 0:
+        raise ConfigError(f"loop.profile_steps and loop.profile_start must be >= 0, got {cfg.loop.profile_steps} "
+                          f"and {cfg.loop.profile_start}")
     if not 0.0 <= cfg.adapt.motion_weight <= 100.0:
         raise ConfigError(f"adapt.motion_weight must be in [0, 100], got {cfg.adapt.motion_weight}")
     if not 0.0 <= cfg.adapt.t_one_fraction <= 1.0:

@@ -220,11 +220,9 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
             started = time.perf_counter()
             metrics = stage.train_step(batch, step)                  # ends in .item(): synced
             seconds = time.perf_counter() - started
-            profiler.after(step)
-            if profiler.rows is not None:
+            if profiler.after(step):
                 print(f"{cfg.stage}: profiled steps {profiler.start}-{profiler.start + profiler.steps - 1}: "
                       f"{profiler.path}", flush=True)
-                profiler.rows = None
             metrics = {**metrics, "step_s": seconds, "data_s": started - waited,
                        "clips_per_s": len(batch["prompts"]) * ctx.world / seconds}
             step += 1
@@ -245,7 +243,7 @@ def train(stage: Stage, reader, cfg: TrainConfig, ctx: StepContext, sampler=None
             run_time()
             checkpoint(step)
     finally:
-        profiler.__exit__()
+        profiler.close()
         bar.close()
         if log is not None:
             log.close()
