@@ -143,7 +143,7 @@ def _mlp_fwd_split(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, CNT, L, H, D: tl.
     No deadlock for any grid: a group waits only on its own programs, and its pids are consecutive. The
     GPU starts programs in pid order, so when a group is only partly resident every group before it is
     fully resident, finishes without waiting on anything later, and frees the SMs the rest of the group
-    needs (P programs must fit on the GPU at once: P = 4 here). Other kernels on the device can delay
+    needs (P programs must fit on the GPU at once: P = 4 at the default 64 columns, 8 at 32). Other kernels on the device can delay
     this but not block it."""
     P: tl.constexpr = F // FC
     pid = tl.program_id(0)
@@ -332,7 +332,7 @@ MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, _fwd_scratch, _bwd_scratch
                           fp32_precision=("bf16x6", "tf32x3"))
 
 
-# The hidden-split forward (_mlp_fwd_split) with the same backward: opt-in until measured on a GPU.
+# The hidden-split forward (_mlp_fwd_split) with the same backward: the default (mlp_kernels).
 # fp32 inputs: 3xTF32 dots ("tf32" for a faster, less exact variant); 8 warps, so the 32 KB of state a
 # program holds takes 64 registers a thread (4 warps would leave little room for the temporaries).
 SPLIT_MLP_KERNELS = ScanKernels(_mlp_fwd_split, _mlp_bwd, None, _bwd_scratch, num_warps=(8, 4),
