@@ -25,7 +25,7 @@
 # ADAPT_S (840) s: A on 81-frame clips (21 latent frames), B on 161-frame clips (41: the rollout runs 25 frames past
 # the 16-frame window). Then `follow`, `collect camera ship`, `collect long ship`; `dry-adapt` checks it here (~3 min).
 # Ran as the seventh lease (docs/TRAINING.md): neither model beat the shipped one. MOTION_WEIGHT=w adds
-# adapt.motion_weight (frames where the world changes weigh more; built after, not run on a GPU yet).
+# adapt.motion_weight (frames where the world changes weigh more; built after, run as plan 8 below).
 # Plan 8 (eighth lease): the motion weight's dose, both on 81-frame clips, A at w = 2 and B at w = 4:
 #   MOTION_WEIGHT=2 B_MOTION_WEIGHT=4 B_RUN=motion4 B_ARGS= bash scripts/lease_default.sh start-adapt
 #   (B_RUN names B's run, B_ARGS replaces its clip flags, B_MOTION_WEIGHT its weight), then follow, `measure`
@@ -130,13 +130,12 @@ start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts fo
     pkill -f "[t]rain_default"; sleep 1; rm -rf /tmp/repo $WD && mkdir -p /tmp/repo $WD && cp -r worldsim scripts pyproject.toml /tmp/repo/
     if [ -d .inductor ]; then rm -rf /tmp/inductor && cp -r .inductor /tmp/inductor; fi
     ROOT=$PWD; cd /tmp/repo
-    P7="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${MOTION_WEIGHT:-0} --profile-steps ${PROFILE_STEPS:-5}"
+    P7="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --profile-steps ${PROFILE_STEPS:-5}"
     P7_BUDGETS="{\"adapt\": ${ADAPT_S:-840}, \"distill\": 0, \"adversarial\": 0}"
     CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
-        --work $WD/${A_RUN:-camera} $P7 ${A_ARGS:-} --budgets "${A_BUDGETS_P:-$P7_BUDGETS}" > $WD/a.out 2>&1 < /dev/null &
-    P7B="$COMMON --own-passes -1 --own-fraction ${OWN_FRACTION:-0.75} --workers 13 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}} --profile-steps ${PROFILE_STEPS:-5}"
+        --work $WD/${A_RUN:-camera} $P7 --motion-weight ${MOTION_WEIGHT:-0} ${A_ARGS:-} --budgets "${A_BUDGETS_P:-$P7_BUDGETS}" > $WD/a.out 2>&1 < /dev/null &
     CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
-        --work $WD/${B_RUN:-long} $P7B ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
+        --work $WD/${B_RUN:-long} $P7 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}} ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
     cd $ROOT
     follow "${2:-570}" ;;
 dry-adapt)      # plan 7 on this CPU: the tiny preset, 17- vs 33-frame clips, own free rollouts, a few seconds each

@@ -122,6 +122,20 @@ def to_float8(module: nn.Module, *, min_features: int = 32) -> int:
     return replaced
 
 
+def fp8_option(fp8, generator: nn.Module, device) -> int:
+    """The aapt option `fp8`: with True the generator's block linears in float8 (to_float8) on a device
+    that has fp8 matmuls; how many. ValueError (one line, "aapt ...") for a non-bool or such a device."""
+    if not isinstance(fp8, bool):
+        raise ValueError(f"aapt fp8 must be true or false, got {fp8!r}")
+    if not fp8:
+        return 0
+    try:
+        check_fp8_device(device)
+    except ValueError as err:
+        raise ValueError(f"aapt {err}") from None
+    return to_float8(generator)
+
+
 def relative_error(got: Tensor, ref: Tensor) -> float:
     """||got - ref|| / ||ref|| in float64 (one host sync: for reports, not inside a step)."""
     got, ref = got.detach().double(), ref.detach().double()

@@ -45,6 +45,7 @@ import torch
 from ..config import model_preset, replace_generator
 from ..rendering import RendererError, RendererFull, RendererSpec
 from .checkpoint import load_checkpoint
+from .fp8 import fp8_option
 from .guidance import camera_guidance
 from .model import build_model
 from .vae import StreamingDecoder, TimeUp
@@ -111,7 +112,7 @@ class AaptRenderer:
         self.latent_hw = (height // 8, width // 8)
         self.guidance = camera_guidance(guidance, self.controls, self.latent_hw, torch_dtype, self.device)
         generator_params = sum(p.numel() for p in self.model.generator.parameters())
-        fp8_linears = self._to_float8(fp8)
+        fp8_linears = fp8_option(fp8, self.model.generator, self.device)
         if not isinstance(kv_splits, int) or isinstance(kv_splits, bool) or kv_splits < 1:
             raise ValueError(f"aapt kv_splits must be a whole number >= 1, got {kv_splits!r}")
         self.model.generator.kv_splits = kv_splits
@@ -176,19 +177,6 @@ class AaptRenderer:
                 zeros = prev.new_zeros((len(rows), *prev.shape[1:]))
                 self.decoder(zeros, rows)
                 self.decoder(zeros, rows)
-
-    def _to_float8(self, fp8) -> int:
-        """`fp8=True`: the generator's block linears in float8 e4m3 (models/fp8.py); how many."""
-        if not isinstance(fp8, bool):
-            raise ValueError(f"aapt fp8 must be true or false, got {fp8!r}")
-        if not fp8:
-            return 0
-        from .fp8 import check_fp8_device, to_float8
-        try:
-            check_fp8_device(self.device)
-        except ValueError as err:
-            raise ValueError(f"aapt {err}") from None
-        return to_float8(self.model.generator)
 
     def setup_cache(self, sessions: int) -> None:
         """The generator's static KV cache, a row per session (`worldsim serve --gpus N`,

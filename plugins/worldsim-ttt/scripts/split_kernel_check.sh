@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU call for the hidden-split TTT-MLP forward (_mlp_fwd_split, opt-in): compile, its `gpu` tests
+# One GPU call for the hidden-split TTT-MLP forward (_mlp_fwd_split, the default since 2026-11-30): compile, its `gpu` tests
 # (each check in a subprocess with a timeout: a deadlocked barrier fails, never hangs), the scan benchmark
 # of both forwards (Triton only, forward and backward), then film sampling time with each forward.
 # About 3-4 minutes on an H200. Logs go to $OUT (or ./ttt-split-logs).
