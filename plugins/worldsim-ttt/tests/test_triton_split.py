@@ -188,12 +188,12 @@ def test_forward_choice(monkeypatch):
 
 def test_split_columns_choice(monkeypatch):
     monkeypatch.delenv("WORLDSIM_TTT_MLP_FORWARD", raising=False)
-    monkeypatch.setenv("WORLDSIM_TTT_MLP_SPLIT", "32")
-    kernels = mlp_kernels()
-    assert kernels.split == 32 and kernels.fwd is SPLIT_MLP_KERNELS.fwd and mlp_kernels() is kernels
-    assert mlp_kernels("chunked") is MLP_KERNELS                  # the chunked forward has no columns to split
     monkeypatch.setenv("WORLDSIM_TTT_MLP_SPLIT", "64")
-    assert mlp_kernels() is SPLIT_MLP_KERNELS
+    kernels = mlp_kernels()
+    assert kernels.split == 64 and kernels.fwd is SPLIT_MLP_KERNELS.fwd and mlp_kernels() is kernels
+    assert mlp_kernels("chunked") is MLP_KERNELS                  # the chunked forward has no columns to split
+    monkeypatch.setenv("WORLDSIM_TTT_MLP_SPLIT", "32")
+    assert mlp_kernels() is SPLIT_MLP_KERNELS and SPLIT_MLP_KERNELS.split == 32     # the default
     for bad in ("48", "wide"):
         monkeypatch.setenv("WORLDSIM_TTT_MLP_SPLIT", bad)
         with pytest.raises(ValueError, match="WORLDSIM_TTT_MLP_SPLIT must be one of 16, 32, 64, 128"):

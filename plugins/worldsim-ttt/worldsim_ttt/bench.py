@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="1: Triton's approximate sigmoid/sqrt/division in that kernel (default 0 0: correctly rounded)")
     p.add_argument("--forward", nargs="+", choices=("chunked", "split"), default=None,
                    help="TTT-MLP Triton forward kernel(s) to time, one row each (default: $WORLDSIM_TTT_MLP_FORWARD "
-                        "or split); split: the hidden dimension over 4 programs a head ($WORLDSIM_TTT_MLP_SPLIT: 256 / its columns), chunked: one program a head")
+                        "or split); split: the hidden dimension over 8 programs a head (256 / $WORLDSIM_TTT_MLP_SPLIT's columns, default 32), chunked: one program a head")
     p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,
                    help="only compile the first backend's kernels for this token dtype, then exit")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")

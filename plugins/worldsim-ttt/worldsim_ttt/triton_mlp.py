@@ -333,15 +333,15 @@ MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, _fwd_scratch, _bwd_scratch
 
 
 # The hidden-split forward (_mlp_fwd_split) with the same backward: the default (mlp_kernels).
-# fp32 inputs: 3xTF32 dots ("tf32" for a faster, less exact variant); 8 warps, so the 32 KB of state a
-# program holds takes 64 registers a thread (4 warps would leave little room for the temporaries).
+# fp32 inputs: 3xTF32 dots ("tf32" for a faster, less exact variant); 8 warps, so the 16 KB of state a
+# program holds at 32 columns takes 32 registers a thread (32 KB, 64 registers, at 64 columns).
 SPLIT_MLP_KERNELS = ScanKernels(_mlp_fwd_split, _mlp_bwd, None, _bwd_scratch, num_warps=(8, 4),
-                                fp32_precision=("tf32x3", "tf32x3"), split=64)
+                                fp32_precision=("tf32x3", "tf32x3"), split=32)
 FORWARDS = {"chunked": MLP_KERNELS, "split": SPLIT_MLP_KERNELS}
 FORWARD_ENV = "WORLDSIM_TTT_MLP_FORWARD"
-# The hidden columns a split-forward program holds: 64 (4 programs per (batch, head) at head dim 64), or 32 / 16
-# for more programs at few heads (the film model: 5 heads, 10 (batch, head) pairs with CFG, 40 programs at 64 on
-# an H200's 132 SMs). Not measured on a GPU yet (2026-12-01).
+# The hidden columns a split-forward program holds: 32 (8 programs per (batch, head) at head dim 64). Measured on an
+# H200 (2026-12-01, docs/BENCHMARKS.md): 32 is 1.35-1.58x faster than 64 at 5 and 48 heads, 18k and 101k tokens;
+# 16 and 128 are kept for trying ($WORLDSIM_TTT_MLP_SPLIT), not timed.
 SPLIT_ENV = "WORLDSIM_TTT_MLP_SPLIT"
 SPLIT_COLUMNS = (16, 32, 64, 128)
 
