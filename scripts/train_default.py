@@ -280,7 +280,8 @@ class Driver:
     def adversarial(self, camera: Path, name: str, student_forcing: bool, seconds: float) -> None:
         """Stage 3 from CAMERA's distilled model (its adapt model where it ran no distill stage; the
         --continue-from model where it ran neither), with a discriminator from its adapt model (or that
-        one); eager (the rollout's per-position cache shapes would recompile). --long-frames: long video."""
+        one). With --compile its whole-clip forwards (D's judgements, G's recompute) run compiled on --attention and
+        the rollout eagerly (as adapt's own rollouts); long video (--long-frames) stays eager."""
         from safetensors import safe_open
         bank = str(camera / "train.safetensors")
         adapt = camera / "adapt" / "model"
@@ -294,9 +295,10 @@ class Driver:
                 stored = f.get_slice("latents").get_shape()[1]
             data = {"frames": self.long_frames} if stored >= self.long_frames else {}   # a long bank: its first L
             log_every = 1
-        cfg = self.config(name, seconds, self.adv_batch, self.adv_lr, bank, {"init": str(init)},
-                          {"adversarial": section}, compile=False, warmup=self.adv_warmup, log_every=log_every,
-                          data=data)
+        compiled = self.compile and not self.long_frames
+        model = {"init": str(init), "attention": self.attention if compiled else "sdpa"}   # flex is only fast compiled
+        cfg = self.config(name, seconds, self.adv_batch, self.adv_lr, bank, model, {"adversarial": section},
+                          compile=compiled, warmup=self.adv_warmup, log_every=log_every, data=data)
         self.train("adversarial", "--config", cfg)
         self.strip_and_ship(name, camera / "val.safetensors")
 

@@ -69,3 +69,37 @@ def test_compiled_blocks_still_step_the_free_rollout_of_own_predictions(tmp_path
     assert all(compiled(b) for b in stage.model.generator.blocks)
     history = train(stage, ClipReader(tiny_bank(), 2, 0), cfg, ctx)
     assert len(history) == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in history)
+
+
+def test_a_compiled_stage_3_judges_whole_clips_compiled_and_rolls_out_eagerly(tmp_path, tiny_bank, tiny_config):
+    """loop.compile in the adversarial stage: G's and D's blocks compile (D's backbone loaded from a
+    checkpoint too) for the whole-clip forwards, the student-forced rollout steps through the cache
+    eagerly (no graph per cache position) and the steps train."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    from worldsim.config import replace_generator
+    from worldsim.models.checkpoint import save_checkpoint
+    from worldsim.train.adapt import free_rollout
+    from worldsim.train.adversarial import AdversarialStage
+    from worldsim.train.data import ClipReader
+    from worldsim.train.loop import StepContext, train
+    init = tmp_path / "init"
+    save_checkpoint(build_model(replace_generator(model_preset("tiny"), control_channels=0), seed=0, zero_init=False), init)
+    cfg = tiny_config(tmp_path / "run", "adversarial", steps=3, model={"init": str(init)}, loop={"compile": True},
+                      adversarial={"r_lambda": 0.0, "regression_weight": 1.0})
+    ctx = StepContext.from_config(cfg)
+    stage = AdversarialStage(cfg, ctx)
+    assert all(compiled(b) for b in stage.model.generator.blocks)
+    assert all(compiled(b) for b in stage.discriminator.backbone.blocks)
+    torch._dynamo.reset()
+    counters.clear()
+    history = train(stage, ClipReader(tiny_bank(), 2, 0), cfg, ctx)
+    assert len(history) == 3 and all(torch.isfinite(torch.tensor([r["d_loss"], r["g_regression"]])).all()
+                                     for r in history)
+    assert counters["stats"]["unique_graphs"] > 0                  # the whole-clip forwards compiled
+    gen, real = stage.model.generator, tiny_bank().tensors["latents"][:3]
+    controls, text = real.new_zeros(*real.shape[:2], 0, 4, 4), stage.model.text_encoder(["a"] * 3)
+    with torch._dynamo.config.patch(error_on_recompile=True):     # a rollout (new batch, cache shapes) compiles nothing
+        video = free_rollout(gen, real[:, 0], controls, text, torch.randn_like(real))
+    assert video.shape == real.shape and gen.backend == cfg.model.attention

@@ -18,6 +18,7 @@ each frame weighted by how much the world changes there (`adapt.motion_weight`, 
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -89,13 +90,8 @@ class AdaptStage(SingleLossStage):
         own = self.cfg.adapt.own_passes
         if own and own_predictions_at(self.step, self.cfg.adapt.own_fraction, self.cfg.loop.seed):
             noise = torch.randn_like(x0)
-            if own < 0:                 # eager and on SDPA: the blocks compile (and flex pays) for whole clips
-                backend, gen.backend = gen.backend, "sdpa"
-                try:
-                    with torch.compiler.set_stance("force_eager"):
-                        recycled = free_rollout(gen, x0[:, 0], controls, text.detach(), noise)
-                finally:
-                    gen.backend = backend
+            if own < 0:
+                recycled = free_rollout(gen, x0[:, 0], controls, text.detach(), noise)
             else:
                 recycled = own_rollout(gen, x0, controls, text, noise, own)
         v = gen.forward_clip(gen.clip_inputs(noised(x0, eps, t), recycled, controls), t, text)
@@ -123,14 +119,29 @@ def own_predictions_at(step: int, fraction: float, seed: int) -> bool:
     return float(torch.rand((), generator=gen)) < fraction
 
 
+@contextmanager
+def stepping_eagerly(gen):
+    """Inside: the generator runs eagerly on SDPA, also where a stage compiled its blocks (and attends with
+    flex) for whole clips. A rollout's one-frame steps through the KV cache change shape at every cache
+    position, which would recompile the blocks at each step."""
+    backend, gen.backend = gen.backend, "sdpa"
+    try:
+        with torch.compiler.set_stance("force_eager"):
+            yield
+    finally:
+        gen.backend = backend
+
+
 @torch.no_grad()
 def free_rollout(gen, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
     """The generator's own rollout (B, F, C, h, w) from the real first frame (B, C, h, w), stepped
-    frame by frame through its KV cache from `eps` (B, F, C, h, w) at t = 1 as play steps; no gradients."""
-    gen.ensure_cache(eps.shape[0], tuple(first.shape[-2:]), text.shape[1])
-    gen.start(first, text)
-    f = eps.shape[1]
-    outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
+    frame by frame through its KV cache from `eps` (B, F, C, h, w) at t = 1 as play steps; no gradients;
+    eager (`stepping_eagerly`)."""
+    with stepping_eagerly(gen):
+        gen.ensure_cache(eps.shape[0], tuple(first.shape[-2:]), text.shape[1])
+        gen.start(first, text)
+        f = eps.shape[1]
+        outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
     return torch.stack(outs, dim=1)
 
 

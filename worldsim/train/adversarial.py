@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ..models.generator import Generator
 from ..models.model import AaptModel
 from .adapt import clip_controls, free_rollout, noised, text_tokens
-from .build import build_aapt, load_aapt
+from .build import build_aapt, for_stage, load_aapt
 from .config import AdversarialSection, TrainConfig
 from .distributed import shard_discriminator
 from .long_video import LongPlan, LongRollout
@@ -100,7 +100,7 @@ class AdversarialStage:
         self.model = generator if generator is not None else build_aapt(cfg, ctx)
         if discriminator_init is None:
             init = ac.discriminator or cfg.model.init
-            discriminator_init = load_aapt(init, ctx) if init else build_aapt(cfg, ctx, init="")
+            discriminator_init = for_stage(load_aapt(init, ctx), cfg) if init else build_aapt(cfg, ctx, init="")
         self.discriminator = Discriminator(discriminator_init).to(ctx.device).train()
         if ctx.sharded:
             shard_discriminator(self.discriminator)             # before its optimiser sees the parameters

@@ -36,9 +36,7 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
         model = build_model(preset, device=ctx.device, dtype=torch.float32, seed=cfg.loop.seed)
     if own and cfg.model.recycle_warp:
         add_recycle_warp(model, cfg)
-    model.generator.backend = cfg.model.attention
-    if cfg.loop.compile:
-        compile_for_training(model, cfg.stage)
+    for_stage(model, cfg)
     if ctx.activation_checkpointing:
         apply_activation_checkpointing(model.generator)
     model.requires_grad_(True)
@@ -125,6 +123,14 @@ def add_recycle_warp(model: AaptModel, cfg: TrainConfig) -> AaptModel:
         widen_patch_embed(gen, at=gen.cfg.in_channels, channels=gen.cfg.latent_channels)   # after the flag
     model.cfg = replace_generator(model.cfg, **spec)
     gen.cfg = model.cfg.generator
+    return model
+
+
+def for_stage(model: AaptModel, cfg: TrainConfig) -> AaptModel:
+    """`model` set up to run as the stage runs: the generator on `model.attention`, compiled with `loop.compile`."""
+    model.generator.backend = cfg.model.attention
+    if cfg.loop.compile:
+        compile_for_training(model, cfg.stage)
     return model
 
 

@@ -160,8 +160,6 @@ def run_bank_from_dir(args: argparse.Namespace) -> int:
     output_folder(args.out)
     bank = read_dir(args.from_dir, args.frames, fovy, camera, scales)
     if args.vae:
-        import torch
-
         from ..models.checkpoint import load_checkpoint
         vae = load_checkpoint(args.vae, device=args.device, dtype=torch.float32)[0].vae.eval()
         video = bank.tensors["video"]

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from ..models.generator import Generator
 from ..models.segment import Snapshot, cache_snapshot
+from .adapt import stepping_eagerly
 from .config import AdversarialSection, ConfigError
 
 
@@ -107,21 +108,23 @@ class LongRollout:
     def run(cls, gen: Generator, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor,
             clip_frames: int, overlap: int) -> "LongRollout":
         b, length = eps.shape[:2]
-        gen.ensure_cache(b, tuple(first.shape[-2:]), text.shape[1])
-        gen.start(first, text)
-        frames, segments = [first], []
-        for context, start, end in segment_bounds(length, clip_frames, overlap):
-            segments.append(Segment(context, start, end, cache_snapshot(gen)))
-            frames += [gen.step(controls[:, i], noise=eps[:, i]) for i in range(start, end)]
+        with stepping_eagerly(gen):
+            gen.ensure_cache(b, tuple(first.shape[-2:]), text.shape[1])
+            gen.start(first, text)
+            frames, segments = [first], []
+            for context, start, end in segment_bounds(length, clip_frames, overlap):
+                segments.append(Segment(context, start, end, cache_snapshot(gen)))
+                frames += [gen.step(controls[:, i], noise=eps[:, i]) for i in range(start, end)]
         return cls(torch.stack(frames, dim=1), eps, controls, segments)
 
     def fake(self, gen: Generator, seg: Segment, text: Tensor) -> Tensor:
         """The D clip (B, F, C, h, w) of a segment: its context frames (detached) and its new frames
-        recomputed with gradients against the segment's cache snapshot."""
+        recomputed with gradients against the segment's cache snapshot (eagerly)."""
         a, e = seg.start, seg.end
         inputs = gen.frame_inputs(self.eps[:, a:e], self.frames[:, a - 1:e - 1], self.controls[:, a:e])
         t = torch.ones(inputs.shape[0], device=inputs.device)
-        v = gen.forward_segment(inputs, t, text, seg.cache, a)
+        with stepping_eagerly(gen):                     # against a cache: its shapes change with the segment
+            v = gen.forward_segment(inputs, t, text, seg.cache, a)
         new = (self.eps[:, a:e] - v).to(self.frames.dtype)
         return torch.cat([self.frames[:, seg.context:a], new], dim=1)
 
