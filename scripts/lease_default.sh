@@ -186,49 +186,27 @@ fp8)        # FP8 linears (issue 14): 8b on GPU 0 and 1.3b on GPU 1, compiled, b
       CUDA_VISIBLE_DEVICES=1 timeout 200 python3 -m pytest -m gpu -q -rfs --tb=short -o addopts="--import-mode=importlib" \
           -p no:cacheprovider tests/models/test_fp8.py > $B/gpu_fp8_tests.txt 2>&1; tail -n 3 $B/gpu_fp8_tests.txt ) &
     wait; tar cf "$OUT/bench.tar" -C /tmp bench ;;
-splits)     # issues 14 and 17 (~9 min): the compiled 8b (GPU 0: 1, 2) and 1.3b (GPU 1: 1, 2) steps with the cache attended in key chunks
-            # (`bench model --kv-splits`; the eighth lease's profile: cuDNN attention is 76 % of the 1.3b step); the first of
-            # each profiled (8b compiles for more than 150 s); then on GPU 1 the TTT-MLP split forward's columns and a
-            # profiled 63-s film forward. All in $OUT/splits.tar
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site:$PWD; B=/tmp/splits; rm -rf $B; mkdir -p $B
-    split_run() { local gpu=$1 name=$2 limit=$3; shift 3
-        CUDA_VISIBLE_DEVICES=$gpu timeout $limit python3 -m worldsim.bench.model "$@" --compile --json > "$B/$name.json" 2> "$B/$name.err"
-        echo "$name: $(head -c 200 "$B/$name.json") $(tail -n 1 "$B/$name.err")"; }
-    ( split_run 0 8b_k1 280 --preset 8b --res 736x416 --window 30 --steps 30 --profile $B/profile_8b.txt
-      split_run 0 8b_k2 200 --preset 8b --res 736x416 --window 30 --steps 30 --kv-splits 2 ) &
-    ( for n in 1 2; do split_run 1 1.3b_k$n 110 --preset 1.3b --res 832x480 --window 21 --steps 30 --kv-splits $n; done
-      # issue 17: the split TTT-MLP forward with 64 (default) vs 32 hidden columns a program, at the film model's 5
-      # heads and the seed's 48 (worldsim_ttt.bench, triton only)
-      for c in 64 32; do for h in 5 48; do
-          CUDA_VISIBLE_DEVICES=1 WORLDSIM_TTT_MLP_SPLIT=$c PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt \
-              TRITON_CACHE_DIR=/tmp/ttt-triton-cache timeout 55 python3 -m worldsim_ttt.bench --backends triton \
-              --forward split --heads $h --lengths 18432 101376 --json > $B/ttt_split${c}_h$h.json 2> $B/ttt_split${c}_h$h.err
-          echo "ttt split $c, H=$h: $(cat $B/ttt_split${c}_h$h.json | head -c 600)"; done; done
-      # issue 17: where a 63-s TTT-MLP film forward spends its time (bench_film --profile), beside local attention
-      CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache \
-          timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --seconds 63 --variants ttt-mlp local \
-          --profile $B/profile_film63.txt --json > $B/bench_film63.json 2> $B/bench_film63.err
-      tail -n 3 $B/bench_film63.json | head -c 1500 ) &
-    wait; tar cf "$OUT/splits.tar" -C /tmp splits ;;
-measure)    # issues 14 and 17, once the GPUs are free (~8 min): GPU 0 hunts the compiled 128-session stall (`bench e2e
-            # --worker-log` with TORCH_LOGS), then plays 6 1.3b sessions at 832x480; GPU 1 runs the plugin's gpu tests (the split TTT-MLP forward, 350k tokens; in the
-            # eighth lease they ran past 300 s) and the bf16 gradient-gap diagnosis; all in $OUT/measure.tar
+measure)    # issues 14 and 17 (~9 min), once the GPUs are free. GPU 0: 1.3b served compiled to 4 and 6 sessions at 832x480
+            # (eager, session 11: 8.6 fps each at 6, 169 TFLOP/s). GPU 1: the plugin's gpu tests (their first run with 32 columns, the default since
+            # session 11; the 350k 48-head check ran past 200 s there), the split forward at 16 vs 32 columns, and the
+            # film table at 3-63 s with the new default. All in $OUT/measure.tar
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/measure; rm -rf $B; mkdir -p $B
-    (
-      CUDA_VISIBLE_DEVICES=0 TORCH_LOGS=recompiles,cudagraphs timeout 330 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" \
-          bench e2e --preset default --res 128x128 --window 16 --sessions 128 --device cuda --seconds 8 --compile --json \
-          --worker-log $B/e2e_worker.log > $B/e2e_compile_128.json 2> $B/e2e_compile_128.err
-      tail -c 400 $B/e2e_compile_128.json; tail -n 2 $B/e2e_compile_128.err
-      # issue 14: >= 6 real-time 1.3b 832x480 sessions on one H200 (eager; never measured yet)
-      CUDA_VISIBLE_DEVICES=0 timeout 150 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" \
-          bench e2e --preset 1.3b --res 832x480 --window 21 --sessions 6 --device cuda --seconds 8 --json \
-          > $B/e2e_1.3b_6.json 2> $B/e2e_1.3b_6.err; tail -c 400 $B/e2e_1.3b_6.json; tail -n 2 $B/e2e_1.3b_6.err ) &
+    e2e() { local name=$1 limit=$2; shift 2
+        CUDA_VISIBLE_DEVICES=0 timeout $limit python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" \
+            bench e2e --device cuda --seconds 8 --json "$@" > $B/$name.json 2> $B/$name.err
+        echo "$name: $(tail -c 500 $B/$name.json) $(tail -n 2 $B/$name.err)"; }
+    ( e2e 1.3b_compile_4 260 --preset 1.3b --res 832x480 --window 21 --sessions 4 --compile --worker-log $B/worker_1.3b_4.log
+      e2e 1.3b_compile_6 200 --preset 1.3b --res 832x480 --window 21 --sessions 6 --compile ) &     # the 2nd from the FX cache
     ( export CUDA_VISIBLE_DEVICES=1 PYTHONPATH=$PYTHONPATH:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
-      timeout 420 python3 -m pytest -m gpu -v -rfs --durations=15 --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
+      timeout 280 python3 -m pytest -m gpu -v -rfs --durations=15 --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
           plugins/worldsim-ttt/tests > $B/ttt_gpu_tests.txt 2>&1; tail -n 4 $B/ttt_gpu_tests.txt
-      timeout 150 python3 scripts/ttt_bf16_gap.py 3392 4096 --dump $B > $B/ttt_bf16_gap.txt 2>&1; tail -n 12 $B/ttt_bf16_gap.txt ) &
+      for c in 16 32; do for h in 5 48; do
+          WORLDSIM_TTT_MLP_SPLIT=$c timeout 40 python3 -m worldsim_ttt.bench --backends triton --forward split --heads $h \
+              --lengths 18432 101376 --json > $B/ttt_split${c}_h$h.json 2> $B/ttt_split${c}_h$h.err
+          echo "ttt split $c, H=$h: $(head -c 600 $B/ttt_split${c}_h$h.json)"; done; done
+      timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --json --variants ttt-mlp local > $B/bench_film.json 2> $B/bench_film.err
+      tail -n 5 $B/bench_film.json ) &
     wait; tar cf "$OUT/measure.tar" -C /tmp measure ;;
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
@@ -250,5 +228,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|splits|measure|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|measure|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac
