@@ -55,7 +55,8 @@ class Driver:
         self.own_passes, self.own_fraction = 0, 0.5                 # adapt.own_passes / own_fraction
         self.motion_weight = 0.0                                    # adapt.motion_weight
         self.profile_steps = 0                                      # loop.profile_steps of every stage
-        self.adv_lr, self.adv_regression = 1e-5, 0.0                # adversarial g_lr = d_lr / regression_weight
+        self.adv_lr, self.adv_regression = 1e-5, 0.0                # adversarial g_lr (= d_lr) / regression_weight
+        self.adv_d_lr, self.adv_r_lambda = None, None                # adversarial d_lr (None: adv_lr) / r_lambda
         self.long_frames, self.segment_frames = 0, 21                # adversarial.long_frames / segment_frames
         self.adv_warmup, self.adv_batch = 100, 8                     # stage 3's optim.warmup_steps, batch
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
@@ -287,7 +288,9 @@ class Driver:
         adapt = camera / "adapt" / "model"
         init = next((p for p in (camera / "distill" / "model", adapt) if p.exists()), self.continue_from)
         section = {"discriminator": str(adapt if adapt.exists() else init), "student_forcing": student_forcing,
-                   "g_lr": self.adv_lr, "d_lr": self.adv_lr, "regression_weight": self.adv_regression}
+                   "g_lr": self.adv_lr, "d_lr": self.adv_d_lr or self.adv_lr, "regression_weight": self.adv_regression}
+        if self.adv_r_lambda is not None:
+            section["r_lambda"] = self.adv_r_lambda
         data, log_every = {}, 10
         if self.long_frames:                    # segments of segment_frames, overlap 1; few steps: log each
             section.update(long_frames=self.long_frames, segment_frames=self.segment_frames, segment_overlap=1)
@@ -336,6 +339,9 @@ def main() -> int:
     p.add_argument("--motion-weight", type=float, default=0.0, help="adapt.motion_weight: a frame's loss weighs 1 + "
                    "this x its true change over the batch's mean change (normalised; turns count most; default 0)")
     p.add_argument("--adv-lr", type=float, default=1e-5, help="stage 3's G and D learning rate (default 1e-5)")
+    p.add_argument("--adv-d-lr", type=float, help="stage 3's D learning rate (default: --adv-lr)")
+    p.add_argument("--adv-r-lambda", type=float, help="adversarial.r_lambda, the weight of D's approximate R1/R2 "
+                   "smoothness penalty (default 1000)")
     p.add_argument("--adv-regression", type=float, default=0.0,
                    help="adversarial.regression_weight: G also regresses its frames onto the true ones (default 0)")
     p.add_argument("--clip-frames", type=int, help="video frames per training-bank clip, 1 + 4k (default 81; "
@@ -367,6 +373,7 @@ def main() -> int:
     d.own_passes, d.own_fraction, d.motion_weight = args.own_passes, args.own_fraction, args.motion_weight
     d.profile_steps = args.profile_steps
     d.adv_lr, d.adv_regression = args.adv_lr, args.adv_regression
+    d.adv_d_lr, d.adv_r_lambda = args.adv_d_lr, args.adv_r_lambda
     d.long_frames, d.segment_frames, d.adv_warmup, d.adv_batch = (args.long_frames, args.segment_frames,
                                                                   args.adv_warmup, args.adv_batch)
     if args.clip_frames:
