@@ -66,15 +66,16 @@ def test_compiled_blocks_still_step_the_free_rollout_of_own_predictions(tmp_path
                       adapt={"own_passes": -1, "own_fraction": 1.0})
     ctx = StepContext.from_config(cfg)
     stage = AdaptStage(cfg, ctx)
-    assert all(compiled(b) for b in stage.model.generator.blocks)
+    assert all(compiled(b) for b in stage.model.generator.blocks) and stage.model.generator.step_compiled
     history = train(stage, ClipReader(tiny_bank(), 2, 0), cfg, ctx)
     assert len(history) == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in history)
 
 
 def test_a_compiled_stage_3_judges_whole_clips_compiled_and_rolls_out_eagerly(tmp_path, tiny_bank, tiny_config):
     """loop.compile in the adversarial stage: G's and D's blocks compile (D's backbone loaded from a
-    checkpoint too) for the whole-clip forwards, the student-forced rollout steps through the cache
-    eagerly (no graph per cache position) and the steps train."""
+    checkpoint too) for the whole-clip forwards, G's cached step compiles into its own static graphs (no
+    graph per cache position), the student-forced rollout through them equals the eager one, and the
+    steps train."""
     import torch
     from torch._dynamo.utils import counters
 
@@ -90,8 +91,9 @@ def test_a_compiled_stage_3_judges_whole_clips_compiled_and_rolls_out_eagerly(tm
                       adversarial={"r_lambda": 0.0, "regression_weight": 1.0})
     ctx = StepContext.from_config(cfg)
     stage = AdversarialStage(cfg, ctx)
-    assert all(compiled(b) for b in stage.model.generator.blocks)
+    assert all(compiled(b) for b in stage.model.generator.blocks) and stage.model.generator.step_compiled
     assert all(compiled(b) for b in stage.discriminator.backbone.blocks)
+    assert not stage.discriminator.backbone.step_compiled            # D never steps through a cache
     torch._dynamo.reset()
     counters.clear()
     history = train(stage, ClipReader(tiny_bank(), 2, 0), cfg, ctx)
@@ -100,6 +102,12 @@ def test_a_compiled_stage_3_judges_whole_clips_compiled_and_rolls_out_eagerly(tm
     assert counters["stats"]["unique_graphs"] > 0                  # the whole-clip forwards compiled
     gen, real = stage.model.generator, tiny_bank().tensors["latents"][:3]
     controls, text = real.new_zeros(*real.shape[:2], 0, 4, 4), stage.model.text_encoder(["a"] * 3)
-    with torch._dynamo.config.patch(error_on_recompile=True):     # a rollout (new batch, cache shapes) compiles nothing
-        video = free_rollout(gen, real[:, 0], controls, text, torch.randn_like(real))
-    assert video.shape == real.shape and gen.backend == cfg.model.attention
+    noise = torch.randn_like(real)
+    free_rollout(gen, real[:, 0], controls, text, noise)            # a new batch size: the step's graphs for it
+    with torch._dynamo.config.patch(error_on_recompile=True):     # then rollouts compile nothing more
+        video = free_rollout(gen, real[:, 0], controls, text, noise)
+    assert gen.backend == cfg.model.attention
+    plain = build_model(replace_generator(model_preset("tiny"), control_channels=0), seed=None)
+    plain.load_state_dict(stage.model.state_dict())
+    eager = free_rollout(plain.generator, real[:, 0], controls, text, noise)
+    torch.testing.assert_close(video, eager, atol=1e-4, rtol=1e-4)

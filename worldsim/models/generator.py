@@ -299,6 +299,11 @@ class Generator(nn.Module):
         opts = dict(backend=backend, mode=mode, fullgraph=True, dynamic=None if dynamic_batch else False)
         self._compiled_step = (torch.compile(self._step_filling, **opts), torch.compile(self._step_full, **opts))
 
+    @property
+    def step_compiled(self) -> bool:
+        """Whether `compile_step` ran: `step` runs its compiled graphs."""
+        return self._compiled_step is not None
+
     def forward_step(self, inputs: Tensor, slots: Slots = None, t: float = 1.0) -> Tensor:
         """Velocity of the next frame of each session against its cache; writes the frame's k/v.
 

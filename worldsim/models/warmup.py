@@ -50,7 +50,7 @@ def warm_up_step(gen, batch_sizes, calls: int | None = None) -> int:
     (controls in the cache's dtype, float32 noise), then reset the cache. Returns the number of
     graphs dynamo made. Raises dynamo's recompile limit when more graphs than it are needed
     (the default, 8, is below the 9 that buckets 1..128 with 128 rows make: the 9th would run eagerly)."""
-    if gen._compiled_step is None:
+    if not gen.step_compiled:
         raise RuntimeError("warm_up_step needs a compiled step (Generator.compile_step)")
     sets = step_row_sets(batch_sizes, len(gen._host_frames))
     config = torch._dynamo.config

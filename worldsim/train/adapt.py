@@ -18,7 +18,7 @@ each frame weighted by how much the world changes there (`adapt.motion_weight`, 
 from __future__ import annotations
 
 import itertools
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import Tensor
@@ -122,8 +122,8 @@ def own_predictions_at(step: int, fraction: float, seed: int) -> bool:
 @contextmanager
 def stepping_eagerly(gen):
     """Inside: the generator runs eagerly on SDPA, also where a stage compiled its blocks (and attends with
-    flex) for whole clips. A rollout's one-frame steps through the KV cache change shape at every cache
-    position, which would recompile the blocks at each step."""
+    flex) for whole clips. Work through the KV cache changes shape at every cache position, which would
+    recompile the blocks each time; `compiled_steps` lets `gen.step` run its own static graphs."""
     backend, gen.backend = gen.backend, "sdpa"
     try:
         with torch.compiler.set_stance("force_eager"):
@@ -132,16 +132,22 @@ def stepping_eagerly(gen):
         gen.backend = backend
 
 
+def compiled_steps(gen):
+    """Inside `stepping_eagerly`: `gen.step` runs compiled where the stage compiled it (build.for_stage: one
+    graph per ring phase and batch size, the blocks traced into it), else eagerly."""
+    return torch.compiler.set_stance("default") if gen.step_compiled else nullcontext()
+
+
 @torch.no_grad()
 def free_rollout(gen, first: Tensor, controls: Tensor, text: Tensor, eps: Tensor) -> Tensor:
     """The generator's own rollout (B, F, C, h, w) from the real first frame (B, C, h, w), stepped
     frame by frame through its KV cache from `eps` (B, F, C, h, w) at t = 1 as play steps; no gradients;
-    eager (`stepping_eagerly`)."""
+    the steps compiled where the stage compiled them, the rest eager (`stepping_eagerly`)."""
     with stepping_eagerly(gen):
         gen.ensure_cache(eps.shape[0], tuple(first.shape[-2:]), text.shape[1])
         gen.start(first, text)
-        f = eps.shape[1]
-        outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, f)]
+        with compiled_steps(gen):
+            outs = [first] + [gen.step(controls[:, i], noise=eps[:, i]) for i in range(1, eps.shape[1])]
     return torch.stack(outs, dim=1)
 
 

@@ -36,7 +36,7 @@ def build_aapt(cfg: TrainConfig, ctx: StepContext, init: str | None = None) -> A
         model = build_model(preset, device=ctx.device, dtype=torch.float32, seed=cfg.loop.seed)
     if own and cfg.model.recycle_warp:
         add_recycle_warp(model, cfg)
-    for_stage(model, cfg)
+    for_stage(model, cfg, steps=own and not ctx.sharded)
     if ctx.activation_checkpointing:
         apply_activation_checkpointing(model.generator)
     model.requires_grad_(True)
@@ -126,11 +126,15 @@ def add_recycle_warp(model: AaptModel, cfg: TrainConfig) -> AaptModel:
     return model
 
 
-def for_stage(model: AaptModel, cfg: TrainConfig) -> AaptModel:
-    """`model` set up to run as the stage runs: the generator on `model.attention`, compiled with `loop.compile`."""
+def for_stage(model: AaptModel, cfg: TrainConfig, steps: bool = False) -> AaptModel:
+    """`model` set up to run as the stage runs: the generator on `model.attention`, compiled with `loop.compile`;
+    `steps`: its cached one-frame step too (`Generator.compile_step`, Inductor without CUDA graphs: a rollout's
+    batch changes the cache tensors, which CUDA graphs would hold by address), for the stages that roll out."""
     model.generator.backend = cfg.model.attention
     if cfg.loop.compile:
         compile_for_training(model, cfg.stage)
+        if steps and cfg.stage in ("adapt", "adversarial"):
+            model.generator.compile_step()
     return model
 
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from ..models.generator import Generator
 from ..models.segment import Snapshot, cache_snapshot
-from .adapt import stepping_eagerly
+from .adapt import compiled_steps, stepping_eagerly
 from .config import AdversarialSection, ConfigError
 
 
@@ -114,7 +114,8 @@ class LongRollout:
             frames, segments = [first], []
             for context, start, end in segment_bounds(length, clip_frames, overlap):
                 segments.append(Segment(context, start, end, cache_snapshot(gen)))
-                frames += [gen.step(controls[:, i], noise=eps[:, i]) for i in range(start, end)]
+                with compiled_steps(gen):
+                    frames += [gen.step(controls[:, i], noise=eps[:, i]) for i in range(start, end)]
         return cls(torch.stack(frames, dim=1), eps, controls, segments)
 
     def fake(self, gen: Generator, seg: Segment, text: Tensor) -> Tensor:
