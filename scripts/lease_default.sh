@@ -39,6 +39,15 @@
 #     MOTION_WEIGHT=2 A_RUN=adv A_ARGS="--adv-lr 5e-6 --adv-regression 3" \
 #       A_BUDGETS_P='{"adapt": 0, "distill": 0, "adversarial": 720}' bash scripts/lease_default.sh start-adapt
 #   (A_RUN, A_ARGS and A_BUDGETS_P name A's run, add to its flags and replace its budgets), then collect adv ship.
+#   Ran as the ninth lease with B = w = 2 again on 81-frame clips (B_RUN=again B_ARGS=; docs/TRAINING.md): B turned more
+#   again on both seed sets and ships (the seventh release); A changed nothing, its D at chance after 308 steps of 8 clips.
+# Plan 10 (next), both from the seventh release; stage 3 now compiles (whole clips on flex) and every rollout steps
+# through the step's own compiled graphs (docs/train.md), so both should make more steps in the same time:
+#   MOTION_WEIGHT=2 A_RUN=adv A_ARGS="--adv-lr 5e-6 --adv-regression 3 --adv-batch 32 --adv-warmup 20" \
+#     A_BUDGETS_P='{"adapt": 0, "distill": 0, "adversarial": 720}' B_RUN=again B_ARGS= bash scripts/lease_default.sh start-adapt 560
+#   A: stage 3 with 4x the clips a step (does D leave chance when it sees ~10x the clips?); B: the weighted adapt a third
+#   time (does the lever keep turning the model?). Then follow 540, collect adv ship + collect again ship (one call),
+#   `measure` (~9 min) with what is left; `dry-adapt` checks the path here.
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
