@@ -5,9 +5,14 @@ Triton kernels and of the bf16 torch reference, both against an fp64 torch refer
     python scripts/ttt_bf16_gap.py 3392 --dump DIR  # also save the kernel's worst head (its bf16 inputs, the
                                                     # cotangent and the three k gradients) to DIR/head_<L>.pt
 
+    python scripts/ttt_bf16_gap.py --emulate DIR/head_3392.pt   # on any machine: that head through the torch
+                                                    # reference with its dot operands cut to TF32, truncated and rounded
+
 The eighth lease (H200, 2026-12-01): the gap is per head and input-specific. At L=3392 one head's k gradient
 is 1.1e-1 off in the kernel and 4e-3 in the bf16 reference; the heads worst in the reference (1e-2) are
-~2x worse in the kernel; at L=4096 (another seed) the kernel's worst head is 8.8e-3.
+~2x worse in the kernel; at L=4096 (another seed) the kernel's worst head is 8.8e-3. `--emulate` on that head
+(session 11's dump, 2-core CPU): operands truncated to TF32 1.09e-1, rounded to TF32 4.4e-3, fp32 5e-5: the kernel's
+single-pass TF32 dots for bf16 tokens truncated; since then they take the fp32 tokens' precision (3xTF32).
 """
 import sys
 
@@ -22,7 +27,59 @@ def per_head(g, ref):
     return (g.double() - ref).flatten(2).norm(dim=-1) / ref.flatten(2).norm(dim=-1)     # (B, H)
 
 
+def tf32(x: torch.Tensor, rounded: bool) -> torch.Tensor:
+    """x with its fp32 mantissa cut to TF32's 10 bits: rounded to nearest, or truncated as tensor cores read it."""
+    i = x.float().contiguous().view(torch.int32)
+    i = ((i + (1 << 12)) if rounded else i) & ~((1 << 13) - 1)
+    return i.view(torch.float32).to(x.dtype)
+
+
+def emulate(path: str) -> None:
+    """A dumped head's k gradient through the torch reference with every dot's operands cut to TF32 (forward and
+    backward), against the dump's fp64 gradient."""
+    from worldsim_ttt import dual
+    d = torch.load(path)
+    names = ("q", "k", "target", "eta", "ln_weight", "ln_bias", "W1", "b1", "W2", "b2")
+    ref = d["k_grad"]["fp64"].double()
+    for label, cut in (("fp32", None), ("TF32 rounded", True), ("TF32 truncated", False)):
+        r = (lambda x: x) if cut is None else (lambda x, c=cut: tf32(x, c))
+
+        class Dot(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, a, b):
+                ctx.save_for_backward(a, b)
+                return r(a) @ r(b)
+
+            @staticmethod
+            def backward(ctx, g):
+                a, b = ctx.saved_tensors
+                return r(g) @ r(b).transpose(-1, -2), r(a).transpose(-1, -2) @ r(g)
+
+        mm = Dot.apply
+
+        def mlp_step(s, q, k, target, eta, gamma, beta):      # dual.mlp_step with every @ through `mm`
+            z1 = mm(k, s.W1) + s.b1
+            x2 = dual.gelu_tanh(z1)
+            g2 = dual.ln_l2_grad(mm(x2, s.W2) + s.b2, target, gamma, beta)
+            g1 = mm(g2, s.W2.transpose(-1, -2)) * dual.gelu_tanh_grad(z1)
+            eg1, eg2 = eta * g1, eta * g2
+            new = dual.MLPState(s.W1 - mm(k.transpose(-1, -2), eg1), s.b1 - eg1.sum(-2, keepdim=True),
+                                s.W2 - mm(x2.transpose(-1, -2), eg2), s.b2 - eg2.sum(-2, keepdim=True))
+            out = mm(dual.gelu_tanh(mm(q, new.W1) + new.b1), new.W2) + new.b2
+            return q + dual.layer_norm(out, gamma, beta)[0], new
+
+        args = [d["inputs"][n].float().requires_grad_() for n in names]
+        state = dual.initial_mlp_state(1, *args[6:], torch.float32)
+        z, _ = dual.scan(mlp_step, state, *args[:6], 64)
+        g = torch.autograd.grad(z, args, d["cotangent"].float())[1]
+        print(path, label, f"k-grad {((g.double() - ref).norm() / ref.norm()).item():.2e}", flush=True)
+
+
 argv = sys.argv[1:]
+if "--emulate" in argv:
+    for path in argv[argv.index("--emulate") + 1:]:
+        emulate(path)
+    sys.exit(0)
 dump = None
 if "--dump" in argv:
     i = argv.index("--dump")

@@ -110,12 +110,6 @@ def kahan_add(total, comp, x):
     return t, (t - total) - y
 
 
-def dot_precision(dtype: torch.dtype, fp32: str) -> str:
-    """The tl.dot input precision: `fp32` for fp32 inputs (a split into several tensor-core products), TF32
-    for bf16/fp16 inputs."""
-    return fp32 if dtype == torch.float32 else "tf32"
-
-
 def check_kernel_inputs(q: torch.Tensor, mini_batch: int, d: int) -> None:
     if q.dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise ValueError(f"backend='triton' takes fp32, bf16 or fp16 tokens, got {q.dtype}; use backend='torch'")
@@ -129,8 +123,12 @@ class ScanKernels:
 
     fwd_scratch / bwd_scratch(S, BS, D, F, CK) give the fp32 scratch each program works in (states, cached
     activations; a split forward's exchange slots are sized by `launch_forward`, fwd_scratch None); num_warps, fp32_precision (tl.dot
-    precision for fp32 inputs) and fast_math (Triton's approximate sigmoid, sqrt and division) are each a
-    (forward, backward) pair. split: 0 for a forward of one program per (batch, head); else the hidden
+    precision; the dots take fp32 operands for tokens of every dtype, which the kernels upcast on load) and fast_math
+    (Triton's approximate sigmoid, sqrt and division) are each a (forward, backward) pair. bf16/fp16 tokens had
+    single-pass TF32 dots until 2026-12-01: Triton truncates TF32 operands, and through the scan that bias grew to
+    1.1e-1 (relative, against fp64) in one head's k gradient on an H200 (scripts/ttt_bf16_gap.py; the bf16 torch
+    reference: 2e-3); the torch reference with its dot operands truncated to TF32 gives that head 1.09e-1 on the CPU,
+    rounded 4.4e-3 (docs/ttt.md, Accuracy). split: 0 for a forward of one program per (batch, head); else the hidden
     columns each of the F // split programs of a (batch, head) holds (the forward then takes a zeroed int32
     counter per (batch, head), CNT, and the constexpr FC = min(split, F))."""
 
@@ -170,7 +168,7 @@ def launch_forward(kernels: ScanKernels, mini_batch: int, F: int, q, k, target, 
         scratch_size = kernels.fwd_scratch(S, mini_batch, D, F, ck)
     scratch = q.new_empty((B * H, scratch_size), dtype=torch.float32)
     kernels.fwd[grid](q, k, target, eta, lnw, lnb, init, z, ckpt, scratch, L=L, H=H, D=D, F=F, BS=mini_batch,
-                      CK=ck, SAVE=save, PREC=dot_precision(q.dtype, kernels.fp32_precision[0]),
+                      CK=ck, SAVE=save, PREC=kernels.fp32_precision[0],
                       FAST=kernels.fast_math[0], num_warps=kernels.num_warps[0], **split)
     return z, ckpt
 
@@ -204,7 +202,7 @@ class TTTScan(torch.autograd.Function):
         dln = q.new_empty((B * H, 2, D), dtype=torch.float32)
         ctx.kernels.bwd[(B * H,)](q, k, target, eta, lnw, lnb, ckpt, scratch, dz.contiguous(), dq, dk, dt, deta,
                                   dstate, dln, L, H=H, D=D, F=ctx.F, BS=ctx.mini_batch, CK=CKPT_EVERY,
-                                  PREC=dot_precision(q.dtype, ctx.kernels.fp32_precision[1]),
+                                  PREC=ctx.kernels.fp32_precision[1],
                                   FAST=ctx.kernels.fast_math[1], num_warps=ctx.kernels.num_warps[1], num_stages=1)
         dstate = dstate.view(B, H, S).sum(0)
         sizes = [torch.Size(shape[1:]).numel() for shape, _ in ctx.param_meta]
