@@ -37,7 +37,7 @@ class CameraGuidance:
         """`gen.step(controls, noise, slots)` guided away from the camera held still (the module docstring)."""
         still = controls.clone()
         still[:, self.camera] = self.still
-        index = torch.tensor(list(slots), device=gen.prev_latent.device, dtype=torch.long)
+        _, index = gen._rows(slots, gen.prev_latent.device)        # the generator's own, made once per set of rows
         frame_index, prev = gen.frame_index[index].clone(), gen.prev_latent[index].clone()
         host = [gen._host_frames[r] for r in slots]
         x_still = gen.step(still, noise, slots=slots)
