@@ -282,7 +282,8 @@ class Driver:
         """Stage 3 from CAMERA's distilled model (its adapt model where it ran no distill stage; the
         --continue-from model where it ran neither), with a discriminator from its adapt model (or that
         one). With --compile its whole-clip forwards (D's judgements, G's recompute) run compiled on --attention and
-        the rollout eagerly (as adapt's own rollouts); long video (--long-frames) stays eager."""
+        the student-forced rollout through G's compiled one-frame step (as adapt's own rollouts); long video
+        (--long-frames) stays eager."""
         from safetensors import safe_open
         bank = str(camera / "train.safetensors")
         adapt = camera / "adapt" / "model"
