@@ -149,5 +149,9 @@ def compile_for_training(model: AaptModel, stage: str) -> None:
         for m in (model.vae.encoder, model.vae.decoder, model.vae.light_decoder):
             m.compile()
     else:
+        # Block.forward's graphs: with and without the text output, times which of x and the weights need gradients
+        # (adapt 2-4; stage 3's D and G calls 6 on the CPU): room above dynamo's default 8, past which it runs eagerly
+        config = torch._dynamo.config
+        config.recompile_limit = max(config.recompile_limit, 16)
         for block in model.generator.blocks:
             block.compile()
