@@ -6,7 +6,9 @@
 # <name> being C's path with / as _, each with summary.json, plots, mp4s, and its wall time in .time;
 # then: worldsim eval --compare OUT/eval_A/summary.json OUT/eval_B/summary.json, and the docs/QUALITY.md rows:
 #       python scripts/eval_table.py OUT/eval_A/summary.json OUT/eval_B/summary.json
-# EVAL_ARGS adds eval options, e.g. EVAL_ARGS="--seconds 2 --drift-seconds 2" for a quick look.
+# EVAL_ARGS adds eval options, e.g. EVAL_ARGS="--seconds 2 --drift-seconds 2" for a quick look. The reference world's
+# runs are kept in TRUTH_CACHE (default runs/truth-cache, git-ignored; ~0.5 GB a seed set): the first model of a seed
+# set renders them, every later one (this call's or the next session's) reads them back.
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 OUT CHECKPOINT..." >&2; exit 2; }
 out=$1; shift
@@ -19,7 +21,8 @@ for ckpt in "$@"; do
     for set in "eval:100000-100003" "eval2:200000-200003"; do
         dir="$out/${set%%:*}_$name"
         start=$(date +%s)
-        worldsim eval --renderer aapt --checkpoint "$ckpt" --seeds "${set##*:}" ${EVAL_ARGS:-} --json --out "$dir" \
+        worldsim eval --renderer aapt --checkpoint "$ckpt" --seeds "${set##*:}" --truth-cache "${TRUTH_CACHE:-runs/truth-cache}" \
+            ${EVAL_ARGS:-} --json --out "$dir" \
             > "$dir.json" 2> "$dir.err" || { echo "$ckpt (${set##*:}): failed, see $dir.err" >&2; continue; }
         echo "$(( $(date +%s) - start )) s" > "$dir.time"
         echo "$dir: $(cat "$dir.time")"

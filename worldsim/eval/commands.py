@@ -1,7 +1,6 @@
 """`worldsim eval`: measure a renderer against the reference world (docs/QUALITY.md)."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -29,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--drift-seconds", type=float, default=60.0, help="length of the walk for the drift measure (default 60)")
     p.add_argument("--teacher-seconds", type=float, default=4.0, help="length of the teacher-forced runs (default 4: 24 latent frames)")
     p.add_argument("--out", metavar="DIR", help="write summary.json, plots and side-by-side mp4s here")
+    p.add_argument("--truth-cache", metavar="DIR", help="keep the reference world's runs here and read them back on "
+                   "the next evaluation of the same seeds (~130 MB a seed at 128x128, compressed less)")
     p.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown (for docs)")
     p.add_argument("--show", metavar="JSON", help="print the table of a saved summary.json and exit")
@@ -98,7 +99,11 @@ def run(args) -> int:
         f"{args.renderer} {args.preset} (random)" if args.preset else args.renderer)
     if args.renderer_option:
         label += " " + " ".join(args.renderer_option)
-    summary = evaluate(subject, cfg, out_dir=args.out, label=label, progress=sys.stderr.isatty())
+    cache = None
+    if args.truth_cache:
+        from .truth_cache import TruthCache
+        cache = TruthCache(args.truth_cache)
+    summary = evaluate(subject, cfg, out_dir=args.out, label=label, progress=sys.stderr.isatty(), truth_cache=cache)
     notes = []
     if args.out:
         from .plots import write_plots

@@ -21,6 +21,7 @@ from .fidelity import autoregressive, psnr_curve, teacher_forced
 from .revisit import revisit
 from .rollout import can_teacher_force, roll_out
 from .truth import TruthPool
+from .truth_cache import TruthCache
 from .speed import speed
 from .trajectories import Trajectory, build_trajectories, frame_count
 from .yaw import yaw_following
@@ -36,7 +37,8 @@ def truncate(traj: Trajectory, frames: int) -> Trajectory:
 
 
 def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label: str = "",
-             progress: bool = True, truth_renderer=None) -> dict:
+             progress: bool = True, truth_renderer=None, truth_cache: TruthCache | None = None) -> dict:
+    """`truth_cache`: read the ground truth's runs from there where kept, keep the ones rendered (truth_cache.py)."""
     spec, seeds = subject.spec, list(cfg.seeds)
     trajs = build_trajectories(cfg, spec.fps, kinds=list(spec.control_kinds))
     teach = can_teacher_force(subject)
@@ -46,7 +48,7 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
     started = time.perf_counter()
     truth, ar, tf = {}, {}, {}
     prompts = cfg.prompts()
-    pool = TruthPool(spec, renderer=truth_renderer)
+    pool = TruthPool(spec, renderer=truth_renderer, cache=truth_cache)
     fovy = pool.fovy_deg
     with cpu_threads(1 if truth_renderer is not None else None):     # a truth thread here: one thread each
         ahead = {t.name: pool.submit(seeds, t) for t in trajs}
@@ -77,7 +79,7 @@ def evaluate(subject, cfg: EvalConfig, out_dir: str | Path | None = None, label:
     with cpu_threads(1):                      # robust on a shared small CPU (OpenMP threads wait on each other)
         summary = _measures(spec, cfg, trajs, truth, ar, tf, rows, teach, fovy)
     summary["label"] = label or spec.name
-    summary["ground_truth"] = {"renderer": pool.name, "fovy_deg": fovy}
+    summary["ground_truth"] = {"renderer": pool.name, "fovy_deg": fovy, "runs_read_back": pool.hits}
     summary["wall_s"] = {"rollouts": rolled - started, "measures": time.perf_counter() - rolled}
     if out_dir is not None and cfg.video_seconds > 0:
         summary["videos"] = write_videos(out_dir, seeds, truth["walk"].frames, ar["walk"].frames,

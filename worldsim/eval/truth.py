@@ -8,6 +8,9 @@ a thread of this process.
     pool = TruthPool(spec)                        # the subject's size and fps
     future = pool.submit(seeds, trajectory)       # -> rollout.Run
     pool.close()
+
+With a `TruthCache` (truth_cache.py) a run kept there is read back instead of rendered (`pool.hits`
+counts them), and a run rendered is kept there by the process that rendered it.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 from ..errors import WorldsimUserError
 from .rollout import roll_out
+from .truth_cache import TruthCache
 
 _renderer = None                                   # the worker process's reference renderer
 
@@ -26,13 +30,20 @@ def _start(options: dict) -> None:
     _renderer = ReferenceRenderer(**options)
 
 
-def _roll(seeds, trajectory):
-    return roll_out(_renderer, seeds, trajectory)
+def _roll(seeds, trajectory, keep=None):
+    return _render(_renderer, seeds, trajectory, keep)
+
+
+def _render(renderer, seeds, trajectory, keep):
+    run = roll_out(renderer, seeds, trajectory)
+    if keep is not None:                           # (TruthCache, path)
+        keep[0].save(keep[1], run)
+    return run
 
 
 class TruthPool:
-    def __init__(self, spec, fovy_deg: float = 60.0, renderer=None):
-        self.renderer = renderer
+    def __init__(self, spec, fovy_deg: float = 60.0, renderer=None, cache: TruthCache | None = None):
+        self.renderer, self.cache, self.hits = renderer, cache, 0
         if renderer is None:
             from ..worlds.raymarch import tile_size
             try:
@@ -47,11 +58,22 @@ class TruthPool:
         else:
             self.name, self.fovy_deg = renderer.spec.name, float(renderer.spec.info.get("fovy_deg", fovy_deg))
             self.pool = ThreadPoolExecutor(1)
+        self.options = {"width": spec.width, "height": spec.height, "fps": spec.fps, "fovy_deg": self.fovy_deg}
 
     def submit(self, seeds, trajectory) -> Future:
+        keep = None
+        if self.cache is not None:
+            path = self.cache.path(self.name, self.options, seeds, trajectory)
+            run = self.cache.load(path)
+            if run is not None:
+                self.hits += 1
+                done = Future()
+                done.set_result(run)
+                return done
+            keep = (self.cache, path)
         if self.renderer is None:
-            return self.pool.submit(_roll, list(seeds), trajectory)
-        return self.pool.submit(roll_out, self.renderer, seeds, trajectory)
+            return self.pool.submit(_roll, list(seeds), trajectory, keep)
+        return self.pool.submit(_render, self.renderer, seeds, trajectory, keep)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
