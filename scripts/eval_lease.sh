@@ -7,7 +7,7 @@
 # then: worldsim eval --compare OUT/eval_A/summary.json OUT/eval_B/summary.json, and the docs/QUALITY.md rows:
 #       python scripts/eval_table.py OUT/eval_A/summary.json OUT/eval_B/summary.json
 # EVAL_ARGS adds eval options, e.g. EVAL_ARGS="--seconds 2 --drift-seconds 2" for a quick look. The reference world's
-# runs are kept in TRUTH_CACHE (default runs/truth-cache, git-ignored; ~0.5 GB a seed set): the first model of a seed
+# runs are kept in TRUTH_CACHE (default runs/truth-cache, git-ignored; ~82 MB a seed set of four at 128x128): the first model of a seed
 # set renders them, every later one (this call's or the next session's) reads them back.
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 OUT CHECKPOINT..." >&2; exit 2; }

@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--teacher-seconds", type=float, default=4.0, help="length of the teacher-forced runs (default 4: 24 latent frames)")
     p.add_argument("--out", metavar="DIR", help="write summary.json, plots and side-by-side mp4s here")
     p.add_argument("--truth-cache", metavar="DIR", help="keep the reference world's runs here and read them back on "
-                   "the next evaluation of the same seeds (~130 MB a seed at 128x128, compressed less)")
+                   "the next evaluation of the same seeds (~20 MB a seed at 128x128 and the default lengths)")
     p.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown (for docs)")
     p.add_argument("--show", metavar="JSON", help="print the table of a saved summary.json and exit")
