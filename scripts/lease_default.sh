@@ -143,8 +143,11 @@ start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts fo
     P7_BUDGETS="{\"adapt\": ${ADAPT_S:-840}, \"distill\": 0, \"adversarial\": 0}"
     CUDA_VISIBLE_DEVICES=0 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
         --work $WD/${A_RUN:-camera} $P7 --motion-weight ${MOTION_WEIGHT:-0} ${A_ARGS:-} --budgets "${A_BUDGETS_P:-$P7_BUDGETS}" > $WD/a.out 2>&1 < /dev/null &
-    CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
-        --work $WD/${B_RUN:-long} $P7 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}} ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
+    # ONE_GPU=1 (only the 1-GPU kind lent): B shares GPU 0 (both steps are mostly launch-bound: the adapt step kept the
+    # GPU busy 0.16 of 0.45 s in session 11) and reads A's bank instead of rendering its own
+    B_GPU=1; B_LAT=; if [ -n "${ONE_GPU:-}" ]; then B_GPU=0; B_LAT="--latents-from $WD/${A_RUN:-camera}"; fi
+    CUDA_VISIBLE_DEVICES=$B_GPU TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
+        --work $WD/${B_RUN:-long} $B_LAT $P7 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}} ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
     cd $ROOT
     follow "${2:-570}" ;;
 dry-adapt)      # plan 7 on this CPU: the tiny preset, 17- vs 33-frame clips, own free rollouts, a few seconds each
@@ -163,6 +166,13 @@ dry-table5)     # the same plan on the CPU: a tiny camera init (the dry driver's
     tail -n 1 "$D/t10/adversarial/log.jsonl" "$D/t60/adversarial/log.jsonl" ;;
 follow)
     follow "${2:-570}" ;;
+follow-ttt)     # one GPU: the TTT correctness checks (the bf16 gradient gap with session 11's fix, the plugin's gpu tests)
+                # beside the training runs, which they slow a little; their timings wait for measure1. Then follow
+    export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
+    timeout 100 python3 scripts/ttt_bf16_gap.py 3392 4096 > $OUT/ttt_bf16_gap.txt 2>&1; tail -n 4 $OUT/ttt_bf16_gap.txt
+    timeout 300 python3 -m pytest -m gpu -v -rfs --durations=15 --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
+        plugins/worldsim-ttt/tests > $OUT/ttt_gpu_tests.txt 2>&1; tail -n 4 $OUT/ttt_gpu_tests.txt
+    unset CUDA_VISIBLE_DEVICES; follow "${2:-570}" ;;
 bench)      # `bench model --compile` (Inductor + CUDA graphs) for 8b on GPU 0 and 1.3b then default on GPU 1, eager rows
             # beside them; then `bench e2e --compile` at 1 and 128 sessions; everything in $OUT/bench.tar
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
@@ -219,6 +229,22 @@ measure)    # issues 14 and 17 (~9 min), once the GPUs are free. GPU 0: 1.3b ser
       timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --json --variants ttt-mlp local > $B/bench_film.json 2> $B/bench_film.err
       tail -n 5 $B/bench_film.json ) &
     wait; tar cf "$OUT/measure.tar" -C /tmp measure ;;
+measure1)   # measure's timings on one GPU, one after another (~7 min): the split forward at 16 vs 32 columns, the film table
+            # at 3-63 s, then 1.3b served compiled to 4 sessions at 832x480. All in $OUT/measure.tar
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
+    B=/tmp/measure; rm -rf $B; mkdir -p $B
+    for c in 16 32; do for h in 5 48; do
+        WORLDSIM_TTT_MLP_SPLIT=$c timeout 40 python3 -m worldsim_ttt.bench --backends triton --forward split --heads $h \
+            --lengths 18432 101376 --json > $B/ttt_split${c}_h$h.json 2> $B/ttt_split${c}_h$h.err
+        echo "ttt split $c, H=$h: $(head -c 600 $B/ttt_split${c}_h$h.json)"; done; done
+    timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --json --variants ttt-mlp local > $B/bench_film.json 2> $B/bench_film.err
+    tail -n 5 $B/bench_film.json
+    timeout 240 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e --device cuda \
+        --seconds 8 --json --preset 1.3b --res 832x480 --window 21 --sessions 4 --compile --worker-log $B/worker_1.3b_4.log \
+        > $B/1.3b_compile_4.json 2> $B/1.3b_compile_4.err
+    echo "1.3b_compile_4: $(tail -c 500 $B/1.3b_compile_4.json) $(tail -n 2 $B/1.3b_compile_4.err)"
+    tar cf "$OUT/measure.tar" -C /tmp measure ;;
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
@@ -239,5 +265,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|collect|bench|measure|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac
