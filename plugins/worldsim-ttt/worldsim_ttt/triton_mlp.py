@@ -341,9 +341,10 @@ FORWARDS = {"chunked": MLP_KERNELS, "split": SPLIT_MLP_KERNELS}
 FORWARD_ENV = "WORLDSIM_TTT_MLP_FORWARD"
 # The hidden columns a split-forward program holds: 32 (8 programs per (batch, head) at head dim 64). Measured on an
 # H200 (2026-12-01, docs/BENCHMARKS.md): 32 is 1.35-1.58x faster than 64 at 5 and 48 heads, 18k and 101k tokens;
-# 16 and 128 are kept for trying ($WORLDSIM_TTT_MLP_SPLIT), not timed.
+# 128 is kept for trying ($WORLDSIM_TTT_MLP_SPLIT), not timed. 16 is not offered: correct in the interpreter, it made an
+# illegal memory access on an H200 (Triton 3.6, 2026-12-01, at 5 and 48 heads; presumably the 16-row transposed dot).
 SPLIT_ENV = "WORLDSIM_TTT_MLP_SPLIT"
-SPLIT_COLUMNS = (16, 32, 64, 128)
+SPLIT_COLUMNS = (32, 64, 128)
 
 
 def mlp_kernels(forward: str | None = None) -> ScanKernels:
