@@ -145,8 +145,9 @@ start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts fo
         --work $WD/${A_RUN:-camera} $P7 --motion-weight ${MOTION_WEIGHT:-0} ${A_ARGS:-} --budgets "${A_BUDGETS_P:-$P7_BUDGETS}" > $WD/a.out 2>&1 < /dev/null &
     # ONE_GPU=1 (only the 1-GPU kind lent): B shares GPU 0 (both steps are mostly launch-bound: the adapt step kept the
     # GPU busy 0.16 of 0.45 s in session 11) and reads A's bank instead of rendering its own
+    # ONLY_A=1: A alone (one short run on what is left of a session's device time)
     B_GPU=1; B_LAT=; if [ -n "${ONE_GPU:-}" ]; then B_GPU=0; B_LAT="--latents-from $WD/${A_RUN:-camera}"; fi
-    CUDA_VISIBLE_DEVICES=$B_GPU TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
+    [ -n "${ONLY_A:-}" ] || CUDA_VISIBLE_DEVICES=$B_GPU TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
         --work $WD/${B_RUN:-long} $B_LAT $P7 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}} ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
     cd $ROOT
     follow "${2:-570}" ;;
