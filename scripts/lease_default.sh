@@ -246,6 +246,15 @@ measure1)   # measure's timings on one GPU, one after another (~7 min): the spli
         > $B/1.3b_compile_4.json 2> $B/1.3b_compile_4.err
     echo "1.3b_compile_4: $(tail -c 500 $B/1.3b_compile_4.json) $(tail -n 2 $B/1.3b_compile_4.err)"
     tar cf "$OUT/measure.tar" -C /tmp measure ;;
+probe)      # stage 3's discriminator alone (scripts/d_probe.py, ~5 min): 192 walks of 81 frames rendered and encoded with the
+            # shipped model, D against its free rollouts at several (d_lr, r_lambda), judged on 64 walks it never saw
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD CUDA_VISIBLE_DEVICES=0
+    python3 -m worldsim.train bank --world-seeds 0-191 --clips-per-seed 1 --frames 81 --size 128x128 --device cuda \
+        --workers 13 --vae $FROM --camera-from $FROM --kind camera --out /tmp/probe.safetensors 2>&1 | tail -n 1
+    timeout ${PROBE_S:-330} python3 scripts/d_probe.py --bank /tmp/probe.safetensors --model $FROM --device cuda --frames 21 \
+        --held-out 64 --batch 16 --steps ${PROBE_STEPS:-100} --d-lr ${PROBE_LR:-5e-4 5e-5 5e-6} --r-lambda ${PROBE_R:-0 1000} \
+        2>&1 | tee $OUT/d_probe.txt ;;
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
@@ -266,5 +275,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|probe|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac
