@@ -251,7 +251,9 @@ probe)      # stage 3's discriminator alone (scripts/d_probe.py, ~5 min): 192 wa
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD CUDA_VISIBLE_DEVICES=0
     python3 -m worldsim.train bank --world-seeds 0-191 --clips-per-seed 1 --frames 81 --size 128x128 --device cuda \
-        --workers 13 --vae $FROM --camera-from $FROM --kind camera --out /tmp/probe.safetensors 2>&1 | tail -n 1
+        --workers 13 --camera-from $FROM --kind camera --out /tmp/probe_px.safetensors 2>&1 | tail -n 1
+    python3 -m worldsim.train encode --bank /tmp/probe_px.safetensors --vae $FROM --device cuda --batch 64 \
+        --out /tmp/probe.safetensors 2>&1 | tail -n 1
     timeout ${PROBE_S:-330} python3 scripts/d_probe.py --bank /tmp/probe.safetensors --model $FROM --device cuda --frames 21 \
         --held-out 64 --batch 16 --steps ${PROBE_STEPS:-100} --d-lr ${PROBE_LR:-5e-4 5e-5 5e-6} --r-lambda ${PROBE_R:-0 1000} \
         2>&1 | tee $OUT/d_probe.txt ;;
