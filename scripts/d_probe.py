@@ -88,7 +88,7 @@ def main() -> None:
     held = (real[n:], fake[n:], controls[n:])
     for lr, lam in itertools.product(args.d_lr, args.r_lambda):
         torch.manual_seed(args.seed)
-        d = Discriminator(copy.deepcopy(model)).train()
+        d = Discriminator(copy.deepcopy(model)).to(args.device).train()
         opt = torch.optim.RMSprop(d.parameters(), lr=lr, alpha=0.9)
         ac = AdversarialSection(d_lr=lr, r_lambda=lam)
         row = {"d_lr": lr, "r_lambda": lam, "step": 0, **judge(d.eval(), *held)}

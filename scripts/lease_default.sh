@@ -148,7 +148,7 @@ start-adapt)    # plan 7 (header): both GPUs adapt on their own free rollouts fo
     # ONLY_A=1: A alone (one short run on what is left of a session's device time)
     B_GPU=1; B_LAT=; if [ -n "${ONE_GPU:-}" ]; then B_GPU=0; B_LAT="--latents-from $WD/${A_RUN:-camera}"; fi
     [ -n "${ONLY_A:-}" ] || CUDA_VISIBLE_DEVICES=$B_GPU TORCHINDUCTOR_COMPILE_THREADS=8 setsid nohup python3 scripts/train_default.py camera \
-        --work $WD/${B_RUN:-long} $B_LAT $P7 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}} ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "$P7_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
+        --work $WD/${B_RUN:-long} $B_LAT $P7 --motion-weight ${B_MOTION_WEIGHT:-${MOTION_WEIGHT:-0}} ${B_ARGS---clip-frames 161 --train-seeds 0-383:2} --budgets "${B_BUDGETS_P:-$P7_BUDGETS}" > $WD/b.out 2>&1 < /dev/null &
     cd $ROOT
     follow "${2:-570}" ;;
 dry-adapt)      # plan 7 on this CPU: the tiny preset, 17- vs 33-frame clips, own free rollouts, a few seconds each
@@ -250,9 +250,9 @@ probe)      # stage 3's discriminator alone (scripts/d_probe.py, ~5 min): 192 wa
             # shipped model, D against its free rollouts at several (d_lr, r_lambda), judged on 64 walks it never saw
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD CUDA_VISIBLE_DEVICES=0
-    python3 -m worldsim.train bank --world-seeds 0-191 --clips-per-seed 1 --frames 81 --size 128x128 --device cuda \
+    [ -f /tmp/probe.safetensors ] || python3 -m worldsim.train bank --world-seeds 0-191 --clips-per-seed 1 --frames 81 --size 128x128 --device cuda \
         --workers 13 --camera-from $FROM --kind camera --out /tmp/probe_px.safetensors 2>&1 | tail -n 1
-    python3 -m worldsim.train encode --bank /tmp/probe_px.safetensors --vae $FROM --device cuda --batch 64 \
+    [ -f /tmp/probe.safetensors ] || python3 -m worldsim.train encode --bank /tmp/probe_px.safetensors --vae $FROM --device cuda --batch 64 \
         --out /tmp/probe.safetensors 2>&1 | tail -n 1
     timeout ${PROBE_S:-330} python3 scripts/d_probe.py --bank /tmp/probe.safetensors --model $FROM --device cuda --frames 21 \
         --held-out 64 --batch 16 --steps ${PROBE_STEPS:-100} --d-lr ${PROBE_LR:-5e-4 5e-5 5e-6} --r-lambda ${PROBE_R:-0 1000} \
