@@ -2,7 +2,8 @@ import torch
 
 from worldsim.config import model_preset, replace_generator
 from worldsim.models.model import build_model
-from worldsim.train.adversarial import AdversarialStage, student_rollout
+from worldsim.train.adversarial import AdversarialStage, Discriminator, discriminator_loss, student_rollout
+from worldsim.train.config import AdversarialSection
 from worldsim.train.data import ClipReader
 from worldsim.train.loop import StepContext, train
 
@@ -52,6 +53,27 @@ def test_adversarial_steps_run_and_the_discriminator_learns(tmp_path, tiny_bank,
     d = [r["d_loss"] for r in history]
     assert all(torch.isfinite(torch.tensor(r["g_loss"])) for r in history)
     assert sum(d[-5:]) < 0.8 * sum(d[:5])
+    assert sum(r["d_real_first"] for r in history[-5:]) / 5 > 0.5          # it ranks the real clips first
+
+
+def test_the_discriminator_loss_reports_the_ranking_the_gap_and_the_penalty_apart(tiny_bank):
+    """d_loss alone hid a D at chance under a large R1/R2 term (docs/TRAINING.md, tenth lease): the stats
+    split it into the relativistic part's ranking and gap and the penalty, which is all that lambda adds."""
+    d = Discriminator(tiny_model(2))
+    real = tiny_bank().tensors["latents"][:3]
+    fake = real + 0.5 * torch.randn_like(real)
+    controls, text = real.new_zeros(3, real.shape[1], 0, 4, 4), d.text_encoder(["", "", ""])
+    runs = {}
+    for lam in (0.0, 50.0):
+        torch.manual_seed(0)                                        # the same t and noise for both
+        stats = {}
+        loss = discriminator_loss(d, real, fake, controls, text, AdversarialSection(r_lambda=lam), stats=stats)
+        runs[lam] = loss, stats
+    (loss0, s0), (loss1, s1) = runs[0.0], runs[50.0]
+    assert s0["d_penalty"] == 0 and s1["d_penalty"] > 0
+    torch.testing.assert_close(loss1 - s1["d_penalty"], loss0)
+    torch.testing.assert_close(s1["d_gap"], s0["d_gap"])
+    assert 0 <= s0["d_real_first"] <= 1 and not s0["d_gap"].requires_grad
 
 
 def test_a_student_forced_step_rolls_out_once_and_both_updates_see_that_rollout(tmp_path, tiny_bank, tiny_config):

@@ -63,6 +63,7 @@ def test_adversarial_long_video_training_runs_in_segments(tmp_path, tiny_bank, t
     assert all(torch.isfinite(torch.tensor([r["g_loss"], r["d_loss"]])).all() for r in history)
     d = [r["d_loss"] for r in history]
     assert sum(d[-4:]) < sum(d[:4]), d
+    assert all(0 <= r["d_real_first"] <= 1 and r["d_penalty"] >= 0 for r in history)   # the segments' mean
 
 
 def test_rollout_and_segments_run_under_bf16_autocast(tiny_bank):

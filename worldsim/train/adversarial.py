@@ -79,18 +79,25 @@ def teacher_forced_fake(gen: Generator, real: Tensor, controls: Tensor, text: Te
 
 
 def discriminator_loss(d: Discriminator, real: Tensor, fake: Tensor, controls: Tensor, text: Tensor,
-                       ac: AdversarialSection, fake_controls: Tensor | None = None) -> Tensor:
-    """`fake_controls`: the fake's own controls where they differ from the real clip's (long video)."""
+                       ac: AdversarialSection, fake_controls: Tensor | None = None,
+                       stats: dict[str, Tensor] | None = None) -> Tensor:
+    """`fake_controls`: the fake's own controls where they differ from the real clip's (long video).
+    `stats`, if given, receives (detached) what d_loss alone hides: `d_real_first`, the share of frames D
+    scores real above fake (0.5: chance), `d_gap`, the mean logit gap, and `d_penalty`, the R1/R2 term."""
     fake_controls = controls if fake_controls is None else fake_controls
     t = torch.rand(real.shape[0]).to(real)
     eps = torch.randn_like(real)
     d_real, d_fake = d(real, controls, text, t, eps), d(fake, fake_controls, text, t, eps)
     loss = F.softplus(d_fake - d_real).mean()
+    penalty = loss.new_zeros(())
     if ac.r_lambda > 0:                                          # approximate R1 (reals) and R2 (fakes)
         for x, dx, ctrl in ((real, d_real, controls), (fake, d_fake, fake_controls)):
             shaken = x + ac.r_sigma * torch.randn_like(x)
-            loss = loss + ac.r_lambda * (dx - d(shaken, ctrl, text, t, eps)).pow(2).mean()
-    return loss
+            penalty = penalty + ac.r_lambda * (dx - d(shaken, ctrl, text, t, eps)).pow(2).mean()
+    if stats is not None:
+        gap = (d_real - d_fake).detach()
+        stats.update(d_real_first=(gap > 0).float().mean(), d_gap=gap.mean(), d_penalty=penalty.detach())
+    return loss + penalty
 
 
 class AdversarialStage:
@@ -131,7 +138,8 @@ class AdversarialStage:
                 else:
                     fake = teacher_forced_fake(gen, real, controls, text, eps)
             d_text = d.text_encoder(batch["prompts"])
-            d_loss = discriminator_loss(d, real, fake, controls, d_text, ac)
+            d_stats: dict[str, Tensor] = {}
+            d_loss = discriminator_loss(d, real, fake, controls, d_text, ac, stats=d_stats)
         optimize(d_loss, self.optimizers["d"], step, self.cfg.optim)
         d.requires_grad_(False)                                         # generator step
         try:
@@ -149,7 +157,8 @@ class AdversarialStage:
             optimize(g_adv + ac.regression_weight * g_reg, self.optimizers["g"], step, self.cfg.optim)
         finally:
             d.requires_grad_(True)
-        return {"d_loss": d_loss.item(), "g_loss": g_adv.item(), "g_regression": g_reg.item()}
+        return {"d_loss": d_loss.item(), **{k: v.item() for k, v in d_stats.items()}, "g_loss": g_adv.item(),
+                "g_regression": g_reg.item()}
 
     def long_video_step(self, real: Tensor, controls: Tensor, prompts: list[str], step: int) -> dict[str, float]:
         """One D and one G update on a long student-forced rollout, accumulated per segment. With a long
@@ -170,15 +179,18 @@ class AdversarialStage:
             return real[:, :plan.segment], controls[:, :plan.segment]
         n = len(video.segments)
         self.optimizers["d"].zero_grad(set_to_none=True)
-        d_total = 0.0
+        d_total, d_stats = 0.0, {}
         for seg in video.segments:                                      # D: each segment vs real clips
             true, true_controls = real_clip(seg)
+            seg_stats: dict[str, Tensor] = {}
             with self.ctx.autocast():
                 fake = video.frames[:, seg.context:seg.end]
                 loss = discriminator_loss(d, true, fake, true_controls, d.text_encoder(prompts), ac,
-                                          video.clip_controls(seg)) / n
+                                          video.clip_controls(seg), stats=seg_stats) / n
             loss.backward()
             d_total += loss.item()
+            for k, v in seg_stats.items():                              # the segments' mean
+                d_stats[k] = d_stats.get(k, 0.0) + v.item() / n
         apply_gradients(self.optimizers["d"], step, self.cfg.optim)
         d.requires_grad_(False)
         self.optimizers["g"].zero_grad(set_to_none=True)
@@ -203,7 +215,7 @@ class AdversarialStage:
             apply_gradients(self.optimizers["g"], step, self.cfg.optim)
         finally:
             d.requires_grad_(True)
-        out = {"d_loss": d_total, "g_loss": g_total, "segments": float(n)}
+        out = {"d_loss": d_total, **d_stats, "g_loss": g_total, "segments": float(n)}
         if plan.truth:
             out["g_regression"] = reg_total
         return out
