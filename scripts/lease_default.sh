@@ -48,6 +48,17 @@
 #   A: stage 3 with 4x the clips a step (does D leave chance when it sees ~10x the clips?); B: the weighted adapt a third
 #   time (does the lever keep turning the model?). Then follow 540, collect adv ship + collect again ship (one call),
 #   `measure` (~9 min) with what is left; `dry-adapt` checks the path here.
+#   Ran as the tenth lease on one H200 (ONE_GPU=1: both on GPU 0, B on A's bank; docs/TRAINING.md): neither ships. The
+#   third adapt turned more held-out only and drifted more on both seed sets (the lever has stopped paying); stage 3 at
+#   23,680 clips left D at chance again. `probe` (scripts/d_probe.py) showed why: the R1/R2 term at lambda 1000 keeps D
+#   flat; without it D ranks the model's rollouts below the world 97-98 % of the time on unseen walks, at lambda 10 ~90 %.
+# Plan 11 (next): stage 3 with a discriminator that learns, both from the seventh release, D at 10x G's rate:
+#   S3="--adv-lr 5e-6 --adv-d-lr 5e-5 --adv-regression 3 --adv-batch 32 --adv-warmup 20"; S3B='{"adapt": 0, "distill": 0, "adversarial": 720}'
+#   ONE_GPU=1 A_RUN=r10 A_ARGS="$S3 --adv-r-lambda 10" A_BUDGETS_P="$S3B" B_RUN=r0 B_ARGS="$S3 --adv-r-lambda 0" \
+#     B_BUDGETS_P="$S3B" bash scripts/lease_default.sh start-adapt 540      # (no ONE_GPU on a 2-GPU machine)
+#   then follow 560, collect r10 ship + collect r0 ship (one call). Watch d_real_first in the logs (0.5 = chance): it
+#   should leave 0.5 within ~50 steps; G then gets a real adversarial gradient, and the anchor (lambda 3) keeps the
+#   world's content. Judge with eval_lease.sh as before; the strips show whether the picture sharpens.
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
