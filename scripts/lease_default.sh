@@ -94,6 +94,7 @@ follow() {   # print progress until both drivers say done/failed or $1 seconds a
     while [ "$(date +%s)" -lt "$until" ]; do
         sleep 30
         echo "--- $(date +%T)"; tail -n 2 $WD/*/driver.log 2>/dev/null | grep -v '^$'
+        for f in $WD/*/*/log.jsonl; do [ -f "$f" ] && echo "$f: $(tail -n 1 "$f" | cut -c1-180)"; done   # d_real_first: D's health
         nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader
         if grep -l Traceback $WD/a.out $WD/b.out 2>/dev/null; then tail -n 5 $WD/a.out $WD/b.out; break; fi
         if ! pgrep -f train_default.py >/dev/null; then echo "both drivers ended"; break; fi
