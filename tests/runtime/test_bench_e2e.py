@@ -54,6 +54,40 @@ def test_e2e_compiled_reports_the_warm_up_apart_from_real_time(tmp_path):
     assert set(r["batch_sizes"]) <= {"1", "2"}
 
 
+def test_a_time_limit_stops_the_run_with_one_line_and_keeps_the_worker_log(tmp_path):
+    """`timeout` (SIGTERM) cut a compiled 1.3b run with no output at all (docs/BENCHMARKS.md): now the progress is on
+    stderr as it happens, and SIGTERM stops the worker, keeps its log and says where the run was, in one line."""
+    import os
+    import signal
+    import time
+
+    log = tmp_path / "worker.log"
+    proc = subprocess.Popen([sys.executable, "-m", "worldsim.cli", "bench", "e2e", "--preset", "tiny", "--seconds", "60",
+                             "--sessions", "1", "--json", "--worker-log", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    lines = []
+    while time.monotonic() < deadline:                  # wait until it plays, then cut it as `timeout` would
+        lines.append(proc.stderr.readline())
+        if "worker ready in" in lines[-1]:
+            break
+    assert "worker ready in" in lines[-1], lines
+    assert lines[0].startswith("worldsim bench e2e: starting the worker")
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and out == ""
+    assert err.startswith("worldsim: error: stopped by SIGTERM") and "while playing 1 session(s)" in err
+    assert err.count("\n") == 1 and str(log) in err
+    assert "serving aapt" in log.read_text()
+    for p in (p for p in os.listdir("/proc") if p.isdigit()):           # no worker of this run is left serving
+        try:
+            cmd = open(f"/proc/{p}/cmdline").read()
+        except OSError:
+            continue
+        assert not ("serve_main" in cmd and "--parent-pid" in cmd and f"--parent-pid\x00{proc.pid}\x00" in cmd)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--sessions", "0"], "--sessions must be 1..1024, got 0"),
     (["--sessions", "1025"], "--sessions must be 1..1024, got 1025"),
@@ -84,11 +118,16 @@ def test_many_sessions_are_accepted_and_the_worker_is_started_for_them(monkeypat
         pass
 
     class FakeWorker:
+        log_path = None
+
         def __init__(self, renderers, options, **kwargs):
             started.update(renderers=renderers, options=options, **kwargs)
 
         def start(self):
             raise Started
+
+        def stop(self):
+            pass
 
     monkeypatch.setattr(process, "WorkerProcess", FakeWorker)
     with pytest.raises(Started):

@@ -28,16 +28,21 @@ one clock: the step for video frames k..k+3 is sent at tick k (24 fps: every 1/6
 - compile_s: with `--compile`, the worker's warm-up (every batch size x ring phase traced before
   it serves; models/warmup.py), outside the real-time measurement; null without
 
+Progress (worker starting, ready, playing) goes to stderr; SIGTERM (a time limit) stops the worker, keeps
+`--worker-log FILE` and ends the run with one line saying where it was.
+
 `--gpus G` serves with `worldsim serve --gpus G` (the generator sequence-parallel on G ranks);
 tflops then counts the FLOPs of all G GPUs, and worker_rss_mb / gpu_peak_mb are rank 0's.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import math
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -141,8 +146,7 @@ def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_p
         worker_log: str | None = None) -> dict:
     import zmq
 
-    from worldsim.bench.load import rss_mb
-    from worldsim.runtime.process import WorkerProcess, raise_open_files
+    from worldsim.runtime.process import WorkerProcess, WorkerStartError, raise_open_files
     need, files = raise_open_files(sessions)     # S clients' sockets here, their connections in the worker
     if files < need:
         raise WorldsimUserError(f"--sessions {sessions} needs about {need} open files; the limit is {files} "
@@ -151,27 +155,75 @@ def run(options: dict, sessions: int, seconds: float, warmup_steps: int, flops_p
     gpu = GpuMemory(device)
     ready_s = 1800.0 if options.get("compile") else 600.0     # compiled: every graph traces before READY
     process = WorkerProcess(["aapt"], options, ready_timeout=ready_s, batch_buckets=batch_buckets,
-                            max_sessions=sessions, gpus=gpus).start()   # `worldsim serve --max-sessions S --gpus G`
+                            max_sessions=sessions, gpus=gpus)   # `worldsim serve --max-sessions S --gpus G`
+    process.keep_log = bool(worker_log)       # a worker stopped by a time limit still leaves its log
+    begun, phase, failed_start = time.monotonic(), "starting the worker", False
+    say(phase + (" (it compiles every step graph first)" if options.get("compile") else ""))
     try:
-        clock: dict = {}
-        barrier = threading.Barrier(sessions, action=lambda: clock.update(t0=time.monotonic() + 0.05))
-        players = [Player(process.address, i, warmup_steps, seconds, barrier, clock) for i in range(sessions)]
-        for p in players:
-            p.start()
-        rss = rss_mb(process.pid)
-        while any(p.is_alive() for p in players):
-            time.sleep(0.5)
-            if process.alive():
-                rss = max(rss, rss_mb(process.pid))
-                gpu.sample(process.pid)
-        log = process.log_tail(3) if not process.alive() else ""
+        with terminate_raises():
+            process.start()
+            phase = f"playing {sessions} session(s)"
+            say(f"worker ready in {time.monotonic() - begun:.0f} s; {phase} for {seconds:g} s")
+            return _play(process, gpu, sessions, seconds, warmup_steps, flops_per_step)
+    except Terminated:
+        kept = f"; the worker's log is in {worker_log}" if worker_log else ""
+        raise WorldsimUserError(f"stopped by SIGTERM {time.monotonic() - begun:.0f} s in, while {phase}{kept}") from None
+    except WorkerStartError:
+        failed_start = True                             # its error names the log where it is: leave it there
+        raise
     finally:
-        if worker_log and process.log_path:
-            try:                                                # before stop, which removes a clean worker's log
+        copied = False
+        if worker_log and process.log_path and os.path.exists(process.log_path):   # (a refusal removed it)
+            try:
                 shutil.copyfile(process.log_path, worker_log)
+                copied = True
             except OSError as err:
                 print(f"worldsim bench e2e: could not keep the worker log in {worker_log}: {err}", file=sys.stderr)
         process.stop()
+        if copied and not failed_start:
+            process.remove_log()
+
+
+class Terminated(Exception):
+    """SIGTERM (a time limit's `timeout`, a job scheduler) while the benchmark runs."""
+
+
+@contextlib.contextmanager
+def terminate_raises():
+    """SIGTERM raises Terminated in the main thread for the block, so the worker is stopped and its log kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def say(line: str) -> None:
+    """Progress on stderr (the figures go to stdout): a run cut short still tells how far it got."""
+    print(f"worldsim bench e2e: {line}", file=sys.stderr, flush=True)
+
+
+def _play(process, gpu, sessions: int, seconds: float, warmup_steps: int, flops_per_step: float) -> dict:
+    """S players on the started worker, warmed up, then in real time for `seconds`: the figures."""
+    from worldsim.bench.load import rss_mb
+    clock: dict = {}
+    barrier = threading.Barrier(sessions, action=lambda: clock.update(t0=time.monotonic() + 0.05))
+    players = [Player(process.address, i, warmup_steps, seconds, barrier, clock) for i in range(sessions)]
+    for p in players:
+        p.start()
+    rss = rss_mb(process.pid)
+    while any(p.is_alive() for p in players):
+        time.sleep(0.5)
+        if process.alive():
+            rss = max(rss, rss_mb(process.pid))
+            gpu.sample(process.pid)
+    log = process.log_tail(3) if not process.alive() else ""
     failures = [p.failure for p in players if p.failure]
     if failures:
         raise WorldsimUserError(f"client failed: {failures[0]}" + (f"; worker log: {log.strip()}" if log else ""))

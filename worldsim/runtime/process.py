@@ -59,6 +59,7 @@ class WorkerProcess:
         self.address = address or local_address()
         self.proc: subprocess.Popen | None = None
         self.log_path: str | None = None
+        self.keep_log = False                       # True: stop() leaves even a clean worker's log (remove_log())
 
     def start(self) -> "WorkerProcess":
         read_fd, write_fd = os.pipe()
@@ -109,7 +110,7 @@ class WorkerProcess:
             if self.proc.poll() is not None:
                 refused = self.start_refusal()
                 if refused:                   # a bad option or checkpoint: the worker's one line says it all
-                    self._remove_log()
+                    self.remove_log()
                     raise WorkerStartError(refused)
                 raise WorkerStartError(f"worker exited with code {self.proc.returncode} before READY. "
                                        f"Worker log ({self.log_path}):\n" + self.log_tail())
@@ -140,10 +141,10 @@ class WorkerProcess:
         if self.proc is not None:
             _shutdown(self.proc, self.address, timeout)
             self._finalizer.detach()
-            if self.proc.returncode in (0, -15):   # clean exit: the log is not needed
-                self._remove_log()
+            if self.proc.returncode in (0, -15) and not self.keep_log:   # clean exit: the log is not needed
+                self.remove_log()
 
-    def _remove_log(self) -> None:
+    def remove_log(self) -> None:
         if self.log_path:
             try:
                 os.unlink(self.log_path)
