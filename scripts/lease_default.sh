@@ -242,22 +242,32 @@ measure)    # issues 14 and 17 (~9 min), once the GPUs are free. GPU 0: 1.3b ser
       timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --json --variants ttt-mlp local > $B/bench_film.json 2> $B/bench_film.err
       tail -n 5 $B/bench_film.json ) &
     wait; tar cf "$OUT/measure.tar" -C /tmp measure ;;
-measure1)   # measure's timings on one GPU, one after another (~7 min): the split forward at 16 vs 32 columns, the film table
-            # at 3-63 s, then 1.3b served compiled to 4 sessions at 832x480. All in $OUT/measure.tar
+measure1)   # issue 17 on one GPU, one after another (~9 min): both split TTT forwards' gpu tests, then the paired one's speed against the
+            # split forward's (the kernel, and the film table at 3-63 s). All in $OUT/measure.tar
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
     B=/tmp/measure; rm -rf $B; mkdir -p $B
-    for c in 16 32; do for h in 5 48; do
-        WORLDSIM_TTT_MLP_SPLIT=$c timeout 40 python3 -m worldsim_ttt.bench --backends triton --forward split --heads $h \
-            --lengths 18432 101376 --json > $B/ttt_split${c}_h$h.json 2> $B/ttt_split${c}_h$h.err
-        echo "ttt split $c, H=$h: $(head -c 600 $B/ttt_split${c}_h$h.json)"; done; done
-    timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --json --variants ttt-mlp local > $B/bench_film.json 2> $B/bench_film.err
-    tail -n 5 $B/bench_film.json
-    timeout 240 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e --device cuda \
+    timeout 300 python3 -m pytest -m gpu -q -rfs --durations=12 --tb=short -o addopts="--import-mode=importlib" \
+        -p no:cacheprovider plugins/worldsim-ttt/tests/test_triton_split.py > $B/ttt_split_tests.txt 2>&1   # both split forwards
+    tail -n 3 $B/ttt_split_tests.txt
+    for h in 5 48; do   # the split forward's two exchanges a mini-batch vs the paired one's one (docs/ttt.md)
+        timeout 60 python3 -m worldsim_ttt.bench --backends triton --forward split paired --heads $h \
+            --lengths 18432 101376 --json > $B/ttt_paired_h$h.json 2> $B/ttt_paired_h$h.err
+        echo "ttt split vs paired, H=$h: $(head -c 1200 $B/ttt_paired_h$h.json)"; done
+    for f in split paired; do
+        WORLDSIM_TTT_MLP_FORWARD=$f timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --json --variants ttt-mlp \
+            local > $B/bench_film_$f.json 2> $B/bench_film_$f.err; tail -n 5 $B/bench_film_$f.json; done
+    tar cf "$OUT/measure.tar" -C /tmp measure ;;
+e2e13)      # issue 14: 1.3b served compiled to 4 sessions at 832x480 (in session 12 it ran past 240 s with no output; now
+            # 420 s, its progress on stderr, its worker log kept even if cut). In $OUT/e2e13.tar
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD
+    B=/tmp/measure; rm -rf $B; mkdir -p $B
+    timeout 420 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e --device cuda \
         --seconds 8 --json --preset 1.3b --res 832x480 --window 21 --sessions 4 --compile --worker-log $B/worker_1.3b_4.log \
         > $B/1.3b_compile_4.json 2> $B/1.3b_compile_4.err
     echo "1.3b_compile_4: $(tail -c 500 $B/1.3b_compile_4.json) $(tail -n 2 $B/1.3b_compile_4.err)"
-    tar cf "$OUT/measure.tar" -C /tmp measure ;;
+    tar cf "$OUT/e2e13.tar" -C /tmp measure ;;
 probe)      # stage 3's discriminator alone (scripts/d_probe.py, ~5 min): 192 walks of 81 frames rendered and encoded with the
             # shipped model, D against its free rollouts at several (d_lr, r_lambda), judged on 64 walks it never saw
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
@@ -289,5 +299,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|probe|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|e2e13|probe|fp8|sp [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
-"""The hidden-split TTT-MLP forward (`_mlp_fwd_split`): P programs per (batch, head) exchange partial sums.
+"""The hidden-split TTT-MLP forwards (`_mlp_fwd_split`, and `_mlp_fwd_paired` with one exchange a mini-batch):
+P programs per (batch, head) exchange partial sums.
 
 CPU: Triton's interpreter (TRITON_INTERPRET=1, set here before triton is imported) on tiny shapes, the
 forward's z and state checkpoints against the torch reference, and the backward through its checkpoints.
@@ -27,7 +28,7 @@ triton = pytest.importorskip("triton")
 from worldsim_ttt import dual  # noqa: E402
 from worldsim_ttt.bench import op_args, random_inputs  # noqa: E402
 from worldsim_ttt.triton_common import CKPT_EVERY, TTTScan, launch_forward  # noqa: E402
-from worldsim_ttt.triton_mlp import MLP_KERNELS, SPLIT_MLP_KERNELS, mlp_kernels  # noqa: E402
+from worldsim_ttt.triton_mlp import FORWARDS, MLP_KERNELS, SPLIT_MLP_KERNELS, mlp_kernels  # noqa: E402
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 interpreter = pytest.mark.skipif(not INTERPRET, reason="Triton interpreter checks (CUDA present: the gpu tests run)")
@@ -145,10 +146,11 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @interpreter
+@pytest.mark.parametrize("forward", ["split", "paired"])
 @pytest.mark.parametrize("fc", [64, 32, 16])          # F = 64: P = 1, 2, 4 programs per head
-def test_split_forward_equals_reference_in_interpreter(fc):
+def test_split_forward_equals_reference_in_interpreter(forward, fc):
     args = tiny()
-    kernels = interpreted(SPLIT_MLP_KERNELS, fc)
+    kernels = interpreted(FORWARDS[forward], fc)
     with threaded_grid():
         z, ckpt = run_forward(kernels, args, 16, ck=2)     # 5 mini-batches: groups of 2, 2, 1
         z_old, ckpt_old = run_forward(interpreted(MLP_KERNELS), args, 16, ck=2)
@@ -159,12 +161,13 @@ def test_split_forward_equals_reference_in_interpreter(fc):
 
 
 @interpreter
+@pytest.mark.parametrize("forward", ["split", "paired"])
 @pytest.mark.parametrize("fc", [64, 32])
-def test_split_forward_gradients_in_interpreter(fc):
+def test_split_forward_gradients_in_interpreter(forward, fc):
     # the existing backward re-runs from the split forward's checkpoints (CKPT_EVERY = 16: 18 mini-batches
     # give a full and a partial group)
     args = [a.requires_grad_() for a in tiny(B=1, H=2, n=18, seed=1)]
-    kernels = interpreted(SPLIT_MLP_KERNELS, fc)
+    kernels = interpreted(FORWARDS[forward], fc)
     cot = torch.randn(args[0].shape, generator=torch.Generator().manual_seed(2))
     with threaded_grid():
         z = TTTScan.apply(kernels, 16, *args)
@@ -192,6 +195,8 @@ def test_split_columns_choice(monkeypatch):
     kernels = mlp_kernels()
     assert kernels.split == 64 and kernels.fwd is SPLIT_MLP_KERNELS.fwd and mlp_kernels() is kernels
     assert mlp_kernels("chunked") is MLP_KERNELS                  # the chunked forward has no columns to split
+    paired = mlp_kernels("paired")                                # the columns apply to either split forward
+    assert (paired.split, paired.exchange_tiles, paired.fwd) == (64, 2, FORWARDS["paired"].fwd)
     monkeypatch.setenv("WORLDSIM_TTT_MLP_SPLIT", "32")
     assert mlp_kernels() is SPLIT_MLP_KERNELS and SPLIT_MLP_KERNELS.split == 32     # the default
     for bad in ("48", "wide", "16"):              # 16 faulted on an H200
@@ -215,30 +220,30 @@ def gpu_check(name: str, *args) -> None:
     assert out.returncode == 0, out.stdout + out.stderr[-4000:]
 
 
-def check_equals_torch(B: int, H: int, L: int, dtype: str, tol: float) -> None:
+def check_equals_torch(B: int, H: int, L: int, dtype: str, tol: float, forward: str = "split") -> None:
     from test_triton_gpu import check
-    check("mlp", B=B, H=H, L=L, dtype=getattr(torch, dtype), tol=tol, kernels=SPLIT_MLP_KERNELS)
+    check("mlp", B=B, H=H, L=L, dtype=getattr(torch, dtype), tol=tol, kernels=FORWARDS[forward])
 
 
-def check_checkpoints_match_chunked(H: int, L: int) -> None:
+def check_checkpoints_match_chunked(H: int, L: int, forward: str = "split") -> None:
     args = op_args("mlp", random_inputs("mlp", 2, H, L, 64, device="cuda", seed=H))
-    z, ckpt = run_forward(SPLIT_MLP_KERNELS, args, 64, CKPT_EVERY)
+    z, ckpt = run_forward(FORWARDS[forward], args, 64, CKPT_EVERY)
     z_old, ckpt_old = run_forward(MLP_KERNELS, args, 64, CKPT_EVERY)
     errors = rel(z, z_old), rel(ckpt, ckpt_old)
-    print("split vs chunked", H, L, f"z {errors[0]:.2e} ckpt {errors[1]:.2e}")
+    print(forward, "vs chunked", H, L, f"z {errors[0]:.2e} ckpt {errors[1]:.2e}")
     assert (ckpt[:, 0] == ckpt_old[:, 0]).all() and max(errors) < 1e-5, errors
 
 
-def check_gradients_match_chunked(H: int, L: int, dtype: str, tol: float) -> None:
+def check_gradients_match_chunked(H: int, L: int, dtype: str, tol: float, forward: str = "split") -> None:
     args = [a.requires_grad_() for a in op_args("mlp", random_inputs("mlp", 2, H, L, 64, device="cuda", seed=H,
                                                                       dtype=getattr(torch, dtype)))]
     cot = torch.randn_like(args[0])
     outs = []
-    for kernels in (SPLIT_MLP_KERNELS, MLP_KERNELS):
+    for kernels in (FORWARDS[forward], MLP_KERNELS):
         z = TTTScan.apply(kernels, 64, *args)
         outs.append([z, *torch.autograd.grad(z, args, cot)])
     errors = [rel(a.float(), b.float()) for a, b in zip(*outs)]
-    print("split vs chunked", H, L, dtype, "z and gradients", " ".join(f"{e:.2e}" for e in errors))
+    print(forward, "vs chunked", H, L, dtype, "z and gradients", " ".join(f"{e:.2e}" for e in errors))
     assert max(errors) < tol, errors
 
 
@@ -246,18 +251,21 @@ def check_gradients_match_chunked(H: int, L: int, dtype: str, tol: float) -> Non
 # both forwards' gradients are ~0.1 from the bf16 torch reference, identically (measured 2026-11-30 on an H200,
 # docs/ttt.md), a gap the split forward did not make.
 @pytest.mark.gpu
+@pytest.mark.parametrize("forward", ["split", "paired"])
 @pytest.mark.parametrize("H", [5, 48])
-def test_split_equals_torch_gpu(H):
-    gpu_check("equals_torch", 2, H, 64 * 53, "float32", 1e-4)     # 53 mini-batches: checkpoint groups 16, 16, 16, 5
+def test_split_equals_torch_gpu(H, forward):
+    gpu_check("equals_torch", 2, H, 64 * 53, "float32", 1e-4, forward)  # 53 mini-batches: checkpoint groups 16, 16, 16, 5
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("forward", ["split", "paired"])
 @pytest.mark.parametrize("H", [5, 48])
-def test_split_bf16_gradients_match_the_chunked_forward_gpu(H):
-    gpu_check("gradients_match_chunked", H, 64 * 53, "bfloat16", 5e-3)
+def test_split_bf16_gradients_match_the_chunked_forward_gpu(H, forward):
+    gpu_check("gradients_match_chunked", H, 64 * 53, "bfloat16", 5e-3, forward)
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("forward", ["split", "paired"])
 @pytest.mark.parametrize("H", [5, 48])
-def test_split_checkpoints_match_chunked_gpu(H):
-    gpu_check("checkpoints_match_chunked", H, 64 * 53)
+def test_split_checkpoints_match_chunked_gpu(H, forward):
+    gpu_check("checkpoints_match_chunked", H, 64 * 53, forward)

@@ -63,7 +63,7 @@ def backend_op(kind: str, backend: str, num_warps=None, fp32_precision=None, fas
     """The op to time. For the Triton backend, each of `num_warps` (warps per program), `fp32_precision` (the
     tl.dot precision for fp32 inputs) and `fast_math` (Triton's approximate sigmoid, sqrt, division) is a
     (forward, backward) pair, or None for the kernels' defaults; `forward` the TTT-MLP forward kernel
-    ("chunked", "split"; None: triton_mlp.mlp_kernels' choice)."""
+    ("chunked", "split", "paired"; None: triton_mlp.mlp_kernels' choice)."""
     if backend == "triton" and (num_warps or fp32_precision or fast_math is not None or forward):
         from .triton_common import TTTScan
         from .triton_linear import LINEAR_KERNELS
@@ -142,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="tl.dot precision of the Triton forward and backward for fp32 inputs (e.g. bf16x6 tf32x3)")
     p.add_argument("--fast-math", nargs=2, metavar=("FWD", "BWD"), choices=("0", "1"), default=None,
                    help="1: Triton's approximate sigmoid/sqrt/division in that kernel (default 0 0: correctly rounded)")
-    p.add_argument("--forward", nargs="+", choices=("chunked", "split"), default=None,
+    p.add_argument("--forward", nargs="+", choices=("chunked", "split", "paired"), default=None,
                    help="TTT-MLP Triton forward kernel(s) to time, one row each (default: $WORLDSIM_TTT_MLP_FORWARD "
-                        "or split); split: the hidden dimension over 8 programs a head (256 / $WORLDSIM_TTT_MLP_SPLIT's columns, default 32), chunked: one program a head")
+                        "or split); split: the hidden dimension over 8 programs a head (256 / $WORLDSIM_TTT_MLP_SPLIT's "
+                        "columns, default 32), two exchanges a mini-batch; paired: the same with one; chunked: one "
+                        "program a head")
     p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,
                    help="only compile the first backend's kernels for this token dtype, then exit")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")

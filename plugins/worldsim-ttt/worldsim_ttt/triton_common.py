@@ -41,6 +41,13 @@ def sigmoid(x, FAST: tl.constexpr):
 
 
 @triton.jit
+def chunk_pointers(P, c, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr):
+    """Pointers to hidden-chunk c of a TTT-MLP state at P: W1[:, c] [D, FC], b1[c] [FC], W2[c, :] [FC, D]."""
+    col = c * FC + rc
+    return P + rd[:, None] * F + col[None, :], P + D * F + col, P + D * F + F + col[:, None] * D + rd[None, :]
+
+
+@triton.jit
 def ln_stats(z, D: tl.constexpr, FAST: tl.constexpr):
     """Row LayerNorm statistics of z [M, D]: (xhat [M, D], rstd [M])."""
     mu = tl.sum(z, axis=1) / D
@@ -130,20 +137,22 @@ class ScanKernels:
     reference: 2e-3); the torch reference with its dot operands truncated to TF32 gives that head 1.09e-1 on the CPU,
     rounded 4.4e-3 (docs/ttt.md, Accuracy). split: 0 for a forward of one program per (batch, head); else the hidden
     columns each of the F // split programs of a (batch, head) holds (the forward then takes a zeroed int32
-    counter per (batch, head), CNT, and the constexpr FC = min(split, F))."""
+    counter per (batch, head), CNT, and the constexpr FC = min(split, F)); exchange_tiles: the [BS, D] tiles each of
+    them exchanges at a barrier (1 for _mlp_fwd_split, 2 for _mlp_fwd_paired), which sizes its exchange slots."""
 
     def __init__(self, fwd, bwd, fwd_scratch, bwd_scratch, num_warps: tuple[int, int] = (4, 4),
                  fp32_precision: tuple[str, str] = ("tf32x3", "tf32x3"), fast_math: tuple[bool, bool] = (False, False),
-                 split: int = 0):
+                 split: int = 0, exchange_tiles: int = 1):
         self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch = fwd, bwd, fwd_scratch, bwd_scratch
         self.num_warps, self.fp32_precision, self.fast_math = tuple(num_warps), tuple(fp32_precision), tuple(fast_math)
-        self.split = split
+        self.split, self.exchange_tiles = split, exchange_tiles
 
     def variant(self, num_warps=None, fp32_precision=None, fast_math=None, split=None) -> "ScanKernels":
         """The same kernels launched with other settings (None keeps this one's)."""
         return ScanKernels(self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch, num_warps or self.num_warps,
                            fp32_precision or self.fp32_precision,
-                           self.fast_math if fast_math is None else fast_math, self.split if split is None else split)
+                           self.fast_math if fast_math is None else fast_math, self.split if split is None else split,
+                           self.exchange_tiles)
 
 
 def launch_forward(kernels: ScanKernels, mini_batch: int, F: int, q, k, target, eta, lnw, lnb, init, save: bool,
@@ -163,7 +172,7 @@ def launch_forward(kernels: ScanKernels, mini_batch: int, F: int, q, k, target, 
             raise ValueError(f"the split forward needs the hidden width {F} a multiple of {fc}")
         grid = (B * H * (F // fc),)
         split = dict(CNT=torch.zeros(B * H, dtype=torch.int32, device=q.device), FC=fc)
-        scratch_size = 2 * F // fc * mini_batch * D           # two exchange slots of [P, BS, D]
+        scratch_size = 2 * kernels.exchange_tiles * F // fc * mini_batch * D   # two exchange slots of [P, tiles, BS, D]
     else:
         scratch_size = kernels.fwd_scratch(S, mini_batch, D, F, ck)
     scratch = q.new_empty((B * H, scratch_size), dtype=torch.float32)

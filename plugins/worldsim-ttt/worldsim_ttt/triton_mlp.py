@@ -11,15 +11,9 @@ import os
 import triton
 import triton.language as tl
 
-from .triton_common import (ScanKernels, TTTScan, check_kernel_inputs, gelu_parts, gelu_second, kahan_add,
-                            ln_backward, ln_l2_grad, ln_l2_grad_backward, ln_stats)
-
-
-@triton.jit
-def _chunk(P, c, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr):
-    """Pointers to hidden-chunk c of a state at P: W1[:, c] [D, FC], b1[c] [FC], W2[c, :] [FC, D]."""
-    col = c * FC + rc
-    return P + rd[:, None] * F + col[None, :], P + D * F + col, P + D * F + F + col[:, None] * D + rd[None, :]
+from .triton_common import (ScanKernels, TTTScan, check_kernel_inputs, chunk_pointers, gelu_parts, gelu_second,
+                            kahan_add, ln_backward, ln_l2_grad, ln_l2_grad_backward, ln_stats)
+from .triton_split import _mlp_fwd_paired, _mlp_fwd_split
 
 
 @triton.jit
@@ -28,7 +22,7 @@ def _mlp_chunked(x, P, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexp
     """MLP(x) [BS, D] for the state at P, one hidden chunk at a time (small on-chip tiles)."""
     acc = tl.zeros([x.shape[0], D], tl.float32) + tl.load(P + 2 * D * F + F + rd)[None, :]
     for c in range(F // FC):
-        p1, pb, p2 = _chunk(P, c, rd, rc, D, F, FC)
+        p1, pb, p2 = chunk_pointers(P, c, rd, rc, D, F, FC)
         x2c, gpc = gelu_parts(tl.dot(x, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :], FAST)
         acc += tl.dot(x2c, tl.load(p2), input_precision=PREC)
     return acc
@@ -37,8 +31,8 @@ def _mlp_chunked(x, P, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexp
 @triton.jit
 def _copy_state(DST, SRC, rd, rc, D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr):
     for c in range(F // FC):
-        d1, db, d2 = _chunk(DST, c, rd, rc, D, F, FC)
-        s1, sb, s2 = _chunk(SRC, c, rd, rc, D, F, FC)
+        d1, db, d2 = chunk_pointers(DST, c, rd, rc, D, F, FC)
+        s1, sb, s2 = chunk_pointers(SRC, c, rd, rc, D, F, FC)
         tl.store(d1, tl.load(s1))
         tl.store(db, tl.load(sb))
         tl.store(d2, tl.load(s2))
@@ -56,8 +50,8 @@ def _update_chunked(k, tgt, e, so, sn, Y, gamma, beta, rd, rc, D: tl.constexpr, 
     g2, xh, rstd, gy, hh, c2 = ln_l2_grad(y, tgt, gamma, beta, D, FAST)
     tl.store(sn + 2 * D * F + F + rd, tl.load(so + 2 * D * F + F + rd) - tl.sum(g2 * e[:, None], axis=0))
     for c in range(F // FC):
-        p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
-        n1, nb, n2 = _chunk(sn, c, rd, rc, D, F, FC)
+        p1, pb, p2 = chunk_pointers(so, c, rd, rc, D, F, FC)
+        n1, nb, n2 = chunk_pointers(sn, c, rd, rc, D, F, FC)
         w1c, b1c, w2c = tl.load(p1), tl.load(pb), tl.load(p2)
         x2c, gpc = gelu_parts(tl.dot(k, w1c, input_precision=PREC) + b1c[None, :], FAST)
         eg1c = tl.dot(g2, tl.trans(w2c), input_precision=PREC) * gpc * e[:, None]
@@ -100,102 +94,6 @@ def _mlp_fwd_chunked(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.con
 
 
 @triton.jit
-def _group_barrier(CNT, target):
-    """Wait until all programs of a group have arrived here: each adds 1 to the group's counter, so the
-    n-th barrier (n = 1, 2, ...) is passed once the counter reads P * n (`target`). The first
-    debug_barrier makes every thread's stores precede the release add (bar.sync orders them before the
-    one thread that issues the scalar atomic; the release is cumulative); the acquire reads order the
-    peers' stores before this program's later loads, and the last debug_barrier hands that on to all
-    its threads. The only synchronisation in the split forward (the interpreter runs programs one after
-    another, so with P > 1 this spins forever there; P = 1 passes at once)."""
-    tl.debug_barrier()
-    tl.atomic_add(CNT, 1, sem="release", scope="gpu")
-    seen = tl.atomic_add(CNT, 0, sem="acquire", scope="gpu")
-    while seen < target:
-        seen = tl.atomic_add(CNT, 0, sem="acquire", scope="gpu")
-    tl.debug_barrier()
-
-
-@triton.jit
-def _exchange_sum(partial, acc, X, c, target, CNT, rb, rd, P: tl.constexpr, BS: tl.constexpr, D: tl.constexpr):
-    """acc + the sum of the P programs' partials [BS, D]: store this program's (chunk c) into the slot X
-    [P, BS, D], wait for the group, add all P in chunk order (every program gets the same bits)."""
-    tile = rb[:, None] * D + rd[None, :]
-    tl.store(X + c * BS * D + tile, partial)
-    _group_barrier(CNT, target)
-    for j in tl.static_range(P):
-        acc += tl.load(X + j * BS * D + tile, cache_modifier=".cg")   # L2, never a stale L1 line
-    return acc
-
-
-@triton.jit
-def _mlp_fwd_split(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, CNT, L, H, D: tl.constexpr,
-                   F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr,
-                   FAST: tl.constexpr, FC: tl.constexpr):
-    """Forward with the hidden dimension split over P = F // FC programs per (batch, head): program
-    pid = group * P + c holds hidden chunk c of the state (W1[:, c], b1[c], W2[c, :]; b2 in every program,
-    updated identically) in registers for the whole scan. MLP(x) = b2 + sum_c gelu(x W1c + b1c) W2c is
-    summed through the group's exchange buffer SCR[group] (two slots of [P, BS, D]) behind a counter
-    barrier (CNT[group], zeroed by the launcher), twice a mini-batch: MLP(k) at the old state, MLP(q) at the
-    new one. Barrier j (0, 1, 2, ...; two a mini-batch) uses slot j % 2. No program overwrites a slot a
-    peer still reads: a program writes slot j % 2 before barrier j only after passing barrier j - 1, which
-    every peer reached after reading that slot for barrier j - 2.
-    No deadlock for any grid: a group waits only on its own programs, and its pids are consecutive. The
-    GPU starts programs in pid order, so when a group is only partly resident every group before it is
-    fully resident, finishes without waiting on anything later, and frees the SMs the rest of the group
-    needs (P programs must fit on the GPU at once: P = 4 at the default 64 columns, 8 at 32). Other kernels on the device can delay
-    this but not block it."""
-    P: tl.constexpr = F // FC
-    pid = tl.program_id(0)
-    grp, c = pid // P, pid % P
-    h = grp % H
-    S: tl.constexpr = 2 * D * F + F + D
-    rd, rc, rb = tl.arange(0, D), tl.arange(0, FC), tl.arange(0, BS)
-    gamma, beta = tl.load(LNW + h * D + rd), tl.load(LNB + h * D + rd)
-    n = L // BS
-    n_ck = tl.cdiv(n, CK)
-    tok = grp.to(tl.int64) * L * D
-    xch = SCR + grp.to(tl.int64) * 2 * P * BS * D
-    cnt = CNT + grp
-    p1, pb, p2 = _chunk(INIT + h * S, c, rd, rc, D, F, FC)
-    w1, b1, w2 = tl.load(p1), tl.load(pb), tl.load(p2)
-    b2 = tl.load(INIT + h * S + 2 * D * F + F + rd)
-    for m in range(n):
-        if SAVE:
-            if m % CK == 0:
-                ck = CKPT + (grp.to(tl.int64) * n_ck + m // CK) * S
-                p1, pb, p2 = _chunk(ck, c, rd, rc, D, F, FC)
-                tl.store(p1, w1)
-                tl.store(pb, b1)
-                tl.store(p2, w2)
-                if c == 0:
-                    tl.store(ck + 2 * D * F + F + rd, b2)
-        offs = tok + (m * BS + rb)[:, None] * D + rd[None, :]
-        k = tl.load(K + offs).to(tl.float32)
-        # 1. MLP(k) at the old state: this chunk's share, then the group's sum
-        x2c, gpc = gelu_parts(tl.dot(k, w1, input_precision=PREC) + b1[None, :], FAST)
-        y = _exchange_sum(tl.dot(x2c, w2, input_precision=PREC), tl.zeros([BS, D], tl.float32) + b2[None, :],
-                          xch, c, P * (2 * m + 1), cnt, rb, rd, P, BS, D)
-        tgt = tl.load(T + offs).to(tl.float32)          # loaded after the wait: fewer registers live across it
-        e = tl.load(ETA + grp.to(tl.int64) * L + m * BS + rb).to(tl.float32) / BS
-        # 2. the update, as _update_chunked's (every program has the same y, so the same g2 and b2)
-        g2, xh, rstd, gy, hh, c2 = ln_l2_grad(y, tgt, gamma, beta, D, FAST)
-        eg1c = tl.dot(g2, tl.trans(w2), input_precision=PREC) * gpc * e[:, None]
-        w1 -= tl.dot(tl.trans(k), eg1c, input_precision=PREC)
-        b1 -= tl.sum(eg1c, axis=0)
-        w2 -= tl.dot(tl.trans(x2c), g2 * e[:, None], input_precision=PREC)
-        b2 -= tl.sum(g2 * e[:, None], axis=0)
-        # 3. MLP(q) at the new state, through the other slot
-        q = tl.load(Q + offs).to(tl.float32)
-        xq2c, _ = gelu_parts(tl.dot(q, w1, input_precision=PREC) + b1[None, :], FAST)
-        yq = _exchange_sum(tl.dot(xq2c, w2, input_precision=PREC), tl.zeros([BS, D], tl.float32) + b2[None, :],
-                           xch + P * BS * D, c, P * (2 * m + 2), cnt, rb, rd, P, BS, D)
-        xhq, rstdq = ln_stats(yq, D, FAST)
-        if c == 0:
-            tl.store(Z + offs, (q + gamma[None, :] * xhq + beta[None, :]).to(Z.dtype.element_ty))
-
-
-@triton.jit
 def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H,
              D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr,
              FAST: tl.constexpr):
@@ -218,7 +116,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
     yk = scr + (CK + 1) * S                   # [CK, BS, D]: MLP(k) at each mini-batch's old state
     adj = DSTATE + pid.to(tl.int64) * S      # adjoint of the state after the step being processed
     for c in range(F // FC):
-        p1, pb, p2 = _chunk(adj, c, rd, rc, D, F, FC)
+        p1, pb, p2 = chunk_pointers(adj, c, rd, rc, D, F, FC)
         tl.store(p1, tl.zeros([D, FC], tl.float32))
         tl.store(pb, tl.zeros([FC], tl.float32))
         tl.store(p2, tl.zeros([FC, D], tl.float32))
@@ -257,8 +155,8 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             tl.store(adj + 2 * D * F + F + rd, tl.load(adj + 2 * D * F + F + rd) + tl.sum(dzq2, axis=0))
             dq = do
             for c in range(F // FC):
-                p1, pb, p2 = _chunk(sn, c, rd, rc, D, F, FC)
-                a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
+                p1, pb, p2 = chunk_pointers(sn, c, rd, rc, D, F, FC)
+                a1, ab, a2 = chunk_pointers(adj, c, rd, rc, D, F, FC)
                 w1c, w2c = tl.load(p1), tl.load(p2)
                 xq2c, gpqc = gelu_parts(tl.dot(q, w1c, input_precision=PREC) + tl.load(pb)[None, :], FAST)
                 dzq1c = tl.dot(dzq2, tl.trans(w2c), input_precision=PREC) * gpqc
@@ -274,8 +172,8 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             da2 = tl.zeros([BS, D], tl.float32) - db2a[None, :]          # d(eta * g2)
             dg2 = tl.zeros([BS, D], tl.float32)
             for c in range(F // FC):   # pass A: everything dL/dg2 needs
-                p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
-                a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
+                p1, pb, p2 = chunk_pointers(so, c, rd, rc, D, F, FC)
+                a1, ab, a2 = chunk_pointers(adj, c, rd, rc, D, F, FC)
                 x2c, gpc = gelu_parts(tl.dot(k, tl.load(p1), input_precision=PREC) + tl.load(pb)[None, :], FAST)
                 da2 -= tl.dot(x2c, tl.load(a2), input_precision=PREC)
                 da1c = -tl.dot(k, tl.load(a1), input_precision=PREC) - tl.load(ab)[None, :]
@@ -287,8 +185,8 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
             dbet, cbet = kahan_add(dbet, cbet, sbet + tl.sum(dbet_rows, axis=0))
             dk = tl.zeros([BS, D], tl.float32)
             for c in range(F // FC):   # pass B: per-chunk gradients and the adjoint of W_{m-1}
-                p1, pb, p2 = _chunk(so, c, rd, rc, D, F, FC)
-                a1, ab, a2 = _chunk(adj, c, rd, rc, D, F, FC)
+                p1, pb, p2 = chunk_pointers(so, c, rd, rc, D, F, FC)
+                a1, ab, a2 = chunk_pointers(adj, c, rd, rc, D, F, FC)
                 w1c, w2c = tl.load(p1), tl.load(p2)
                 dw1c, db1c, dw2c = tl.load(a1), tl.load(ab), tl.load(a2)
                 z1c = tl.dot(k, w1c, input_precision=PREC) + tl.load(pb)[None, :]
@@ -337,7 +235,11 @@ MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, _fwd_scratch, _bwd_scratch
 # program holds at 32 columns takes 32 registers a thread (32 KB, 64 registers, at 64 columns).
 SPLIT_MLP_KERNELS = ScanKernels(_mlp_fwd_split, _mlp_bwd, None, _bwd_scratch, num_warps=(8, 4),
                                 fp32_precision=("tf32x3", "tf32x3"), split=32)
-FORWARDS = {"chunked": MLP_KERNELS, "split": SPLIT_MLP_KERNELS}
+# The same split with one exchange a mini-batch instead of two (q's output paired with the next k's; triton_split.py):
+# equal to the split forward in the interpreter, not yet timed on a GPU, so not the default.
+PAIRED_MLP_KERNELS = ScanKernels(_mlp_fwd_paired, _mlp_bwd, None, _bwd_scratch, num_warps=(8, 4),
+                                 fp32_precision=("tf32x3", "tf32x3"), split=32, exchange_tiles=2)
+FORWARDS = {"chunked": MLP_KERNELS, "split": SPLIT_MLP_KERNELS, "paired": PAIRED_MLP_KERNELS}
 FORWARD_ENV = "WORLDSIM_TTT_MLP_FORWARD"
 # The hidden columns a split-forward program holds: 32 (8 programs per (batch, head) at head dim 64). Measured on an
 # H200 (2026-12-01, docs/BENCHMARKS.md): 32 is 1.35-1.58x faster than 64 at 5 and 48 heads, 18k and 101k tokens;
@@ -348,22 +250,23 @@ SPLIT_COLUMNS = (32, 64, 128)
 
 
 def mlp_kernels(forward: str | None = None) -> ScanKernels:
-    """The TTT-MLP kernels with the forward `forward` ("chunked", "split"; None: $WORLDSIM_TTT_MLP_FORWARD,
-    default "split": measured on an H200 it equals the torch reference as the chunked forward does, and is
-    10-11 % faster at 48 heads and ~2x at the film model's 5 (docs/BENCHMARKS.md)); the split forward with
-    $WORLDSIM_TTT_MLP_SPLIT hidden columns a program when that is set."""
-    kernels = FORWARDS[mlp_forward_name(forward)]
+    """The TTT-MLP kernels with the forward `forward` ("chunked", "split", "paired"; None:
+    $WORLDSIM_TTT_MLP_FORWARD, default "split": measured on an H200 it equals the torch reference as the chunked
+    forward does, and is 10-11 % faster at 48 heads and ~2x at the film model's 5 (docs/BENCHMARKS.md)); a split
+    forward with $WORLDSIM_TTT_MLP_SPLIT hidden columns a program when that is set."""
+    name = mlp_forward_name(forward)
+    kernels = FORWARDS[name]
     columns = os.environ.get(SPLIT_ENV)
     if kernels.split and columns and columns != str(kernels.split):
         if columns not in map(str, SPLIT_COLUMNS):
             raise ValueError(f"${SPLIT_ENV} must be one of {', '.join(map(str, SPLIT_COLUMNS))}, got {columns!r}")
-        kernels = _split_variant(int(columns))
+        kernels = _split_variant(name, int(columns))
     return kernels
 
 
 @functools.lru_cache(maxsize=None)
-def _split_variant(columns: int) -> ScanKernels:
-    return SPLIT_MLP_KERNELS.variant(split=columns)
+def _split_variant(name: str, columns: int) -> ScanKernels:
+    return FORWARDS[name].variant(split=columns)
 
 
 def mlp_forward_name(forward: str | None = None) -> str:
