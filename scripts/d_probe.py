@@ -16,11 +16,13 @@ import argparse
 import copy
 import itertools
 import json
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
+from worldsim.errors import WorldsimUserError
 from worldsim.models.checkpoint import load_checkpoint
 from worldsim.train.adapt import clip_controls, free_rollout, text_tokens
 from worldsim.train.adversarial import Discriminator, discriminator_loss
@@ -56,7 +58,16 @@ def judge(d: Discriminator, real, fake, controls, seed: int = 0) -> dict:
             "by_t": {f"{t:.1f}": round(v[1], 3) for t, v in rows.items()}}
 
 
-def main() -> None:
+def main() -> int:
+    try:
+        probe(parse_args())
+    except WorldsimUserError as err:        # a missing or unreadable bank or checkpoint: one line
+        print(f"d_probe: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bank", required=True, help="encoded bank with latents and controls")
     p.add_argument("--model", default="worldsim/assets/default")
@@ -68,8 +79,11 @@ def main() -> None:
     p.add_argument("--r-lambda", type=float, nargs="+", default=[1000.0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    args = p.parse_args()
+    return p.parse_args(argv)
 
+
+def probe(args: argparse.Namespace) -> None:
+    """Each (d_lr, r_lambda)'s rows, as JSON lines on stdout: step 0, then four times over the steps."""
     torch.manual_seed(args.seed)
     model, _ = load_checkpoint(args.model, device=args.device, dtype=torch.float32)
     model.eval()
@@ -84,7 +98,8 @@ def main() -> None:
           f"latent MSE fake vs real {(fake - real)[:, 1:].pow(2).mean():.4f}", flush=True)
     n = real.shape[0] - args.held_out
     if n < args.batch:
-        raise SystemExit(f"d_probe: {real.shape[0]} clips leave fewer than --batch {args.batch} to train on")
+        raise WorldsimUserError(f"{real.shape[0]} clips less --held-out {args.held_out} leave fewer than --batch "
+                                f"{args.batch} to train on")
     held = (real[n:], fake[n:], controls[n:])
     for lr, lam in itertools.product(args.d_lr, args.r_lambda):
         torch.manual_seed(args.seed)
@@ -108,4 +123,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
