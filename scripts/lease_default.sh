@@ -11,7 +11,7 @@
 #     WITH_TTT=1: also the long-form model's lease (issue 17, plugins/worldsim-ttt/scripts/film_lease.py) on
 #     GPU 1 while B waits for A's bank; `collect` it with `WD=/tmp/wd/ttt bash plugins/worldsim-ttt/scripts/lease_ttt.sh collect`
 #   bash scripts/lease_default.sh dry-table5 [DIR]  # that plan on this CPU, tiny preset at 32x32 (~2 min, most of it the init)
-# Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~7 min a model and seed set): on the device the truth
+# Evaluate what comes back on the CPU (`bash scripts/eval_lease.sh OUT CHECKPOINT...`, ~5.3 min a model, its two seed sets at once): on the device the truth
 # renderer's compiled CPU kernels did not build and five evals did not finish in 9 minutes.
 # `start` (plan 5; ran as the fifth lease, docs/TRAINING.md: the fifth release ships from A): both go on from
 # the shipped default (no VAE stage) on banks rendered with its camera encoding.
