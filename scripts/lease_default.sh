@@ -56,8 +56,8 @@
 #   S3="--adv-lr 5e-6 --adv-d-lr 5e-5 --adv-regression 3 --adv-batch 32 --adv-warmup 20"; S3B='{"adapt": 0, "distill": 0, "adversarial": 720}'
 #   ONE_GPU=1 A_RUN=r10 A_ARGS="$S3 --adv-r-lambda 10" A_BUDGETS_P="$S3B" B_RUN=r0 B_ARGS="$S3 --adv-r-lambda 0" \
 #     B_BUDGETS_P="$S3B" bash scripts/lease_default.sh start-adapt 540      # (no ONE_GPU on a 2-GPU machine)
-#   Memory, estimated: the tenth lease's adapt + one stage 3 at batch 32 held 93 GB; two stage-3 runs may need ~120 GB
-#   of the H200's 141 (follow prints it; on an out-of-memory, --adv-batch 24).
+#   Memory, estimated: the tenth lease's adapt + one stage 3 at batch 32 held 93,245 MiB; two stage-3 runs may need ~115,000 MiB
+#   of the ~139 GiB (~142,000 MiB) the device lists (follow prints it; on an out-of-memory, --adv-batch 24).
 #   then follow 560, collect r10 ship + collect r0 ship (one call). Watch d_real_first in the logs (0.5 = chance): it
 #   should leave 0.5 within ~50 steps; G then gets a real adversarial gradient, and the anchor (lambda 3) keeps the
 #   world's content. Judge with eval_lease.sh as before; the strips show whether the picture sharpens.
