@@ -105,7 +105,7 @@ def probe(args: argparse.Namespace) -> None:
         torch.manual_seed(args.seed)
         d = Discriminator(copy.deepcopy(model)).to(args.device).train()
         opt = torch.optim.RMSprop(d.parameters(), lr=lr, alpha=0.9)
-        ac = AdversarialSection(d_lr=lr, r_lambda=lam)
+        ac = AdversarialSection(r_lambda=lam)          # the loss reads r_lambda and r_sigma; lr is the optimiser's
         row = {"d_lr": lr, "r_lambda": lam, "step": 0, **judge(d.eval(), *held)}
         print(json.dumps(row), flush=True)
         d.train()

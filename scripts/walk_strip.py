@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from worldsim.render.video import read_video
+from worldsim.train import samples
 
 MOMENTS = (0, 0.5, 1, 2, 5, 10, 30, 60)
 
@@ -18,11 +19,8 @@ MOMENTS = (0, 0.5, 1, 2, 5, 10, 30, 60)
 def strip(video: np.ndarray, fps: float, moments=MOMENTS) -> np.ndarray:
     """(2H, len(moments) * W/2, 3): each moment's frame, left half on top of the right half."""
     half = video.shape[2] // 2
-    cols = []
-    for s in moments:
-        frame = video[min(round(s * fps), len(video) - 1)]
-        cols.append(np.concatenate([frame[:, :half], frame[:, half:2 * half]], axis=0))
-    return np.concatenate(cols, axis=1)
+    frames = video[[min(round(s * fps), len(video) - 1) for s in moments]]
+    return samples.strip(frames[None, :, :, :half], frames[None, :, :, half:2 * half], every=1)
 
 
 def main() -> int:
