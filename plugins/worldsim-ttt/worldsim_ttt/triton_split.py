@@ -167,8 +167,10 @@ def _mlp_fwd_paired(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, CNT, L, H, D: tl
     offs = tok + rb[:, None] * D + rd[None, :]
     k = tl.load(K + offs).to(tl.float32)
     x2c, gpc = gelu_parts(tl.dot(k, w1, input_precision=PREC) + b1[None, :], FAST)
-    y, _ = _exchange_pair(tl.dot(x2c, w2, input_precision=PREC), tl.zeros([BS, D], tl.float32),
-                          tl.zeros([BS, D], tl.float32) + b2[None, :], xch, c, P, cnt, rb, rd, P, BS, D)
+    # A name assigned before the loop and again inside it is loop-carried in Triton and must keep its type,
+    # so the unused halves here and below have names of their own.
+    y, _none = _exchange_pair(tl.dot(x2c, w2, input_precision=PREC), tl.zeros([BS, D], tl.float32),
+                              tl.zeros([BS, D], tl.float32) + b2[None, :], xch, c, P, cnt, rb, rd, P, BS, D)
     for m in range(n):
         if SAVE:
             _save_chunk(CKPT, grp, m, n_ck, c, w1, b1, w2, b2, rd, rc, D, F, FC, CK, S)
@@ -178,7 +180,7 @@ def _mlp_fwd_paired(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, CNT, L, H, D: tl
         w1, b1, w2, b2 = _update_chunk(k, x2c, gpc, y, tgt, e, w1, b1, w2, b2, gamma, beta, D, PREC, FAST)
         # MLP(q_m) and MLP(k_{m+1}) at the new state: this chunk's shares, then the group's sums at once
         q = tl.load(Q + offs).to(tl.float32)
-        xq2c, _ = gelu_parts(tl.dot(q, w1, input_precision=PREC) + b1[None, :], FAST)
+        xq2c, _gq = gelu_parts(tl.dot(q, w1, input_precision=PREC) + b1[None, :], FAST)
         more = (rb * 0 + m + 1 < n)[:, None]
         k = tl.load(K + offs + BS * D, mask=more, other=0.0).to(tl.float32)
         x2c, gpc = gelu_parts(tl.dot(k, w1, input_precision=PREC) + b1[None, :], FAST)
