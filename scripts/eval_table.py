@@ -3,7 +3,8 @@
     python scripts/eval_table.py runs/lease10/eval_runs_lease10_camera_ship_adapt/summary.json [more summary.json ...]
 
 Row: name | TF PSNR | AR PSNR 1 s / 5 s / 10 s | yaw following %, least-squares TF / AR | drift 60 s (distance first ->
-last 5 s) | revisit 14 s vs truth | turn360 vs truth; the first summary's baselines (copy, first frame) follow the table.
+last 5 s) | revisit 14 s vs truth | turn360 vs truth | detail (1 = as sharp as the world) over the autoregressive
+trajectories / the walk's first -> last 5 s; the first summary's baselines (copy, first frame) follow the table.
 """
 import json
 import sys
@@ -18,7 +19,16 @@ def row(summary: dict, name: str) -> str:
             + f" | {yaw['teacher_forced']['following_least_squares_pct']:.0f} / "
               f"{yaw['autoregressive']['following_least_squares_pct']:.0f} | "
               f"{drift['drift']:.2f} ({drift['d_first']:.2f} → {drift['d_last']:.2f}) | "
-              f"{revisit['revisit']['vs_truth']['psnr']:.1f} | {revisit['turn360']['vs_truth']['psnr']:.1f} |")
+              f"{revisit['revisit']['vs_truth']['psnr']:.1f} | {revisit['turn360']['vs_truth']['psnr']:.1f} | "
+              f"{detail(summary)} |")
+
+
+def detail(summary: dict) -> str:
+    """'AR / walk first -> last' detail ratios, or n/a for a summary from before the measure."""
+    d = summary.get("detail")
+    if not d:
+        return "n/a"
+    return f"{d['autoregressive']:.2f} / {d['walk']['first']:.2f} → {d['walk']['last']:.2f}"
 
 
 def positions(summary: dict, name: str, n: int = 15) -> str:
@@ -41,8 +51,9 @@ def main(paths: list[str]) -> int:
             print(f"eval_table: {path}: {err}", file=sys.stderr)
             return 2
     print("| model | TF PSNR | AR PSNR 1 s / 5 s / 10 s | yaw following %, least-squares TF / AR | "
-          "drift 60 s (distance first → last 5 s) | revisit 14 s vs truth | turn360 vs truth |")
-    print("|---|---|---|---|---|---|---|")
+          "drift 60 s (distance first → last 5 s) | revisit 14 s vs truth | turn360 vs truth | "
+          "detail AR / walk first → last 5 s |")
+    print("|---|---|---|---|---|---|---|---|")
     for summary, name in summaries:
         print(row(summary, name))
     first = summaries[0][0]

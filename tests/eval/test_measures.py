@@ -9,6 +9,7 @@ import pytest
 
 from worldsim.errors import WorldsimUserError
 from worldsim.eval.config import EvalConfig, parse_seeds
+from worldsim.eval.detail import detail, ratio
 from worldsim.eval.drift import drift
 from worldsim.eval.images import PSNR_CAP, psnr, ssim
 from worldsim.eval.phase import phase_shift
@@ -80,6 +81,9 @@ def test_truth_against_itself_is_perfect(synthetic):
     for row in s["yaw"]["autoregressive"]["by_position"]:
         assert row["following_least_squares_pct"] == pytest.approx(100.0) and row["error_least_squares_pct"] == 0.0
     assert s["drift"]["model"]["drift"] == 1.0
+    assert s["detail"]["autoregressive"] == s["detail"]["walk"]["first"] == s["detail"]["walk"]["last"] == 1.0
+    detail_rows = [line.split() for line in table(s).splitlines() if line.lstrip().startswith("detail vs truth")]
+    assert len(detail_rows) == 3 and all(r[-1] == "1.00" for r in detail_rows)
     for r in s["revisit"].values():
         assert r["vs_first"]["psnr"] == r["vs_truth"]["psnr"] == r["truth_vs_first"]["psnr"] == PSNR_CAP
     json.loads(dumps(s))                                                   # strict JSON
@@ -117,6 +121,29 @@ def test_drift_is_one_without_drift_and_grows_with_decay():
     fade = np.linspace(0, 1, true.shape[1])[None, :, None, None, None]     # blends into grey over time
     decayed = (true * (1 - fade) + 128 * fade).astype(np.uint8)
     assert drift(true, decayed, 24.0)["model"]["drift"] > 2
+
+
+def box_blur(frames: np.ndarray) -> np.ndarray:
+    """A 3x3 mean over H and W (edges repeated)."""
+    f = np.pad(frames.astype(np.float32), [(0, 0)] * (frames.ndim - 3) + [(1, 1), (1, 1), (0, 0)], mode="edge")
+    H, W = frames.shape[-3:-1]
+    return (sum(f[..., i:i + H, j:j + W, :] for i in range(3) for j in range(3)) / 9).astype(np.uint8)
+
+
+def test_detail_is_one_for_the_truth_below_one_for_a_blur_and_above_for_noise():
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 256, (2, 1 + 24 * 10, 16, 16, 3), dtype=np.uint8)
+    assert ratio(true, true) == 1.0
+    assert ratio(box_blur(true), true) < 0.3
+    flat = np.full_like(true, 128)
+    assert ratio(flat, flat) is None                                       # nothing to compare against
+    noisy = np.clip(box_blur(true) + rng.normal(0, 60, true.shape), 0, 255).astype(np.uint8)
+    assert ratio(noisy, box_blur(true)) > 3
+    # blurring as it goes: the walk's last window has less detail than its first
+    fade = (np.arange(true.shape[1]) >= true.shape[1] - 24 * 5)[None, :, None, None, None]     # the last 5 s
+    blurring = np.where(fade, box_blur(true), true)
+    d = detail([], true, blurring, 24.0, seconds=2.0)
+    assert d["walk"]["first"] == 1.0 and d["walk"]["last"] < 0.3 and d["autoregressive"] is None
 
 
 def test_yaw_following_per_position_shows_where_it_stops():

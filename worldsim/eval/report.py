@@ -59,6 +59,12 @@ def rows(s: dict) -> list[tuple[str, object, object, object]]:
     for end, key in (("first", "d_first"), ("last", "d_last")):     # the ratio's parts: read them beside it
         out.append((f"  feature distance to truth, {end} {_fmt(d.get('window_s'), 0)} s", _get(d, "model", key),
                     None, _get(d, "first", key)))
+    dt = s.get("detail") or {}
+    out.append((f"detail vs truth (autoregressive, first {_fmt(dt.get('seconds'), 0)} s; 1 = as sharp)",
+                dt.get("autoregressive"), None, None))
+    for end in ("first", "last"):
+        out.append((f"  detail vs truth, walk's {end} {_fmt(_get(dt, 'walk', 'window_s'), 0)} s", _get(dt, "walk", end),
+                    None, None))
     for name, r in (s.get("revisit") or {}).items():
         out.append((f"{name}: revisit PSNR vs own first view", _get(r, "vs_first", "psnr"), None, None))
         out.append((f"{name}: revisit PSNR vs truth", _get(r, "vs_truth", "psnr"), None, None))

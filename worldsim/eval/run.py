@@ -16,6 +16,7 @@ import numpy as np
 
 from ..worlds.world import cpu_threads
 from .config import EvalConfig
+from .detail import detail
 from .drift import drift
 from .fidelity import autoregressive, psnr_curve, teacher_forced
 from .revisit import revisit
@@ -105,6 +106,8 @@ def _measures(spec, cfg, trajs, truth, ar, tf, rows, teach, fovy) -> dict:
         "yaw": {"autoregressive": yaw_following(rows(YAW_TRAJECTORIES, ar), spec.height, fovy, window),
                 "teacher_forced": yaw_following(rows(("yaw",), tf), spec.height, fovy, window) if teach else None},
         "drift": drift(truth["walk"].frames, ar["walk"].frames, spec.fps),
+        "detail": detail(rows(AR_TRAJECTORIES, ar, frame_count(cfg.seconds, spec.fps)), truth["walk"].frames,
+                         ar["walk"].frames, spec.fps, cfg.seconds),
         "revisit": revisit([(by_name[n], truth[n].frames, ar[n].frames) for n in ("turn360", "revisit")], spec.fps),
         "speed": speed(step_times, frames_made, len(seeds)),
     }
