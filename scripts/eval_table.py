@@ -3,8 +3,8 @@
     python scripts/eval_table.py runs/lease10/eval_runs_lease10_camera_ship_adapt/summary.json [more summary.json ...]
 
 Row: name | TF PSNR | AR PSNR 1 s / 5 s / 10 s | yaw following %, least-squares TF / AR | drift 60 s (distance first ->
-last 5 s) | revisit 14 s vs truth | turn360 vs truth | detail (1 = as sharp as the world) over the autoregressive
-trajectories / the walk's first -> last 5 s; the first summary's baselines (copy, first frame) follow the table.
+last 5 s) | revisit 14 s vs truth | turn360 vs truth | detail (1 = as sharp as the world) at scales 1/2/4 px over the
+autoregressive trajectories; the walk's first -> last 5 s; the first summary's baselines (copy, first frame) follow the table.
 """
 import json
 import sys
@@ -28,7 +28,8 @@ def detail(summary: dict) -> str:
     d = summary.get("detail")
     if not d:
         return "n/a"
-    return f"{d['autoregressive']:.2f} / {d['walk']['first']:.2f} → {d['walk']['last']:.2f}"
+    f = lambda values: "/".join(f"{v:.2f}" for v in values)
+    return f"{f(d['autoregressive'])}; {f(d['walk']['first'])} → {f(d['walk']['last'])}"
 
 
 def positions(summary: dict, name: str, n: int = 15) -> str:
@@ -52,7 +53,7 @@ def main(paths: list[str]) -> int:
             return 2
     print("| model | TF PSNR | AR PSNR 1 s / 5 s / 10 s | yaw following %, least-squares TF / AR | "
           "drift 60 s (distance first → last 5 s) | revisit 14 s vs truth | turn360 vs truth | "
-          "detail AR / walk first → last 5 s |")
+          "detail at 1/2/4 px: AR; walk first → last 5 s |")
     print("|---|---|---|---|---|---|---|---|")
     for summary, name in summaries:
         print(row(summary, name))

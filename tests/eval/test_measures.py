@@ -81,9 +81,9 @@ def test_truth_against_itself_is_perfect(synthetic):
     for row in s["yaw"]["autoregressive"]["by_position"]:
         assert row["following_least_squares_pct"] == pytest.approx(100.0) and row["error_least_squares_pct"] == 0.0
     assert s["drift"]["model"]["drift"] == 1.0
-    assert s["detail"]["autoregressive"] == s["detail"]["walk"]["first"] == s["detail"]["walk"]["last"] == 1.0
+    assert s["detail"]["autoregressive"] == s["detail"]["walk"]["first"] == s["detail"]["walk"]["last"] == [1.0] * 3
     detail_rows = [line.split() for line in table(s).splitlines() if line.lstrip().startswith("detail vs truth")]
-    assert len(detail_rows) == 3 and all(r[-1] == "1.00" for r in detail_rows)
+    assert len(detail_rows) == 3 and all(r[-5:] == ["1.00", "/", "1.00", "/", "1.00"] for r in detail_rows)
     for r in s["revisit"].values():
         assert r["vs_first"]["psnr"] == r["vs_truth"]["psnr"] == r["truth_vs_first"]["psnr"] == PSNR_CAP
     json.loads(dumps(s))                                                   # strict JSON
@@ -142,8 +142,10 @@ def test_detail_is_one_for_the_truth_below_one_for_a_blur_and_above_for_noise():
     # blurring as it goes: the walk's last window has less detail than its first
     fade = (np.arange(true.shape[1]) >= true.shape[1] - 24 * 5)[None, :, None, None, None]     # the last 5 s
     blurring = np.where(fade, box_blur(true), true)
+    assert ratio(box_blur(true), true) < ratio(box_blur(true), true, scale=2) < ratio(box_blur(true), true, scale=4)
     d = detail([], true, blurring, 24.0, seconds=2.0)
-    assert d["walk"]["first"] == 1.0 and d["walk"]["last"] < 0.3 and d["autoregressive"] is None
+    assert d["scales"] == [1, 2, 4] and d["autoregressive"] == [None, None, None]
+    assert d["walk"]["first"] == [1.0, 1.0, 1.0] and all(r < 0.6 for r in d["walk"]["last"])
 
 
 def test_yaw_following_per_position_shows_where_it_stops():

@@ -1,51 +1,66 @@
 """Fine detail against the ground truth: is the picture as sharp as the world, or blurred toward the mean?
 
 A next-frame regression blurs what it is unsure of, and an adversarial stage is meant to bring the detail back.
-PSNR cannot show either (a blur scores higher than a sharp picture a few pixels off), so detail is its own measure:
+PSNR cannot show either (a blur scores higher than a sharp picture a few pixels off), so detail is its own measure,
+at three scales s = 1, 2, 4 (the frames mean-pooled s x s first):
 
-    energy(frame) = mean over pixels of (luma(x+1, y) - luma(x, y))^2 + (luma(x, y+1) - luma(x, y))^2
-    detail        = mean energy of the subject's frames / mean energy of the true frames at the same times
+    energy_s(frame) = mean over pixels of (luma(x+1, y) - luma(x, y))^2 + (luma(x, y+1) - luma(x, y))^2
+    detail_s        = mean energy_s of the subject's frames / mean energy_s of the true frames at the same times
 
-1.0: as much fine detail as the world; below 1: blurrier; above 1: noise or edges the world does not have.
-Luma is Rec. 601 on [0, 1]. Frame 0 (given to the subject) is left out. Reported over the autoregressive
-trajectories' first `seconds`, and over the first and last `window` seconds of the long walk (does it blur as it
-goes?).
+1.0: as much detail as the world at that scale; below 1: blurrier; above 1: noise or edges the world does not have.
+The finest scale is where a video autoencoder loses detail first (docs/QUALITY.md gives the shipped VAE's own
+figures), so a coarser one shows what the generator itself blurs. Luma is Rec. 601 on [0, 1]. Frame 0 (given to
+the subject) is left out. Reported over the autoregressive trajectories' first `seconds`, and over the first and
+last `window` seconds of the long walk (does it blur as it goes?).
 """
 from __future__ import annotations
 
 import numpy as np
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+SCALES = (1, 2, 4)
 
 
-def energy(frames: np.ndarray) -> np.ndarray:
-    """(..., H, W, 3) uint8 frames -> (...,) mean squared luma gradient per frame."""
-    y = (frames.astype(np.float32) / 255.0) @ LUMA
+def energy(frames: np.ndarray, scale: int = 1) -> np.ndarray:
+    """(..., H, W, 3) frames on [0, 255] -> (...,) mean squared luma gradient per frame after s x s pooling."""
+    f = np.ascontiguousarray(frames, dtype=np.float32)     # one layout, so the sums round alike wherever frames came from
+    y = (f[..., 0] * LUMA[0] + f[..., 1] * LUMA[1] + f[..., 2] * LUMA[2]) / np.float32(255.0)
+    if scale > 1:
+        H, W = (y.shape[-2] // scale) * scale, (y.shape[-1] // scale) * scale
+        y = y[..., :H, :W].reshape(*y.shape[:-2], H // scale, scale, W // scale, scale).mean(axis=(-3, -1),
+                                                                                           dtype=np.float64)
     dx, dy = np.diff(y, axis=-1), np.diff(y, axis=-2)
-    return (dx ** 2).mean(axis=(-2, -1)) + (dy ** 2).mean(axis=(-2, -1))
+    return (dx ** 2).mean(axis=(-2, -1), dtype=np.float64) + (dy ** 2).mean(axis=(-2, -1), dtype=np.float64)
 
 
-def ratio(gen: np.ndarray, true: np.ndarray) -> float | None:
-    """Detail of `gen` against `true`, frames paired by index ((S, T, H, W, 3) each, the same T)."""
-    e_true = float(energy(true).mean()) if true.size else 0.0
-    return float(energy(gen).mean()) / e_true if e_true > 0 else None
+def ratio(gen: np.ndarray, true: np.ndarray, scale: int = 1) -> float | None:
+    """Detail of `gen` against `true` at one scale, frames paired by index ((S, T, H, W, 3) each, the same T)."""
+    e_true = float(energy(true, scale).mean()) if true.size else 0.0
+    return float(energy(gen, scale).mean()) / e_true if e_true > 0 else None
+
+
+def _ratios(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[float | None]:
+    """Per scale: the pooled energy of every generated frame in `pairs` over that of every true frame."""
+    out = []
+    for s in SCALES:
+        g = sum(float(energy(gen, s).sum()) for gen, _ in pairs)
+        t = sum(float(energy(true, s).sum()) for _, true in pairs)
+        out.append(g / t if t > 0 else None)
+    return out
 
 
 def detail(runs: list[tuple], walk_true: np.ndarray, walk_gen: np.ndarray, fps: float, seconds: float,
            window: float = 5.0) -> dict:
     """runs: (trajectory, truth (S, T, ...), generated (S, T, ...), positions) of the autoregressive rollouts;
-    walk_true / walk_gen the long walk's frames."""
+    walk_true / walk_gen the long walk's frames. Each figure is a list, one per scale in `scales`."""
     frames = round(seconds * fps) + 1
-    per = {traj.name: ratio(gen[:, 1:frames], true[:, 1:frames]) for traj, true, gen, _ in runs}
-    gens = np.concatenate([energy(gen[:, 1:frames]).ravel() for _, _, gen, _ in runs]) if runs else np.zeros(0)
-    trues = np.concatenate([energy(true[:, 1:frames]).ravel() for _, true, _, _ in runs]) if runs else np.zeros(0)
     T = walk_true.shape[1]
     window = min(window, (T - 1) / fps / 2)
     n = max(1, round(window * fps))
     return {
-        "autoregressive": float(gens.mean() / trues.mean()) if trues.size and trues.mean() > 0 else None,
-        "seconds": seconds,
-        "per_trajectory": per,
-        "walk": {"window_s": window, "first": ratio(walk_gen[:, 1:1 + n], walk_true[:, 1:1 + n]),
-                 "last": ratio(walk_gen[:, T - n:], walk_true[:, T - n:])},
+        "scales": list(SCALES), "seconds": seconds,
+        "autoregressive": _ratios([(gen[:, 1:frames], true[:, 1:frames]) for _, true, gen, _ in runs]),
+        "per_trajectory": {traj.name: _ratios([(gen[:, 1:frames], true[:, 1:frames])]) for traj, true, gen, _ in runs},
+        "walk": {"window_s": window, "first": _ratios([(walk_gen[:, 1:1 + n], walk_true[:, 1:1 + n])]),
+                 "last": _ratios([(walk_gen[:, T - n:], walk_true[:, T - n:])])},
     }

@@ -60,11 +60,12 @@ def rows(s: dict) -> list[tuple[str, object, object, object]]:
         out.append((f"  feature distance to truth, {end} {_fmt(d.get('window_s'), 0)} s", _get(d, "model", key),
                     None, _get(d, "first", key)))
     dt = s.get("detail") or {}
-    out.append((f"detail vs truth (autoregressive, first {_fmt(dt.get('seconds'), 0)} s; 1 = as sharp)",
-                dt.get("autoregressive"), None, None))
+    scales = "/".join(map(str, dt.get("scales") or ()))
+    out.append((f"detail vs truth at {scales or 'n/a'} px (autoregressive, first {_fmt(dt.get('seconds'), 0)} s; 1 = as sharp)",
+                _per_scale(dt.get("autoregressive")), None, None))
     for end in ("first", "last"):
-        out.append((f"  detail vs truth, walk's {end} {_fmt(_get(dt, 'walk', 'window_s'), 0)} s", _get(dt, "walk", end),
-                    None, None))
+        out.append((f"  detail vs truth, walk's {end} {_fmt(_get(dt, 'walk', 'window_s'), 0)} s",
+                    _per_scale(_get(dt, "walk", end)), None, None))
     for name, r in (s.get("revisit") or {}).items():
         out.append((f"{name}: revisit PSNR vs own first view", _get(r, "vs_first", "psnr"), None, None))
         out.append((f"{name}: revisit PSNR vs truth", _get(r, "vs_truth", "psnr"), None, None))
@@ -73,6 +74,10 @@ def rows(s: dict) -> list[tuple[str, object, object, object]]:
     out.append(("speed: frames/s (all sessions)", sp.get("frames_per_s"), None, None))
     out.append(("speed: step ms p50 / p99", f"{_fmt(sp.get('step_ms_p50'), 1)} / {_fmt(sp.get('step_ms_p99'), 1)}", None, None))
     return out
+
+
+def _per_scale(values) -> str | None:
+    return " / ".join(_fmt(v) for v in values) if values else None
 
 
 def header(s: dict) -> str:
