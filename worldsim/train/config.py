@@ -88,6 +88,12 @@ class VAESection:
     light_target: str = "video"       # video: the real frames | decoder: the full decoder's output (distilled)
     motion_weight: float = 1.0        # L1 of frame-to-frame differences, recon vs real (keeps motion inside
                                       # a latent frame's 4 frames; without it they decode nearly still)
+    train: str = "all"                # all: encoder and both decoders | light: only the light (play) decoder, on the
+                                      # frozen encoder's latents (model.init's VAE; its generator keeps working)
+    detail_weight: float = 0.0        # (light) per frame, |gradient RMS decoded - real| at 1, 2, 4 px pooling (sharpness)
+    adv_weight: float = 0.0           # (light) hinge loss of a per-frame patch discriminator on the decoded frames
+    adv_start: int = 200              # (light) steps of the discriminator alone before its term reaches the decoder
+    d_lr: float = 1e-4                # (light) the discriminator's learning rate
 
 
 @dataclass
@@ -194,6 +200,10 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError(f"optim.schedule must be constant or cosine, got {cfg.optim.schedule!r}")
     if cfg.loop.max_seconds < 0:
         raise ConfigError("loop.max_seconds must be >= 0 (0: no time budget)")
+    if cfg.vae.train not in ("all", "light"):
+        raise ConfigError(f"vae.train must be all or light, got {cfg.vae.train!r}")
+    if cfg.stage == "vae" and cfg.vae.train == "light" and not cfg.model.init:
+        raise ConfigError("vae.train = light sharpens a trained VAE's play decoder: set model.init to its checkpoint")
     if cfg.vae.light_target not in ("video", "decoder"):
         raise ConfigError(f"vae.light_target must be video or decoder, got {cfg.vae.light_target!r}")
     if cfg.adversarial.regression_weight < 0:

@@ -65,15 +65,61 @@ class VAEStage:
         if ctx.sharded:
             shard_vae(vae)                      # under torchrun: before the optimiser sees the parameters
         self.modules = {"vae": vae}
-        self.optimizers = {"adamw": adamw(itertools.chain(vae.encoder.parameters(), vae.decoder.parameters(),
-                                                          vae.light_decoder.parameters()), cfg.optim)}
+        self.light = cfg.vae.train == "light"
+        if self.light:                          # sharpen.py: only the play decoder learns, on frozen latents
+            for m in (vae.encoder, vae.decoder):
+                m.requires_grad_(False)
+            trained = vae.light_decoder.parameters()
+        else:
+            trained = itertools.chain(vae.encoder.parameters(), vae.decoder.parameters(), vae.light_decoder.parameters())
+        self.optimizers = {"adamw": adamw(trained, cfg.optim)}
+        if self.light and cfg.vae.adv_weight > 0:
+            from .sharpen import PatchDiscriminator
+            self.disc = PatchDiscriminator().to(ctx.device)
+            self.modules["disc"] = self.disc
+            self.optimizers["disc"] = torch.optim.AdamW(self.disc.parameters(), lr=cfg.vae.d_lr, betas=(0.5, 0.9))
 
     def train_step(self, batch: dict, step: int) -> dict[str, float]:
         vc = self.cfg.vae
         video = batch["video"].to(self.ctx.device).float() / 127.5 - 1.0
+        if self.light:
+            return self.sharpen_step(video, step)
         with self.ctx.autocast():
             loss, parts = vae_loss(self.model, video, vc.kl_weight, vc.l1_weight, vc.l2_weight, vc.light_weight,
                                    vc.light_target, vc.motion_weight)
+        optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
+        values = torch.stack([loss.detach(), *(v.detach().float() for v in parts.values())]).tolist()   # one sync
+        return dict(zip(["loss", *parts], values))
+
+    def sharpen_step(self, video: Tensor, step: int) -> dict[str, float]:
+        """vae.train = light: L1 + L2 + motion + detail (+ the patch discriminator's term after adv_start)."""
+        from .sharpen import d_hinge, detail_loss, frames_2d, g_hinge, real_first
+        vc, vae = self.cfg.vae, self.model.vae
+        with torch.no_grad(), self.ctx.autocast():
+            z = vae.encoder(video).chunk(2, dim=1)[0]
+        with self.ctx.autocast():
+            light = vae.light_decoder(z).float()
+        parts = {"l1": (light - video).abs().mean(), "l2": (light - video).pow(2).mean()}
+        loss = vc.l1_weight * parts["l1"] + vc.l2_weight * parts["l2"]
+        if vc.motion_weight > 0:
+            parts["motion"] = motion_l1(light, video)
+            loss = loss + vc.motion_weight * parts["motion"]
+        if vc.detail_weight > 0:
+            parts["detail"] = detail_loss(light, video)
+            loss = loss + vc.detail_weight * parts["detail"]
+        if vc.adv_weight > 0:
+            real, fake = frames_2d(video), frames_2d(light)
+            with self.ctx.autocast():                       # D's step on the decoder's frames as they are
+                real_logits, fake_logits = self.disc(real), self.disc(fake.detach())
+            d_loss = d_hinge(real_logits.float(), fake_logits.float())
+            optimize(d_loss, self.optimizers["disc"], step, self.cfg.optim)
+            parts["d_loss"], parts["d_real_first"] = d_loss, real_first(real_logits, fake_logits)
+            if step >= vc.adv_start:                        # then the decoder's term, through the updated D
+                self.disc.requires_grad_(False)
+                with self.ctx.autocast():
+                    parts["g_adv"] = g_hinge(self.disc(fake).float())
+                self.disc.requires_grad_(True)
+                loss = loss + vc.adv_weight * parts["g_adv"]
         optimize(loss, self.optimizers["adamw"], step, self.cfg.optim)
         values = torch.stack([loss.detach(), *(v.detach().float() for v in parts.values())]).tolist()   # one sync
         return dict(zip(["loss", *parts], values))
