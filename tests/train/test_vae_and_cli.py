@@ -115,3 +115,42 @@ def test_sharpening_needs_a_trained_vae(tmp_path, tiny_config):
         tiny_config(tmp_path, "vae", vae={"train": "light"})
     with pytest.raises(ConfigError, match="vae.train must be all or light"):
         tiny_config(tmp_path, "vae", vae={"train": "decoder"})
+
+
+def test_a_sharpened_checkpoint_keeps_its_generator_and_controls(tmp_path, capsys):
+    """`worldsim train vae` with vae.train = light on a camera model's checkpoint: the exported model has the
+    init's controls (a pixel bank has none) and generator bits, and plays."""
+    from worldsim.config import model_preset, replace_generator
+    from worldsim.controls.encoding import control_channels
+    from worldsim.models.checkpoint import save_checkpoint
+    from worldsim.models.model import build_model
+    controls = {"camera": {"kind": "od"}}
+    cfg = replace_generator(model_preset("tiny"), control_channels=control_channels(list(controls), controls))
+    save_checkpoint(build_model(cfg, seed=0), tmp_path / "init", controls=controls, extra={"trained_clip_frames": 5})
+    moving_squares().save(tmp_path / "px.safetensors")
+    (tmp_path / "sharp.toml").write_text(f"""
+[model]
+preset = "tiny"
+init = "{tmp_path / 'init'}"
+[data]
+path = "{tmp_path / 'px.safetensors'}"
+batch_size = 2
+[vae]
+train = "light"
+detail_weight = 1.0
+adv_weight = 0.05
+adv_start = 1
+[loop]
+steps = 3
+out_dir = "{tmp_path / 'run'}"
+device = "cpu"
+progress = false
+tensorboard = false
+""")
+    assert main(["train", "vae", "--config", str(tmp_path / "sharp.toml")]) == 0
+    init, _ = load_checkpoint(tmp_path / "init")
+    model, meta = load_checkpoint(tmp_path / "run" / "model")
+    assert meta["controls"]["camera"]["kind"] == "od" and meta["trained_clip_frames"] == 5
+    assert all(torch.equal(a, b) for a, b in zip(init.generator.parameters(), model.generator.parameters()))
+    assert main(["play", "--renderer", "aapt", "--checkpoint", str(tmp_path / "run" / "model"), "--headless",
+                 "--ticks", "4", "--size", "32x32"]) == 0

@@ -76,8 +76,12 @@ def run_stage(args: argparse.Namespace) -> int:
     frames = 0 if cfg.stage == "vae" else cfg.data.frames or bank.tensors["latents"].shape[1]
     if cfg.stage == "adversarial":
         frames = max(frames, cfg.adversarial.long_frames)            # long-video rollouts reach further
-    path = export_model(stage.model, cfg.loop.out_dir, cfg.stage, controls=bank.info.get("controls"),
-                        clip_frames=frames)
+    controls = bank.info.get("controls")
+    if cfg.stage == "vae" and cfg.vae.train == "light":     # the init's generator plays on: its controls and clips stay
+        from ..models.checkpoint import read_config
+        init = read_config(cfg.model.init)
+        controls, frames = init.get("controls"), init.get("trained_clip_frames", 0)
+    path = export_model(stage.model, cfg.loop.out_dir, cfg.stage, controls=controls, clip_frames=frames)
     last = history[-1] if history else {}
     if is_main():
         print(f"{cfg.stage}: {len(history)} steps this run on {world} process(es), last {last}; model -> {path}")
