@@ -61,6 +61,14 @@
 #   then follow 560, collect r10 ship + collect r0 ship (one call). Watch d_real_first in the logs (0.5 = chance): it
 #   should leave 0.5 within ~50 steps; G then gets a real adversarial gradient, and the anchor (lambda 3) keeps the
 #   world's content. Judge with eval_lease.sh as before; the strips show whether the picture sharpens.
+#   Ran as the eleventh lease (630 s each; docs/TRAINING.md): D left chance in both (ranks the real walk first 94-96 %),
+#   G moved, and its rollouts carry ~45 % more detail held-out, up to the VAE light decoder's own ceiling (docs/QUALITY.md),
+#   for 0.1-0.6 dB; not better on both seed sets, neither shipped. Fig. 7 and Table 5 with this D are still to run.
+# Plan 12 (next; one GPU, ~29 min): the ceiling is now the play decoder. 1) `sharpen` (one call, ~8 min): the light decoder
+#   sharpened on the shipped model's frozen latents, detail + patch D vs detail alone, both shipped int8 in $OUT; 2) stage 3
+#   as r0/r10 again (start-adapt 550 as in plan 11, then in one call: follow 400; collect RUN ship; ...), and while that
+#   machine is warm, `SHARP_FROM=/tmp/wd/r0/full_adversarial bash scripts/lease_default.sh sharpen` would give the pair.
+#   Judge each with eval_lease.sh against the default (detail beside PSNR: docs/QUALITY.md, "The measures").
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
@@ -281,6 +289,27 @@ probe)      # stage 3's discriminator alone (scripts/d_probe.py, ~5 min): 192 wa
     timeout ${PROBE_S:-330} python3 scripts/d_probe.py --bank /tmp/probe.safetensors --model $FROM --device cuda --frames 21 \
         --held-out 64 --batch 16 --steps ${PROBE_STEPS:-100} --d-lr ${PROBE_LR:-5e-4 5e-5 5e-6} --r-lambda ${PROBE_R:-0 1000} \
         2>&1 | tee $OUT/d_probe.txt ;;
+sharpen)    # plan 12, one call (~8 min): the play decoder sharpened on the shipped model's frozen latents (vae.train = light,
+            # docs/train.md), two variants at once on GPU 0 for SHARP_S s: detail + patch D ("sharp") and detail alone
+            # ("detail"); each shipped int8 (its generator the init's, bit for bit). SHARP_FROM: another init (e.g. a
+            # stage-3 run's /tmp/wd/RUN/full_adversarial while the machine is warm; the decoder works on the latents of
+            # the one VAE every release shares). In $OUT/sharpen.tar.*
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD CUDA_VISIBLE_DEVICES=0; S=/tmp/sharpen; rm -rf $S; mkdir -p $S
+    python3 -m worldsim.train bank --world-seeds 0-383 --clips-per-seed 1 --frames 17 --size 128x128 --device cuda \
+        --workers 13 --kind camera --out $S/px.safetensors 2>&1 | tail -n 1
+    for v in "sharp 0.05" "detail 0"; do set -- $v
+        printf '[model]\ninit = "%s"\n[data]\npath = "%s"\nbatch_size = %s\n[optim]\nlr = 1e-4\nwarmup_steps = 50\n[vae]\ntrain = "light"\ndetail_weight = %s\nadv_weight = %s\nadv_start = 200\n[loop]\nsteps = 100000\nmax_seconds = %s\nout_dir = "%s"\nlog_every = 20\ncheckpoint_every = 100000\ndevice = "cuda"\ncompile = true\ntensorboard = false\nprogress = false\n' \
+            "${SHARP_FROM:-$FROM}" "$S/px.safetensors" "${SHARP_BATCH:-16}" "${SHARP_DETAIL:-1.0}" "$2" "${SHARP_S:-300}" "$S/$1" > $S/$1.toml
+        timeout $(( ${SHARP_S:-300} + 200 )) python3 -m worldsim.train vae --config $S/$1.toml > $S/$1.out 2>&1 &
+    done; wait
+    for v in sharp detail; do tail -n 2 $S/$v.out; tail -n 1 $S/$v/log.jsonl | cut -c1-300
+        python3 -c "import sys; from worldsim.models.checkpoint import load_checkpoint, read_config; from worldsim.models.shipped import save_shipped
+m, meta = load_checkpoint(sys.argv[1]); keep = {k: meta[k] for k in ('trained_clip_frames',) if k in meta}
+save_shipped(m, sys.argv[2], dtype='int8', controls=meta.get('controls'), extra={'trained_by': 'worldsim train vae (vae.train = light)', **keep})" \
+            $S/$v/model $S/ship_$v; done
+    tar cf - -C /tmp sharpen/sharp/log.jsonl sharpen/detail/log.jsonl sharpen/ship_sharp sharpen/ship_detail sharpen/sharp.toml \
+        sharpen/sharp.out sharpen/detail.out | split -b 15M - "$OUT/sharpen.tar."; ls -la $OUT ;;
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
