@@ -74,7 +74,10 @@ class VAEStage:
             trained = itertools.chain(vae.encoder.parameters(), vae.decoder.parameters(), vae.light_decoder.parameters())
         self.optimizers = {"adamw": adamw(trained, cfg.optim)}
         if self.light and cfg.vae.adv_weight > 0:
+            from .config import ConfigError
             from .sharpen import PatchDiscriminator
+            if ctx.sharded:                     # its D is a plain module: each process would train its own
+                raise ConfigError("vae.adv_weight > 0 (the sharpening discriminator) runs in one process, not under torchrun")
             self.disc = PatchDiscriminator().to(ctx.device)
             self.modules["disc"] = self.disc
             self.optimizers["disc"] = torch.optim.AdamW(self.disc.parameters(), lr=cfg.vae.d_lr, betas=(0.5, 0.9))
