@@ -304,7 +304,7 @@ sharpen)    # plan 12, one call (~8 min): the play decoder sharpened on the ship
         timeout $(( ${SHARP_S:-300} + 200 )) python3 -m worldsim.train vae --config $S/$1.toml > $S/$1.out 2>&1 &
     done; wait
     for v in sharp detail; do tail -n 2 $S/$v.out; tail -n 1 $S/$v/log.jsonl | cut -c1-300
-        python3 -c "import sys; from worldsim.models.checkpoint import load_checkpoint, read_config; from worldsim.models.shipped import save_shipped
+        python3 -c "import sys; from worldsim.models.checkpoint import load_checkpoint; from worldsim.models.shipped import save_shipped
 m, meta = load_checkpoint(sys.argv[1]); keep = {k: meta[k] for k in ('trained_clip_frames',) if k in meta}
 save_shipped(m, sys.argv[2], dtype='int8', controls=meta.get('controls'), extra={'trained_by': 'worldsim train vae (vae.train = light)', **keep})" \
             $S/$v/model $S/ship_$v; done

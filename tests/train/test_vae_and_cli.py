@@ -115,6 +115,8 @@ def test_sharpening_needs_a_trained_vae(tmp_path, tiny_config):
         tiny_config(tmp_path, "vae", vae={"train": "light"})
     with pytest.raises(ConfigError, match="vae.train must be all or light"):
         tiny_config(tmp_path, "vae", vae={"train": "decoder"})
+    with pytest.raises(ConfigError, match="set vae.train = light"):          # would be ignored by a whole-VAE run
+        tiny_config(tmp_path, "vae", vae={"detail_weight": 1.0})
 
 
 def test_a_sharpened_checkpoint_keeps_its_generator_and_controls(tmp_path, capsys):

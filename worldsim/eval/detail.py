@@ -39,12 +39,16 @@ def ratio(gen: np.ndarray, true: np.ndarray, scale: int = 1) -> float | None:
     return float(energy(gen, scale).mean()) / e_true if e_true > 0 else None
 
 
-def _ratios(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[float | None]:
-    """Per scale: the pooled energy of every generated frame in `pairs` over that of every true frame."""
+def _sums(gen: np.ndarray, true: np.ndarray) -> list[tuple[float, float]]:
+    """Per scale: (summed energy of the generated frames, of the true ones)."""
+    return [(float(energy(gen, s).sum()), float(energy(true, s).sum())) for s in SCALES]
+
+
+def _ratios(sums: list[list[tuple[float, float]]]) -> list[float | None]:
+    """Per scale: the energy of every generated frame in `sums` (one _sums per clip set) over every true frame's."""
     out = []
-    for s in SCALES:
-        g = sum(float(energy(gen, s).sum()) for gen, _ in pairs)
-        t = sum(float(energy(true, s).sum()) for _, true in pairs)
+    for i in range(len(SCALES)):
+        g, t = sum(s[i][0] for s in sums), sum(s[i][1] for s in sums)
         out.append(g / t if t > 0 else None)
     return out
 
@@ -57,10 +61,11 @@ def detail(runs: list[tuple], walk_true: np.ndarray, walk_gen: np.ndarray, fps: 
     T = walk_true.shape[1]
     window = min(window, (T - 1) / fps / 2)
     n = max(1, round(window * fps))
+    per = {traj.name: _sums(gen[:, 1:frames], true[:, 1:frames]) for traj, true, gen, _ in runs}
     return {
         "scales": list(SCALES), "seconds": seconds,
-        "autoregressive": _ratios([(gen[:, 1:frames], true[:, 1:frames]) for _, true, gen, _ in runs]),
-        "per_trajectory": {traj.name: _ratios([(gen[:, 1:frames], true[:, 1:frames])]) for traj, true, gen, _ in runs},
-        "walk": {"window_s": window, "first": _ratios([(walk_gen[:, 1:1 + n], walk_true[:, 1:1 + n])]),
-                 "last": _ratios([(walk_gen[:, T - n:], walk_true[:, T - n:])])},
+        "autoregressive": _ratios(list(per.values())),
+        "per_trajectory": {name: _ratios([sums]) for name, sums in per.items()},
+        "walk": {"window_s": window, "first": _ratios([_sums(walk_gen[:, 1:1 + n], walk_true[:, 1:1 + n])]),
+                 "last": _ratios([_sums(walk_gen[:, T - n:], walk_true[:, T - n:])])},
     }

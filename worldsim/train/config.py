@@ -202,6 +202,8 @@ def config_from_dict(values: dict[str, Any], stage: str | None = None) -> TrainC
         raise ConfigError("loop.max_seconds must be >= 0 (0: no time budget)")
     if cfg.vae.train not in ("all", "light"):
         raise ConfigError(f"vae.train must be all or light, got {cfg.vae.train!r}")
+    if cfg.vae.train == "all" and (cfg.vae.detail_weight or cfg.vae.adv_weight):
+        raise ConfigError("vae.detail_weight and vae.adv_weight sharpen the play decoder alone: set vae.train = light")
     if cfg.stage == "vae" and cfg.vae.train == "light" and not cfg.model.init:
         raise ConfigError("vae.train = light sharpens a trained VAE's play decoder: set model.init to its checkpoint")
     if cfg.vae.light_target not in ("video", "decoder"):

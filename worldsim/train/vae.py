@@ -20,9 +20,10 @@ from torch import Tensor
 
 from ..models.model import AaptModel
 from .build import build_aapt
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .distributed import shard_vae
 from .loop import StepContext, adamw, optimize
+from .sharpen import PatchDiscriminator, d_hinge, detail_loss, frames_2d, g_hinge, real_first
 
 
 def motion_l1(recon: Tensor, video: Tensor) -> Tensor:
@@ -74,8 +75,6 @@ class VAEStage:
             trained = itertools.chain(vae.encoder.parameters(), vae.decoder.parameters(), vae.light_decoder.parameters())
         self.optimizers = {"adamw": adamw(trained, cfg.optim)}
         if self.light and cfg.vae.adv_weight > 0:
-            from .config import ConfigError
-            from .sharpen import PatchDiscriminator
             if ctx.sharded:                     # its D is a plain module: each process would train its own
                 raise ConfigError("vae.adv_weight > 0 (the sharpening discriminator) runs in one process, not under torchrun")
             self.disc = PatchDiscriminator().to(ctx.device)
@@ -96,7 +95,6 @@ class VAEStage:
 
     def sharpen_step(self, video: Tensor, step: int) -> dict[str, float]:
         """vae.train = light: L1 + L2 + motion + detail (+ the patch discriminator's term after adv_start)."""
-        from .sharpen import d_hinge, detail_loss, frames_2d, g_hinge, real_first
         vc, vae = self.cfg.vae, self.model.vae
         with torch.no_grad(), self.ctx.autocast():
             z = vae.encoder(video).chunk(2, dim=1)[0]
