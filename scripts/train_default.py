@@ -59,6 +59,7 @@ class Driver:
         self.adv_d_lr, self.adv_r_lambda = None, None                # adversarial d_lr (None: adv_lr) / r_lambda
         self.long_frames, self.segment_frames = 0, 21                # adversarial.long_frames / segment_frames
         self.adv_warmup, self.adv_batch = 100, 8                     # stage 3's optim.warmup_steps, batch
+        self.adv_teacher_forced = False                              # stage 3 on the true clips (Fig. 7's ablation)
         self.ship_dtype = "int8"                                    # what comes back from a lease must be small
         # A dry run (CPU, `tiny`, a few seconds a stage) checks the whole driver before a lease.
         self.preset, self.device, self.size = ("tiny", "cpu", "32x32") if dry_run else ("default", "cuda", "128x128")
@@ -253,7 +254,7 @@ class Driver:
         if budgets["adapt"] <= 0:               # e.g. a run that only waits to run another's ablation
             self.note("no adapt stage (budget 0)")
             if self.continue_from is not None and budgets["adversarial"] > 0:   # stage 3 of the given model
-                self.adversarial(self.work, "adversarial", True, budgets["adversarial"])
+                self.adversarial(self.work, "adversarial", not self.adv_teacher_forced, budgets["adversarial"])
             return
         from safetensors import safe_open
         with safe_open(bank, framework="pt") as f:
@@ -270,13 +271,13 @@ class Driver:
         adapt = str(self.work / "adapt" / "model")
         if budgets["distill"] <= 0:          # adapt's t = 1 clips already make it a one-step model
             if budgets["adversarial"] > 0:
-                self.adversarial(self.work, "adversarial", True, budgets["adversarial"])
+                self.adversarial(self.work, "adversarial", not self.adv_teacher_forced, budgets["adversarial"])
             return
         self.train("distill", "--config", self.config("distill", budgets["distill"], 32, 5e-5, bank, {"init": adapt},
                                                       {"distill": {"teacher": adapt}}))
         self.strip_and_ship("distill")
         if budgets["adversarial"] > 0:
-            self.adversarial(self.work, "adversarial", True, budgets["adversarial"])
+            self.adversarial(self.work, "adversarial", not self.adv_teacher_forced, budgets["adversarial"])
 
     def adversarial(self, camera: Path, name: str, student_forcing: bool, seconds: float) -> None:
         """Stage 3 from CAMERA's distilled model (its adapt model where it ran no distill stage; the
@@ -352,6 +353,8 @@ def main() -> int:
                    "frames in segments of --segment-frames (on a bank that long: its own controls and truth)")
     p.add_argument("--segment-frames", type=int, default=21, help="adversarial.segment_frames (default 21)")
     p.add_argument("--adv-warmup", type=int, default=100, help="stage 3's warm-up steps (default 100)")
+    p.add_argument("--adv-teacher-forced", action="store_true",
+                   help="stage 3 teacher-forced: G's fakes are its one-step predictions from the true clips, no rollout (AAPT Fig. 7's ablation)")
     p.add_argument("--adv-batch", type=int, default=8, help="stage 3's batch (default 8)")
     p.add_argument("--t-one", type=float, default=0.0, help="adapt.t_one_fraction: share of clips trained at t = 1")
     args = p.parse_args()
@@ -375,6 +378,7 @@ def main() -> int:
     d.profile_steps = args.profile_steps
     d.adv_lr, d.adv_regression = args.adv_lr, args.adv_regression
     d.adv_d_lr, d.adv_r_lambda = args.adv_d_lr, args.adv_r_lambda
+    d.adv_teacher_forced = args.adv_teacher_forced
     d.long_frames, d.segment_frames, d.adv_warmup, d.adv_batch = (args.long_frames, args.segment_frames,
                                                                   args.adv_warmup, args.adv_batch)
     if args.clip_frames:
