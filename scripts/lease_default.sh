@@ -69,6 +69,14 @@
 #   as r0/r10 again (start-adapt 550 as in plan 11, then in one call: follow 400; collect RUN ship; ...), and while that
 #   machine is warm, `SHARP_FROM=/tmp/wd/r0/full_adversarial bash scripts/lease_default.sh sharpen` would give the pair.
 #   Judge each with eval_lease.sh against the default (detail beside PSNR: docs/QUALITY.md, "The measures").
+#   Ran as the twelfth lease (session 14; docs/TRAINING.md): the sharpen bank's 13 workers (~8.7 GiB of GPU each) ran GPU 0
+#   out of memory beside two stage-3 runs, and with 3 (SHARP_WORKERS) the bank took ~4 min and `timeout` cut the mode before
+#   its export; the outputs were lost with the session, unevaluated. Plan 13 (session 15), the same in two calls (~15 min):
+#     S3="--adv-lr 5e-6 --adv-d-lr 5e-5 --adv-regression 3 --adv-batch 32 --adv-warmup 20 --adv-r-lambda 10"
+#     S3B='{"adapt": 0, "distill": 0, "adversarial": 480}'
+#     ONE_GPU=1 A_RUN=r10 A_ARGS="$S3" A_BUDGETS_P="$S3B" B_RUN=tf10 B_ARGS="$S3 --adv-teacher-forced" B_BUDGETS_P="$S3B" \
+#       bash scripts/lease_default.sh start-adapt 30; SHARP_WORKERS=4 SHARP_S=150 bash scripts/lease_default.sh sharpen
+#   then `follow 400; collect r10 ship; collect tf10 ship` in one call (`sharpen-ship` there if sharpen was cut).
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
@@ -109,6 +117,17 @@ follow() {   # print progress until both drivers say done/failed or $1 seconds a
         if grep -l Traceback $WD/a.out $WD/b.out 2>/dev/null; then tail -n 5 $WD/a.out $WD/b.out; break; fi
         if ! pgrep -f train_default.py >/dev/null; then echo "both drivers ended"; break; fi
     done
+}
+
+ship_sharpened() {   # sharpen's two decoders shipped int8 (the generator the init's, bit for bit) and their logs, in $OUT/sharpen.tar.*
+    local S=/tmp/sharpen
+    for v in sharp detail; do tail -n 2 $S/$v.out; tail -n 1 $S/$v/log.jsonl | cut -c1-300
+        python3 -c "import sys; from worldsim.models.checkpoint import load_checkpoint; from worldsim.models.shipped import save_shipped
+m, meta = load_checkpoint(sys.argv[1]); keep = {k: meta[k] for k in ('trained_clip_frames',) if k in meta}
+save_shipped(m, sys.argv[2], dtype='int8', controls=meta.get('controls'), extra={'trained_by': 'worldsim train vae (vae.train = light)', **keep})" \
+            $S/$v/model $S/ship_$v; done
+    tar cf - -C /tmp sharpen/sharp/log.jsonl sharpen/detail/log.jsonl sharpen/ship_sharp sharpen/ship_detail sharpen/sharp.toml \
+        sharpen/sharp.out sharpen/detail.out | split -b 15M - "$OUT/sharpen.tar."; ls -la $OUT
 }
 
 case "${1:-}" in
@@ -297,19 +316,16 @@ sharpen)    # plan 12, one call (~8 min): the play decoder sharpened on the ship
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD CUDA_VISIBLE_DEVICES=0; S=/tmp/sharpen; rm -rf $S; mkdir -p $S
     python3 -m worldsim.train bank --world-seeds 0-383 --clips-per-seed 1 --frames 17 --size 128x128 --device cuda \
-        --workers 13 --kind camera --out $S/px.safetensors 2>&1 | tail -n 1
+        --workers ${SHARP_WORKERS:-13} --kind camera --out $S/px.safetensors 2>&1 | tail -n 1
     for v in "sharp 0.05" "detail 0"; do set -- $v
         printf '[model]\ninit = "%s"\n[data]\npath = "%s"\nbatch_size = %s\n[optim]\nlr = 1e-4\nwarmup_steps = 50\n[vae]\ntrain = "light"\ndetail_weight = %s\nadv_weight = %s\nadv_start = 200\n[loop]\nsteps = 100000\nmax_seconds = %s\nout_dir = "%s"\nlog_every = 20\ncheckpoint_every = 100000\ndevice = "cuda"\ncompile = true\ntensorboard = false\nprogress = false\n' \
             "${SHARP_FROM:-$FROM}" "$S/px.safetensors" "${SHARP_BATCH:-16}" "${SHARP_DETAIL:-1.0}" "$2" "${SHARP_S:-300}" "$S/$1" > $S/$1.toml
         timeout $(( ${SHARP_S:-300} + 200 )) python3 -m worldsim.train vae --config $S/$1.toml > $S/$1.out 2>&1 &
     done; wait
-    for v in sharp detail; do tail -n 2 $S/$v.out; tail -n 1 $S/$v/log.jsonl | cut -c1-300
-        python3 -c "import sys; from worldsim.models.checkpoint import load_checkpoint; from worldsim.models.shipped import save_shipped
-m, meta = load_checkpoint(sys.argv[1]); keep = {k: meta[k] for k in ('trained_clip_frames',) if k in meta}
-save_shipped(m, sys.argv[2], dtype='int8', controls=meta.get('controls'), extra={'trained_by': 'worldsim train vae (vae.train = light)', **keep})" \
-            $S/$v/model $S/ship_$v; done
-    tar cf - -C /tmp sharpen/sharp/log.jsonl sharpen/detail/log.jsonl sharpen/ship_sharp sharpen/ship_detail sharpen/sharp.toml \
-        sharpen/sharp.out sharpen/detail.out | split -b 15M - "$OUT/sharpen.tar."; ls -la $OUT ;;
+    ship_sharpened ;;
+sharpen-ship)   # what `sharpen` does after training, alone: when its call was cut (the bank rendered slowly) while the machine is warm
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD; ship_sharpened ;;
 sp)         # `bench e2e` of 8b at 1280x720, N=15: sequence-parallel on both GPUs, then on one (issue 14: >= 40 fps on two)
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD; B=/tmp/bench; rm -rf $B; mkdir -p $B
