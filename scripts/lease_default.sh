@@ -163,9 +163,10 @@ start-table5)   # the Table 5 pair (header): A renders the long bank and trains 
     case "$T5_FROM" in /*) ;; *) T5_FROM=$PWD/$T5_FROM ;; esac      # a given checkpoint: relative to this checkout
     ROOT=$PWD; cd /tmp/repo
     CUDA_VISIBLE_DEVICES=0 setsid nohup python3 scripts/train_default.py camera --work $WD/t10 --workers ${T5_WORKERS:-13} \
-        --continue-from "$T5_FROM" $T5 --long-frames 41 --adv-warmup 18 --budgets "$T5_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
-    CUDA_VISIBLE_DEVICES=1 setsid nohup python3 scripts/train_default.py camera --work $WD/t60 --latents-from $WD/t10 \
-        --continue-from "$T5_FROM" $T5 --long-frames 361 --adv-warmup 2 --budgets "$T5_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
+        --continue-from "$T5_FROM" $T5 ${T5_ARGS:-} --long-frames 41 --adv-warmup 18 --budgets "$T5_BUDGETS" > $WD/a.out 2>&1 < /dev/null &
+    # ONE_GPU=1: t60 shares GPU 0 (it waits for t10's bank either way); T5_ARGS: flags after T5's (the later one wins)
+    CUDA_VISIBLE_DEVICES=$([ -n "${ONE_GPU:-}" ] && echo 0 || echo 1) setsid nohup python3 scripts/train_default.py camera --work $WD/t60 --latents-from $WD/t10 \
+        --continue-from "$T5_FROM" $T5 ${T5_ARGS:-} --long-frames 361 --adv-warmup 2 --budgets "$T5_BUDGETS" > $WD/b.out 2>&1 < /dev/null &
     cd $ROOT
     if [ -n "${WITH_TTT:-}" ]; then   # the long-form model (issue 17) on GPU 1 while B waits for A's bank; its bench_film runs in `bench`
         mkdir -p $WD/ttt; cp -r plugins /tmp/repo/
