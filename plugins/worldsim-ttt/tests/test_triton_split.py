@@ -181,7 +181,7 @@ def test_split_forward_gradients_in_interpreter(forward, fc):
 
 def test_forward_choice(monkeypatch):
     monkeypatch.delenv("WORLDSIM_TTT_MLP_FORWARD", raising=False)
-    assert mlp_kernels() is SPLIT_MLP_KERNELS and mlp_kernels("chunked") is MLP_KERNELS
+    assert mlp_kernels() is FORWARDS["paired"] and mlp_kernels("chunked") is MLP_KERNELS
     monkeypatch.setenv("WORLDSIM_TTT_MLP_FORWARD", "chunked")
     assert mlp_kernels() is MLP_KERNELS and mlp_kernels("split") is SPLIT_MLP_KERNELS
     monkeypatch.setenv("WORLDSIM_TTT_MLP_FORWARD", "fused")
@@ -193,12 +193,12 @@ def test_split_columns_choice(monkeypatch):
     monkeypatch.delenv("WORLDSIM_TTT_MLP_FORWARD", raising=False)
     monkeypatch.setenv("WORLDSIM_TTT_MLP_SPLIT", "64")
     kernels = mlp_kernels()
-    assert kernels.split == 64 and kernels.fwd is SPLIT_MLP_KERNELS.fwd and mlp_kernels() is kernels
+    assert kernels.split == 64 and kernels.fwd is FORWARDS["paired"].fwd and mlp_kernels() is kernels
     assert mlp_kernels("chunked") is MLP_KERNELS                  # the chunked forward has no columns to split
-    paired = mlp_kernels("paired")                                # the columns apply to either split forward
-    assert (paired.split, paired.exchange_tiles, paired.fwd) == (64, 2, FORWARDS["paired"].fwd)
+    split = mlp_kernels("split")                                  # the columns apply to either split forward
+    assert (split.split, split.fwd) == (64, SPLIT_MLP_KERNELS.fwd)
     monkeypatch.setenv("WORLDSIM_TTT_MLP_SPLIT", "32")
-    assert mlp_kernels() is SPLIT_MLP_KERNELS and SPLIT_MLP_KERNELS.split == 32     # the default
+    assert mlp_kernels() is FORWARDS["paired"] and FORWARDS["paired"].split == 32     # the default
     for bad in ("48", "wide", "16"):              # 16 faulted on an H200
         monkeypatch.setenv("WORLDSIM_TTT_MLP_SPLIT", bad)
         with pytest.raises(ValueError, match="WORLDSIM_TTT_MLP_SPLIT must be one of 32, 64, 128"):

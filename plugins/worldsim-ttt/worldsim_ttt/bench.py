@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="1: Triton's approximate sigmoid/sqrt/division in that kernel (default 0 0: correctly rounded)")
     p.add_argument("--forward", nargs="+", choices=("chunked", "split", "paired"), default=None,
                    help="TTT-MLP Triton forward kernel(s) to time, one row each (default: $WORLDSIM_TTT_MLP_FORWARD "
-                        "or split); split: the hidden dimension over 8 programs a head (256 / $WORLDSIM_TTT_MLP_SPLIT's "
+                        "or paired); split: the hidden dimension over 8 programs a head (256 / $WORLDSIM_TTT_MLP_SPLIT's "
                         "columns, default 32), two exchanges a mini-batch; paired: the same with one; chunked: one "
                         "program a head")
     p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,

@@ -230,13 +230,14 @@ MLP_KERNELS = ScanKernels(_mlp_fwd_chunked, _mlp_bwd, _fwd_scratch, _bwd_scratch
                           fp32_precision=("bf16x6", "tf32x3"))
 
 
-# The hidden-split forward (_mlp_fwd_split) with the same backward: the default (mlp_kernels).
+# The hidden-split forward (_mlp_fwd_split) with the same backward ($WORLDSIM_TTT_MLP_FORWARD=split).
 # fp32 inputs: 3xTF32 dots ("tf32" for a faster, less exact variant); 8 warps, so the 16 KB of state a
 # program holds at 32 columns takes 32 registers a thread (32 KB, 64 registers, at 64 columns).
 SPLIT_MLP_KERNELS = ScanKernels(_mlp_fwd_split, _mlp_bwd, None, _bwd_scratch, num_warps=(8, 4),
                                 fp32_precision=("tf32x3", "tf32x3"), split=32)
 # The same split with one exchange a mini-batch instead of two (q's output paired with the next k's; triton_split.py):
-# equal to the split forward in the interpreter, not yet timed on a GPU, so not the default.
+# the default since 2026-12-02. On an H200 (2026-12-01, docs/BENCHMARKS.md) its gpu tests passed beside the split
+# forward's and it was 12-13 % faster at 5 and 48 heads, 18k and 101k tokens (48 heads, 18k: 19.1 against 21.6 ms).
 PAIRED_MLP_KERNELS = ScanKernels(_mlp_fwd_paired, _mlp_bwd, None, _bwd_scratch, num_warps=(8, 4),
                                  fp32_precision=("tf32x3", "tf32x3"), split=32, exchange_tiles=2)
 FORWARDS = {"chunked": MLP_KERNELS, "split": SPLIT_MLP_KERNELS, "paired": PAIRED_MLP_KERNELS}
@@ -251,9 +252,10 @@ SPLIT_COLUMNS = (32, 64, 128)
 
 def mlp_kernels(forward: str | None = None) -> ScanKernels:
     """The TTT-MLP kernels with the forward `forward` ("chunked", "split", "paired"; None:
-    $WORLDSIM_TTT_MLP_FORWARD, default "split": measured on an H200 it equals the torch reference as the chunked
-    forward does, and is 10-11 % faster at 48 heads and ~2x at the film model's 5 (docs/BENCHMARKS.md)); a split
-    forward with $WORLDSIM_TTT_MLP_SPLIT hidden columns a program when that is set."""
+    $WORLDSIM_TTT_MLP_FORWARD, default "paired": measured on an H200 it equals the torch reference as the chunked
+    forward does, and is 12-13 % faster than "split", itself 10-11 % faster than "chunked" at 48 heads and ~2x at the
+    film model's 5 (docs/BENCHMARKS.md)); a split forward with $WORLDSIM_TTT_MLP_SPLIT hidden columns a program when
+    that is set."""
     name = mlp_forward_name(forward)
     kernels = FORWARDS[name]
     columns = os.environ.get(SPLIT_ENV)
@@ -271,7 +273,7 @@ def _split_variant(name: str, columns: int) -> ScanKernels:
 
 def mlp_forward_name(forward: str | None = None) -> str:
     """The forward `mlp_kernels(forward)` picks, by name."""
-    name = forward or os.environ.get(FORWARD_ENV) or "split"
+    name = forward or os.environ.get(FORWARD_ENV) or "paired"
     if name not in FORWARDS:
         raise ValueError(f"TTT-MLP forward must be one of {sorted(FORWARDS)}, got {name!r} (${FORWARD_ENV})")
     return name
