@@ -205,6 +205,21 @@ def test_split_columns_choice(monkeypatch):
             mlp_kernels()
 
 
+def test_tf32_dots_choice(monkeypatch):
+    monkeypatch.delenv("WORLDSIM_TTT_MLP_FORWARD", raising=False)
+    monkeypatch.delenv("WORLDSIM_TTT_MLP_SPLIT", raising=False)
+    monkeypatch.setenv("WORLDSIM_TTT_MLP_DOTS", "tf32")
+    fast, exact = mlp_kernels(), FORWARDS["paired"]
+    assert (fast.fwd, fast.bwd, fast.split, fast.exchange_tiles) == (exact.fwd, exact.bwd, 32, 2)
+    assert fast.fp32_precision == ("tf32", exact.fp32_precision[1]) and fast.fast_math == (True, False)
+    assert mlp_kernels() is fast                                  # one variant, its kernels compiled once
+    monkeypatch.setenv("WORLDSIM_TTT_MLP_DOTS", "exact")
+    assert mlp_kernels() is exact
+    monkeypatch.setenv("WORLDSIM_TTT_MLP_DOTS", "bf16")
+    with pytest.raises(ValueError, match="WORLDSIM_TTT_MLP_DOTS must be exact or tf32"):
+        mlp_kernels()
+
+
 # --- GPU: each check in a subprocess with a timeout (a deadlock fails, never hangs) ---
 
 def gpu_check(name: str, *args) -> None:
@@ -223,6 +238,20 @@ def gpu_check(name: str, *args) -> None:
 def check_equals_torch(B: int, H: int, L: int, dtype: str, tol: float, forward: str = "split") -> None:
     from test_triton_gpu import check
     check("mlp", B=B, H=H, L=L, dtype=getattr(torch, dtype), tol=tol, kernels=FORWARDS[forward])
+
+
+def check_tf32_forward_error(H: int, L: int, dtype: str, tol: float) -> None:
+    """$WORLDSIM_TTT_MLP_DOTS=tf32's forward (no gradient) against the fp64 torch reference, head by head."""
+    from test_triton_gpu import reference
+    from worldsim_ttt.triton_mlp import _tf32_forward
+    args = op_args("mlp", random_inputs("mlp", 1, H, L, 64, device="cuda", seed=H, dtype=getattr(torch, dtype)))
+    with torch.no_grad():
+        z = TTTScan.apply(_tf32_forward(FORWARDS["paired"]), 64, *args).double()
+        ref = reference("mlp", [a.double() for a in args], 64)
+    norm = lambda t: torch.linalg.vector_norm(t, dim=(0, 2, 3))
+    heads = (norm(z - ref) / norm(ref)).tolist()
+    print("tf32 forward", H, L, dtype, f"worst head {max(heads):.2e}, all {rel(z, ref):.2e}")
+    assert max(heads) < tol, heads
 
 
 def check_checkpoints_match_chunked(H: int, L: int, forward: str = "split") -> None:
@@ -269,3 +298,11 @@ def test_split_bf16_gradients_match_the_chunked_forward_gpu(H, forward):
 @pytest.mark.parametrize("H", [5, 48])
 def test_split_checkpoints_match_chunked_gpu(H, forward):
     gpu_check("checkpoints_match_chunked", H, 64 * 53, forward)
+
+
+# fp32 tokens: measured 1.6e-4 over all heads at 18k and 101k (docs/BENCHMARKS.md); bf16 tokens: their own rounding
+# (1.75e-3 with exact dots) dominates.
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype,tol", [("float32", 1e-3), ("bfloat16", 5e-3)])
+def test_tf32_forward_error_gpu(dtype, tol):
+    gpu_check("tf32_forward_error", 48, 64 * 53, dtype, tol)

@@ -3,6 +3,7 @@
     python -m worldsim_ttt.bench --json                 # B=1, H=48, d=64, b=64, L = 18k, 100k, 350k
     python -m worldsim_ttt.bench --kind linear --lengths 18432
     python -m worldsim_ttt.bench --backends triton --forward split chunked   # both TTT-MLP forwards
+    python -m worldsim_ttt.bench --backends triton --fp32-precision tf32 tf32x3 --error   # a faster dot, and its error
 
 Times are medians over repeats (CUDA events), after a warm-up that compiles the kernels.
 Backward is timed alone (autograd.grad over a retained graph). A reference run that does not fit
@@ -76,12 +77,21 @@ def backend_op(kind: str, backend: str, num_warps=None, fp32_precision=None, fas
 
 
 def measure(kind: str, backend: str, L: int, B=1, H=48, d=64, mini_batch=64, repeats=3,
-            num_warps=None, fp32_precision=None, fast_math=None, forward=None) -> dict:
-    """Forward time, backward time and peak memory of one backend; 'oom' where it does not fit."""
+            num_warps=None, fp32_precision=None, fast_math=None, forward=None, dtype=torch.float32,
+            error: bool = False) -> dict:
+    """Forward time, backward time and peak memory of one backend; 'oom' where it does not fit. `error`: also the
+    forward's relative error (L2) against the torch backend in fp32 on the same inputs (fwd_rel_err)."""
     op = backend_op(kind, backend, num_warps, fp32_precision, fast_math, forward)
-    x = random_inputs(kind, B, H, L, d, device="cuda")
+    x = random_inputs(kind, B, H, L, d, dtype=dtype, device="cuda")
     args = op_args(kind, x)
-    row = dict(kind=kind, backend=backend, B=B, H=H, d=d, mini_batch=mini_batch, L=L)
+    row = dict(kind=kind, backend=backend, B=B, H=H, d=d, mini_batch=mini_batch, L=L, dtype=str(dtype).split(".")[-1])
+    if error:
+        with torch.no_grad():
+            z = op(*args, mini_batch=mini_batch).double()
+            ref = backend_op(kind, "torch")(*op_args(kind, random_inputs(kind, B, H, L, d, device="cuda")),
+                                            mini_batch=mini_batch).double()
+            row["fwd_rel_err"] = ((z - ref).norm() / ref.norm()).item()
+            z = ref = None
     if backend == "triton":
         if forward:
             row["forward"] = forward
@@ -149,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
                         "program a head")
     p.add_argument("--compile-only", choices=("float32", "bfloat16"), default=None,
                    help="only compile the first backend's kernels for this token dtype, then exit")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="the tokens' dtype")
+    p.add_argument("--error", action="store_true",
+                   help="also each forward's relative error against the torch backend in fp32 (fwd_rel_err)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
     args = p.parse_args(argv)
     fast = tuple(v == "1" for v in args.fast_math) if args.fast_math else None
@@ -165,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(b, f) for b in args.backends for f in (forwards if b == "triton" else [None])]
     for L in args.lengths:
         rows = [measure(args.kind, b, L, H=args.heads, mini_batch=mb, repeats=args.repeats, num_warps=args.num_warps,
-                        fp32_precision=args.fp32_precision, fast_math=fast, forward=f) for b, f in runs]
+                        fp32_precision=args.fp32_precision, fast_math=fast, forward=f,
+                        dtype=getattr(torch, args.dtype), error=args.error) for b, f in runs]
         ref = next((r for r in rows if r["backend"] == "torch"), {})
         for row in rows:
             for phase in ("fwd", "bwd"):

@@ -248,6 +248,12 @@ FORWARD_ENV = "WORLDSIM_TTT_MLP_FORWARD"
 # illegal memory access on an H200 (Triton 3.6, 2026-12-01, at 5 and 48 heads; presumably the 16-row transposed dot).
 SPLIT_ENV = "WORLDSIM_TTT_MLP_SPLIT"
 SPLIT_COLUMNS = (32, 64, 128)
+# $WORLDSIM_TTT_MLP_DOTS=tf32: the forward's dots single-pass TF32 and its sigmoid/sqrt/division Triton's approximate
+# ones (the backward unchanged). On an H200 (2026-12-02, docs/BENCHMARKS.md), paired forward, 48 heads: 10.8 / 58.3 ms
+# at 18k / 101k tokens against 18.7 / 100.2 exact, relative error against the fp32 torch reference 1.6e-4 against 3e-7;
+# with bf16 tokens 1.76e-3 against 1.75e-3 (their own rounding dominates); its gpu test (against fp64, head by head)
+# passed there: worst head 3.8e-4 in fp32. Not the default: the backward through its checkpoints is not checked.
+DOTS_ENV = "WORLDSIM_TTT_MLP_DOTS"
 
 
 def mlp_kernels(forward: str | None = None) -> ScanKernels:
@@ -255,7 +261,7 @@ def mlp_kernels(forward: str | None = None) -> ScanKernels:
     $WORLDSIM_TTT_MLP_FORWARD, default "paired": measured on an H200 it equals the torch reference as the chunked
     forward does, and is 12-13 % faster than "split", itself 10-11 % faster than "chunked" at 48 heads and ~2x at the
     film model's 5 (docs/BENCHMARKS.md)); a split forward with $WORLDSIM_TTT_MLP_SPLIT hidden columns a program when
-    that is set."""
+    that is set; its forward's dots single-pass TF32 with $WORLDSIM_TTT_MLP_DOTS=tf32."""
     name = mlp_forward_name(forward)
     kernels = FORWARDS[name]
     columns = os.environ.get(SPLIT_ENV)
@@ -263,7 +269,15 @@ def mlp_kernels(forward: str | None = None) -> ScanKernels:
         if columns not in map(str, SPLIT_COLUMNS):
             raise ValueError(f"${SPLIT_ENV} must be one of {', '.join(map(str, SPLIT_COLUMNS))}, got {columns!r}")
         kernels = _split_variant(name, int(columns))
-    return kernels
+    dots = os.environ.get(DOTS_ENV, "exact")
+    if dots not in ("exact", "tf32"):
+        raise ValueError(f"${DOTS_ENV} must be exact or tf32, got {dots!r}")
+    return _tf32_forward(kernels) if dots == "tf32" else kernels
+
+
+@functools.lru_cache(maxsize=None)
+def _tf32_forward(kernels: ScanKernels) -> ScanKernels:
+    return kernels.variant(fp32_precision=("tf32", kernels.fp32_precision[1]), fast_math=(True, kernels.fast_math[1]))
 
 
 @functools.lru_cache(maxsize=None)
