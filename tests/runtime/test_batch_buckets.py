@@ -15,7 +15,7 @@ import pytest
 
 from worldsim.runtime.client import Client
 from worldsim.runtime.process import local_address
-from worldsim.runtime.scheduling import padded_size, parse_buckets, split_for_step, split_padded
+from worldsim.runtime.scheduling import buckets_for, padded_size, parse_buckets, split_for_step, split_padded
 from worldsim.runtime.testpattern import TestPatternRenderer
 from worldsim.runtime.worker import Worker
 
@@ -53,6 +53,18 @@ def test_split_and_parse():
     for bad in ("2,4", "", "1,x", "0,1", "-1,1"):
         with pytest.raises(ValueError, match="including 1"):
             parse_buckets(bad)
+
+
+def test_a_worker_keeps_only_the_buckets_its_sessions_can_fill():
+    full = (1, 2, 4, 8, 16, 32, 64, 128)
+    assert buckets_for(full, 4) == (1, 2, 4) and buckets_for(full, 5) == (1, 2, 4, 8)
+    assert buckets_for(full, 64) == full[:-1] and buckets_for(full, 128) == full and buckets_for(full, 300) == full
+    for most in range(1, 140):                      # the batches are the ones all the buckets would make
+        kept = buckets_for(full, most)
+        for n in range(1, most + 1):
+            for static in (True, False):
+                assert split_for_step(list(range(n)), kept, static) == split_for_step(list(range(n)), full, static)
+    assert Worker(local_address(), {"p": TestPatternRenderer(48, 32)}, max_sessions=3).batch_buckets == (1, 2, 4)
 
 
 def sizes(n: int, buckets=(1, 2, 4, 8, 16, 32, 64, 128)) -> list[int]:
@@ -170,7 +182,7 @@ def test_serve_refuses_bad_buckets_in_one_line():
 def test_a_compiled_aapt_worker_traces_every_graph_before_it_serves_and_says_how_long():
     from worldsim.runtime.process import WorkerProcess
     process = WorkerProcess(["aapt"], {"preset": "tiny", "compile": "eager"}, ready_timeout=120.0,
-                            batch_buckets=(1, 2, 4), max_sessions=2).start()
+                            batch_buckets=(1, 2, 4), max_sessions=4).start()
     try:
         log = process.log_tail()                   # as READY came: the warm-up is done by then
         with Client.connect(process.address) as client:

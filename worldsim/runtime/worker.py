@@ -32,8 +32,8 @@ from worldsim.controls import ControlError, validate_packet
 
 from . import protocol as P
 from ..rendering import Renderer, RendererError, RendererFull
-from .scheduling import (CONTROL_SLICE, DEFAULT_BATCH_BUCKETS, STEP_DEADLINE_S, FairInbox, split_for_step,
-                         warm_up_static)
+from .scheduling import (CONTROL_SLICE, DEFAULT_BATCH_BUCKETS, STEP_DEADLINE_S, FairInbox, buckets_for,
+                         split_for_step, warm_up_static)
 from .sessions import SESSION_IDLE_S, Session, SessionTable
 from .sharing import SharedSessions
 from .shm import WorkerSlots
@@ -48,7 +48,8 @@ class Worker(SharedSessions):
                  step_deadline_s: float = STEP_DEADLINE_S, batch_buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS,
                  max_sessions: int = P.MAX_SESSIONS_PER_WORKER):
         self.renderers = dict(renderers)
-        self.batch_buckets = tuple(batch_buckets)     # the batch sizes a renderer is stepped with
+        # the batch sizes a renderer is stepped with: none past what max_sessions sessions can fill
+        self.batch_buckets = buckets_for(tuple(batch_buckets), max_sessions)
         warm_up_static(self.renderers, self.batch_buckets)   # compiled steps trace now, not during play
         self.name = name
         self.table = SessionTable(max_sessions=max_sessions, idle_s=session_idle_s)   # ValueError outside 1..bound
