@@ -127,7 +127,7 @@ def parse_buckets(text: str | tuple | list) -> tuple[int, ...]:
 def buckets_for(buckets: tuple[int, ...], max_sessions: int) -> tuple[int, ...]:
     """The buckets a worker of at most `max_sessions` sessions can ever step: those up to the smallest
     bucket >= max_sessions (a batch is never padded past that one; all when none is that large).
-    The batches cut with them are the same as with all of `buckets` (tests/runtime/test_scheduling.py);
+    The batches cut with them are the same as with all of `buckets` (tests/runtime/test_batch_buckets.py);
     what it saves is the warm-up: a worker for 4 sessions of 1.3b at 832x480 traced 8 bucket sizes,
     the largest 128 rows, and did not finish in 410 s on an H200 (docs/BENCHMARKS.md)."""
     top = min((b for b in buckets if b >= max_sessions), default=max(buckets))
