@@ -47,7 +47,10 @@ def drift_seeds(summary: dict, name: str) -> str:
     ratios = summary["drift"].get("per_seed") or []
     if not ratios:
         return f"{name} drift per seed: n/a"
-    return f"{name} drift per seed: " + " ".join(f"{r:.2f}" for r in ratios) + f" (median {statistics.median(ratios):.2f})"
+    line = f"{name} drift per seed: " + " ".join(f"{r:.2f}" for r in ratios) + f" (median {statistics.median(ratios):.2f})"
+    distances = summary["drift"].get("per_seed_distances")            # summaries since 2026-12-02
+    return line + ("; distance first → last 5 s: " + " ".join(f"{a:.2f}→{b:.2f}" for a, b in distances)
+                   if distances else "")
 
 
 def main(paths: list[str]) -> int:

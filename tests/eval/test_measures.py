@@ -10,7 +10,7 @@ import pytest
 from worldsim.errors import WorldsimUserError
 from worldsim.eval.config import EvalConfig, parse_seeds
 from worldsim.eval.detail import detail, ratio
-from worldsim.eval.drift import drift
+from worldsim.eval.drift import EPS, drift
 from worldsim.eval.images import PSNR_CAP, psnr, ssim
 from worldsim.eval.phase import phase_shift
 from worldsim.eval.report import dumps, table
@@ -120,7 +120,10 @@ def test_drift_is_one_without_drift_and_grows_with_decay():
     assert drift(true, true, 24.0)["model"]["drift"] == 1.0
     fade = np.linspace(0, 1, true.shape[1])[None, :, None, None, None]     # blends into grey over time
     decayed = (true * (1 - fade) + 128 * fade).astype(np.uint8)
-    assert drift(true, decayed, 24.0)["model"]["drift"] > 2
+    out = drift(true, decayed, 24.0)
+    assert out["model"]["drift"] > 2
+    (first, last), = out["per_seed_distances"]                          # one seed: its ratio from its distances
+    assert out["per_seed"] == [pytest.approx((last + EPS) / (first + EPS), rel=1e-6)] and last > first
 
 
 def box_blur(frames: np.ndarray) -> np.ndarray:

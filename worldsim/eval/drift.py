@@ -32,6 +32,7 @@ def drift(true: np.ndarray, gen: np.ndarray, fps: float, window: float = 5.0) ->
         ratios = [(d_last + EPS) / (d_first + EPS) for d_first, d_last in zip(d_firsts, d_lasts)]
         out[who] = {"drift": float(np.mean(ratios)), "d_first": float(np.mean(d_firsts)),
                     "d_last": float(np.mean(d_lasts))}
-        if who == "model":
+        if who == "model":        # each seed's ratio and its two distances: a small first one inflates a ratio
             out["per_seed"] = [float(r) for r in ratios]
+            out["per_seed_distances"] = [[float(a), float(b)] for a, b in zip(d_firsts, d_lasts)]
     return out
