@@ -300,12 +300,14 @@ measure1)   # issue 17 on one GPU, one after another (~9 min): both split TTT fo
             local > $B/bench_film_$f.json 2> $B/bench_film_$f.err; tail -n 5 $B/bench_film_$f.json; done
     tar cf "$OUT/measure.tar" -C /tmp measure ;;
 measure2)   # issues 14 and 17 on one GPU (~8 min): 1.3b served compiled to 4 sessions at 832x480 (sessions 12 and 14: the
-            # warm-up traced buckets 1-128 and ran past 240 / 410 s; since session 15 a worker traces only the buckets its
-            # sessions can fill, 1,2,4), then the film table with the exact and the TF32 TTT forward. In $OUT/measure.tar
+            # warm-up traced buckets 1-128 and ran past 240 / 410 s; session 16: buckets 1,2,4 still past 289 s, with one
+            # compile thread), then the film table with the exact and the TF32 TTT forward. In $OUT/measure.tar
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
     B=/tmp/measure; rm -rf $B; mkdir -p $B
-    timeout 300 python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e --device cuda \
+    # inductor's kernels compiled on every core (this file's default, 1 thread, is for the detached drivers; sessions
+    # 12-16 warmed the 1.3b worker up with it and never finished); the worker logs each graph's time (docs/runtime.md)
+    TORCHINDUCTOR_COMPILE_THREADS=16 timeout ${E2E_S:-400} python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e --device cuda \
         --seconds 8 --json --preset 1.3b --res 832x480 --window 21 --sessions 4 --compile --worker-log $B/worker_1.3b_4.log \
         > $B/1.3b_compile_4.json 2> $B/1.3b_compile_4.err
     echo "1.3b_compile_4: $(tail -c 500 $B/1.3b_compile_4.json) $(tail -n 2 $B/1.3b_compile_4.err)"

@@ -73,3 +73,22 @@ def test_warm_up_with_sessions_open_is_refused():
     r.open(seed=0)
     with pytest.raises(RendererError, match="warm up before opening sessions: 1 are open"):
         r.warm_up((1, 2))
+
+
+def test_the_worker_logs_each_graph_as_it_is_traced(capsys):
+    """A large preset's warm-up runs for minutes: each (row set, ring phase) gets its own line with its time,
+    so a log cut short says how far the warm-up got."""
+    from worldsim.runtime.scheduling import warm_up_static
+    r = make_renderer(max_sessions=2, compile="eager")
+    heard = []
+    r.warm_up((1, 2), progress=lambda *a: heard.append(a))
+    # one row; both rows in order (a slice) and reversed (an index tensor); each in both ring phases
+    assert [a[:4] for a in heard] == [(1, 6, 1, False), (2, 6, 1, True), (3, 6, 2, False), (4, 6, 2, True),
+                                      (5, 6, 2, False), (6, 6, 2, True)]
+    assert all(a[4] >= 0 for a in heard)
+    torch._dynamo.reset()
+    took = warm_up_static({"aapt": make_renderer(max_sessions=2, compile="eager")}, (1, 2))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1].startswith("worldsim worker: 'aapt' graph 1/6 (1 row, ring filling) in ")
+    assert lines[6].startswith("worldsim worker: 'aapt' graph 6/6 (2 rows, ring full) in ")
+    assert lines[7].startswith("worldsim worker: renderer 'aapt' compiled in ") and set(took) == {"aapt"}

@@ -144,19 +144,20 @@ class AaptRenderer:
         # warm_up; empty (never padded) until then and for an uncompiled renderer.
         self.pad_sizes: tuple[int, ...] = ()
 
-    def warm_up(self, batch_sizes: Sequence[int]) -> float:
+    def warm_up(self, batch_sizes: Sequence[int], progress=None) -> float:
         """Trace the compiled step for every batch size in `batch_sizes` up to `max_sessions` (and
         the smallest above it when `max_sessions` is no batch size: a padded batch) and both ring phases, before any session opens (models/warmup.py); returns the seconds it took,
         also in spec.info["compile_s"]. 0.0 for an uncompiled renderer. From then on `step` pads a
         batch up to the smallest of these sizes that holds it (`pad_sizes`), so a batch of 127
-        runs the graph of 128 (the worker cuts batches that waste little: runtime/scheduling.py)."""
+        runs the graph of 128 (the worker cuts batches that waste little: runtime/scheduling.py).
+        `progress(done, total, rows, full, seconds)` hears of each graph as it is traced (warm_up_step)."""
         if not self.spec.info["compile"]:
             return 0.0
         held = self.spec.info["max_sessions"]
         if len(self.free_slots) != held:
             raise RendererError(f"warm up before opening sessions: {held - len(self.free_slots)} are open")
         t0 = time.perf_counter()
-        graphs = warm_up_step(self.model.generator, batch_sizes)
+        graphs = warm_up_step(self.model.generator, batch_sizes, progress=progress)
         sets = step_row_sets(batch_sizes, held)
         self._warm_up_decoder(sets)
         seconds = time.perf_counter() - t0

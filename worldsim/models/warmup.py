@@ -12,6 +12,8 @@ is open (the renderer checks), so no session's state can change.
 """
 from __future__ import annotations
 
+import time
+
 import torch
 import torch._dynamo
 from torch._dynamo.utils import counters
@@ -45,10 +47,11 @@ def ring_phases(window: int) -> list[int]:
 
 
 @torch.no_grad()
-def warm_up_step(gen, batch_sizes, calls: int | None = None) -> int:
+def warm_up_step(gen, batch_sizes, calls: int | None = None, progress=None) -> int:
     """Run the compiled step once per (row set, ring phase), as `AaptRenderer.step` calls it
     (controls in the cache's dtype, float32 noise), then reset the cache. Returns the number of
-    graphs dynamo made. Raises dynamo's recompile limit when more graphs than it are needed
+    graphs dynamo made. `progress(done, total, rows, full, seconds)`, if given, is called after each
+    (row set, phase) with the seconds it took: a large preset's warm-up takes minutes. Raises dynamo's recompile limit when more graphs than it are needed
     (the default, 8, is below the 9 that buckets 1..128 with 128 rows make: the 9th would run eagerly)."""
     if not gen.step_compiled:
         raise RuntimeError("warm_up_step needs a compiled step (Generator.compile_step)")
@@ -58,16 +61,22 @@ def warm_up_step(gen, batch_sizes, calls: int | None = None) -> int:
         config.recompile_limit = len(sets)
     prev, graphs = gen.prev_latent, counters["stats"]["unique_graphs"]
     calls = calls or (3 if prev.device.type == "cuda" else 1)
+    phases = ring_phases(gen.cfg.window)
+    total, done = len(sets) * len(phases), 0
     try:
         for slots in sets:
             controls = prev.new_zeros(len(slots), gen.cfg.control_channels, *prev.shape[2:])
             noise = torch.zeros(len(slots), *prev.shape[1:]).to(prev.device)
-            for frames in ring_phases(gen.cfg.window):
+            for frames in phases:
+                t0 = time.perf_counter()
                 for _ in range(calls):
                     gen.frame_index[slots] = frames
                     for r in slots:
                         gen._host_frames[r] = frames
                     gen.step(controls, noise, slots=slots)
+                done += 1
+                if progress is not None:
+                    progress(done, total, len(slots), frames >= gen.cfg.window, time.perf_counter() - t0)
     finally:
         reset_cache(gen)
     return counters["stats"]["unique_graphs"] - graphs

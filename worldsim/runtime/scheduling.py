@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import inspect
 import sys
 import threading
 import time
@@ -201,7 +202,10 @@ def warm_up_static(renderers: dict, buckets: tuple[int, ...]) -> dict[str, float
         print(f"worldsim worker: compiling renderer {name!r}'s step for batch sizes "
               f"{','.join(map(str, buckets))} before serving ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        warm_up(buckets)
+        if "progress" in inspect.signature(warm_up).parameters:
+            warm_up(buckets, progress=_graph_printer(name))
+        else:
+            warm_up(buckets)
         took[name] = time.perf_counter() - t0
         graphs = renderer.spec.info.get("compiled_graphs") if isinstance(renderer.spec.info, dict) else None
         print(f"worldsim worker: renderer {name!r} compiled in {took[name]:.1f} s"
@@ -209,6 +213,14 @@ def warm_up_static(renderers: dict, buckets: tuple[int, ...]) -> dict[str, float
     if took:
         freeze_heap()
     return took
+
+
+def _graph_printer(name: str):
+    """A warm-up `progress` callback: one stderr line a traced graph, so a log cut mid-warm-up says how far it got."""
+    def progress(done: int, total: int, rows: int, full: bool, seconds: float) -> None:
+        print(f"worldsim worker: {name!r} graph {done}/{total} ({rows} row{'s' * (rows != 1)}, ring "
+              f"{'full' if full else 'filling'}) in {seconds:.1f} s", file=sys.stderr, flush=True)
+    return progress
 
 
 def freeze_heap() -> tuple[int, float]:
