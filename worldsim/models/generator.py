@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..compile_cache import use_inductor_cache
 from ..config import GeneratorConfig
 from .attention import ClipLayout
 from .blocks import Block, TimestepEmbedding
@@ -296,6 +297,7 @@ class Generator(nn.Module):
         every size before play). mode "reduce-overhead": CUDA graphs. `dynamic_batch`: one graph for
         every batch of 2 or more of an index tensor's rows (1 and all rows in order stay their own)."""
         self._dynamic_batch = dynamic_batch
+        use_inductor_cache()               # a later process reads these graphs back instead of compiling them anew
         opts = dict(backend=backend, mode=mode, fullgraph=True, dynamic=None if dynamic_batch else False)
         self._compiled_step = (torch.compile(self._step_filling, **opts), torch.compile(self._step_full, **opts))
 

@@ -17,20 +17,17 @@ from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..compile_cache import use_inductor_cache
+
 HERE = Path(__file__).parent
 SOURCES = ("march.py", "primitives.py", "raymarch.py", "culling.py", "compiled.py")   # the package key
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR",
-                               Path.home() / ".cache" / "worldsim" / "inductor"))
 
 
 @lru_cache(maxsize=None)
 def compiled_kernels() -> SimpleNamespace:
     """The march chunk, the bisection and the shader, each fused by Inductor
     (C++/OpenMP kernels on CPU, Triton on GPU). Same signatures as raymarch.EAGER."""
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
+    use_inductor_cache()
     import torch
 
     from .march import bisect, march_chunk
