@@ -87,6 +87,14 @@
 #     bash scripts/lease_default.sh start-table5 570
 #   then in one call: follow 480; collect t10 ship   (3.5-4 s a step shared or alone: ~250 steps in 900 s)
 #   then `measure2` (~8 min): 1.3b e2e compiled at 4 sessions (issue 14), the film table with exact vs TF32 TTT dots (17).
+#   Ran as the fourteenth lease (docs/TRAINING.md): 234 steps, worse than its own 110 and not better than the default on
+#   either seed set; stage 3 has stopped paying. measure2's 1.3b warm-up ran past its limit (~1 min a graph, 8 graphs).
+# Plan 15 (next; one GPU, ~22 min): what waits for a GPU in issues 17 and 14.
+#   1) the paper's quality pair (issue 17): the TTT-MLP long-form model and the segment-local baseline trained the same
+#      way, side by side on GPU 0:  ONE_GPU=1 MINUTES=4 bash plugins/worldsim-ttt/scripts/lease_ttt.sh start-pair 560
+#      then in one call:  L=plugins/worldsim-ttt/scripts/lease_ttt.sh; bash $L follow 200; NO_MODEL=1 bash $L collect;
+#      NO_MODEL=1 WD=/tmp/wd/ttt-local bash $L collect     (the films; consistency and agreement measured on the CPU)
+#   2) `measure3` (~7 min): the step compiled by blocks against the whole step (issue 14), its gpu tests first.
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
@@ -315,6 +323,24 @@ measure2)   # issues 14 and 17 on one GPU (~8 min): 1.3b served compiled to 4 se
         WORLDSIM_TTT_MLP_DOTS=$d timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --json --variants ttt-mlp \
             local > $B/bench_film_$d.json 2> $B/bench_film_$d.err; echo "film, $d dots:"; tail -n 5 $B/bench_film_$d.json; done
     tar cf "$OUT/measure.tar" -C /tmp measure ;;
+measure3)   # issue 14 on one GPU (~7 min): the step compiled by blocks (session 16: each block's code once per shape, the
+            # step captured as CUDA graphs by hand; models/step_graphs.py) against the whole step traced: its gpu tests,
+            # `bench model` 1.3b in both scopes (ms a step, compile_s), then 1.3b served to 4 sessions compiled by blocks
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD TORCHINDUCTOR_COMPILE_THREADS=16
+    B=/tmp/measure; rm -rf $B; mkdir -p $B
+    timeout 240 python3 -m pytest -m gpu -q -rf --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
+        tests/models/test_step_blocks.py tests/models/test_step_compile.py tests/models/test_warmup.py > $B/gpu_tests.txt 2>&1
+    tail -n 5 $B/gpu_tests.txt
+    for sc in blocks step; do
+        timeout 240 python3 -m worldsim.bench.model --preset 1.3b --res 832x480 --window 21 --steps 30 --device cuda \
+            --compile --compile-scope $sc --json > $B/model_1.3b_$sc.json 2> $B/model_1.3b_$sc.err
+        echo "1.3b, scope $sc: $(tail -c 700 $B/model_1.3b_$sc.json) $(tail -n 2 $B/model_1.3b_$sc.err)"; done
+    timeout ${E2E_S:-240} python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e --device cuda \
+        --seconds 8 --json --preset 1.3b --res 832x480 --window 21 --sessions 4 --compile --compile-scope blocks \
+        --worker-log $B/worker_1.3b_4_blocks.log > $B/1.3b_blocks_4.json 2> $B/1.3b_blocks_4.err
+    echo "1.3b_blocks_4: $(tail -c 700 $B/1.3b_blocks_4.json) $(tail -n 2 $B/1.3b_blocks_4.err)"
+    tar cf "$OUT/measure.tar" -C /tmp measure ;;
 probe)      # stage 3's discriminator alone (scripts/d_probe.py, ~5 min): 192 walks of 81 frames rendered and encoded with the
             # shipped model, D against its free rollouts at several (d_lr, r_lambda), judged on 64 walks it never saw
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
@@ -364,5 +390,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|probe|fp8|sp|measure2|sharpen|sharpen-ship [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|probe|fp8|sp|measure2|measure3|sharpen|sharpen-ship [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac

@@ -92,3 +92,18 @@ def test_the_worker_logs_each_graph_as_it_is_traced(capsys):
     assert lines[1].startswith("worldsim worker: 'aapt' graph 1/6 (1 row, ring filling) in ")
     assert lines[6].startswith("worldsim worker: 'aapt' graph 6/6 (2 rows, ring full) in ")
     assert lines[7].startswith("worldsim worker: renderer 'aapt' compiled in ") and set(took) == {"aapt"}
+
+
+def test_a_renderer_compiled_block_by_block_serves_the_uncompiled_frames_without_compiling_in_play():
+    reference = make_renderer(max_sessions=4)
+    reference.pad_sizes = (1, 2, 4)
+    expected = serve_rounds(reference, [reference.open(seed=s) for s in range(4)])
+    r = make_renderer(max_sessions=4, compile="eager", compile_scope="blocks")
+    r.warm_up(BUCKETS)
+    assert r.spec.info["compile_scope"] == "blocks" and r.pad_sizes == (1, 2, 4)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        got = serve_rounds(r, [r.open(seed=s) for s in range(4)])
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(e, g)
+    with pytest.raises(ValueError, match="aapt compile_scope must be step or blocks, got 'layer'"):
+        make_renderer(compile_scope="layer")

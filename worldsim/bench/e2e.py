@@ -318,6 +318,9 @@ def register(sub) -> None:
     p.add_argument("--compile", nargs="?", const=True, default=False, metavar="BACKEND",
                    help="compile the generator's step (Inductor, CUDA graphs on CUDA; or this torch.compile "
                    "backend); the worker traces every graph before serving, reported as compile_s")
+    p.add_argument("--compile-scope", choices=["step", "blocks"], default="step",
+                   help="with --compile: trace the whole step (default) or each block, the step then captured as a "
+                   "CUDA graph by hand on CUDA (the renderer option compile_scope)")
     p.add_argument("--fp8", action="store_true", help="the renderer option fp8: the generator's block linears in "
                    "float8 e4m3 (GPUs of compute capability 8.9+; on CPU slow, for correctness only)")
     p.add_argument("--batch-buckets", metavar="N,N,...", help="the worker's batch sizes (default: serve's)")
@@ -374,6 +377,8 @@ def _main(args) -> int:
         del options["controls"]
     if args.fp8:
         options["fp8"] = True
+    if args.compile and args.compile_scope != "step":
+        options["compile_scope"] = args.compile_scope
     if args.worker_log and not os.path.isdir(os.path.dirname(os.path.abspath(args.worker_log))):
         raise WorldsimUserError(f"--worker-log {args.worker_log}: no such folder")
     try:

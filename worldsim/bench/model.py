@@ -39,7 +39,10 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="compile the step (torch.compile, fullgraph; default backend inductor, CUDA graphs "
-                        "on CUDA); the warm-up steps trace it")
+                        "on CUDA); traced before the timed steps, its time reported as compile_s")
+    p.add_argument("--compile-scope", choices=["step", "blocks"], default="step",
+                   help="with --compile: trace the whole step (default) or each block (their code once per shape, "
+                        "whatever the depth; on CUDA the step then captured as a CUDA graph by hand)")
     p.add_argument("--fp8", action="store_true",
                    help="the blocks' linears in float8 e4m3 (rowwise scales, torch._scaled_mm; GPUs of compute "
                         "capability 8.9+) and their error against the same weights in --dtype, stepped beside "
@@ -134,9 +137,16 @@ def run(args) -> int:
     b = args.batch
     for g in (gen, ref) if ref is not None else (gen,):
         g.setup_cache(b, (h, w), cfg.text.length)
+    compile_s = None
     if args.compile:
+        from ..models.warmup import warm_up_step
         cuda_graphs = args.compile == "inductor" and device.type == "cuda"
-        gen.compile_step(args.compile, mode="reduce-overhead" if cuda_graphs else None)
+        gen.compile_step(args.compile, mode="reduce-overhead" if cuda_graphs else None, scope=args.compile_scope)
+        sync()
+        t_compile = time.perf_counter()
+        warm_up_step(gen, (b,))                  # every graph of this batch, both ring phases; the cache reset after
+        sync()
+        compile_s = time.perf_counter() - t_compile
     with torch.no_grad():
         first = torch.randn(b, gcfg.latent_channels, h, w, device=device, dtype=dtype)
         text = torch.randn(b, cfg.text.length, gcfg.text_dim, device=device, dtype=dtype)
@@ -182,6 +192,8 @@ def run(args) -> int:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
         "dtype": str(dtype).removeprefix("torch."), "steps": len(times), "ms_min": round(1000 * min(times), 3),
         "build_s": round(build_s, 2), "compile": args.compile, "fp8": args.fp8, "kv_splits": args.kv_splits,
+        "compile_scope": args.compile_scope if args.compile else None,
+        "compile_s": None if compile_s is None else round(compile_s, 2),
     }
     if args.fp8:
         last = errors[-1]

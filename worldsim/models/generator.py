@@ -39,6 +39,7 @@ from .attention import ClipLayout
 from .blocks import Block, TimestepEmbedding
 from .context import CachedStep, ClipContext, FirstFrame, FullContext
 from .kv_cache import KVCache, Slots, slot_index
+from .step_graphs import StepGraphs, call_block, compile_blocks, graph_key
 from .rope import Rope3D
 from .segment import Snapshot, forward_segment
 from .warp import warp_recycled
@@ -65,6 +66,8 @@ class Generator(nn.Module):
         self._host_frames: list[int] = []                     # host copy of frame_index (no syncs)
         self._compiled_step = None                            # compile_step's two functions
         self._dynamic_batch = False
+        self._step_graphs: StepGraphs | None = None           # scope "blocks" on CUDA: hand-captured steps
+        self._step_block = None                               # scope "blocks": the step's compiled block call
 
     # ---- weights -------------------------------------------------------------------------
     @torch.no_grad()
@@ -140,14 +143,15 @@ class Generator(nn.Module):
         x = self.text_embed(text)[:, None]                    # (B, 1, Lt, d)
         return x, self.time_mod(F.silu(self.text_cond)).expand(x.shape[0], 1, -1)
 
-    def run_blocks(self, x: Tensor, m: Tensor, contexts, text: Tensor | None = None) -> Tensor:
+    def run_blocks(self, x: Tensor, m: Tensor, contexts, text: Tensor | None = None, call=None) -> Tensor:
         """THE loop over the blocks, for every kind of forward: x (B, F, T, d) video tokens, m their
         adaLN input, `contexts` one attention context per block (context.py), `text` (B, Lt,
-        text_dim) or None when the contexts hold cached text keys/values."""
+        text_dim) or None when the contexts hold cached text keys/values. `call(block, x, m, ctx, tokens,
+        text_out)` runs a block (default: the block itself; the step compiled by blocks passes its compiled call)."""
         tokens = self.text_tokens(text) if text is not None else None
         last = len(self.blocks) - 1
         for i, (blk, ctx) in enumerate(zip(self.blocks, contexts)):
-            x, tokens = blk(x, m, ctx, tokens, text_out=i < last)
+            x, tokens = (call or call_block)(blk, x, m, ctx, tokens, i < last)
         return x
 
     # ---- whole clip (training) -------------------------------------------------------------
@@ -209,6 +213,8 @@ class Generator(nn.Module):
         self.latent_hw = (h, w)
         self._host_frames = [0] * batch
         self._row_index: dict[tuple[int, ...] | None, slice | Tensor] = {}
+        if self._step_graphs is not None:
+            self._step_graphs = StepGraphs()                  # captured on the old buffers: capture anew
 
     def ensure_cache(self, batch: int, latent_hw: tuple[int, int], text_len: int) -> None:
         """`setup_cache` unless the caches already hold `batch` sessions of this size and text length
@@ -269,10 +275,14 @@ class Generator(nn.Module):
         if self._dynamic_batch and isinstance(rows, Tensor) and len(rows_list) > 1:   # one graph, any size >= 2
             for x in (controls, noise, rows):
                 torch._dynamo.mark_dynamic(x, 0)
-        if compiled and controls.device.type == "cuda":
-            torch.compiler.cudagraph_mark_step_begin()
         steps = self._compiled_step or (self._step_filling, self._step_full)
-        latent = steps[full](controls, noise, rows)
+        latent = None
+        if self._step_graphs is not None:
+            latent = self._step_graphs.run(graph_key(rows, len(rows_list), full), controls, noise, rows)
+        elif compiled and controls.device.type == "cuda":
+            torch.compiler.cudagraph_mark_step_begin()
+        if latent is None:
+            latent = steps[full](controls, noise, rows)
         for r in dict.fromkeys(rows_list):       # a row given twice (a padded batch) made one frame
             self._host_frames[r] += 1
         return latent.clone() if compiled else latent        # CUDA graphs reuse their output buffers
@@ -290,16 +300,45 @@ class Generator(nn.Module):
         self.prev_latent[rows] = latent
         return latent
 
-    def compile_step(self, backend: str = "inductor", mode: str | None = None, dynamic_batch: bool = False) -> None:
+    def compile_step(self, backend: str = "inductor", mode: str | None = None, dynamic_batch: bool = False,
+                     scope: str = "step") -> None:
         """Compile the two step functions (fullgraph, static shapes): one graph each per batch size,
         traced on its first call, so stepping on and past the window boundary never recompiles; a new
         batch size compiles anew, a new set of rows of a size seen does not (models/warmup.py traces
         every size before play). mode "reduce-overhead": CUDA graphs. `dynamic_batch`: one graph for
-        every batch of 2 or more of an index tensor's rows (1 and all rows in order stay their own)."""
-        self._dynamic_batch = dynamic_batch
+        every batch of 2 or more of an index tensor's rows (1 and all rows in order stay their own).
+        scope "blocks": compile each block instead (their shared code once per shape, whatever the depth) and, with
+        mode "reduce-overhead" on CUDA, capture whole steps by hand (`capture_step`; step_graphs.py)."""
+        if scope not in ("step", "blocks"):
+            raise ValueError(f"compile scope must be step or blocks, got {scope!r}")
         use_inductor_cache()               # a later process reads these graphs back instead of compiling them anew
+        if scope == "blocks":
+            compile_blocks(self, backend)
+            self._dynamic_batch = False
+            self._compiled_step = (self._step_filling, self._step_full)
+            on_cuda = self.time_mod.weight.device.type == "cuda"
+            self._step_graphs = StepGraphs() if mode == "reduce-overhead" and on_cuda else None
+            return
+        self._dynamic_batch = dynamic_batch
         opts = dict(backend=backend, mode=mode, fullgraph=True, dynamic=None if dynamic_batch else False)
         self._compiled_step = (torch.compile(self._step_filling, **opts), torch.compile(self._step_full, **opts))
+
+    @property
+    def step_graphs(self) -> StepGraphs | None:
+        """The hand-captured CUDA graphs of scope "blocks" (None otherwise)."""
+        return self._step_graphs
+
+    @torch.no_grad()
+    def capture_step(self, controls: Tensor, noise: Tensor, slots: Slots = None) -> None:
+        """Capture the step of this many rows (any of them, or all in order) in their ring phase as a CUDA graph
+        (scope "blocks" on CUDA). It runs the step once first, stepping those rows' state but not the host's frame
+        count: only while no session is open, with the cache reset after (models/warmup.py)."""
+        if self._step_graphs is None:
+            raise RuntimeError("capture_step needs compile_step(scope='blocks', mode='reduce-overhead') on CUDA")
+        rows_list, rows = self._rows(slots, controls.device, slices=False)
+        full = min(self._host_frames[r] for r in rows_list) >= self.cfg.window
+        fn = self._step_full if full else self._step_filling
+        self._step_graphs.capture(graph_key(rows, len(rows_list), full), fn, controls, noise, rows)
 
     @property
     def step_compiled(self) -> bool:
@@ -331,6 +370,6 @@ class Generator(nn.Module):
         c = self.time_embed(torch.full((inputs.shape[0], 1), t, device=inputs.device))
         contexts = [CachedStep(cache, rows, ring_slot, rot, rot_sink, valid, self.backend, self.kv_splits)
                     for cache in self.caches]
-        x = self.run_blocks(x, self.time_mod(F.silu(c)), contexts)
+        x = self.run_blocks(x, self.time_mod(F.silu(c)), contexts, call=self._step_block)
         self.frame_index[rows] += 1
         return self.output(x, c, h, w)[:, 0]

@@ -76,7 +76,7 @@ class SequenceParallel:
         self.gen.setup_cache(batch, latent_hw, text_len, heads=self.local_heads)
 
     # ---- the loop over the blocks, tokens sharded ----------------------------------------------
-    def run_blocks(self, x: Tensor, m: Tensor, contexts, text: Tensor | None = None) -> Tensor:
+    def run_blocks(self, x: Tensor, m: Tensor, contexts, text: Tensor | None = None, call=None) -> Tensor:
         """`Generator.run_blocks` on this rank's tokens of every frame; x (B, F, T, d) whole in and out."""
         b, f, t, d = x.shape
         if t % self.world:
@@ -94,7 +94,7 @@ class SequenceParallel:
         tp = t // self.world
         local = x[:, :, self.rank * tp:(self.rank + 1) * tp]
         wrapped = (HeadParallel(ctx, self, f) for ctx in contexts)
-        y = type(self.gen).run_blocks(self.gen, local, m, wrapped, text)
+        y = type(self.gen).run_blocks(self.gen, local, m, wrapped, text, call)
         parts = [torch.empty_like(y) for _ in range(self.world)]
         dist.all_gather(parts, y.contiguous(), group=self.group)
         return torch.cat(parts, dim=2)

@@ -25,7 +25,9 @@ compiles on first use, stalling play. `guidance=w` (> 0, camera models) plays ea
 the camera held still and with the player's, and extrapolates w times their difference
 (models/guidance.py): the camera followed more, at twice the generator's time. `kv_splits=n` attends
 the full cache in n key chunks merged by their log-sum-exps (models/attention.py; for large presets on
-GPUs, where one frame's queries leave SMs idle).
+GPUs, where one frame's queries leave SMs idle). `compile_scope="blocks"` compiles each block instead of the whole
+step (a deep preset's warm-up then compiles one block's code per shape, not all of them) and on CUDA captures each
+step as a CUDA graph by hand (models/step_graphs.py).
 
 A model trained on clips of `trained_clip_frames` latent frames (config.json) that plays with a
 window of N frames sees, once the ring is full, N + 1 positions; if that is more than it was
@@ -70,7 +72,7 @@ class AaptRenderer:
                  max_sessions: int = 4, controls: dict[str, dict] | Sequence[str] | None = None,
                  light_decoder: bool = True, seed: int = 0, threads: int | None = None, start: str | None = None,
                  compile: bool | str = False, window: int | None = None, fp8: bool = False, guidance: float = 0.0,
-                 kv_splits: int = 1):
+                 kv_splits: int = 1, compile_scope: str = "step"):
         from ..controls.encoding import control_channels
         from ..controls.registry import get_control
 
@@ -117,11 +119,14 @@ class AaptRenderer:
             raise ValueError(f"aapt kv_splits must be a whole number >= 1, got {kv_splits!r}")
         self.model.generator.kv_splits = kv_splits
         self.setup_cache(max_sessions)
+        if compile_scope not in ("step", "blocks"):
+            raise ValueError(f"aapt compile_scope must be step or blocks, got {compile_scope!r}")
         if compile:           # True: Inductor (+ CUDA graphs on CUDA); a string: that torch.compile backend
             backend = compile if isinstance(compile, str) else "inductor"
             cuda_graphs = backend == "inductor" and self.device.type == "cuda"
             self.model.generator.compile_step(backend, mode="reduce-overhead" if cuda_graphs else None,
-                                              dynamic_batch=True)     # a graph per phase for sizes >= 2
+                                              dynamic_batch=True,     # a graph per phase for sizes >= 2
+                                              scope=compile_scope)
         self.decoder = StreamingDecoder(self.model.vae, light=light_decoder, sessions=max_sessions)
         self.free_slots = list(range(max_sessions))
         self.spec = RendererSpec(
@@ -132,7 +137,8 @@ class AaptRenderer:
                   "dtype": str(torch_dtype).removeprefix("torch."), "max_sessions": max_sessions,
                   "generator_params": generator_params, "start": self.start, "compile": compile,
                   "fp8": fp8, "fp8_linears": fp8_linears, "guidance": self.guidance.weight if self.guidance else 0.0,
-                  "kv_splits": kv_splits}, static_batches=bool(compile))
+                  "kv_splits": kv_splits, "compile_scope": compile_scope if compile else None},
+            static_batches=bool(compile))
         self.trained_frames = meta.get("trained_clip_frames")
         if isinstance(self.trained_frames, int) and self.trained_frames < gen.window + 1:
             self.spec.info["warning"] = (

@@ -6,7 +6,8 @@ full: none) and kind of rows (all rows in order: a slice of the whole cache; any
 index tensor); CUDA graphs record one per size. The worker steps a compiled renderer only in its bucket
 sizes (runtime/scheduling.py), so the graphs it can ask for are known before the first session
 opens: `warm_up_step` runs each once (three times on CUDA, where CUDA graph trees run a function
-eagerly once, record it on the next call and replay it after), on the generator's own cache
+eagerly once, record it on the next call and replay it after; with the blocks compiled one by one,
+`compile_step(scope="blocks")`, it captures each step by hand instead: step_graphs.py), on the generator's own cache
 rows, then resets the cache to the state `setup_cache` left it in. It runs only while no session
 is open (the renderer checks), so no session's state can change.
 """
@@ -69,11 +70,14 @@ def warm_up_step(gen, batch_sizes, calls: int | None = None, progress=None) -> i
             noise = torch.zeros(len(slots), *prev.shape[1:]).to(prev.device)
             for frames in phases:
                 t0 = time.perf_counter()
-                for _ in range(calls):
+                for _ in range(1 if gen.step_graphs is not None else calls):
                     gen.frame_index[slots] = frames
                     for r in slots:
                         gen._host_frames[r] = frames
-                    gen.step(controls, noise, slots=slots)
+                    if gen.step_graphs is not None:          # scope "blocks" on CUDA: captured by hand
+                        gen.capture_step(controls, noise, slots=slots)
+                    else:
+                        gen.step(controls, noise, slots=slots)
                 done += 1
                 if progress is not None:
                     progress(done, total, len(slots), frames >= gen.cfg.window, time.perf_counter() - t0)

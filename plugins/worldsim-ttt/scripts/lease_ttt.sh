@@ -5,8 +5,10 @@
 #   bash plugins/worldsim-ttt/scripts/lease_ttt.sh collect   # call 2: model_f16.tar.* (<= 15 MiB each) + results.tar into $OUT
 #   bash plugins/worldsim-ttt/scripts/lease_ttt.sh --dry-run # here, before a lease: the same path, tiny, CPU, seconds
 #   bash plugins/worldsim-ttt/scripts/lease_ttt.sh start-pair  # on a 2-GPU machine: the TTT-MLP model on GPU 0 (WD) and
-#       the segment-local baseline (--kind none, no bench) on GPU 1 ($WD-local), same films and budget; then
-#       `collect` and `WD=/tmp/wd/ttt-local ... collect` (one call each)
+#       the segment-local baseline (--kind none, no bench) on GPU 1 ($WD-local), same films and budget (ONE_GPU=1: both
+#       on GPU 0, 7 render workers each); then
+#       `collect` and `WD=/tmp/wd/ttt-local ... collect` (one call each; results_ttt-local.tar for the second), or the
+#       films alone in one call: `NO_MODEL=1 ... collect; NO_MODEL=1 WD=/tmp/wd/ttt-local ... collect`
 # The driver (film_lease.py, one Python process started with setsid nohup in call 1: processes started
 # after a call ends cannot load torch) renders training films on 14 CPU workers, fine-tunes the
 # long-form model from worldsim/assets/default for MINUTES (3-s films, then 9-s ones), renders both
@@ -34,11 +36,11 @@ follow() {   # progress until the driver ends or $1 seconds after this call star
     done
 }
 
-collect() {  # $1: where the files go
-    local out=$1
-    [ -d "$WD/model_f16" ] && tar cf - -C "$WD" model_f16 | split -b 15M - "$out/model_f16.tar."
-    (cd "$WD" && tar cf "$out/results.tar" driver.log driver.out bench_film.json ./*.mp4 2>/dev/null)
-    ls -la "$out"; tar tvf "$out/results.tar"
+collect() {  # $1: where the files go; NO_MODEL=1: the results alone (two runs' fit one call, their models do not)
+    local out=$1 name=results; [ "$(basename "$WD")" = ttt ] || name=results_$(basename "$WD")
+    [ -d "$WD/model_f16" ] && [ -z "${NO_MODEL:-}" ] && tar cf - -C "$WD" model_f16 | split -b 15M - "$out/model_f16.tar."
+    (cd "$WD" && tar cf "$out/$name.tar" driver.log driver.out bench_film.json ./*.mp4 2>/dev/null)
+    ls -la "$out"; tar tvf "$out/$name.tar"
 }
 
 case "${1:-}" in
@@ -59,11 +61,14 @@ start-pair)
     cp -r worldsim pyproject.toml /tmp/repo/ && cp -r plugins/worldsim-ttt /tmp/repo/plugins/
     export PYTHONPATH=/tmp/site:/tmp/repo:/tmp/repo/plugins/worldsim-ttt
     cd /tmp/repo
+    # ONE_GPU=1 (only the 1-GPU kind lent): both on GPU 0 (two 128x128 fine-tunes of the default preset fit beside each
+    # other), each rendering its films with half the CPU workers
+    local_gpu=1; workers=14; if [ -n "${ONE_GPU:-}" ]; then local_gpu=0; workers=7; fi
     CUDA_VISIBLE_DEVICES=0 setsid nohup $PY plugins/worldsim-ttt/scripts/film_lease.py --work "$WD" --device cuda \
-        --workers 14 --checkpoint worldsim/assets/default $DRIVER_ARGS > "$WD/driver.out" 2>&1 < /dev/null &
+        --workers $workers --checkpoint worldsim/assets/default $DRIVER_ARGS > "$WD/driver.out" 2>&1 < /dev/null &
     echo $! > "$WD/driver.pid"
-    CUDA_VISIBLE_DEVICES=1 setsid nohup $PY plugins/worldsim-ttt/scripts/film_lease.py --work "$WD-local" --device cuda \
-        --workers 14 --checkpoint worldsim/assets/default $DRIVER_ARGS --kind none --no-bench \
+    CUDA_VISIBLE_DEVICES=$local_gpu setsid nohup $PY plugins/worldsim-ttt/scripts/film_lease.py --work "$WD-local" --device cuda \
+        --workers $workers --checkpoint worldsim/assets/default $DRIVER_ARGS --kind none --no-bench \
         > "$WD-local/driver.out" 2>&1 < /dev/null &
     echo $! > "$WD-local/driver.pid"
     follow "${2:-570}"; tail -n 3 "$WD-local/driver.log" ;;
