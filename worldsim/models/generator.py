@@ -319,7 +319,7 @@ class Generator(nn.Module):
             on_cuda = self.time_mod.weight.device.type == "cuda"
             self._step_graphs = StepGraphs() if mode == "reduce-overhead" and on_cuda else None
             return
-        self._dynamic_batch = dynamic_batch
+        self._dynamic_batch, self._step_block, self._step_graphs = dynamic_batch, None, None
         opts = dict(backend=backend, mode=mode, fullgraph=True, dynamic=None if dynamic_batch else False)
         self._compiled_step = (torch.compile(self._step_filling, **opts), torch.compile(self._step_full, **opts))
 

@@ -52,8 +52,9 @@ def warm_up_step(gen, batch_sizes, calls: int | None = None, progress=None) -> i
     """Run the compiled step once per (row set, ring phase), as `AaptRenderer.step` calls it
     (controls in the cache's dtype, float32 noise), then reset the cache. Returns the number of
     graphs dynamo made. `progress(done, total, rows, full, seconds)`, if given, is called after each
-    (row set, phase) with the seconds it took: a large preset's warm-up takes minutes. Raises dynamo's recompile limit when more graphs than it are needed
-    (the default, 8, is below the 9 that buckets 1..128 with 128 rows make: the 9th would run eagerly)."""
+    (row set, phase) with the seconds it took: a large preset's warm-up takes minutes. Raises dynamo's
+    recompile limit when more graphs than it are needed (the default, 8, is below the 9 that buckets
+    1..128 with 128 rows make: the 9th would run eagerly)."""
     if not gen.step_compiled:
         raise RuntimeError("warm_up_step needs a compiled step (Generator.compile_step)")
     sets = step_row_sets(batch_sizes, len(gen._host_frames))
