@@ -77,6 +77,14 @@ def test_true_captions_agree_at_least_as_well_as_wrong_ones(made, tmp_path, cli,
         assert right["mean"][h] >= other["mean"][h], h
 
 
+def test_without_a_classifier_the_shipped_one_judges(made, tmp_path, cli, capsys):
+    tmp, film, truth = made
+    assert cli(["ttt", "agreement", str(film), str(board(tmp_path / "b.toml", truth)), "--seconds-per-segment", SPS,
+                "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["predicted"]) == len(WORLDS) and set(result["mean"]) == set(HEADS)
+
+
 def test_the_table(made, tmp_path, cli, capsys):
     tmp, film, truth = made
     assert cli(["ttt", "agreement", str(film), str(board(tmp_path / "b.toml", truth)), "--classifier",

@@ -40,6 +40,9 @@ MOVE_ACTION = {                                                         # player
 }
 CLIP_FRAMES = 12
 WEIGHTS, CONFIG = "classifier.safetensors", "classifier.json"
+# The classifier `worldsim ttt agreement` reads by default: one judge for every film and session (docs/ttt.md, where its
+# training command and held-out accuracy are).
+SHIPPED = Path(__file__).parent / "assets" / "caption_classifier"
 
 
 @dataclass

@@ -57,7 +57,8 @@ def register(subparsers) -> None:
     a = sub.add_parser("agreement", help="score a rendered film's scenes against their storyboard captions")
     a.add_argument("film", help="the mp4 that `worldsim ttt render` wrote")
     a.add_argument("storyboard", help="the storyboard (TOML) it was rendered from")
-    a.add_argument("--classifier", required=True, help="a folder written by `worldsim ttt classifier train`")
+    a.add_argument("--classifier", default=None, help="a folder written by `worldsim ttt classifier train` "
+                   "(default: the one shipped with the plugin, docs/ttt.md)")
     a.add_argument("--seconds-per-segment", type=float, default=3.0,
                    help="the model segment length the film was rendered with (default 3)")
     a.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -122,12 +123,13 @@ def _positive(value, option: str):
         raise WorldsimUserError(f"{option} must be > 0, got {value}")
 
 
-def _classifier(path: str):
+def _classifier(path: str | None):
     from pathlib import Path
 
     from worldsim.errors import WorldsimUserError
 
-    from .caption_classifier import load_classifier
+    from .caption_classifier import SHIPPED, load_classifier
+    path = SHIPPED if path is None else path
     if not Path(path).is_dir():
         raise WorldsimUserError(f"{path}: no such classifier folder")
     return load_classifier(path)
