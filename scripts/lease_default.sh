@@ -93,7 +93,9 @@
 #   1) the paper's quality pair (issue 17): the TTT-MLP long-form model and the segment-local baseline trained the same
 #      way, side by side on GPU 0:  ONE_GPU=1 MINUTES=4 bash plugins/worldsim-ttt/scripts/lease_ttt.sh start-pair 560
 #      then in one call:  L=plugins/worldsim-ttt/scripts/lease_ttt.sh; bash $L follow 200; NO_MODEL=1 bash $L collect;
-#      NO_MODEL=1 WD=/tmp/wd/ttt-local bash $L collect     (the films; consistency and agreement measured on the CPU)
+#      NO_MODEL=1 WD=/tmp/wd/ttt-local bash $L collect     (the films), then on the CPU, each results tar unpacked into
+#      runs/leaseN/{ttt,ttt-local}:  python plugins/worldsim-ttt/scripts/film_pair.py runs/leaseN/ttt runs/leaseN/ttt-local \
+#        --labels TTT-MLP local    (caption agreement by the shipped judge and scene consistency, a Markdown row each)
 #   2) `measure3` (~7 min): the step compiled by blocks against the whole step (issue 14), its gpu tests first.
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A

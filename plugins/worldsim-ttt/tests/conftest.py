@@ -31,3 +31,16 @@ def cli():
 
     with registered(plugins, "ttt", "worldsim_ttt.plugin:register"):     # as the pyproject's entry point
         yield main
+
+
+@pytest.fixture
+def script():
+    """A module of the plugin's scripts/ folder by name (they are no package), loaded from its file."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -1,15 +1,11 @@
 """scripts/film_strip.py: a captioned frame per model segment, rows of films of one storyboard."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from worldsim_ttt.render import write_film
 from worldsim_ttt.storyboard import load_storyboard
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "film_strip.py"
 BOARD = """
 [[segment]]
 text = "through a pine forest at dawn"
@@ -21,17 +17,11 @@ seconds = 1.0
 """
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("film_strip", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-def test_one_captioned_frame_per_segment(tmp_path, capsys):
+def test_one_captioned_frame_per_segment(tmp_path, capsys, script):
     from PIL import Image
 
-    strip = load()
+    strip = script("film_strip")
     board = tmp_path / "board.toml"
     board.write_text(BOARD)
     # 3 model segments of 0.5 s at 24 fps, 13 frames each: segment k is grey level 60 k
@@ -52,8 +42,8 @@ def test_one_captioned_frame_per_segment(tmp_path, capsys):
     assert "3 segments x 2 rows" in capsys.readouterr().out
 
 
-def test_mistakes_are_one_line_errors(tmp_path, capsys):
-    strip = load()
+def test_mistakes_are_one_line_errors(tmp_path, capsys, script):
+    strip = script("film_strip")
     board = tmp_path / "board.toml"
     board.write_text(BOARD)
     assert strip.main([str(tmp_path / "missing.mp4"), str(board), "-o", str(tmp_path / "s.png")]) == 2
