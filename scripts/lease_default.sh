@@ -89,7 +89,7 @@
 #   then `measure2` (~8 min): 1.3b e2e compiled at 4 sessions (issue 14), the film table with exact vs TF32 TTT dots (17).
 #   Ran as the fourteenth lease (docs/TRAINING.md): 234 steps, worse than its own 110 and not better than the default on
 #   either seed set; stage 3 has stopped paying. measure2's 1.3b warm-up ran past its limit (~1 min a graph, 8 graphs).
-# Plan 15 (next; one GPU, ~22 min): what waits for a GPU in issues 17 and 14.
+# Plan 15 (next; one GPU, ~27 min): what waits for a GPU in issues 17 and 14.
 #   1) the paper's quality pair (issue 17): the TTT-MLP long-form model and the segment-local baseline trained the same
 #      way, side by side on GPU 0:  ONE_GPU=1 MINUTES=4 bash plugins/worldsim-ttt/scripts/lease_ttt.sh start-pair 560
 #      then in one call:  L=plugins/worldsim-ttt/scripts/lease_ttt.sh; bash $L follow 200; NO_MODEL=1 bash $L collect;
@@ -97,6 +97,8 @@
 #      runs/leaseN/{ttt,ttt-local}:  python plugins/worldsim-ttt/scripts/film_pair.py runs/leaseN/ttt runs/leaseN/ttt-local \
 #        --labels TTT-MLP local    (caption agreement by the shipped judge and scene consistency, a Markdown row each)
 #   2) `measure3` (~7 min): the step compiled by blocks against the whole step (issue 14), its gpu tests first.
+#   3) `measure4` (~4 min): the TTT-MLP backward with its checkpoint groups re-run all at once (issue 17), gpu tests first.
+#   Plan 15 in all: ~27 min with the machine's start; if time runs short, 3) before 2).
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
 # on GPU 0 (13 worker processes: each holds ~8.5 GiB of GPU 0, and 18 ran it out of memory in the sixth lease) and encoded with the init's VAE; B reads A's latents (--latents-from). Both
@@ -343,6 +345,19 @@ measure3)   # issue 14 on one GPU (~7 min): the step compiled by blocks (session
         --worker-log $B/worker_1.3b_4_blocks.log > $B/1.3b_blocks_4.json 2> $B/1.3b_blocks_4.err
     echo "1.3b_blocks_4: $(tail -c 700 $B/1.3b_blocks_4.json) $(tail -n 2 $B/1.3b_blocks_4.err)"
     tar cf "$OUT/measure.tar" -C /tmp measure ;;
+measure4)   # issue 17 on one GPU (~4 min): the TTT-MLP backward with every checkpoint group re-run at once
+            # ($WORLDSIM_TTT_MLP_RERUN=parallel, session 16) against the inline re-run: its gpu tests, then the kernels'
+            # bench at 48 heads, 18k and 101k tokens (the backward's target: >= 5x torch at 18k). In $OUT/measure4.tar
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
+    B=/tmp/measure4; rm -rf $B; mkdir -p $B
+    timeout 200 python3 -m pytest -m gpu -q -rf --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider -s \
+        plugins/worldsim-ttt/tests/test_triton_split.py -k parallel_rerun > $B/gpu_tests.txt 2>&1; tail -n 6 $B/gpu_tests.txt
+    for r in inline parallel; do
+        WORLDSIM_TTT_MLP_RERUN=$r timeout 150 python3 -m worldsim_ttt.bench --backends triton --heads 48 \
+            --lengths 18432 101376 --json > $B/ttt_rerun_$r.json 2> $B/ttt_rerun_$r.err
+        echo "rerun $r: $(head -c 1500 $B/ttt_rerun_$r.json) $(tail -n 2 $B/ttt_rerun_$r.err)"; done
+    tar cf "$OUT/measure4.tar" -C /tmp measure4 ;;
 probe)      # stage 3's discriminator alone (scripts/d_probe.py, ~5 min): 192 walks of 81 frames rendered and encoded with the
             # shipped model, D against its free rollouts at several (d_lr, r_lambda), judged on 64 walks it never saw
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
@@ -392,5 +407,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|probe|fp8|sp|measure2|measure3|sharpen|sharpen-ship [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|probe|fp8|sp|measure2|measure3|measure4|sharpen|sharpen-ship [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac

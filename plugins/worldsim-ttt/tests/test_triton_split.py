@@ -179,6 +179,31 @@ def test_split_forward_gradients_in_interpreter(forward, fc):
     assert CKPT_EVERY == 16
 
 
+@interpreter
+def test_parallel_rerun_gives_the_same_gradients_in_interpreter(monkeypatch):
+    """$WORLDSIM_TTT_MLP_RERUN=parallel: every checkpoint group re-run by its own program before the walk back (18
+    mini-batches: a full group of 16 and one of 2, two heads: 4 programs), the same arithmetic as re-running them
+    one after another inside it."""
+    args = [a.requires_grad_() for a in tiny(B=1, H=2, n=18, seed=3)]
+    cot = torch.randn(args[0].shape, generator=torch.Generator().manual_seed(4))
+    grads = {}
+    for rerun in ("inline", "parallel"):
+        monkeypatch.setenv("WORLDSIM_TTT_MLP_RERUN", rerun)
+        kernels = interpreted(mlp_kernels("chunked"))
+        assert (kernels.rerun is not None) == (rerun == "parallel")
+        with threaded_grid():
+            z = TTTScan.apply(kernels, 16, *args)
+            grads[rerun] = torch.autograd.grad(z, args, cot)
+    for a, b in zip(grads["inline"], grads["parallel"]):
+        assert torch.equal(a, b)
+    z_ref = dual.scan(dual.mlp_step, dual.initial_mlp_state(1, *args[6:], torch.float32), *args[:6], 16)[0]
+    ref = torch.autograd.grad(z_ref, args, cot)
+    assert max(rel(g, r) for g, r in zip(grads["parallel"], ref)) < 1e-4
+    monkeypatch.setenv("WORLDSIM_TTT_MLP_RERUN", "sometimes")
+    with pytest.raises(ValueError, match=r"\$WORLDSIM_TTT_MLP_RERUN must be inline or parallel, got 'sometimes'"):
+        mlp_kernels()
+
+
 def test_forward_choice(monkeypatch):
     monkeypatch.delenv("WORLDSIM_TTT_MLP_FORWARD", raising=False)
     assert mlp_kernels() is FORWARDS["paired"] and mlp_kernels("chunked") is MLP_KERNELS
@@ -274,6 +299,28 @@ def check_gradients_match_chunked(H: int, L: int, dtype: str, tol: float, forwar
     errors = [rel(a.float(), b.float()) for a, b in zip(*outs)]
     print(forward, "vs chunked", H, L, dtype, "z and gradients", " ".join(f"{e:.2e}" for e in errors))
     assert max(errors) < tol, errors
+
+
+def check_parallel_rerun_equals_inline(H: int, L: int) -> None:
+    """$WORLDSIM_TTT_MLP_RERUN=parallel against the inline re-run, after the default (paired) forward: the same
+    arithmetic in two kernels (the compiler may still contract or order a few operations differently)."""
+    from worldsim_ttt.triton_mlp import _mlp_rerun
+    args = [a.requires_grad_() for a in op_args("mlp", random_inputs("mlp", 2, H, L, 64, device="cuda", seed=H))]
+    cot = torch.randn_like(args[0])
+    grads = []
+    for kernels in (FORWARDS["paired"], FORWARDS["paired"].variant(rerun=_mlp_rerun)):
+        z = TTTScan.apply(kernels, 64, *args)
+        grads.append(torch.autograd.grad(z, args, cot))
+    errors = [rel(a, b) for a, b in zip(*grads)]
+    print("parallel re-run vs inline", H, L, "bit for bit:", [torch.equal(a, b) for a, b in zip(*grads)],
+          "relative differences", " ".join(f"{e:.1e}" for e in errors))
+    assert max(errors) < 1e-6, errors
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("H", [5, 48])
+def test_parallel_rerun_equals_inline_gpu(H):
+    gpu_check("parallel_rerun_equals_inline", H, 64 * 53)    # 53 mini-batches: groups 16, 16, 16, 5
 
 
 # fp32 against the torch reference. bf16 against the chunked forward (the same backward): at H=48 and this length

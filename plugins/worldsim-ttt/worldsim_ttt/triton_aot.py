@@ -135,14 +135,17 @@ def scan_launches(kernels, heads: int = 4, length: int = 512, dim: int = 64, min
 
 
 def report(forwards=("chunked", "split", "paired"), arch: int = 90, **shape) -> list[KernelReport]:
-    """Each MLP forward's kernels (forward, backward), and the TTT-Linear pair, compiled for sm_<arch>."""
+    """Each MLP forward's kernels (forward, backward), the backward with its groups re-run beforehand
+    ($WORLDSIM_TTT_MLP_RERUN=parallel: _mlp_rerun, then _mlp_bwd without its re-run), and the TTT-Linear pair,
+    compiled for sm_<arch>."""
     from worldsim_ttt.triton_linear import LINEAR_KERNELS
-    from worldsim_ttt.triton_mlp import FORWARDS
+    from worldsim_ttt.triton_mlp import FORWARDS, _mlp_rerun
     rows, seen = [], set()
-    runs = [(FORWARDS[f], False) for f in forwards] + [(LINEAR_KERNELS, True)]
+    runs = [(FORWARDS[f], False) for f in forwards] + [(FORWARDS["chunked"].variant(rerun=_mlp_rerun), False),
+                                                       (LINEAR_KERNELS, True)]
     for kernels, linear in runs:
         for fn, args, kwargs in scan_launches(kernels, linear=linear, **shape):
-            key = (fn.__name__, kwargs.get("num_warps"), kwargs.get("FC"))
+            key = (fn.__name__, kwargs.get("num_warps"), kwargs.get("FC"), kwargs.get("RERUN"))
             if key not in seen:
                 seen.add(key)
                 rows.append(compile_launch(fn, args, kwargs, arch))

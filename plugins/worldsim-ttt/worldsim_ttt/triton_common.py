@@ -142,17 +142,17 @@ class ScanKernels:
 
     def __init__(self, fwd, bwd, fwd_scratch, bwd_scratch, num_warps: tuple[int, int] = (4, 4),
                  fp32_precision: tuple[str, str] = ("tf32x3", "tf32x3"), fast_math: tuple[bool, bool] = (False, False),
-                 split: int = 0, exchange_tiles: int = 1):
+                 split: int = 0, exchange_tiles: int = 1, rerun=None):
         self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch = fwd, bwd, fwd_scratch, bwd_scratch
         self.num_warps, self.fp32_precision, self.fast_math = tuple(num_warps), tuple(fp32_precision), tuple(fast_math)
-        self.split, self.exchange_tiles = split, exchange_tiles
+        self.split, self.exchange_tiles, self.rerun = split, exchange_tiles, rerun
 
-    def variant(self, num_warps=None, fp32_precision=None, fast_math=None, split=None) -> "ScanKernels":
+    def variant(self, num_warps=None, fp32_precision=None, fast_math=None, split=None, rerun=None) -> "ScanKernels":
         """The same kernels launched with other settings (None keeps this one's)."""
         return ScanKernels(self.fwd, self.bwd, self.fwd_scratch, self.bwd_scratch, num_warps or self.num_warps,
                            fp32_precision or self.fp32_precision,
                            self.fast_math if fast_math is None else fast_math, self.split if split is None else split,
-                           self.exchange_tiles)
+                           self.exchange_tiles, rerun or self.rerun)
 
 
 def launch_forward(kernels: ScanKernels, mini_batch: int, F: int, q, k, target, eta, lnw, lnb, init, save: bool,
@@ -205,14 +205,21 @@ class TTTScan(torch.autograd.Function):
         B, H, L, D = q.shape
         S = ckpt.shape[-1]
         dq, dk, dt, deta = (torch.empty_like(x) for x in (q, k, target, eta))
-        scratch_size = ctx.kernels.bwd_scratch(S, ctx.mini_batch, D, ctx.F, CKPT_EVERY)
-        scratch = q.new_empty((B * H, scratch_size), dtype=torch.float32)
+        kernels, n_ck = ctx.kernels, ckpt.shape[1]
+        scratch_size = kernels.bwd_scratch(S, ctx.mini_batch, D, ctx.F, CKPT_EVERY)
+        common = dict(D=D, F=ctx.F, BS=ctx.mini_batch, CK=CKPT_EVERY, PREC=kernels.fp32_precision[1],
+                      FAST=kernels.fast_math[1], num_warps=kernels.num_warps[1], num_stages=1)
+        extra = {}
+        if kernels.rerun is not None:     # every group re-run at once, one program each, before the backward walks them
+            scratch = q.new_empty((B * H * n_ck, scratch_size), dtype=torch.float32)
+            kernels.rerun[(B * H * n_ck,)](k, target, eta, lnw, lnb, ckpt, scratch, L, H=H, **common)
+            extra = dict(RERUN=False)
+        else:
+            scratch = q.new_empty((B * H, scratch_size), dtype=torch.float32)
         dstate = q.new_empty((B * H, S), dtype=torch.float32)
         dln = q.new_empty((B * H, 2, D), dtype=torch.float32)
-        ctx.kernels.bwd[(B * H,)](q, k, target, eta, lnw, lnb, ckpt, scratch, dz.contiguous(), dq, dk, dt, deta,
-                                  dstate, dln, L, H=H, D=D, F=ctx.F, BS=ctx.mini_batch, CK=CKPT_EVERY,
-                                  PREC=ctx.kernels.fp32_precision[1],
-                                  FAST=ctx.kernels.fast_math[1], num_warps=ctx.kernels.num_warps[1], num_stages=1)
+        kernels.bwd[(B * H,)](q, k, target, eta, lnw, lnb, ckpt, scratch, dz.contiguous(), dq, dk, dt, deta,
+                              dstate, dln, L, H=H, **common, **extra)
         dstate = dstate.view(B, H, S).sum(0)
         sizes = [torch.Size(shape[1:]).numel() for shape, _ in ctx.param_meta]
         dparams = [g.reshape(shape).to(dtype) for g, (shape, dtype)

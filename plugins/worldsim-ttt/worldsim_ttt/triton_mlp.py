@@ -94,15 +94,54 @@ def _mlp_fwd_chunked(Q, K, T, ETA, LNW, LNB, INIT, Z, CKPT, SCR, L, H, D: tl.con
 
 
 @triton.jit
+def _rerun_group(K, T, ETA, CKPT, scr, yk, gamma, beta, tok, prog, m0, cnt, rd, rc, rb, L,
+                 D: tl.constexpr, F: tl.constexpr, FC: tl.constexpr, BS: tl.constexpr, PREC: tl.constexpr,
+                 FAST: tl.constexpr):
+    """A checkpoint group's updates again from its checkpoint: scratch state i -> i + 1, MLP(k) of each mini-batch
+    into yk (program `prog` of the (batch, head) the tokens at `tok` belong to)."""
+    S: tl.constexpr = 2 * D * F + F + D
+    _copy_state(scr, CKPT, rd, rc, D, F, FC)
+    tl.debug_barrier()
+    for i in range(cnt):
+        so, sn = scr + i * S, scr + (i + 1) * S
+        offs = tok + ((m0 + i) * BS + rb)[:, None] * D + rd[None, :]
+        k = tl.load(K + offs).to(tl.float32)
+        tgt = tl.load(T + offs).to(tl.float32)
+        e = tl.load(ETA + prog.to(tl.int64) * L + (m0 + i) * BS + rb).to(tl.float32) / BS
+        _update_chunked(k, tgt, e, so, sn, yk + i * BS * D, gamma, beta, rd, rc, D, F, FC, PREC, FAST, True)
+
+
+@triton.jit
+def _mlp_rerun(K, T, ETA, LNW, LNB, CKPT, BUF, L, H, D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr,
+               CK: tl.constexpr, PREC: tl.constexpr, FAST: tl.constexpr):
+    """Every checkpoint group's re-run at once, one program per (batch, head, group), into BUF [B*H*n_ck, bwd scratch]:
+    what _mlp_bwd otherwise does group after group on its sequential path ($WORLDSIM_TTT_MLP_RERUN=parallel)."""
+    FC: tl.constexpr = 32 if F > 32 else F
+    S: tl.constexpr = 2 * D * F + F + D
+    n = L // BS
+    n_ck = tl.cdiv(n, CK)
+    pid = tl.program_id(0)
+    prog, grp = pid // n_ck, pid % n_ck
+    h = prog % H
+    rd, rc, rb = tl.arange(0, D), tl.arange(0, FC), tl.arange(0, BS)
+    gamma, beta = tl.load(LNW + h * D + rd), tl.load(LNB + h * D + rd)
+    scr = BUF + pid.to(tl.int64) * ((CK + 1) * S + CK * BS * D)
+    _rerun_group(K, T, ETA, CKPT + pid.to(tl.int64) * S, scr, scr + (CK + 1) * S, gamma, beta,
+                 prog.to(tl.int64) * L * D, prog, grp * CK, tl.minimum(CK, n - grp * CK), rd, rc, rb, L,
+                 D, F, FC, BS, PREC, FAST)
+
+
+@triton.jit
 def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DLN, L, H,
              D: tl.constexpr, F: tl.constexpr, BS: tl.constexpr, CK: tl.constexpr, PREC: tl.constexpr,
-             FAST: tl.constexpr):
+             FAST: tl.constexpr, RERUN: tl.constexpr = True):
     """The states of a checkpoint group and the state adjoint live in per-program buffers (L2-resident);
     every step works through them one hidden chunk (FC columns) at a time, so tiles stay small
     (32 columns: with 3xTF32 operands, 64 would need more shared memory than an SM has).
     Scratch per program (_bwd_scratch): the group's CK + 1 states, then MLP(k) [BS, D] of each of the
     group's mini-batches from the re-run (caching the [BS, F] hidden activations too was slower: more
-    pointer tiles, more register spills)."""
+    pointer tiles, more register spills). RERUN False: _mlp_rerun filled every group's scratch beforehand, SCR
+    [B*H*n_ck, scratch], and the walk back only reads it."""
     FC: tl.constexpr = 32 if F > 32 else F
     pid = tl.program_id(0)
     h = pid % H
@@ -112,8 +151,7 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
     n = L // BS
     n_ck = tl.cdiv(n, CK)
     tok = pid.to(tl.int64) * L * D
-    scr = SCR + pid.to(tl.int64) * ((CK + 1) * S + CK * BS * D)
-    yk = scr + (CK + 1) * S                   # [CK, BS, D]: MLP(k) at each mini-batch's old state
+    G: tl.constexpr = (CK + 1) * S + CK * BS * D    # a group's scratch: CK + 1 states, then [CK, BS, D] MLP(k)
     adj = DSTATE + pid.to(tl.int64) * S      # adjoint of the state after the step being processed
     for c in range(F // FC):
         p1, pb, p2 = chunk_pointers(adj, c, rd, rc, D, F, FC)
@@ -127,16 +165,13 @@ def _mlp_bwd(Q, K, T, ETA, LNW, LNB, CKPT, SCR, DZ, DQ, DK, DT, DETA, DSTATE, DL
         grp = n_ck - 1 - gi
         m0 = grp * CK
         cnt = tl.minimum(CK, n - m0)
-        _copy_state(scr, CKPT + (pid.to(tl.int64) * n_ck + grp) * S, rd, rc, D, F, FC)
-        tl.debug_barrier()
-        # 1. re-run the group's updates: scratch[i] -> scratch[i + 1]
-        for i in range(cnt):
-            so, sn = scr + i * S, scr + (i + 1) * S
-            offs = tok + ((m0 + i) * BS + rb)[:, None] * D + rd[None, :]
-            k = tl.load(K + offs).to(tl.float32)
-            tgt = tl.load(T + offs).to(tl.float32)
-            e = tl.load(ETA + pid.to(tl.int64) * L + (m0 + i) * BS + rb).to(tl.float32) / BS
-            _update_chunked(k, tgt, e, so, sn, yk + i * BS * D, gamma, beta, rd, rc, D, F, FC, PREC, FAST, True)
+        if RERUN:    # 1. re-run the group's updates: scratch[i] -> scratch[i + 1]
+            scr = SCR + pid.to(tl.int64) * G
+            _rerun_group(K, T, ETA, CKPT + (pid.to(tl.int64) * n_ck + grp) * S, scr, scr + (CK + 1) * S, gamma, beta,
+                         tok, pid, m0, cnt, rd, rc, rb, L, D, F, FC, BS, PREC, FAST)
+        else:        # _mlp_rerun did it
+            scr = SCR + (pid.to(tl.int64) * n_ck + grp) * G
+        yk = scr + (CK + 1) * S                   # [CK, BS, D]: MLP(k) at each mini-batch's old state
         # 2. back through the group's mini-batches, last first
         for j in range(cnt):
             i = cnt - 1 - j
@@ -254,6 +289,12 @@ SPLIT_COLUMNS = (32, 64, 128)
 # with bf16 tokens 1.76e-3 against 1.75e-3 (their own rounding dominates); its gpu test (against fp64, head by head)
 # passed there: worst head 3.8e-4 in fp32. Not the default: the backward through its checkpoints is not checked.
 DOTS_ENV = "WORLDSIM_TTT_MLP_DOTS"
+# $WORLDSIM_TTT_MLP_RERUN=parallel: the backward's re-run of every checkpoint group from its checkpoint (a quarter or so
+# of its work, estimated from the dots a mini-batch costs) at once, one program per (batch, head, group), before the
+# walk back, instead of group by group on its sequential path; the same arithmetic, so the same gradients bit for bit
+# (tested in the interpreter), for a scratch of every group at once (~2.5 MB a group and head: 2.2 GB at 48 heads and
+# 18k tokens). Not timed on a GPU yet (docs/BENCHMARKS.md).
+RERUN_ENV = "WORLDSIM_TTT_MLP_RERUN"
 
 
 def mlp_kernels(forward: str | None = None) -> ScanKernels:
@@ -261,7 +302,8 @@ def mlp_kernels(forward: str | None = None) -> ScanKernels:
     $WORLDSIM_TTT_MLP_FORWARD, default "paired": measured on an H200 it equals the torch reference as the chunked
     forward does, and is 12-13 % faster than "split", itself 10-11 % faster than "chunked" at 48 heads and ~2x at the
     film model's 5 (docs/BENCHMARKS.md)); a split forward with $WORLDSIM_TTT_MLP_SPLIT hidden columns a program when
-    that is set; its forward's dots single-pass TF32 with $WORLDSIM_TTT_MLP_DOTS=tf32."""
+    that is set; its forward's dots single-pass TF32 with $WORLDSIM_TTT_MLP_DOTS=tf32; its backward's re-run of
+    the checkpoint groups all at once with $WORLDSIM_TTT_MLP_RERUN=parallel."""
     name = mlp_forward_name(forward)
     kernels = FORWARDS[name]
     columns = os.environ.get(SPLIT_ENV)
@@ -272,7 +314,16 @@ def mlp_kernels(forward: str | None = None) -> ScanKernels:
     dots = os.environ.get(DOTS_ENV, "exact")
     if dots not in ("exact", "tf32"):
         raise ValueError(f"${DOTS_ENV} must be exact or tf32, got {dots!r}")
-    return _tf32_forward(kernels) if dots == "tf32" else kernels
+    rerun = os.environ.get(RERUN_ENV, "inline")
+    if rerun not in ("inline", "parallel"):
+        raise ValueError(f"${RERUN_ENV} must be inline or parallel, got {rerun!r}")
+    kernels = _tf32_forward(kernels) if dots == "tf32" else kernels
+    return _parallel_rerun(kernels) if rerun == "parallel" else kernels
+
+
+@functools.lru_cache(maxsize=None)
+def _parallel_rerun(kernels: ScanKernels) -> ScanKernels:
+    return kernels.variant(rerun=_mlp_rerun)
 
 
 @functools.lru_cache(maxsize=None)
