@@ -11,7 +11,8 @@ from .test_generator import make_generator
 
 
 def test_the_cache_is_under_the_users_cache_folder_unless_one_is_named(monkeypatch, tmp_path):
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "unset")      # recorded, so teardown restores what was there
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert inductor_cache_dir() == tmp_path / ".cache" / "worldsim" / "inductor"
     assert use_inductor_cache() == tmp_path / ".cache" / "worldsim" / "inductor"
@@ -21,7 +22,8 @@ def test_the_cache_is_under_the_users_cache_folder_unless_one_is_named(monkeypat
 
 
 def test_compiling_the_step_points_inductor_at_it(monkeypatch, tmp_path):
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "unset")      # recorded, so teardown restores what was there
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
     make_generator().compile_step(backend="eager")
     assert Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]) == tmp_path / ".cache" / "worldsim" / "inductor"
