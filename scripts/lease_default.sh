@@ -96,8 +96,8 @@
 #      NO_MODEL=1 WD=/tmp/wd/ttt-local bash $L collect     (the films), then on the CPU, each results tar unpacked into
 #      runs/leaseN/{ttt,ttt-local}:  python plugins/worldsim-ttt/scripts/film_pair.py runs/leaseN/ttt runs/leaseN/ttt-local \
 #        --labels TTT-MLP local    (caption agreement by the shipped judge and scene consistency, a Markdown row each)
-#   2) `measure3` (~7 min): the step compiled by blocks against the whole step (issue 14), its gpu tests first.
-#   3) `measure4` (~4 min): the TTT-MLP backward with its checkpoint groups re-run all at once (issue 17), gpu tests first.
+#   2) `bash scripts/lease_measure.sh blocks` (~7 min): the step compiled by blocks against the whole step (issue 14).
+#   3) `bash scripts/lease_measure.sh rerun` (~4 min): the TTT-MLP backward's groups re-run all at once (issue 17).
 #   Plan 15 in all: ~27 min with the machine's start; if time runs short, 3) before 2).
 # The Table 5 plan (issue 12: AAPT's "10-s vs 60-s long-video training" at our scale), start-table5: one long
 # bank, 96 walks of 60 s (1441 video = 361 latent frames; world seeds 0-95, one walk each), rendered once by A
@@ -327,37 +327,6 @@ measure2)   # issues 14 and 17 on one GPU (~8 min): 1.3b served compiled to 4 se
         WORLDSIM_TTT_MLP_DOTS=$d timeout 100 python3 -m worldsim_ttt.bench_film --device cuda --json --variants ttt-mlp \
             local > $B/bench_film_$d.json 2> $B/bench_film_$d.err; echo "film, $d dots:"; tail -n 5 $B/bench_film_$d.json; done
     tar cf "$OUT/measure.tar" -C /tmp measure ;;
-measure3)   # issue 14 on one GPU (~7 min): the step compiled by blocks (session 16: each block's code once per shape, the
-            # step captured as CUDA graphs by hand; models/step_graphs.py) against the whole step traced: its gpu tests,
-            # `bench model` 1.3b in both scopes (ms a step, compile_s), then 1.3b served to 4 sessions compiled by blocks
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-    export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD TORCHINDUCTOR_COMPILE_THREADS=16
-    B=/tmp/measure; rm -rf $B; mkdir -p $B
-    timeout 240 python3 -m pytest -m gpu -q -rf --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider \
-        tests/models/test_step_blocks.py tests/models/test_step_compile.py tests/models/test_warmup.py > $B/gpu_tests.txt 2>&1
-    tail -n 5 $B/gpu_tests.txt
-    for sc in blocks step; do
-        timeout 240 python3 -m worldsim.bench.model --preset 1.3b --res 832x480 --window 21 --steps 30 --device cuda \
-            --compile --compile-scope $sc --json > $B/model_1.3b_$sc.json 2> $B/model_1.3b_$sc.err
-        echo "1.3b, scope $sc: $(tail -c 700 $B/model_1.3b_$sc.json) $(tail -n 2 $B/model_1.3b_$sc.err)"; done
-    timeout ${E2E_S:-240} python3 -c "import sys; from worldsim.cli import main; sys.exit(main(sys.argv[1:]))" bench e2e --device cuda \
-        --seconds 8 --json --preset 1.3b --res 832x480 --window 21 --sessions 4 --compile --compile-scope blocks \
-        --worker-log $B/worker_1.3b_4_blocks.log > $B/1.3b_blocks_4.json 2> $B/1.3b_blocks_4.err
-    echo "1.3b_blocks_4: $(tail -c 700 $B/1.3b_blocks_4.json) $(tail -n 2 $B/1.3b_blocks_4.err)"
-    tar cf "$OUT/measure.tar" -C /tmp measure ;;
-measure4)   # issue 17 on one GPU (~4 min): the TTT-MLP backward with every checkpoint group re-run at once
-            # ($WORLDSIM_TTT_MLP_RERUN=parallel, session 16) against the inline re-run: its gpu tests, then the kernels'
-            # bench at 48 heads, 18k and 101k tokens (the backward's target: >= 5x torch at 18k). In $OUT/measure4.tar
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-    export CUDA_VISIBLE_DEVICES=0 PYTHONPATH=/tmp/site:$PWD:$PWD/plugins/worldsim-ttt TRITON_CACHE_DIR=/tmp/ttt-triton-cache
-    B=/tmp/measure4; rm -rf $B; mkdir -p $B
-    timeout 200 python3 -m pytest -m gpu -q -rf --tb=short -o addopts="--import-mode=importlib" -p no:cacheprovider -s \
-        plugins/worldsim-ttt/tests/test_triton_split.py -k parallel_rerun > $B/gpu_tests.txt 2>&1; tail -n 6 $B/gpu_tests.txt
-    for r in inline parallel; do
-        WORLDSIM_TTT_MLP_RERUN=$r timeout 150 python3 -m worldsim_ttt.bench --backends triton --heads 48 \
-            --lengths 18432 101376 --json > $B/ttt_rerun_$r.json 2> $B/ttt_rerun_$r.err
-        echo "rerun $r: $(head -c 1500 $B/ttt_rerun_$r.json) $(tail -n 2 $B/ttt_rerun_$r.err)"; done
-    tar cf "$OUT/measure4.tar" -C /tmp measure4 ;;
 probe)      # stage 3's discriminator alone (scripts/d_probe.py, ~5 min): 192 walks of 81 frames rendered and encoded with the
             # shipped model, D against its free rollouts at several (d_lr, r_lambda), judged on 64 walks it never saw
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
@@ -407,5 +376,5 @@ collect)    # collect inductor: the compile caches (carry them next time as .ind
     tail -n 40 a.out b.out > "$OUT/out_tail.txt"; tar cf "$OUT/gpu_and_bench.tar" gpu_tests.txt bench_e2e_* 2>/dev/null
     ls -la "$OUT" ;;
 *)
-    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|probe|fp8|sp|measure2|measure3|measure4|sharpen|sharpen-ship [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
+    echo "usage: $0 start|start-table5|start-adapt|follow|follow-ttt|collect|bench|measure|measure1|probe|fp8|sp|measure2|sharpen|sharpen-ship [seconds] | dry-table5|dry-adapt [DIR]"; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 """Where torch.compile keeps what it compiled: ~/.cache/worldsim/inductor, unless $TORCHINDUCTOR_CACHE_DIR names
 another folder. torch's own default is a folder under /tmp, lost at a reboot. A compiled worker's first start traces
 and compiles every step graph it can be asked for (the `default` preset on the 2-core CPU: 62 s; `1.3b` on an H200:
-~1 min a graph); a later start reads them back (6 s for the first); docs/runtime.md."""
+~1 min a graph); a later start reads them back (the `default` preset: 6 s); docs/runtime.md."""
 from __future__ import annotations
 
 import os
